@@ -1,0 +1,127 @@
+//! Application assembly: settings in, bound listeners out.
+//!
+//! `build` does everything that can fail at start (database, migrations,
+//! binding ports) before anything is served, and reports the real bound
+//! addresses, so tests can ask for port 0 and learn which port they got.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::{Metrics, MetricsError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Application {
+    http_addr: SocketAddr,
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Opens the store named by the settings and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let store = Store::connect(
+        &settings.store.url,
+        settings.store.max_connections,
+        settings.locale.tz(),
+    )
+    .await?;
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(store)
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> Result<Application, AppError> {
+        let store = open_store(settings).await?;
+        let metrics = Metrics::new()?;
+        let state = AppState::new(store, metrics, settings);
+        let addr = settings.http.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let router = http::router(state.clone(), settings);
+        Ok(Application {
+            http_addr,
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests
+    /// and closes the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        tracing::info!(http = %self.http_addr, "protocall serving");
+        let store = self.state.store.clone();
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(AppError::Serve);
+        store.close().await;
+        tracing::info!("protocall stopped");
+        result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,455 @@
+//! Settings: the TOML file, environment overrides and their validation.
+//!
+//! Layering, lowest first: the file (`config/protocall.toml` or `--config`),
+//! `PROTOCALL__SECTION__KEY` variables, then `DATABASE_URL` for the store.
+//! Every error names the key at fault and, when it comes from the file, the
+//! line, because an operator fixing a config at 3 a.m. should not have to guess.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// Where `protocall` looks for its config when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/protocall.toml";
+/// Prefix of environment overrides; sections and keys are joined with `__`
+/// because keys themselves contain single underscores.
+pub const ENV_PREFIX: &str = "PROTOCALL__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}: key `{key}`{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        origin: String,
+        key: String,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub sip: SipSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub locale: LocaleSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSettings {
+    pub listen: SocketAddr,
+    pub realm: String,
+}
+
+impl Default for SipSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            realm: "protocall".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    pub metrics_require_token: bool,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_require_token: false,
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/protocall.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocaleSettings {
+    pub timezone: String,
+    pub default_country: String,
+}
+
+impl Default for LocaleSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "America/Sao_Paulo".into(),
+            default_country: "BR".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl LocaleSettings {
+    /// The configured zone; valid after [`Settings::validate`].
+    pub fn tz(&self) -> chrono_tz::Tz {
+        chrono_tz::Tz::from_str(&self.timezone).unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The configured country; valid after [`Settings::validate`].
+    pub fn country(&self) -> phonenumber::country::Id {
+        phonenumber::country::Id::from_str(&self.default_country)
+            .unwrap_or(phonenumber::country::Id::BR)
+    }
+}
+
+impl Settings {
+    /// Loads the file at `path` (or the shipped default) and applies the
+    /// process environment on top.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let path = path.unwrap_or_else(|| Path::new(DEFAULT_CONFIG_PATH));
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_parts(&path.display().to_string(), &text, &env)
+    }
+
+    /// The pure core of [`Settings::load`], so tests need not touch the
+    /// process environment.
+    pub fn from_parts(
+        origin: &str,
+        text: &str,
+        env: &[(String, String)],
+    ) -> Result<Settings, ConfigError> {
+        // First pass on the file alone: type errors keep the parser's line.
+        let file_only: Settings = deserialize_text(origin, text)?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| syntax(origin, &e.to_string()))?;
+        let mut from_env = false;
+        for (name, value) in env {
+            if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                apply_env(&mut table, path, value).map_err(|message| ConfigError::Invalid {
+                    origin: format!("environment variable {name}"),
+                    key: path.to_lowercase().replace("__", "."),
+                    line: None,
+                    message,
+                })?;
+                from_env = true;
+            }
+        }
+        let mut settings = if from_env {
+            let mut track = serde_path_to_error::Track::new();
+            let de = serde_path_to_error::Deserializer::new(toml::Value::Table(table), &mut track);
+            Settings::deserialize(de).map_err(|e| ConfigError::Invalid {
+                origin: "environment override".into(),
+                key: track.path().to_string(),
+                line: None,
+                message: e.to_string(),
+            })?
+        } else {
+            file_only
+        };
+        if let Some((_, url)) = env.iter().find(|(k, _)| k == "DATABASE_URL") {
+            if !url.is_empty() {
+                settings.store.url = url.clone();
+            }
+        }
+        settings.validate(origin, text)?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: values that parse as strings but must name
+    /// a real zone, country or database.
+    fn validate(&self, origin: &str, text: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            line: locate_key(text, key),
+            message,
+        };
+        if chrono_tz::Tz::from_str(&self.locale.timezone).is_err() {
+            return Err(invalid(
+                "locale.timezone",
+                format!(
+                    "`{}` is not an IANA time zone; expected e.g. \"America/Sao_Paulo\"",
+                    self.locale.timezone
+                ),
+            ));
+        }
+        if phonenumber::country::Id::from_str(&self.locale.default_country).is_err() {
+            return Err(invalid(
+                "locale.default_country",
+                format!(
+                    "`{}` is not an ISO 3166 country code; expected e.g. \"BR\"",
+                    self.locale.default_country
+                ),
+            ));
+        }
+        let url = self.store.url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "store.url",
+                "expected a URL starting with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        }
+        if self.store.max_connections == 0 {
+            return Err(invalid(
+                "store.max_connections",
+                "expected a number of connections of at least 1".into(),
+            ));
+        }
+        if self.sip.realm.trim().is_empty() || self.sip.realm.contains('"') {
+            return Err(invalid(
+                "sip.realm",
+                "expected a non-empty realm without double quotes".into(),
+            ));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "expected at least 1024 bytes".into(),
+            ));
+        }
+        if self.http.request_timeout_secs == 0 {
+            return Err(invalid(
+                "http.request_timeout_secs",
+                "expected a timeout of at least 1 second".into(),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a tracing filter; expected e.g. \"info\" or \"protocall=debug\"",
+                    self.log.level
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn syntax(origin: &str, message: &str) -> ConfigError {
+    ConfigError::Syntax {
+        origin: origin.to_string(),
+        message: message.trim_end().to_string(),
+    }
+}
+
+fn deserialize_text(origin: &str, text: &str) -> Result<Settings, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+    match Settings::deserialize(tracked) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let key = track.path().to_string();
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().trim_end().to_string();
+            if key.is_empty() || key == "." {
+                Err(syntax(origin, &e.to_string()))
+            } else {
+                Err(ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    key,
+                    line,
+                    message,
+                })
+            }
+        }
+    }
+}
+
+/// Sets `section.key` from an environment value. The value is read as a TOML
+/// value when it is one (numbers, booleans) and as a string otherwise, so
+/// `PROTOCALL__HTTP__LISTEN=127.0.0.1:9000` needs no quoting.
+fn apply_env(table: &mut toml::Table, path: &str, value: &str) -> Result<(), String> {
+    let parts: Vec<String> = path.split("__").map(|p| p.to_lowercase()).collect();
+    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err("expected PROTOCALL__<SECTION>__<KEY>".into());
+    }
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let section = table
+        .entry(parts[0].clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match section {
+        toml::Value::Table(t) => {
+            t.insert(parts[1].clone(), parsed);
+            Ok(())
+        }
+        _ => Err(format!("`{}` is not a section", parts[0])),
+    }
+}
+
+/// Finds the line of `section.key` in the file, for errors found after
+/// deserialisation (where the parser's spans are gone).
+fn locate_key(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.split_once('.')?;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = name.trim().to_string();
+        } else if current == section {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../config/protocall.toml");
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::from_parts("test.toml", text, &[])
+    }
+
+    #[test]
+    fn shipped_config_has_the_documented_defaults() {
+        let s = parse(SHIPPED).unwrap();
+        assert_eq!(s.sip.listen.port(), 5060);
+        assert_eq!(s.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.store.url, "sqlite://data/protocall.db");
+        assert_eq!(s.locale.tz(), chrono_tz::America::Sao_Paulo);
+        assert_eq!(s.locale.country(), phonenumber::country::Id::BR);
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let err = parse("[http]\nlisten = \"127.0.0.1:1\"\nmax_body_bytes = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.max_body_bytes"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("expected"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let err = parse("[http]\nlisen = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_address_names_key() {
+        let err = parse("[sip]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(err.contains("sip.listen"), "{err}");
+    }
+
+    #[test]
+    fn bad_timezone_names_key_and_line() {
+        let err = parse("[locale]\n\ntimezone = \"Mars/Olympus\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("locale.timezone"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn bad_country_and_store_url_are_refused() {
+        let err = parse("[locale]\ndefault_country = \"XX\"\n").unwrap_err();
+        assert!(err.to_string().contains("locale.default_country"));
+        let err = parse("[store]\nurl = \"mysql://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("store.url"));
+    }
+
+    #[test]
+    fn toml_syntax_error_has_a_line() {
+        let err = parse("[http\nlisten = 1\n").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_database_url_overrides_store() {
+        let env = vec![
+            ("PROTOCALL__HTTP__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            ("PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(), "4096".to_string()),
+            ("DATABASE_URL".to_string(), "postgres://u@h/db".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let s = Settings::from_parts("t", SHIPPED, &env).unwrap();
+        assert_eq!(s.http.listen.port(), 9999);
+        assert_eq!(s.http.max_body_bytes, 4096);
+        assert_eq!(s.store.url, "postgres://u@h/db");
+    }
+
+    #[test]
+    fn bad_env_override_names_variable_and_key() {
+        let env = vec![("PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(), "many".to_string())];
+        let err = Settings::from_parts("t", SHIPPED, &env).unwrap_err().to_string();
+        assert!(err.contains("http.max_body_bytes"), "{err}");
+        let env = vec![("PROTOCALL__NOPE".to_string(), "1".to_string())];
+        let err = Settings::from_parts("t", SHIPPED, &env).unwrap_err().to_string();
+        assert!(err.contains("PROTOCALL__NOPE"), "{err}");
+    }
+}

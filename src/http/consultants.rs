@@ -1,0 +1,127 @@
+//! Consultants: the people who answer. Passwords come in, HA1 values are
+//! stored, and neither ever goes back out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::AppState;
+use crate::directory::{
+    validate_capacity, validate_email, validate_password, validate_person_name,
+    validate_sip_username, Consultant, ConsultantPatch, NewConsultant, Page,
+};
+use crate::sip::digest::{ha1, Algorithm};
+use crate::store::{ConsultantQuery, ConsultantRecord};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultantListParams {
+    pub active: Option<bool>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Both HA1 values for a username and password in `realm`.
+pub fn ha1_pair(username: &str, realm: &str, password: &str) -> (String, String) {
+    (
+        ha1(Algorithm::Md5, username, realm, password),
+        ha1(Algorithm::Sha256, username, realm, password),
+    )
+}
+
+/// Validates a new consultant and derives its HA1 values; shared by the API
+/// and `protocall consultant add`.
+pub fn consultant_record(c: &NewConsultant, realm: &str) -> Result<ConsultantRecord, ApiError> {
+    let name = validate_person_name("name", &c.name)?;
+    let sip_username = validate_sip_username(&c.sip_username)?;
+    validate_password(&c.password)?;
+    let email = validate_email("email", c.email.as_deref())?;
+    let weekly_capacity_hours = validate_capacity(c.weekly_capacity_hours)?;
+    let (ha1_md5, ha1_sha256) = ha1_pair(&sip_username, realm, &c.password);
+    Ok(ConsultantRecord {
+        name,
+        sip_username,
+        ha1_md5,
+        ha1_sha256,
+        email,
+        weekly_capacity_hours,
+        active: c.active,
+    })
+}
+
+#[utoipa::path(get, path = "/api/consultants", params(ConsultantListParams),
+    responses((status = 200, body = Page<Consultant>)), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<ConsultantListParams>,
+) -> Result<Json<Page<Consultant>>, ApiError> {
+    let q = ConsultantQuery {
+        active: p.active,
+        limit: p.limit.unwrap_or(0),
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(st.store.list_consultants(&q).await?))
+}
+
+#[utoipa::path(post, path = "/api/consultants", request_body = NewConsultant,
+    responses((status = 201, body = Consultant), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<NewConsultant>,
+) -> Result<(StatusCode, Json<Consultant>), ApiError> {
+    let record = consultant_record(&body, &st.realm)?;
+    let c = st.store.create_consultant(&record).await?;
+    st.directory_changed();
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[utoipa::path(get, path = "/api/consultants/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = Consultant)), security(("bearer" = [])))]
+pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Consultant>, ApiError> {
+    Ok(Json(st.store.get_consultant(id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/consultants/{id}", params(("id" = i64, Path)),
+    request_body = ConsultantPatch, responses((status = 200, body = Consultant)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(patch): ApiJson<ConsultantPatch>,
+) -> Result<Json<Consultant>, ApiError> {
+    let mut c = st.store.get_consultant(id).await?;
+    if let Some(n) = &patch.name {
+        c.name = validate_person_name("name", n)?;
+    }
+    if let Some(e) = &patch.email {
+        c.email = validate_email("email", e.as_deref())?;
+    }
+    if let Some(h) = patch.weekly_capacity_hours {
+        c.weekly_capacity_hours = validate_capacity(h)?;
+    }
+    if let Some(a) = patch.active {
+        c.active = a;
+    }
+    let ha1 = match &patch.password {
+        Some(p) => {
+            validate_password(p)?;
+            Some(ha1_pair(&c.sip_username, &st.realm, p))
+        }
+        None => None,
+    };
+    let c = st.store.update_consultant(id, &c, ha1).await?;
+    st.directory_changed();
+    Ok(Json(c))
+}
+
+#[utoipa::path(delete, path = "/api/consultants/{id}", params(("id" = i64, Path)),
+    responses((status = 204)), security(("bearer" = [])))]
+pub async fn delete(State(st): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
+    st.store.delete_consultant(id).await?;
+    st.directory_changed();
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,81 @@
+//! Caller lookup and directory import.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiQuery};
+use super::AppState;
+use crate::directory::import::{parse_csv, ImportReport};
+use crate::directory::Lookup;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LookupParams {
+    /// The number as a caller ID carries it, in any common spelling.
+    pub number: String,
+}
+
+#[utoipa::path(get, path = "/api/lookup", params(LookupParams),
+    responses((status = 200, body = Lookup), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn lookup(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<LookupParams>,
+) -> Result<Json<Lookup>, ApiError> {
+    let e164 = st.e164("number", &p.number)?;
+    let found = st.store.lookup_number(&e164).await?;
+    let Some((provider, user, open_protocols)) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{e164} is not in the directory"),
+        ));
+    };
+    let today = chrono::Utc::now().with_timezone(&st.store.tz()).date_naive();
+    Ok(Json(Lookup {
+        input: p.number,
+        e164,
+        consulting_active: provider.consulting_on(today),
+        provider: Some(provider),
+        user,
+        open_protocols,
+    }))
+}
+
+/// Imports a CSV directory (see `directory::import` for the columns): all
+/// rows or none. 200 with the counts when written, 422 with every rejected
+/// line when not.
+#[utoipa::path(post, path = "/api/import", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(st): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let report = run_import(&st, &body).await?;
+    let status = if report.imported {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)))
+}
+
+/// Shared by the API and `protocall import`.
+pub async fn run_import(st: &AppState, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let report = match parse_csv(data, st.country) {
+        Ok(rows) => st.store.import_directory(&rows).await?,
+        Err(rejected) => ImportReport {
+            rejected,
+            ..Default::default()
+        },
+    };
+    if report.imported {
+        st.directory_changed();
+    }
+    Ok(report)
+}

@@ -1,0 +1,179 @@
+//! The admin HTTP API (axum): routes, shared state and the layer stack.
+//!
+//! `/healthz`, `/readyz` and (by config) `/metrics` are open; everything
+//! under `/api` needs a bearer token. Handlers are thin: they validate with
+//! `directory`, persist with `store`, and map errors with `error`.
+
+pub mod auth;
+pub mod consultants;
+pub mod error;
+pub mod lookup;
+pub mod openapi;
+pub mod protocols;
+pub mod providers;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Metrics,
+    pub realm: Arc<str>,
+    pub country: phonenumber::country::Id,
+    pub metrics_require_token: bool,
+    /// Bumped after every directory write, so in-memory copies of the
+    /// directory (routing's) know to refresh.
+    pub directory_version: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, metrics: Metrics, settings: &Settings) -> AppState {
+        AppState {
+            store,
+            metrics,
+            realm: settings.sip.realm.as_str().into(),
+            country: settings.locale.country(),
+            metrics_require_token: settings.http.metrics_require_token,
+            directory_version: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    pub fn directory_changed(&self) {
+        self.directory_version.send_modify(|v| *v += 1);
+    }
+}
+
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/providers", get(providers::list).post(providers::create))
+        .route(
+            "/providers/{id}",
+            get(providers::get)
+                .patch(providers::update)
+                .delete(providers::delete),
+        )
+        .route(
+            "/providers/{id}/numbers",
+            get(providers::list_numbers).post(providers::add_number),
+        )
+        .route("/numbers/{id}", axum::routing::delete(providers::delete_number))
+        .route(
+            "/providers/{id}/users",
+            get(providers::list_users).post(providers::create_user),
+        )
+        .route(
+            "/users/{id}",
+            get(providers::get_user)
+                .patch(providers::update_user)
+                .delete(providers::delete_user),
+        )
+        .route("/consultants", get(consultants::list).post(consultants::create))
+        .route(
+            "/consultants/{id}",
+            get(consultants::get)
+                .patch(consultants::update)
+                .delete(consultants::delete),
+        )
+        .route("/protocols", get(protocols::list).post(protocols::open))
+        .route("/protocols/{id}", get(protocols::get))
+        .route("/protocols/{id}/assign", post(protocols::assign))
+        .route("/protocols/{id}/close", post(protocols::close))
+        .route("/lookup", get(lookup::lookup))
+        .route("/import", post(lookup::import))
+        .fallback(api_not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+
+    let mut metrics_route = Router::new().route("/metrics", get(metrics_text));
+    if settings.http.metrics_require_token {
+        metrics_route = metrics_route
+            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    }
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(metrics_route)
+        .nest("/api", api)
+        .fallback(api_not_found)
+        // Outermost first: the trace span covers everything below it, so
+        // each request logs one line with its final status and latency.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        // Metrics see the status the client sees, including timeouts.
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        // Bounded work per request: a stuck store call cannot pin a client forever.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.http.request_timeout_secs),
+        ))
+        // Bodies over the limit are refused before a handler reads them.
+        .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
+        .with_state(state)
+}
+
+async fn api_not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    match st.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn record_metrics(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    // The route template, never the raw path: ids in paths would make the
+    // label set unbounded.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    st.metrics
+        .http_requests
+        .with_label_values(&[&method, &route, &status])
+        .inc();
+    st.metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI document served at `/api/openapi.json`, generated from the
+//! handlers' annotations so it cannot drift from the routes.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{consultants, error, lookup, protocols, providers};
+use crate::directory;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "protocall admin API", description = "Directory, consultants and protocols of the consulting desk."),
+    paths(
+        providers::list, providers::create, providers::get, providers::update, providers::delete,
+        providers::list_numbers, providers::add_number, providers::delete_number,
+        providers::list_users, providers::create_user, providers::get_user,
+        providers::update_user, providers::delete_user,
+        consultants::list, consultants::create, consultants::get, consultants::update,
+        consultants::delete,
+        protocols::list, protocols::open, protocols::get, protocols::assign, protocols::close,
+        lookup::lookup, lookup::import,
+    ),
+    components(schemas(
+        error::ErrorBody, error::ErrorDetail,
+        directory::Provider, directory::NewProvider, directory::ProviderPatch,
+        directory::PhoneNumber, directory::NewNumber,
+        directory::ProviderUser, directory::NewProviderUser, directory::ProviderUserPatch,
+        directory::Consultant, directory::NewConsultant, directory::ConsultantPatch,
+        directory::Protocol, directory::NewProtocol, directory::ProtocolStatus, directory::AssignOwner,
+        directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

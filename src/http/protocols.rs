@@ -1,0 +1,101 @@
+//! Protocols (tickets): open, assign an owner, close, list.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::AppState;
+use crate::directory::{AssignOwner, NewProtocol, Page, Protocol, ProtocolStatus};
+use crate::store::{ProtocolQuery, ProtocolRecord};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolListParams {
+    pub owner_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub status: Option<ProtocolStatus>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
+    let s = s.trim();
+    if s.chars().count() > max {
+        return Err(ApiError::field(field, format!("must be at most {max} characters")));
+    }
+    Ok(s.to_string())
+}
+
+#[utoipa::path(get, path = "/api/protocols", params(ProtocolListParams),
+    responses((status = 200, body = Page<Protocol>)), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<ProtocolListParams>,
+) -> Result<Json<Page<Protocol>>, ApiError> {
+    let q = ProtocolQuery {
+        owner_id: p.owner_id,
+        provider_id: p.provider_id,
+        status: p.status,
+        limit: p.limit.unwrap_or(0),
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(st.store.list_protocols(&q).await?))
+}
+
+#[utoipa::path(post, path = "/api/protocols", request_body = NewProtocol,
+    responses((status = 201, body = Protocol), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn open(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<NewProtocol>,
+) -> Result<(StatusCode, Json<Protocol>), ApiError> {
+    let number = match body.number.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(n) if n.len() > 64 || n.chars().any(char::is_control) => {
+            return Err(ApiError::field("number", "must be at most 64 printable characters"))
+        }
+        Some(n) => Some(n.to_string()),
+    };
+    let record = ProtocolRecord {
+        number,
+        provider_id: body.provider_id,
+        owner_id: body.owner_id,
+        category: text("category", &body.category, 100)?,
+        subject: text("subject", &body.subject, 500)?,
+        due_at_ms: body.due_at.map(|d| d.timestamp_millis()),
+    };
+    let p = st.store.open_protocol(&record).await?;
+    st.directory_changed();
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[utoipa::path(get, path = "/api/protocols/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = Protocol)), security(("bearer" = [])))]
+pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Protocol>, ApiError> {
+    Ok(Json(st.store.get_protocol(id).await?))
+}
+
+#[utoipa::path(post, path = "/api/protocols/{id}/assign", params(("id" = i64, Path)),
+    request_body = AssignOwner, responses((status = 200, body = Protocol)),
+    security(("bearer" = [])))]
+pub async fn assign(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(body): ApiJson<AssignOwner>,
+) -> Result<Json<Protocol>, ApiError> {
+    let p = st.store.assign_protocol(id, body.owner_id).await?;
+    st.directory_changed();
+    Ok(Json(p))
+}
+
+#[utoipa::path(post, path = "/api/protocols/{id}/close", params(("id" = i64, Path)),
+    responses((status = 200, body = Protocol), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn close(State(st): State<AppState>, Id(id): Id) -> Result<Json<Protocol>, ApiError> {
+    let p = st.store.close_protocol(id).await?;
+    st.directory_changed();
+    Ok(Json(p))
+}

@@ -1,0 +1,822 @@
+//! Directory persistence: providers, numbers, provider users, consultants,
+//! protocols. Inputs arrive validated (see `crate::directory`); what only the
+//! database can check (uniqueness, references) comes back as a typed
+//! [`StoreError`].
+
+use chrono::{Datelike, NaiveDate};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::{get, now_ms, Arg, Filter, Store, StoreError};
+use crate::directory::{
+    Consultant, Page, PhoneNumber, Protocol, ProtocolStatus, Provider, ProviderFields,
+    ProviderUser, SipCredentials,
+};
+
+const PROVIDER_COLS: &str = "id, name, tax_id, consulting, contract_valid_from, \
+                             contract_valid_until, created_at, updated_at";
+const CONSULTANT_COLS: &str =
+    "id, name, sip_username, email, weekly_capacity_hours, active, created_at, updated_at";
+const PROTOCOL_COLS: &str =
+    "id, number, provider_id, owner_id, category, subject, status, opened_at, due_at, closed_at";
+
+/// Paging bounds shared by every list endpoint.
+pub const MAX_PAGE: i64 = 500;
+pub const DEFAULT_PAGE: i64 = 50;
+
+#[derive(Debug, Clone, Default)]
+pub struct ProviderQuery {
+    pub name: Option<String>,
+    pub e164: Option<String>,
+    pub consulting: Option<bool>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConsultantQuery {
+    pub active: Option<bool>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProtocolQuery {
+    pub owner_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub status: Option<ProtocolStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Fields of a consultant as written; HA1 values already derived.
+#[derive(Clone)]
+pub struct ConsultantRecord {
+    pub name: String,
+    pub sip_username: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+    pub email: Option<String>,
+    pub weekly_capacity_hours: f64,
+    pub active: bool,
+}
+
+/// A protocol to open, validated and with `due_at` in UTC milliseconds.
+#[derive(Debug, Clone)]
+pub struct ProtocolRecord {
+    pub number: Option<String>,
+    pub provider_id: i64,
+    pub owner_id: Option<i64>,
+    pub category: String,
+    pub subject: String,
+    pub due_at_ms: Option<i64>,
+}
+
+fn date_text(d: Option<NaiveDate>) -> Option<String> {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn parse_date(col: &str, s: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
+    s.map(|s| {
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map_err(|_| StoreError::Constraint(format!("{col} holds `{s}`, not a date")))
+    })
+    .transpose()
+}
+
+fn clamp_page(limit: i64, offset: i64) -> (i64, i64) {
+    let limit = if limit <= 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    };
+    (limit, offset.max(0))
+}
+
+impl Store {
+    fn provider_from_row(&self, r: &AnyRow) -> Result<Provider, StoreError> {
+        Ok(Provider {
+            id: get(r, "id")?,
+            name: get(r, "name")?,
+            tax_id: get(r, "tax_id")?,
+            consulting: get(r, "consulting")?,
+            contract_valid_from: parse_date("contract_valid_from", get(r, "contract_valid_from")?)?,
+            contract_valid_until: parse_date(
+                "contract_valid_until",
+                get(r, "contract_valid_until")?,
+            )?,
+            created_at: self.ts(get(r, "created_at")?),
+            updated_at: self.ts(get(r, "updated_at")?),
+        })
+    }
+
+    fn consultant_from_row(&self, r: &AnyRow) -> Result<Consultant, StoreError> {
+        Ok(Consultant {
+            id: get(r, "id")?,
+            name: get(r, "name")?,
+            sip_username: get(r, "sip_username")?,
+            email: get(r, "email")?,
+            weekly_capacity_hours: get(r, "weekly_capacity_hours")?,
+            active: get(r, "active")?,
+            created_at: self.ts(get(r, "created_at")?),
+            updated_at: self.ts(get(r, "updated_at")?),
+        })
+    }
+
+    fn protocol_from_row(&self, r: &AnyRow) -> Result<Protocol, StoreError> {
+        let status: String = get(r, "status")?;
+        Ok(Protocol {
+            id: get(r, "id")?,
+            number: get(r, "number")?,
+            provider_id: get(r, "provider_id")?,
+            owner_id: get(r, "owner_id")?,
+            category: get(r, "category")?,
+            subject: get(r, "subject")?,
+            status: if status == "closed" {
+                ProtocolStatus::Closed
+            } else {
+                ProtocolStatus::Open
+            },
+            opened_at: self.ts(get(r, "opened_at")?),
+            due_at: self.opt_ts(get(r, "due_at")?),
+            closed_at: self.opt_ts(get(r, "closed_at")?),
+        })
+    }
+
+    // ---- providers -------------------------------------------------------
+
+    pub async fn create_provider(
+        &self,
+        p: &ProviderFields,
+        numbers_e164: &[String],
+    ) -> Result<Provider, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let id = insert_provider(&mut tx, p).await?;
+        for n in numbers_e164 {
+            insert_number(&mut tx, id, None, n, None).await?;
+        }
+        tx.commit().await?;
+        self.get_provider(id).await
+    }
+
+    pub async fn get_provider(&self, id: i64) -> Result<Provider, StoreError> {
+        let row = sqlx::query(&format!("SELECT {PROVIDER_COLS} FROM providers WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("provider {id}")))?;
+        self.provider_from_row(&row)
+    }
+
+    pub async fn update_provider(
+        &self,
+        id: i64,
+        p: &ProviderFields,
+    ) -> Result<Provider, StoreError> {
+        let done = sqlx::query(
+            "UPDATE providers SET name = $1, tax_id = $2, consulting = $3, \
+             contract_valid_from = $4, contract_valid_until = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(p.name.clone())
+        .bind(p.tax_id.clone())
+        .bind(p.consulting)
+        .bind(date_text(p.contract_valid_from))
+        .bind(date_text(p.contract_valid_until))
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::classify)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("provider {id}")));
+        }
+        self.get_provider(id).await
+    }
+
+    /// Deletes a provider with its numbers and users; refused while
+    /// protocols still refer to it, because those are the desk's history.
+    pub async fn delete_provider(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM providers WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(|e| match StoreError::classify(e) {
+                StoreError::Reference(_) => StoreError::Reference(format!(
+                    "provider {id} still has protocols; close and keep them, or move them first"
+                )),
+                other => other,
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("provider {id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn list_providers(&self, q: &ProviderQuery) -> Result<Page<Provider>, StoreError> {
+        let (limit, offset) = clamp_page(q.limit, q.offset);
+        let mut f = Filter::default();
+        if let Some(name) = &q.name {
+            f.push(
+                "LOWER(name) LIKE $?",
+                Arg::Text(format!("%{}%", name.to_lowercase())),
+            );
+        }
+        if let Some(n) = &q.e164 {
+            f.push(
+                "id IN (SELECT provider_id FROM provider_numbers WHERE e164 = $?)",
+                Arg::Text(n.clone()),
+            );
+        }
+        if let Some(c) = q.consulting {
+            f.push("consulting = $?", Arg::Bool(c));
+        }
+        let w = f.where_sql();
+        let total = self.count("providers", &f).await?;
+        let sql = format!(
+            "SELECT {PROVIDER_COLS} FROM providers{w} ORDER BY id LIMIT {} OFFSET {}",
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| self.provider_from_row(r))
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    async fn count(&self, table: &str, f: &Filter) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", f.where_sql());
+        let row = f.bind(sqlx::query(&sql)).fetch_one(self.pool()).await?;
+        get(&row, "n")
+    }
+
+    // ---- numbers ---------------------------------------------------------
+
+    pub async fn add_number(
+        &self,
+        provider_id: i64,
+        user_id: Option<i64>,
+        e164: &str,
+        label: Option<&str>,
+    ) -> Result<PhoneNumber, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(uid) = user_id {
+            let owner = user_provider(&mut tx, uid).await?;
+            if owner != provider_id {
+                return Err(StoreError::Reference(format!(
+                    "user {uid} belongs to provider {owner}, not {provider_id}"
+                )));
+            }
+        }
+        let id = insert_number(&mut tx, provider_id, user_id, e164, label).await?;
+        tx.commit().await?;
+        Ok(PhoneNumber {
+            id,
+            provider_id,
+            user_id,
+            e164: e164.to_string(),
+            label: label.map(str::to_string),
+        })
+    }
+
+    pub async fn list_numbers(&self, provider_id: i64) -> Result<Vec<PhoneNumber>, StoreError> {
+        self.get_provider(provider_id).await?;
+        let rows = sqlx::query(
+            "SELECT id, provider_id, user_id, e164, label FROM provider_numbers \
+             WHERE provider_id = $1 ORDER BY id",
+        )
+        .bind(provider_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PhoneNumber {
+                    id: get(r, "id")?,
+                    provider_id: get(r, "provider_id")?,
+                    user_id: get(r, "user_id")?,
+                    e164: get(r, "e164")?,
+                    label: get(r, "label")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn delete_number(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM provider_numbers WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("number {id}")));
+        }
+        Ok(())
+    }
+
+    // ---- provider users ----------------------------------------------------
+
+    pub async fn create_user(
+        &self,
+        provider_id: i64,
+        name: &str,
+        email: Option<&str>,
+        numbers_e164: &[String],
+    ) -> Result<ProviderUser, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let id = insert_user(&mut tx, provider_id, name, email).await?;
+        for n in numbers_e164 {
+            insert_number(&mut tx, provider_id, Some(id), n, None).await?;
+        }
+        tx.commit().await?;
+        self.get_user(id).await
+    }
+
+    pub async fn get_user(&self, id: i64) -> Result<ProviderUser, StoreError> {
+        let row = sqlx::query("SELECT id, provider_id, name, email FROM provider_users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        self.user_from_row(&row).await
+    }
+
+    async fn user_from_row(&self, r: &AnyRow) -> Result<ProviderUser, StoreError> {
+        let id: i64 = get(r, "id")?;
+        let nums = sqlx::query("SELECT e164 FROM provider_numbers WHERE user_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(ProviderUser {
+            id,
+            provider_id: get(r, "provider_id")?,
+            name: get(r, "name")?,
+            email: get(r, "email")?,
+            numbers: nums.iter().map(|n| get(n, "e164")).collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub async fn list_users(&self, provider_id: i64) -> Result<Vec<ProviderUser>, StoreError> {
+        self.get_provider(provider_id).await?;
+        let rows = sqlx::query(
+            "SELECT id, provider_id, name, email FROM provider_users WHERE provider_id = $1 ORDER BY id",
+        )
+        .bind(provider_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.user_from_row(r).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn update_user(
+        &self,
+        id: i64,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<ProviderUser, StoreError> {
+        let done = sqlx::query("UPDATE provider_users SET name = $1, email = $2 WHERE id = $3")
+            .bind(name.to_string())
+            .bind(email.map(str::to_string))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::classify)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("user {id}")));
+        }
+        self.get_user(id).await
+    }
+
+    pub async fn delete_user(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM provider_users WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("user {id}")));
+        }
+        Ok(())
+    }
+
+    // ---- consultants -------------------------------------------------------
+
+    pub async fn create_consultant(&self, c: &ConsultantRecord) -> Result<Consultant, StoreError> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO consultants (name, sip_username, ha1_md5, ha1_sha256, email, \
+             weekly_capacity_hours, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(c.name.clone())
+        .bind(c.sip_username.clone())
+        .bind(c.ha1_md5.clone())
+        .bind(c.ha1_sha256.clone())
+        .bind(c.email.clone())
+        .bind(c.weekly_capacity_hours)
+        .bind(c.active)
+        .bind(now)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| match StoreError::classify(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "sip_username `{}` is already taken",
+                c.sip_username
+            )),
+            other => other,
+        })?;
+        self.get_consultant(get(&row, "id")?).await
+    }
+
+    pub async fn get_consultant(&self, id: i64) -> Result<Consultant, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONSULTANT_COLS} FROM consultants WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("consultant {id}")))?;
+        self.consultant_from_row(&row)
+    }
+
+    /// Writes every field; `ha1` is `None` to keep the current password.
+    pub async fn update_consultant(
+        &self,
+        id: i64,
+        c: &Consultant,
+        ha1: Option<(String, String)>,
+    ) -> Result<Consultant, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE consultants SET name = $1, email = $2, weekly_capacity_hours = $3, \
+             active = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(c.name.clone())
+        .bind(c.email.clone())
+        .bind(c.weekly_capacity_hours)
+        .bind(c.active)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::classify)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("consultant {id}")));
+        }
+        if let Some((md5, sha256)) = ha1 {
+            sqlx::query("UPDATE consultants SET ha1_md5 = $1, ha1_sha256 = $2 WHERE id = $3")
+                .bind(md5)
+                .bind(sha256)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
+        tx.commit().await?;
+        self.get_consultant(id).await
+    }
+
+    pub async fn delete_consultant(&self, id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM consultants WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::classify)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("consultant {id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn list_consultants(
+        &self,
+        q: &ConsultantQuery,
+    ) -> Result<Page<Consultant>, StoreError> {
+        let (limit, offset) = clamp_page(q.limit, q.offset);
+        let mut f = Filter::default();
+        if let Some(a) = q.active {
+            f.push("active = $?", Arg::Bool(a));
+        }
+        let total = self.count("consultants", &f).await?;
+        let sql = format!(
+            "SELECT {CONSULTANT_COLS} FROM consultants{} ORDER BY id LIMIT {} OFFSET {}",
+            f.where_sql(),
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| self.consultant_from_row(r))
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// The digest secrets of a SIP user, for the registrar.
+    pub async fn sip_credentials(
+        &self,
+        sip_username: &str,
+    ) -> Result<Option<SipCredentials>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, sip_username, ha1_md5, ha1_sha256, active FROM consultants \
+             WHERE sip_username = $1",
+        )
+        .bind(sip_username.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SipCredentials {
+                consultant_id: get(&r, "id")?,
+                sip_username: get(&r, "sip_username")?,
+                ha1_md5: get(&r, "ha1_md5")?,
+                ha1_sha256: get(&r, "ha1_sha256")?,
+                active: get(&r, "active")?,
+            })
+        })
+        .transpose()
+    }
+
+    // ---- protocols ---------------------------------------------------------
+
+    pub async fn open_protocol(&self, p: &ProtocolRecord) -> Result<Protocol, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        // A provisional unique number lets the database hand out the id that
+        // the generated number is made of, in the same transaction.
+        let provisional = p
+            .number
+            .clone()
+            .unwrap_or_else(|| format!("pending-{now}-{}", p.provider_id));
+        let row = sqlx::query(
+            "INSERT INTO protocols (number, provider_id, owner_id, category, subject, status, \
+             opened_at, due_at, closed_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, NULL) \
+             RETURNING id",
+        )
+        .bind(provisional)
+        .bind(p.provider_id)
+        .bind(p.owner_id)
+        .bind(p.category.clone())
+        .bind(p.subject.clone())
+        .bind(now)
+        .bind(p.due_at_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::classify(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "protocol number `{}` already exists",
+                p.number.clone().unwrap_or_default()
+            )),
+            StoreError::Reference(_) => {
+                StoreError::Reference("provider_id or owner_id does not exist".into())
+            }
+            other => other,
+        })?;
+        let id: i64 = get(&row, "id")?;
+        if p.number.is_none() {
+            let year = self.ts(now).year();
+            sqlx::query("UPDATE protocols SET number = $1 WHERE id = $2")
+                .bind(format!("{year}-{id:06}"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
+        tx.commit().await?;
+        self.get_protocol(id).await
+    }
+
+    pub async fn get_protocol(&self, id: i64) -> Result<Protocol, StoreError> {
+        let row = sqlx::query(&format!("SELECT {PROTOCOL_COLS} FROM protocols WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("protocol {id}")))?;
+        self.protocol_from_row(&row)
+    }
+
+    pub async fn assign_protocol(&self, id: i64, owner_id: i64) -> Result<Protocol, StoreError> {
+        let done = sqlx::query("UPDATE protocols SET owner_id = $1 WHERE id = $2")
+            .bind(owner_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(|e| match StoreError::classify(e) {
+                StoreError::Reference(_) => {
+                    StoreError::Reference(format!("consultant {owner_id} does not exist"))
+                }
+                other => other,
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("protocol {id}")));
+        }
+        self.get_protocol(id).await
+    }
+
+    /// Closes an open protocol; closing a closed one is a conflict, so a
+    /// double click cannot move its `closed_at`.
+    pub async fn close_protocol(&self, id: i64) -> Result<Protocol, StoreError> {
+        let done = sqlx::query(
+            "UPDATE protocols SET status = 'closed', closed_at = $1 WHERE id = $2 AND status = 'open'",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            let p = self.get_protocol(id).await?;
+            return Err(StoreError::Conflict(format!(
+                "protocol {} is already closed",
+                p.number
+            )));
+        }
+        self.get_protocol(id).await
+    }
+
+    pub async fn list_protocols(&self, q: &ProtocolQuery) -> Result<Page<Protocol>, StoreError> {
+        let (limit, offset) = clamp_page(q.limit, q.offset);
+        let mut f = Filter::default();
+        if let Some(o) = q.owner_id {
+            f.push("owner_id = $?", Arg::Int(o));
+        }
+        if let Some(p) = q.provider_id {
+            f.push("provider_id = $?", Arg::Int(p));
+        }
+        if let Some(s) = q.status {
+            f.push("status = $?", Arg::Text(s.as_str().into()));
+        }
+        let total = self.count("protocols", &f).await?;
+        let sql = format!(
+            "SELECT {PROTOCOL_COLS} FROM protocols{} ORDER BY id LIMIT {} OFFSET {}",
+            f.where_sql(),
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| self.protocol_from_row(r))
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    // ---- lookup ------------------------------------------------------------
+
+    /// The provider and (if the number is personal) the user behind an
+    /// E.164 number, with the provider's open protocols, nearest deadline
+    /// first.
+    pub async fn lookup_number(
+        &self,
+        e164: &str,
+    ) -> Result<Option<(Provider, Option<ProviderUser>, Vec<Protocol>)>, StoreError> {
+        let row = sqlx::query("SELECT provider_id, user_id FROM provider_numbers WHERE e164 = $1")
+            .bind(e164.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let provider = self.get_provider(get(&row, "provider_id")?).await?;
+        let user = match get::<Option<i64>>(&row, "user_id")? {
+            Some(uid) => Some(self.get_user(uid).await?),
+            None => None,
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {PROTOCOL_COLS} FROM protocols WHERE provider_id = $1 AND status = 'open' \
+             ORDER BY CASE WHEN due_at IS NULL THEN 1 ELSE 0 END, due_at, opened_at DESC"
+        ))
+        .bind(provider.id)
+        .fetch_all(self.pool())
+        .await?;
+        let open = rows
+            .iter()
+            .map(|r| self.protocol_from_row(r))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((provider, user, open)))
+    }
+}
+
+// ---- transaction helpers, shared with the CSV import ------------------------
+
+pub(crate) async fn insert_provider(
+    tx: &mut Transaction<'_, Any>,
+    p: &ProviderFields,
+) -> Result<i64, StoreError> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO providers (name, tax_id, consulting, contract_valid_from, \
+         contract_valid_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id",
+    )
+    .bind(p.name.clone())
+    .bind(p.tax_id.clone())
+    .bind(p.consulting)
+    .bind(date_text(p.contract_valid_from))
+    .bind(date_text(p.contract_valid_until))
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match StoreError::classify(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "a provider with tax_id `{}` already exists",
+            p.tax_id.clone().unwrap_or_default()
+        )),
+        other => other,
+    })?;
+    get(&row, "id")
+}
+
+pub(crate) async fn insert_number(
+    tx: &mut Transaction<'_, Any>,
+    provider_id: i64,
+    user_id: Option<i64>,
+    e164: &str,
+    label: Option<&str>,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO provider_numbers (provider_id, user_id, e164, label, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(provider_id)
+    .bind(user_id)
+    .bind(e164.to_string())
+    .bind(label.map(str::to_string))
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match StoreError::classify(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("number {e164} is already in the directory"))
+        }
+        StoreError::Reference(_) => {
+            StoreError::not_found(format!("provider {provider_id}"))
+        }
+        other => other,
+    })?;
+    get(&row, "id")
+}
+
+pub(crate) async fn insert_user(
+    tx: &mut Transaction<'_, Any>,
+    provider_id: i64,
+    name: &str,
+    email: Option<&str>,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO provider_users (provider_id, name, email, created_at) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(provider_id)
+    .bind(name.to_string())
+    .bind(email.map(str::to_string))
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match StoreError::classify(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "provider {provider_id} already has a user named `{name}`"
+        )),
+        StoreError::Reference(_) => StoreError::not_found(format!("provider {provider_id}")),
+        other => other,
+    })?;
+    get(&row, "id")
+}
+
+async fn user_provider(tx: &mut Transaction<'_, Any>, user_id: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT provider_id FROM provider_users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {user_id}")))?;
+    get(&row, "provider_id")
+}

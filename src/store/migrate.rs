@@ -1,0 +1,82 @@
+//! Embedded, per-dialect schema migrations.
+//!
+//! The SQL lives in `migrations/<dialect>/NNNN_name.sql` and is compiled into
+//! the binary, so `protocall serve` on a fresh machine needs no files beside
+//! it. Each applied version is recorded with a checksum; a migration edited
+//! after it ran is refused rather than silently skipped.
+
+use sha2::{Digest, Sha256};
+
+use super::{get, now_ms, Backend, Store, StoreError};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "directory",
+    sqlite: include_str!("../../migrations/sqlite/0001_directory.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_directory.sql"),
+}];
+
+fn checksum(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
+    let pool = store.pool();
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS protocall_migrations (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            checksum   TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(pool)
+    .await?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let sql = match store.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let sum = checksum(sql);
+        let row = sqlx::query("SELECT checksum FROM protocall_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(pool)
+            .await?;
+        if let Some(row) = row {
+            let existing: String = get(&row, "checksum")?;
+            if existing != sum {
+                return Err(StoreError::MigrationChanged { version: m.version });
+            }
+            continue;
+        }
+        let fail = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name.to_string(),
+            source,
+        };
+        let mut tx = pool.begin().await.map_err(fail)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO protocall_migrations (version, name, checksum, applied_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(sum)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        applied.push(m.version);
+    }
+    Ok(applied)
+}

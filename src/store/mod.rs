@@ -1,0 +1,317 @@
+//! The store: one repository API over SQLite (the embedded default) and
+//! PostgreSQL, chosen by URL.
+//!
+//! It speaks SQL and nothing else: it knows providers, consultants and
+//! protocols, never SIP. Queries go through sqlx's `Any` driver so one set of
+//! statements serves both backends; that is why every timestamp is a BIGINT
+//! of UTC milliseconds and every placeholder is `$n` written in ascending
+//! order (SQLite binds `$n` by first appearance).
+
+mod directory;
+mod import;
+mod migrate;
+mod tokens;
+
+pub use directory::*;
+pub use migrate::MIGRATIONS;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create the SQLite directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: String,
+        source: sqlx::Error,
+    },
+    #[error("migration {version} was changed after it was applied (checksum differs)")]
+    MigrationChanged { version: i64 },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("refers to something that does not exist or is still in use: {0}")]
+    Reference(String),
+    #[error("rejected by a database constraint: {0}")]
+    Constraint(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
+    }
+
+    /// Turns constraint violations into errors the API can name (409 for a
+    /// duplicate, 422 for a dangling reference) instead of a bare 500.
+    pub(crate) fn classify(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            let msg = db.message().to_string();
+            return match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(msg),
+                sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::Reference(msg),
+                sqlx::error::ErrorKind::CheckViolation
+                | sqlx::error::ErrorKind::NotNullViolation => StoreError::Constraint(msg),
+                _ => StoreError::Db(e),
+            };
+        }
+        StoreError::Db(e)
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    tz: Tz,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (creating a SQLite file and its
+    /// directory when missing). `tz` is the zone timestamps are shown in.
+    pub async fn connect(url: &str, max_connections: u32, tz: Tz) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = if backend == Backend::Sqlite {
+            prepare_sqlite_url(url)?
+        } else {
+            url.to_string()
+        };
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the single writer; foreign keys are
+            // off by default in SQLite and our schema relies on them.
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(&url),
+                source,
+            })?;
+        Ok(Store { pool, backend, tz })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Applies pending migrations; safe to run any number of times.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::run(self).await
+    }
+
+    /// A round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) fn ts(&self, ms: i64) -> DateTime<Tz> {
+        match Utc.timestamp_millis_opt(ms) {
+            chrono::LocalResult::Single(t) => t.with_timezone(&self.tz),
+            _ => DateTime::<Utc>::UNIX_EPOCH.with_timezone(&self.tz),
+        }
+    }
+
+    pub(crate) fn opt_ts(&self, ms: Option<i64>) -> Option<DateTime<Tz>> {
+        ms.map(|m| self.ts(m))
+    }
+}
+
+/// Milliseconds since the epoch, the unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(StoreError::Db)
+}
+
+/// Makes sure a SQLite file can be created: its directory exists and the
+/// URL asks for create-if-missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let mut out = format!("sqlite://{path}");
+    match query {
+        Some(q) if q.contains("mode=") => out.push_str(&format!("?{q}")),
+        Some(q) => out.push_str(&format!("?{q}&mode=rwc")),
+        None => out.push_str("?mode=rwc"),
+    }
+    // Validate early so a bad URL fails with the URL, not deep in the pool.
+    sqlx::sqlite::SqliteConnectOptions::from_str(&out).map_err(|source| StoreError::Connect {
+        url: out.clone(),
+        source,
+    })?;
+    Ok(out)
+}
+
+/// Hides a password in a database URL before it reaches a log or an error.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((cred, host)) = rest.split_once('@') {
+            if let Some((user, _)) = cred.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// Builds a WHERE clause with `$n` placeholders numbered in order, because
+/// sqlx's `QueryBuilder` for `Any` writes `?`, which PostgreSQL rejects.
+#[derive(Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Filter {
+    /// Adds a clause in which `$?` stands for the next placeholder.
+    pub fn push(&mut self, clause: &str, arg: Arg) {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.clauses.push(clause.replace("$?", &format!("${n}")));
+    }
+
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    pub fn next_placeholder(&self, offset: usize) -> String {
+        format!("${}", self.args.len() + offset)
+    }
+
+    pub fn bind<'q>(
+        &self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for a in &self.args {
+            q = match a.clone() {
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/x.db", dir.path().display());
+        let out = prepare_sqlite_url(&url).unwrap();
+        assert!(out.ends_with("x.db?mode=rwc"), "{out}");
+        assert!(dir.path().join("sub").is_dir());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn filter_numbers_placeholders_in_order() {
+        let mut f = Filter::default();
+        f.push("a = $?", Arg::Int(1));
+        f.push("b LIKE $?", Arg::Text("x".into()));
+        assert_eq!(f.where_sql(), " WHERE a = $1 AND b LIKE $2");
+        assert_eq!(f.next_placeholder(1), "$3");
+    }
+}
