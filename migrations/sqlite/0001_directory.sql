@@ -3,12 +3,14 @@
 -- Timestamps are INTEGER milliseconds since the Unix epoch, UTC: exact to the
 -- millisecond and identical on SQLite and PostgreSQL.
 -- Contract dates are ISO 8601 calendar dates (YYYY-MM-DD) in the desk's zone.
+-- Flags are INTEGER 0/1 here (BOOLEAN on PostgreSQL): sqlx's Any driver cannot
+-- decode a column SQLite declares BOOLEAN.
 
 CREATE TABLE providers (
     id                   INTEGER PRIMARY KEY,
     name                 TEXT NOT NULL CHECK (length(trim(name)) > 0),
     tax_id               TEXT UNIQUE,
-    consulting           BOOLEAN NOT NULL DEFAULT FALSE,
+    consulting           INTEGER NOT NULL DEFAULT 0 CHECK (consulting IN (0, 1)),
     contract_valid_from  TEXT CHECK (contract_valid_from IS NULL OR length(contract_valid_from) = 10),
     contract_valid_until TEXT CHECK (contract_valid_until IS NULL OR length(contract_valid_until) = 10),
     created_at           INTEGER NOT NULL,
@@ -46,7 +48,7 @@ CREATE TABLE consultants (
     ha1_sha256            TEXT NOT NULL CHECK (length(ha1_sha256) = 64),
     email                 TEXT,
     weekly_capacity_hours DOUBLE PRECISION NOT NULL DEFAULT 40 CHECK (weekly_capacity_hours >= 0),
-    active                BOOLEAN NOT NULL DEFAULT TRUE,
+    active                INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL
 );

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use super::{get, now_ms, Arg, Filter, Store, StoreError};
+use super::{get, get_bool, now_ms, Arg, Filter, Store, StoreError};
 use crate::directory::{
     Consultant, Page, PhoneNumber, Protocol, ProtocolStatus, Provider, ProviderFields,
     ProviderUser, SipCredentials,
@@ -99,7 +99,7 @@ impl Store {
             id: get(r, "id")?,
             name: get(r, "name")?,
             tax_id: get(r, "tax_id")?,
-            consulting: get(r, "consulting")?,
+            consulting: get_bool(r, "consulting")?,
             contract_valid_from: parse_date("contract_valid_from", get(r, "contract_valid_from")?)?,
             contract_valid_until: parse_date(
                 "contract_valid_until",
@@ -117,7 +117,7 @@ impl Store {
             sip_username: get(r, "sip_username")?,
             email: get(r, "email")?,
             weekly_capacity_hours: get(r, "weekly_capacity_hours")?,
-            active: get(r, "active")?,
+            active: get_bool(r, "active")?,
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),
         })
@@ -552,7 +552,7 @@ impl Store {
                 sip_username: get(&r, "sip_username")?,
                 ha1_md5: get(&r, "ha1_md5")?,
                 ha1_sha256: get(&r, "ha1_sha256")?,
-                active: get(&r, "active")?,
+                active: get_bool(&r, "active")?,
             })
         })
         .transpose()

@@ -190,6 +190,14 @@ where
     row.try_get(col).map_err(StoreError::Db)
 }
 
+/// Reads a flag stored as BOOLEAN (PostgreSQL) or INTEGER 0/1 (SQLite).
+pub(crate) fn get_bool(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
+    match row.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(get::<i64>(row, col)? != 0),
+    }
+}
+
 /// Makes sure a SQLite file can be created: its directory exists and the
 /// URL asks for create-if-missing.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
