@@ -98,12 +98,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
         .fallback(api_not_found)
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
 
     let mut metrics_route = Router::new().route("/metrics", get(metrics_text));
     if settings.http.metrics_require_token {
         metrics_route = metrics_route
-            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+            .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     }
 
     Router::new()

@@ -73,6 +73,11 @@ impl StoreError {
                 sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::Reference(msg),
                 sqlx::error::ErrorKind::CheckViolation
                 | sqlx::error::ErrorKind::NotNullViolation => StoreError::Constraint(msg),
+                // SQLite reports a foreign key checked by a RETURNING insert
+                // with an extended code sqlx does not classify (1811); its
+                // message is stable, so fall back to that.
+                _ if msg.contains("FOREIGN KEY constraint failed") => StoreError::Reference(msg),
+                _ if msg.contains("UNIQUE constraint failed") => StoreError::Conflict(msg),
                 _ => StoreError::Db(e),
             };
         }

@@ -1,0 +1,200 @@
+//! Starts the real daemon for a test: random HTTP port, a fresh SQLite file
+//! or a fresh PostgreSQL database, and an admin token.
+//!
+//! PostgreSQL tests run when `PROTOCALL_TEST_POSTGRES_URL` is set; when it is
+//! set and the server cannot be reached they fail rather than pass quietly.
+#![allow(dead_code)]
+
+use protocall::app::Application;
+use protocall::config::Settings;
+use protocall::store::Store;
+use sqlx::Connection;
+
+pub const SHIPPED_CONFIG: &str = include_str!("../../config/protocall.toml");
+pub const PG_ENV: &str = "PROTOCALL_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// The PostgreSQL base URL when the suite should test against it.
+pub fn postgres() -> Option<Backend> {
+    std::env::var(PG_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(Backend::Postgres)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn unique_name() -> String {
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).unwrap();
+    format!("protocall_test_{}", hex::encode(b))
+}
+
+/// A database URL for a fresh, empty database on `backend`.
+pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/protocall.db", dir.display()),
+        Backend::Postgres(base) => {
+            let mut conn = sqlx::PgConnection::connect(base).await.unwrap_or_else(|e| {
+                panic!("{PG_ENV} is set but PostgreSQL is unreachable at {base}: {e}")
+            });
+            let name = unique_name();
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            format!("{prefix}/{name}")
+        }
+    }
+}
+
+pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env = vec![
+        ("PROTOCALL__HTTP__LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        ("DATABASE_URL".to_string(), db_url.to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::from_parts("test", SHIPPED_CONFIG, &env).unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            protocall::telemetry::init(&Default::default());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = fresh_database(&backend, dir.path()).await;
+        let settings = settings(&db_url, extra);
+        let app = Application::build(&settings).await.unwrap();
+        let base = format!("http://{}", app.http_addr());
+        let store = app.state().store.clone();
+        let token = store.create_token("test").await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            token,
+            client: reqwest::Client::new(),
+            store,
+            db_url,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body, printing it on mismatch.
+pub async fn json(resp: reqwest::Response, status: u16) -> serde_json::Value {
+    let got = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs each listed async test against SQLite and, when configured,
+/// PostgreSQL.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    match super::support::postgres() {
+                        Some(b) => super::$name(b).await,
+                        None => eprintln!("{} not set: PostgreSQL run skipped", super::support::PG_ENV),
+                    }
+                }
+            )*
+        }
+    };
+}
