@@ -1,4 +1,14 @@
-//! The SIP side of protocall. For now: digest credentials (RFC 7616), which
-//! the directory needs to store consultants' passwords as HA1 values.
+//! The SIP side of protocall.
+//!
+//! - `parse`: framing and the zero-copy header index (compact names,
+//!   folding, comma lists, Content-Length);
+//! - `message`: the parsed message and typed values read on demand
+//!   (Via, CSeq, URIs, name-addr);
+//! - `validate`: what a request or response owes before anything acts on it
+//!   (RFC 3261, RFC 4475 §3.1.2);
+//! - `digest`: digest authentication (RFC 7616) and HA1 values.
 
 pub mod digest;
+pub mod message;
+pub mod parse;
+pub mod validate;
