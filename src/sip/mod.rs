@@ -6,9 +6,12 @@
 //!   (Via, CSeq, URIs, name-addr);
 //! - `validate`: what a request or response owes before anything acts on it
 //!   (RFC 3261, RFC 4475 §3.1.2);
+//! - `edit`: responses and relayed copies, written once from spans;
 //! - `digest`: digest authentication (RFC 7616) and HA1 values.
 
 pub mod digest;
+pub mod edit;
 pub mod message;
 pub mod parse;
+pub mod transport;
 pub mod validate;

@@ -1,0 +1,442 @@
+//! Building outgoing messages: responses to a request, and the forwarded
+//! copy of a request or response.
+//!
+//! A proxy may change only the Request-URI, Max-Forwards, Via, Record-Route
+//! and Route (RFC 3261 §16.6, §16.7). Everything else is copied byte for
+//! byte from the received buffer, span by span (Kamailio's "lumps"): the
+//! message is written once, and headers we do not understand survive
+//! untouched.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::message::{split_list, HeaderEntry, HeaderName, Rport, SipMessage, StartLine};
+
+/// The reason phrase RFC 3261 §21 gives a status code.
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => match code / 100 {
+            1 => "Session Progress",
+            2 => "OK",
+            3 => "Redirection",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}
+
+/// Fills in `received` and `rport` on a top Via value per RFC 3261
+/// §18.2.1 and RFC 3581, so the response can find its way back through a
+/// NAT. Other parameters keep their order and spelling.
+pub fn stamp_via(raw: &[u8], source: SocketAddr) -> Vec<u8> {
+    let Ok(via) = super::message::Via::parse(Bytes::copy_from_slice(raw)) else {
+        return raw.to_vec();
+    };
+    let ip = source.ip().to_string();
+    let host_is_source = via.host.as_ref() == ip.as_bytes()
+        || via.host.as_ref() == format!("[{ip}]").as_bytes();
+    let wants_rport = via.rport != Rport::Absent;
+    if host_is_source && !wants_rport {
+        return raw.to_vec();
+    }
+    // Rebuild "SIP/2.0/UDP host:port" then the params, replacing ours.
+    let mut out = Vec::with_capacity(raw.len() + 40);
+    let sent_by_end = raw.iter().position(|b| *b == b';').unwrap_or(raw.len());
+    out.extend_from_slice(raw[..sent_by_end].trim_ascii_end());
+    for p in &via.params {
+        let name = p.name.to_ascii_lowercase();
+        if name == b"received" || name == b"rport" {
+            continue;
+        }
+        out.push(b';');
+        out.extend_from_slice(&p.name);
+        if let Some(v) = &p.value {
+            out.push(b'=');
+            out.extend_from_slice(v);
+        }
+    }
+    if wants_rport {
+        let _ = write!(VecWriter(&mut out), ";rport={}", source.port());
+    }
+    let _ = write!(VecWriter(&mut out), ";received={ip}");
+    out
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A response to a request we received (RFC 3261 §8.2.6): Via, From, To,
+/// Call-ID and CSeq copied, a To tag added when we are the one answering.
+pub struct ResponseBuilder<'a> {
+    req: &'a SipMessage,
+    code: u16,
+    reason: &'a str,
+    to_tag: Option<&'a str>,
+    source: Option<SocketAddr>,
+    headers: Vec<(&'a str, String)>,
+    body: Option<(&'a str, &'a [u8])>,
+}
+
+pub fn response<'a>(req: &'a SipMessage, code: u16) -> ResponseBuilder<'a> {
+    ResponseBuilder {
+        req,
+        code,
+        reason: reason_phrase(code),
+        to_tag: None,
+        source: None,
+        headers: Vec::new(),
+        body: None,
+    }
+}
+
+impl<'a> ResponseBuilder<'a> {
+    pub fn reason(mut self, reason: &'a str) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// The tag for To when the request's To has none (ignored otherwise:
+    /// an in-dialog request already names the dialog).
+    pub fn to_tag(mut self, tag: &'a str) -> Self {
+        self.to_tag = Some(tag);
+        self
+    }
+
+    /// Where the request came from, for `received`/`rport` on the top Via.
+    pub fn source(mut self, source: SocketAddr) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, content_type: &'a str, body: &'a [u8]) -> Self {
+        self.body = Some((content_type, body));
+        self
+    }
+
+    pub fn build(self) -> Bytes {
+        let req = self.req;
+        let mut out = BytesMut::with_capacity(512);
+        let _ = write!(
+            BytesWriter(&mut out),
+            "SIP/2.0 {} {}\r\n",
+            self.code,
+            self.reason
+        );
+        for (i, via) in req.headers("Via").enumerate() {
+            out.put_slice(b"Via: ");
+            match (i, self.source) {
+                (0, Some(src)) => out.put_slice(&stamp_via(&via, src)),
+                _ => out.put_slice(&via),
+            }
+            out.put_slice(b"\r\n");
+        }
+        for e in req.header_entries() {
+            match e.kind {
+                HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                    put_entry(&mut out, req, e)
+                }
+                HeaderName::To => {
+                    let value = req.span_bytes(e.value);
+                    out.put_slice(b"To: ");
+                    out.put_slice(&super::message::unfold(value));
+                    let has_tag = req.to_tag().ok().flatten().is_some();
+                    if let (Some(tag), false) = (self.to_tag, has_tag) {
+                        if self.code > 100 {
+                            out.put_slice(b";tag=");
+                            out.put_slice(tag.as_bytes());
+                        }
+                    }
+                    out.put_slice(b"\r\n");
+                }
+                _ => {}
+            }
+        }
+        for (name, value) in &self.headers {
+            let _ = write!(BytesWriter(&mut out), "{name}: {value}\r\n");
+        }
+        let body = match self.body {
+            Some((ct, b)) => {
+                let _ = write!(BytesWriter(&mut out), "Content-Type: {ct}\r\n");
+                b
+            }
+            None => &[],
+        };
+        let _ = write!(
+            BytesWriter(&mut out),
+            "Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        out.put_slice(body);
+        out.freeze()
+    }
+}
+
+struct BytesWriter<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for BytesWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn put_entry(out: &mut BytesMut, msg: &SipMessage, e: &HeaderEntry) {
+    out.put_slice(msg.span_bytes(e.line));
+}
+
+/// The edits a proxy makes to a message it relays; see the module docs for
+/// why the list is this short.
+#[derive(Debug, Default, Clone)]
+pub struct Relay {
+    /// New Request-URI (requests only).
+    pub request_uri: Option<Bytes>,
+    /// Our Via, pushed on top (requests).
+    pub push_via: Option<String>,
+    /// Remove the top Via value (responses: it is ours).
+    pub pop_via: bool,
+    /// Our Record-Route, pushed on top.
+    pub push_record_route: Option<String>,
+    /// Remove the first Route value (it named us).
+    pub pop_route: bool,
+    /// Replace the whole Route set (strict-router handling).
+    pub replace_routes: Option<Vec<Bytes>>,
+    /// Max-Forwards to write (added when absent).
+    pub max_forwards: Option<u32>,
+}
+
+impl Relay {
+    pub fn apply(&self, msg: &SipMessage) -> Bytes {
+        let buf = msg.as_bytes();
+        let mut out = BytesMut::with_capacity(buf.len() + 256);
+        match (msg.start_line(), &self.request_uri) {
+            (StartLine::Request { method, version, .. }, Some(uri)) => {
+                out.put_slice(method.as_bytes());
+                out.put_u8(b' ');
+                out.put_slice(uri);
+                out.put_u8(b' ');
+                out.put_slice(msg.span_bytes(*version));
+                out.put_slice(b"\r\n");
+            }
+            _ => {
+                out.put_slice(msg.span_bytes(msg.start_line_span()));
+            }
+        }
+        if let Some(v) = &self.push_via {
+            out.put_slice(b"Via: ");
+            out.put_slice(v.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        if let Some(rr) = &self.push_record_route {
+            out.put_slice(b"Record-Route: ");
+            out.put_slice(rr.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        if let Some(routes) = &self.replace_routes {
+            for r in routes {
+                out.put_slice(b"Route: ");
+                out.put_slice(r);
+                out.put_slice(b"\r\n");
+            }
+        }
+        let mut via_popped = !self.pop_via;
+        let mut route_popped = !self.pop_route;
+        let mut wrote_mf = false;
+        for e in msg.header_entries() {
+            match e.kind {
+                HeaderName::Via if !via_popped => {
+                    via_popped = true;
+                    put_rest_of_list(&mut out, msg, e, "Via");
+                }
+                HeaderName::Route if self.replace_routes.is_some() => {}
+                HeaderName::Route if !route_popped => {
+                    route_popped = true;
+                    put_rest_of_list(&mut out, msg, e, "Route");
+                }
+                HeaderName::MaxForwards if self.max_forwards.is_some() => {
+                    if !wrote_mf {
+                        let _ = write!(
+                            BytesWriter(&mut out),
+                            "Max-Forwards: {}\r\n",
+                            self.max_forwards.unwrap_or(70)
+                        );
+                        wrote_mf = true;
+                    }
+                }
+                _ => put_entry(&mut out, msg, e),
+            }
+        }
+        if let (Some(mf), false) = (self.max_forwards, wrote_mf) {
+            let _ = write!(BytesWriter(&mut out), "Max-Forwards: {mf}\r\n");
+        }
+        out.put_slice(b"\r\n");
+        out.put_slice(msg.body());
+        out.freeze()
+    }
+}
+
+/// Writes a list header minus its first value; nothing when it had one.
+fn put_rest_of_list(out: &mut BytesMut, msg: &SipMessage, e: &HeaderEntry, name: &str) {
+    let value = super::message::unfold(msg.span_bytes(e.value));
+    let parts = split_list(&value);
+    if parts.len() <= 1 {
+        return;
+    }
+    out.put_slice(name.as_bytes());
+    out.put_slice(b": ");
+    for (i, p) in parts.iter().skip(1).enumerate() {
+        if i > 0 {
+            out.put_slice(b", ");
+        }
+        out.put_slice(p.trim_ascii());
+    }
+    out.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse::parse;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+v: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK-1;rport, SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-0\r\n\
+Route: <sip:proxy.example.com;lr>, <sip:next.example.com;lr>\r\n\
+Max-Forwards: 70\r\n\
+f: \"Alice\" <sip:alice@example.com>;tag=a1\r\n\
+t: <sip:bob@example.com>\r\n\
+i: call-1@10.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+X-Custom:   odd   spacing  \r\n\
+Content-Type: application/sdp\r\n\
+l: 4\r\n\r\nv=0\n";
+
+    fn msg(b: &[u8]) -> SipMessage {
+        parse(Bytes::copy_from_slice(b), true).unwrap()
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_stamps_via() {
+        let req = msg(INVITE);
+        let src: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let resp = response(&req, 486).to_tag("xyz").source(src).build();
+        let r = parse(resp, true).unwrap();
+        assert_eq!(r.status(), Some(486));
+        let vias: Vec<_> = r.headers("Via").map(|v| v.to_vec()).collect();
+        assert_eq!(vias.len(), 2);
+        let top = String::from_utf8(vias[0].clone()).unwrap();
+        assert!(top.contains("rport=40000") && top.contains("received=192.0.2.7"), "{top}");
+        assert_eq!(r.to_tag().unwrap().as_deref(), Some(&b"xyz"[..]));
+        assert_eq!(r.from_tag().unwrap().as_deref(), Some(&b"a1"[..]));
+        assert_eq!(r.call_id().as_deref(), Some(&b"call-1@10.0.0.1"[..]));
+        assert_eq!(r.cseq().unwrap().0, 1);
+        assert_eq!(r.content_length(), Some(0));
+    }
+
+    #[test]
+    fn relay_changes_only_what_a_proxy_may() {
+        let req = msg(INVITE);
+        let out = Relay {
+            request_uri: Some(Bytes::from_static(b"sip:bob@192.0.2.20:5070")),
+            push_via: Some("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp1".into()),
+            push_record_route: Some("<sip:127.0.0.1:5060;lr>".into()),
+            pop_route: true,
+            max_forwards: Some(69),
+            ..Default::default()
+        }
+        .apply(&req);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("INVITE sip:bob@192.0.2.20:5070 SIP/2.0\r\n"));
+        assert!(text.contains("X-Custom:   odd   spacing  \r\n"), "{text}");
+        assert!(text.contains("Route: <sip:next.example.com;lr>\r\n"));
+        assert!(!text.contains("proxy.example.com"));
+        let fwd = parse(out, true).unwrap();
+        assert_eq!(fwd.max_forwards().unwrap(), Some(69));
+        let vias: Vec<_> = fwd.vias().map(|v| v.unwrap().branch.unwrap()).collect();
+        assert_eq!(vias.len(), 3);
+        assert_eq!(&vias[0][..], b"z9hG4bKp1");
+        assert_eq!(fwd.body(), b"v=0\n");
+        assert_eq!(fwd.record_routes().count(), 1);
+    }
+
+    #[test]
+    fn relaying_a_response_pops_our_via_only() {
+        let resp = msg(b"SIP/2.0 180 Ringing\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp1\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK-1\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n");
+        let out = Relay {
+            pop_via: true,
+            ..Default::default()
+        }
+        .apply(&resp);
+        let r = parse(out, true).unwrap();
+        let vias: Vec<_> = r.vias().map(|v| v.unwrap().branch.unwrap()).collect();
+        assert_eq!(vias, vec![Bytes::from_static(b"z9hG4bK-1")]);
+    }
+
+    #[test]
+    fn stamp_via_keeps_params_and_replaces_ours() {
+        let src: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let v = stamp_via(b"SIP/2.0/UDP host.example;rport;branch=z9hG4bKx;foo", src);
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "SIP/2.0/UDP host.example;branch=z9hG4bKx;foo;rport=4000;received=192.0.2.7"
+        );
+        let v = stamp_via(b"SIP/2.0/UDP 192.0.2.7:4000;branch=z9hG4bKx", src);
+        assert_eq!(v, b"SIP/2.0/UDP 192.0.2.7:4000;branch=z9hG4bKx");
+    }
+}
