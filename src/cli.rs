@@ -17,7 +17,11 @@ use crate::http::AppState;
 use crate::metrics::Metrics;
 
 #[derive(Debug, Parser)]
-#[command(name = "protocall", version, about = "SIP call routing with automatic time tracking for a consulting desk")]
+#[command(
+    name = "protocall",
+    version,
+    about = "SIP call routing with automatic time tracking for a consulting desk"
+)]
 pub struct Cli {
     /// Config file (default: config/protocall.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -97,7 +101,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { file } => {
-            let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let state = cli_state(&settings).await?;
             let report = run_import(&state, &data)
                 .await
@@ -105,7 +110,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             state.store.close().await;
             if !report.imported {
-                bail!("import rejected: {} row(s) refused, nothing written", report.rejected.len());
+                bail!(
+                    "import rejected: {} row(s) refused, nothing written",
+                    report.rejected.len()
+                );
             }
             Ok(())
         }

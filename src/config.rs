@@ -394,14 +394,18 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused() {
-        let err = parse("[http]\nlisen = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        let err = parse("[http]\nlisen = \"127.0.0.1:1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn bad_address_names_key() {
-        let err = parse("[sip]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        let err = parse("[sip]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sip.listen"), "{err}");
     }
 
@@ -432,8 +436,14 @@ mod tests {
     #[test]
     fn env_overrides_file_and_database_url_overrides_store() {
         let env = vec![
-            ("PROTOCALL__HTTP__LISTEN".to_string(), "127.0.0.1:9999".to_string()),
-            ("PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(), "4096".to_string()),
+            (
+                "PROTOCALL__HTTP__LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            (
+                "PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(),
+                "4096".to_string(),
+            ),
             ("DATABASE_URL".to_string(), "postgres://u@h/db".to_string()),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
@@ -445,11 +455,18 @@ mod tests {
 
     #[test]
     fn bad_env_override_names_variable_and_key() {
-        let env = vec![("PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(), "many".to_string())];
-        let err = Settings::from_parts("t", SHIPPED, &env).unwrap_err().to_string();
+        let env = vec![(
+            "PROTOCALL__HTTP__MAX_BODY_BYTES".to_string(),
+            "many".to_string(),
+        )];
+        let err = Settings::from_parts("t", SHIPPED, &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.max_body_bytes"), "{err}");
         let env = vec![("PROTOCALL__NOPE".to_string(), "1".to_string())];
-        let err = Settings::from_parts("t", SHIPPED, &env).unwrap_err().to_string();
+        let err = Settings::from_parts("t", SHIPPED, &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PROTOCALL__NOPE"), "{err}");
     }
 }

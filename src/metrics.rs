@@ -21,7 +21,10 @@ impl Metrics {
         let registry = Registry::new();
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::new(std::process::id() as i32, "protocall"),
+            prometheus::process_collector::ProcessCollector::new(
+                std::process::id() as i32,
+                "protocall",
+            ),
         ))?;
         let http_requests = IntCounterVec::new(
             Opts::new(
@@ -35,7 +38,9 @@ impl Metrics {
                 "protocall_http_request_duration_seconds",
                 "Admin HTTP request latency by method and route template.",
             )
-            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["method", "route"],
         )?;
         registry.register(Box::new(http_requests.clone()))?;

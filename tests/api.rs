@@ -81,14 +81,20 @@ async fn api_requires_a_valid_token_and_probes_are_open(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(app.url("/api/no-such-thing"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "unknown /api paths must not leak before auth");
-    assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    let r = c.get(app.url("/api/no-such-thing")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "unknown /api paths must not leak before auth"
+    );
+    assert_eq!(
+        c.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(app.get("/api/providers").await.status(), 200);
     let metrics = c
         .get(app.url("/metrics"))
@@ -98,7 +104,12 @@ async fn api_requires_a_valid_token_and_probes_are_open(b: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("protocall_http_requests_total{method=\"GET\",route=\"/api/providers\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "protocall_http_requests_total{method=\"GET\",route=\"/api/providers\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("protocall_process_resident_memory_bytes"));
     assert!(!metrics.contains(&app.token));
 }
@@ -131,19 +142,43 @@ async fn bad_input_is_refused_and_writes_nothing(b: Backend) {
             status,
         )
         .await;
-        assert_eq!(r["error"]["code"], code, "{}", String::from_utf8_lossy(&body[..body.len().min(80)]));
+        assert_eq!(
+            r["error"]["code"],
+            code,
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(80)])
+        );
         assert!(!r["error"]["message"].as_str().unwrap().is_empty());
     }
-    let r = json(app.post("/api/providers", json!({"name": "A", "numbers": ["12"]})).await, 400).await;
-    assert!(r["error"]["message"].as_str().unwrap().contains("numbers[0]"), "{r}");
-    let r = json(app.post_raw("/api/providers", "text/plain", b"{}".to_vec()).await, 415).await;
+    let r = json(
+        app.post("/api/providers", json!({"name": "A", "numbers": ["12"]}))
+            .await,
+        400,
+    )
+    .await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("numbers[0]"),
+        "{r}"
+    );
+    let r = json(
+        app.post_raw("/api/providers", "text/plain", b"{}".to_vec())
+            .await,
+        415,
+    )
+    .await;
     assert_eq!(r["error"]["code"], "unsupported_media_type");
     let r = json(app.get("/api/providers/abc").await, 400).await;
     assert_eq!(r["error"]["code"], "bad_request");
     let r = json(app.get("/api/providers?limit=lots").await, 400).await;
     assert_eq!(r["error"]["code"], "invalid_query");
     let list = json(app.get("/api/providers").await, 200).await;
-    assert_eq!(list["total"], 0, "nothing may be written by refused requests");
+    assert_eq!(
+        list["total"], 0,
+        "nothing may be written by refused requests"
+    );
 }
 
 async fn duplicates_are_conflicts(b: Backend) {
@@ -158,8 +193,11 @@ async fn duplicates_are_conflicts(b: Backend) {
     )
     .await;
     let r = json(
-        app.post("/api/providers", json!({"name": "B", "tax_id": "11.222.333/0001-81"}))
-            .await,
+        app.post(
+            "/api/providers",
+            json!({"name": "B", "tax_id": "11.222.333/0001-81"}),
+        )
+        .await,
         409,
     )
     .await;
@@ -174,17 +212,28 @@ async fn duplicates_are_conflicts(b: Backend) {
         409,
     )
     .await;
-    assert!(r["error"]["message"].as_str().unwrap().contains("+5511987654321"));
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("+5511987654321"));
     // A failed create with a duplicate number leaves no half-made provider.
     json(
-        app.post("/api/providers", json!({"name": "C", "numbers": ["011987654321"]}))
-            .await,
+        app.post(
+            "/api/providers",
+            json!({"name": "C", "numbers": ["011987654321"]}),
+        )
+        .await,
         409,
     )
     .await;
     let list = json(app.get("/api/providers?name=c").await, 200).await;
     assert_eq!(list["total"], 0);
-    let nums = json(app.get(&format!("/api/providers/{}/numbers", a["id"])).await, 200).await;
+    let nums = json(
+        app.get(&format!("/api/providers/{}/numbers", a["id"]))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(nums.as_array().unwrap().len(), 1);
 }
 
@@ -200,14 +249,19 @@ async fn consultants_store_ha1_and_never_return_secrets(b: Backend) {
     )
     .await;
     let text = c.to_string();
-    assert!(!text.contains("correct horse") && !text.contains("ha1"), "{text}");
+    assert!(
+        !text.contains("correct horse") && !text.contains("ha1"),
+        "{text}"
+    );
     assert_eq!(c["weekly_capacity_hours"], 40.0);
     assert_eq!(c["active"], true);
     let creds = app.store.sip_credentials("ana").await.unwrap().unwrap();
     // RFC 2617 HA1 = MD5("ana:protocall:correct horse"), computed independently.
     assert_eq!(creds.ha1_md5, md5_hex("ana:protocall:correct horse"));
     assert_eq!(creds.ha1_sha256.len(), 64);
-    let listed = json(app.get("/api/consultants").await, 200).await.to_string();
+    let listed = json(app.get("/api/consultants").await, 200)
+        .await
+        .to_string();
     assert!(!listed.contains("ha1") && !listed.contains("password"));
 
     json(
@@ -228,7 +282,10 @@ async fn consultants_store_ha1_and_never_return_secrets(b: Backend) {
         400,
     )
     .await;
-    assert!(r["error"]["message"].as_str().unwrap().starts_with("password"));
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("password"));
     let r = json(
         app.post(
             "/api/consultants",
@@ -238,7 +295,10 @@ async fn consultants_store_ha1_and_never_return_secrets(b: Backend) {
         400,
     )
     .await;
-    assert!(r["error"]["message"].as_str().unwrap().starts_with("sip_username"));
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("sip_username"));
 
     let id = c["id"].as_i64().unwrap();
     let u = json(
@@ -308,7 +368,10 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
     )
     .await;
     assert_eq!(late["status"], "open");
-    assert!(late["number"].as_str().unwrap().ends_with(&format!("{:06}", late["id"].as_i64().unwrap())));
+    assert!(late["number"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("{:06}", late["id"].as_i64().unwrap())));
     let soon = json(
         app.post(
             "/api/protocols",
@@ -320,11 +383,20 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
     .await;
     assert_eq!(soon["due_at"], "2026-12-01T06:00:00-03:00");
     json(
-        app.post("/api/protocols", json!({"number": "ATD-7", "provider_id": pid})).await,
+        app.post(
+            "/api/protocols",
+            json!({"number": "ATD-7", "provider_id": pid}),
+        )
+        .await,
         409,
     )
     .await;
-    json(app.post("/api/protocols", json!({"provider_id": 999})).await, 422).await;
+    json(
+        app.post("/api/protocols", json!({"provider_id": 999}))
+            .await,
+        422,
+    )
+    .await;
 
     let l = json(app.get("/api/lookup?number=1134567890").await, 200).await;
     let numbers: Vec<_> = l["open_protocols"]
@@ -336,27 +408,55 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
     assert_eq!(numbers[0], "ATD-7", "nearest deadline first: {numbers:?}");
     assert_eq!(numbers.len(), 2);
 
-    let by_owner = json(app.get(&format!("/api/protocols?owner_id={ana}&status=open")).await, 200).await;
+    let by_owner = json(
+        app.get(&format!("/api/protocols?owner_id={ana}&status=open"))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(by_owner["total"], 1);
     let sid = soon["id"].as_i64().unwrap();
     let moved = json(
-        app.post(&format!("/api/protocols/{sid}/assign"), json!({"owner_id": ana})).await,
+        app.post(
+            &format!("/api/protocols/{sid}/assign"),
+            json!({"owner_id": ana}),
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(moved["owner_id"], ana);
     json(
-        app.post(&format!("/api/protocols/{sid}/assign"), json!({"owner_id": 4242})).await,
+        app.post(
+            &format!("/api/protocols/{sid}/assign"),
+            json!({"owner_id": 4242}),
+        )
+        .await,
         422,
     )
     .await;
-    let closed = json(app.post(&format!("/api/protocols/{sid}/close"), json!({})).await, 200).await;
+    let closed = json(
+        app.post(&format!("/api/protocols/{sid}/close"), json!({}))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(closed["status"], "closed");
     assert!(closed["closed_at"].is_string());
-    json(app.post(&format!("/api/protocols/{sid}/close"), json!({})).await, 409).await;
+    json(
+        app.post(&format!("/api/protocols/{sid}/close"), json!({}))
+            .await,
+        409,
+    )
+    .await;
     let l = json(app.get("/api/lookup?number=%2B551134567890").await, 200).await;
     assert_eq!(l["open_protocols"].as_array().unwrap().len(), 1);
-    let open = json(app.get(&format!("/api/protocols?owner_id={ana}&status=open")).await, 200).await;
+    let open = json(
+        app.get(&format!("/api/protocols?owner_id={ana}&status=open"))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(open["total"], 1);
     let closed_list = json(app.get("/api/protocols?status=closed").await, 200).await;
     assert_eq!(closed_list["total"], 1);
@@ -399,7 +499,11 @@ async fn lists_filter_and_paginate(b: Backend) {
 
 async fn provider_users_and_their_numbers(b: Backend) {
     let app = TestApp::spawn(b).await;
-    let p = json(app.post("/api/providers", json!({"name": "NetSul"})).await, 201).await;
+    let p = json(
+        app.post("/api/providers", json!({"name": "NetSul"})).await,
+        201,
+    )
+    .await;
     let pid = p["id"].as_i64().unwrap();
     let u = json(
         app.post(
@@ -425,14 +529,26 @@ async fn provider_users_and_their_numbers(b: Backend) {
     )
     .await;
     json(
-        app.post(&format!("/api/providers/{pid}/users"), json!({"name": "X", "email": "nope"}))
-            .await,
+        app.post(
+            &format!("/api/providers/{pid}/users"),
+            json!({"name": "X", "email": "nope"}),
+        )
+        .await,
         400,
     )
     .await;
-    let u2 = json(app.patch(&format!("/api/users/{uid}"), json!({"email": null})).await, 200).await;
+    let u2 = json(
+        app.patch(&format!("/api/users/{uid}"), json!({"email": null}))
+            .await,
+        200,
+    )
+    .await;
     assert!(u2["email"].is_null());
-    let other = json(app.post("/api/providers", json!({"name": "Other"})).await, 201).await;
+    let other = json(
+        app.post("/api/providers", json!({"name": "Other"})).await,
+        201,
+    )
+    .await;
     json(
         app.post(
             &format!("/api/providers/{}/numbers", other["id"]),
@@ -453,9 +569,18 @@ async fn import_is_all_or_nothing(b: Backend) {
                NetSul,11.222.333/0001-81,sim,(11) 98765-4321,Ana\n\
                ,,,,\n\
                Fibra,,talvez,(21) 3456-7890,\n";
-    let r = json(app.post_raw("/api/import", "text/csv", bad.into()).await, 422).await;
+    let r = json(
+        app.post_raw("/api/import", "text/csv", bad.into()).await,
+        422,
+    )
+    .await;
     assert_eq!(r["imported"], false);
-    let lines: Vec<_> = r["rejected"].as_array().unwrap().iter().map(|x| x["line"].as_i64().unwrap()).collect();
+    let lines: Vec<_> = r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["line"].as_i64().unwrap())
+        .collect();
     assert_eq!(lines, [3, 4]);
     assert_eq!(json(app.get("/api/providers").await, 200).await["total"], 0);
 
@@ -463,7 +588,11 @@ async fn import_is_all_or_nothing(b: Backend) {
                 NetSul,11.222.333/0001-81,sim,2020-01-01,(11) 98765-4321,main,,\n\
                 NetSul,11.222.333/0001-81,sim,2020-01-01,(11) 91234-5678,,Ana,ana@netsul.com.br\n\
                 Fibra,,não,,(21) 3456-7890,,,\n";
-    let r = json(app.post_raw("/api/import", "text/csv", good.into()).await, 200).await;
+    let r = json(
+        app.post_raw("/api/import", "text/csv", good.into()).await,
+        200,
+    )
+    .await;
     assert_eq!(r["imported"], true);
     assert_eq!(r["providers_created"], 2);
     assert_eq!(r["numbers_added"], 3);
@@ -472,7 +601,11 @@ async fn import_is_all_or_nothing(b: Backend) {
     assert_eq!(l["user"]["name"], "Ana");
     assert_eq!(l["consulting_active"], true);
     // Importing the same file again changes nothing and duplicates nothing.
-    let r = json(app.post_raw("/api/import", "text/csv", good.into()).await, 200).await;
+    let r = json(
+        app.post_raw("/api/import", "text/csv", good.into()).await,
+        200,
+    )
+    .await;
     assert_eq!(r["providers_created"], 0);
     assert_eq!(r["numbers_unchanged"], 3);
     assert_eq!(json(app.get("/api/providers").await, 200).await["total"], 2);
@@ -480,7 +613,11 @@ async fn import_is_all_or_nothing(b: Backend) {
     // A number owned by another provider fails at the database; the rows
     // before it in the same file are rolled back.
     let clash = "provider,number\nNova,(31) 3333-2222\nNova2,(21) 3456-7890\n";
-    let r = json(app.post_raw("/api/import", "text/csv", clash.into()).await, 422).await;
+    let r = json(
+        app.post_raw("/api/import", "text/csv", clash.into()).await,
+        422,
+    )
+    .await;
     assert_eq!(r["rejected"][0]["line"], 3);
     let n = json(app.get("/api/providers?name=nova").await, 200).await;
     assert_eq!(n["total"], 0, "rolled back");

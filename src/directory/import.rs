@@ -129,7 +129,9 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
     .map_err(|e| (Some(e.field), e.message))?;
     let e164 = match non_empty(raw.number) {
         None => None,
-        Some(n) => Some(normalize(&n, country).map_err(|e| (Some("number".into()), e.to_string()))?),
+        Some(n) => {
+            Some(normalize(&n, country).map_err(|e| (Some("number".into()), e.to_string()))?)
+        }
     };
     let user = match non_empty(raw.user) {
         None => None,
@@ -208,7 +210,9 @@ pub fn parse_csv(data: &[u8], country: Country) -> Result<Vec<ImportRow>, Vec<Re
         }
         i += 1;
         if i > MAX_ROWS {
-            return Err(header_err(format!("more than {MAX_ROWS} rows; split the file")));
+            return Err(header_err(format!(
+                "more than {MAX_ROWS} rows; split the file"
+            )));
         }
         let line = record.position().map(|p| p.line()).unwrap_or(line);
         let raw: RawRow = match record.deserialize(Some(&headers)) {

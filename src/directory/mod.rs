@@ -192,7 +192,9 @@ pub fn normalize_cnpj(raw: &str) -> Result<String, String> {
         }
     };
     if check(12) != digits[12] || check(13) != digits[13] {
-        return Err(format!("`{raw}` is not a valid CNPJ: check digits do not match"));
+        return Err(format!(
+            "`{raw}` is not a valid CNPJ: check digits do not match"
+        ));
     }
     Ok(digits.iter().map(|d| char::from(b'0' + *d as u8)).collect())
 }
@@ -356,7 +358,10 @@ pub struct ConsultantPatch {
 pub fn validate_sip_username(raw: &str) -> Result<String, FieldError> {
     let u = raw.trim();
     if u.is_empty() || u.len() > 64 {
-        return Err(FieldError::new("sip_username", "must be 1 to 64 characters"));
+        return Err(FieldError::new(
+            "sip_username",
+            "must be 1 to 64 characters",
+        ));
     }
     if !u
         .chars()

@@ -27,12 +27,11 @@ pub fn normalize(raw: &str, country: Country) -> Result<String, NumberError> {
     // Caller IDs often arrive as `00<cc>…` (international prefix) or as bare
     // digits with the country code; libphonenumber handles both once we
     // hand it what a person would have dialled.
-    let parsed = phonenumber::parse(Some(country), trimmed).map_err(|e| {
-        NumberError::Unparsable {
+    let parsed =
+        phonenumber::parse(Some(country), trimmed).map_err(|e| NumberError::Unparsable {
             input: trimmed.to_string(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     if !phonenumber::is_valid(&parsed) {
         return Err(NumberError::Invalid {
             input: trimmed.to_string(),

@@ -94,14 +94,22 @@ impl From<FieldError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            StoreError::Reference(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", e.to_string())
+            StoreError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            StoreError::Constraint(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "constraint", e.to_string())
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            StoreError::Reference(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_reference",
+                e.to_string(),
+            ),
+            StoreError::Constraint(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "constraint",
+                e.to_string(),
+            ),
             other => {
                 // The details may hold SQL; they go to the log, not the client.
                 tracing::error!(error = %other, "store error");

@@ -35,7 +35,9 @@ pub async fn lookup(
             format!("{e164} is not in the directory"),
         ));
     };
-    let today = chrono::Utc::now().with_timezone(&st.store.tz()).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&st.store.tz())
+        .date_naive();
     Ok(Json(Lookup {
         input: p.number,
         e164,

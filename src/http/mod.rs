@@ -73,7 +73,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             "/providers/{id}/numbers",
             get(providers::list_numbers).post(providers::add_number),
         )
-        .route("/numbers/{id}", axum::routing::delete(providers::delete_number))
+        .route(
+            "/numbers/{id}",
+            axum::routing::delete(providers::delete_number),
+        )
         .route(
             "/providers/{id}/users",
             get(providers::list_users).post(providers::create_user),
@@ -84,7 +87,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .patch(providers::update_user)
                 .delete(providers::delete_user),
         )
-        .route("/consultants", get(consultants::list).post(consultants::create))
+        .route(
+            "/consultants",
+            get(consultants::list).post(consultants::create),
+        )
         .route(
             "/consultants/{id}",
             get(consultants::get)
@@ -98,12 +104,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
         .fallback(api_not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
 
     let mut metrics_route = Router::new().route("/metrics", get(metrics_text));
     if settings.http.metrics_require_token {
-        metrics_route = metrics_route
-            .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        metrics_route = metrics_route.layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     }
 
     Router::new()
@@ -114,12 +125,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(api_not_found)
         // Outermost first: the trace span covers everything below it, so
         // each request logs one line with its final status and latency.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO)))
         // Metrics see the status the client sees, including timeouts.
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         // Bounded work per request: a stuck store call cannot pin a client forever.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

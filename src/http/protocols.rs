@@ -24,7 +24,10 @@ pub struct ProtocolListParams {
 fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     let s = s.trim();
     if s.chars().count() > max {
-        return Err(ApiError::field(field, format!("must be at most {max} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(s.to_string())
 }
@@ -55,7 +58,10 @@ pub async fn open(
     let number = match body.number.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(n) if n.len() > 64 || n.chars().any(char::is_control) => {
-            return Err(ApiError::field("number", "must be at most 64 printable characters"))
+            return Err(ApiError::field(
+                "number",
+                "must be at most 64 printable characters",
+            ))
         }
         Some(n) => Some(n.to_string()),
     };

@@ -46,7 +46,11 @@ pub async fn list(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<ProviderListParams>,
 ) -> Result<Json<Page<Provider>>, ApiError> {
-    let e164 = p.number.as_deref().map(|n| st.e164("number", n)).transpose()?;
+    let e164 = p
+        .number
+        .as_deref()
+        .map(|n| st.e164("number", n))
+        .transpose()?;
     let q = ProviderQuery {
         name: p.name,
         e164,
@@ -120,7 +124,11 @@ pub async fn add_number(
     ApiJson(body): ApiJson<NewNumber>,
 ) -> Result<(StatusCode, Json<PhoneNumber>), ApiError> {
     let e164 = st.e164("number", &body.number)?;
-    let label = body.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    let label = body
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
     let n = st.store.add_number(id, body.user_id, &e164, label).await?;
     st.directory_changed();
     Ok((StatusCode::CREATED, Json(n)))
@@ -164,7 +172,10 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/api/users/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = ProviderUser)), security(("bearer" = [])))]
-pub async fn get_user(State(st): State<AppState>, Id(id): Id) -> Result<Json<ProviderUser>, ApiError> {
+pub async fn get_user(
+    State(st): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<ProviderUser>, ApiError> {
     Ok(Json(st.store.get_user(id).await?))
 }
 

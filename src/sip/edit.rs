@@ -76,8 +76,8 @@ pub fn stamp_via(raw: &[u8], source: SocketAddr) -> Vec<u8> {
         return raw.to_vec();
     };
     let ip = source.ip().to_string();
-    let host_is_source = via.host.as_ref() == ip.as_bytes()
-        || via.host.as_ref() == format!("[{ip}]").as_bytes();
+    let host_is_source =
+        via.host.as_ref() == ip.as_bytes() || via.host.as_ref() == format!("[{ip}]").as_bytes();
     let wants_rport = via.rport != Rport::Absent;
     if host_is_source && !wants_rport {
         return raw.to_vec();
@@ -263,7 +263,12 @@ impl Relay {
         let buf = msg.as_bytes();
         let mut out = BytesMut::with_capacity(buf.len() + 256);
         match (msg.start_line(), &self.request_uri) {
-            (StartLine::Request { method, version, .. }, Some(uri)) => {
+            (
+                StartLine::Request {
+                    method, version, ..
+                },
+                Some(uri),
+            ) => {
                 out.put_slice(method.as_bytes());
                 out.put_u8(b' ');
                 out.put_slice(uri);
@@ -377,7 +382,10 @@ l: 4\r\n\r\nv=0\n";
         let vias: Vec<_> = r.headers("Via").map(|v| v.to_vec()).collect();
         assert_eq!(vias.len(), 2);
         let top = String::from_utf8(vias[0].clone()).unwrap();
-        assert!(top.contains("rport=40000") && top.contains("received=192.0.2.7"), "{top}");
+        assert!(
+            top.contains("rport=40000") && top.contains("received=192.0.2.7"),
+            "{top}"
+        );
         assert_eq!(r.to_tag().unwrap().as_deref(), Some(&b"xyz"[..]));
         assert_eq!(r.from_tag().unwrap().as_deref(), Some(&b"a1"[..]));
         assert_eq!(r.call_id().as_deref(), Some(&b"call-1@10.0.0.1"[..]));

@@ -160,11 +160,13 @@ impl Store {
     }
 
     pub async fn get_provider(&self, id: i64) -> Result<Provider, StoreError> {
-        let row = sqlx::query(&format!("SELECT {PROVIDER_COLS} FROM providers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("provider {id}")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLS} FROM providers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("provider {id}")))?;
         self.provider_from_row(&row)
     }
 
@@ -342,11 +344,12 @@ impl Store {
     }
 
     pub async fn get_user(&self, id: i64) -> Result<ProviderUser, StoreError> {
-        let row = sqlx::query("SELECT id, provider_id, name, email FROM provider_users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        let row =
+            sqlx::query("SELECT id, provider_id, name, email FROM provider_users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         self.user_from_row(&row).await
     }
 
@@ -361,7 +364,10 @@ impl Store {
             provider_id: get(r, "provider_id")?,
             name: get(r, "name")?,
             email: get(r, "email")?,
-            numbers: nums.iter().map(|n| get(n, "e164")).collect::<Result<_, _>>()?,
+            numbers: nums
+                .iter()
+                .map(|n| get(n, "e164"))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -608,11 +614,13 @@ impl Store {
     }
 
     pub async fn get_protocol(&self, id: i64) -> Result<Protocol, StoreError> {
-        let row = sqlx::query(&format!("SELECT {PROTOCOL_COLS} FROM protocols WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("protocol {id}")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {PROTOCOL_COLS} FROM protocols WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("protocol {id}")))?;
         self.protocol_from_row(&row)
     }
 
@@ -778,9 +786,7 @@ pub(crate) async fn insert_number(
         StoreError::Conflict(_) => {
             StoreError::Conflict(format!("number {e164} is already in the directory"))
         }
-        StoreError::Reference(_) => {
-            StoreError::not_found(format!("provider {provider_id}"))
-        }
+        StoreError::Reference(_) => StoreError::not_found(format!("provider {provider_id}")),
         other => other,
     })?;
     get(&row, "id")

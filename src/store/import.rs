@@ -50,14 +50,18 @@ async fn apply_row(
 ) -> Result<(), StoreError> {
     let p = &row.provider;
     let existing = match &p.tax_id {
-        Some(t) => sqlx::query("SELECT id FROM providers WHERE tax_id = $1")
-            .bind(t.clone())
-            .fetch_optional(&mut **tx)
-            .await?,
-        None => sqlx::query("SELECT id FROM providers WHERE name = $1 AND tax_id IS NULL")
-            .bind(p.name.clone())
-            .fetch_optional(&mut **tx)
-            .await?,
+        Some(t) => {
+            sqlx::query("SELECT id FROM providers WHERE tax_id = $1")
+                .bind(t.clone())
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT id FROM providers WHERE name = $1 AND tax_id IS NULL")
+                .bind(p.name.clone())
+                .fetch_optional(&mut **tx)
+                .await?
+        }
     };
     let provider_id = match existing {
         Some(r) => {
@@ -86,11 +90,12 @@ async fn apply_row(
     let user_id = match &row.user {
         None => None,
         Some(name) => {
-            let r = sqlx::query("SELECT id FROM provider_users WHERE provider_id = $1 AND name = $2")
-                .bind(provider_id)
-                .bind(name.clone())
-                .fetch_optional(&mut **tx)
-                .await?;
+            let r =
+                sqlx::query("SELECT id FROM provider_users WHERE provider_id = $1 AND name = $2")
+                    .bind(provider_id)
+                    .bind(name.clone())
+                    .fetch_optional(&mut **tx)
+                    .await?;
             Some(match r {
                 Some(r) => {
                     let id: i64 = get(&r, "id")?;

@@ -28,7 +28,9 @@ impl Store {
     pub async fn create_token(&self, name: &str) -> Result<String, StoreError> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(StoreError::Constraint("token name must not be empty".into()));
+            return Err(StoreError::Constraint(
+                "token name must not be empty".into(),
+            ));
         }
         let token = random_token()?;
         sqlx::query("INSERT INTO api_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)")

@@ -64,7 +64,10 @@ pub async fn fresh_database(backend: &Backend, dir: &std::path::Path) -> String 
 
 pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut env = vec![
-        ("PROTOCALL__HTTP__LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        (
+            "PROTOCALL__HTTP__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
         ("DATABASE_URL".to_string(), db_url.to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -144,7 +147,12 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .bearer_auth(&self.token)

@@ -1,0 +1,146 @@
+//! The `protocall` binary as an operator uses it: check, migrate, token,
+//! consultant add (password on stdin), import.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_protocall");
+
+fn config_in(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("protocall.toml");
+    let text = format!(
+        "[store]\nurl = \"sqlite://{}/db/protocall.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n{extra}",
+        dir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_accepts_the_shipped_config() {
+    let out = Command::new(BIN)
+        .arg("check")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("America/Sao_Paulo"));
+}
+
+#[test]
+fn check_rejects_a_broken_config_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_in(dir.path(), "[locale]\ntimezone = \"Nowhere/Land\"\n");
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("locale.timezone") && err.contains("line 6"),
+        "{err}"
+    );
+    let out = run(&["check", "--config", "/nonexistent/protocall.toml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/protocall.toml"));
+}
+
+#[test]
+fn token_consultant_and_import_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_in(dir.path(), "");
+    let cfg = cfg.to_str().unwrap();
+    let out = run(&["migrate", "--config", cfg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("db/protocall.db").exists());
+
+    let out = run(&["token", "create", "--name", "ops", "--config", cfg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("pc_") && token.len() == 67, "{token}");
+    let out = run(&["token", "create", "--name", "ops", "--config", cfg], None);
+    assert_eq!(out.status.code(), Some(1), "duplicate names are refused");
+
+    let out = run(
+        &[
+            "consultant",
+            "add",
+            "--name",
+            "Ana",
+            "--username",
+            "ana",
+            "--config",
+            cfg,
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("\"sip_username\": \"ana\"") && !stdout.contains("s3cret"));
+    let out = run(
+        &[
+            "consultant",
+            "add",
+            "--name",
+            "Bo",
+            "--username",
+            "bo",
+            "--config",
+            cfg,
+        ],
+        Some(""),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("password"));
+
+    let csv = dir.path().join("providers.csv");
+    std::fs::write(
+        &csv,
+        "provider,consulting,number\nNetSul,sim,(11) 98765-4321\n",
+    )
+    .unwrap();
+    let out = run(&["import", csv.to_str().unwrap(), "--config", cfg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"imported\": true"));
+    std::fs::write(&csv, "provider,consulting,number\nX,sim,12\n").unwrap();
+    let out = run(&["import", csv.to_str().unwrap(), "--config", cfg], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("\"line\": 2"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["check", "--help"],
+        vec!["import", "--help"],
+        vec!["consultant", "add", "--help"],
+        vec!["token", "create", "--help"],
+    ] {
+        let out = run(&args, None);
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage"), "{args:?}");
+    }
+}
