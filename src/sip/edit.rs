@@ -333,6 +333,48 @@ impl Relay {
     }
 }
 
+/// A CANCEL or non-2xx ACK for a request we sent (RFC 3261 §9.1,
+/// §17.1.1.3): same Request-URI, our Via only (same branch), the same Route
+/// set, From, Call-ID and CSeq number; `to` replaces To (the ACK copies the
+/// response's To with its tag).
+pub fn hop_request(sent: &SipMessage, method: &str, to: Option<&[u8]>) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    let uri = sent.request_uri().unwrap_or_default();
+    out.put_slice(method.as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(uri);
+    out.put_slice(b" SIP/2.0\r\n");
+    if let Some(via) = sent.headers("Via").next() {
+        out.put_slice(b"Via: ");
+        out.put_slice(&via);
+        out.put_slice(b"\r\n");
+    }
+    for r in sent.headers("Route") {
+        out.put_slice(b"Route: ");
+        out.put_slice(&r);
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"Max-Forwards: 70\r\n");
+    for e in sent.header_entries() {
+        match e.kind {
+            HeaderName::From | HeaderName::CallId => put_entry(&mut out, sent, e),
+            HeaderName::To if to.is_none() => put_entry(&mut out, sent, e),
+            _ => {}
+        }
+    }
+    if let Some(to) = to {
+        out.put_slice(b"To: ");
+        out.put_slice(to);
+        out.put_slice(b"\r\n");
+    }
+    let n = sent.cseq().map(|(n, _)| n).unwrap_or(1);
+    let _ = write!(
+        BytesWriter(&mut out),
+        "CSeq: {n} {method}\r\nContent-Length: 0\r\n\r\n"
+    );
+    out.freeze()
+}
+
 /// Writes a list header minus its first value; nothing when it had one.
 fn put_rest_of_list(out: &mut BytesMut, msg: &SipMessage, e: &HeaderEntry, name: &str) {
     let value = super::message::unfold(msg.span_bytes(e.value));
@@ -434,6 +476,26 @@ Content-Length: 0\r\n\r\n");
         let r = parse(out, true).unwrap();
         let vias: Vec<_> = r.vias().map(|v| v.unwrap().branch.unwrap()).collect();
         assert_eq!(vias, vec![Bytes::from_static(b"z9hG4bK-1")]);
+    }
+
+    #[test]
+    fn cancel_and_ack_follow_the_sent_request() {
+        let sent = msg(b"INVITE sip:b@192.0.2.2:5070 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp1\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK-1\r\n\
+Route: <sip:192.0.2.9;lr>\r\nMax-Forwards: 69\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n");
+        let c = parse(hop_request(&sent, "CANCEL", None), true).unwrap();
+        assert_eq!(c.method(), Some(crate::sip::message::Method::Cancel));
+        assert_eq!(c.request_uri(), Some(&b"sip:b@192.0.2.2:5070"[..]));
+        assert_eq!(c.vias().count(), 1);
+        assert_eq!(&c.top_via().unwrap().branch.unwrap()[..], b"z9hG4bKp1");
+        assert_eq!(c.routes().count(), 1);
+        assert_eq!(c.cseq().unwrap(), (7, crate::sip::message::Method::Cancel));
+        let a = parse(hop_request(&sent, "ACK", Some(b"<sip:b@x>;tag=99")), true).unwrap();
+        assert_eq!(a.to_tag().unwrap().as_deref(), Some(&b"99"[..]));
+        assert_eq!(a.cseq().unwrap(), (7, crate::sip::message::Method::Ack));
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod digest;
 pub mod edit;
 pub mod message;
 pub mod parse;
+pub mod transaction;
 pub mod transport;
 pub mod validate;
