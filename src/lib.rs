@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod location;
 pub mod metrics;
 pub mod sip;
 pub mod store;

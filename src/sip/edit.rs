@@ -256,6 +256,9 @@ pub struct Relay {
     pub replace_routes: Option<Vec<Bytes>>,
     /// Max-Forwards to write (added when absent).
     pub max_forwards: Option<u32>,
+    /// Stamp `received`/`rport` on the top Via with this source (RFC 3581),
+    /// so responses relayed back can find a caller behind NAT.
+    pub stamp_via: Option<SocketAddr>,
 }
 
 impl Relay {
@@ -298,6 +301,7 @@ impl Relay {
             }
         }
         let mut via_popped = !self.pop_via;
+        let mut via_stamped = self.stamp_via.is_none() || self.pop_via;
         let mut route_popped = !self.pop_route;
         let mut wrote_mf = false;
         for e in msg.header_entries() {
@@ -305,6 +309,22 @@ impl Relay {
                 HeaderName::Via if !via_popped => {
                     via_popped = true;
                     put_rest_of_list(&mut out, msg, e, "Via");
+                }
+                HeaderName::Via if !via_stamped => {
+                    via_stamped = true;
+                    let value = super::message::unfold(msg.span_bytes(e.value));
+                    let parts = split_list(&value);
+                    out.put_slice(b"Via: ");
+                    for (i, p) in parts.iter().enumerate() {
+                        if i > 0 {
+                            out.put_slice(b", ");
+                        }
+                        match (i, self.stamp_via) {
+                            (0, Some(src)) => out.put_slice(&stamp_via(p.trim_ascii(), src)),
+                            _ => out.put_slice(p.trim_ascii()),
+                        }
+                    }
+                    out.put_slice(b"\r\n");
                 }
                 HeaderName::Route if self.replace_routes.is_some() => {}
                 HeaderName::Route if !route_popped => {

@@ -9,10 +9,14 @@
 //! - `edit`: responses and relayed copies, written once from spans;
 //! - `digest`: digest authentication (RFC 7616) and HA1 values.
 
+pub mod dialog;
 pub mod digest;
 pub mod edit;
 pub mod message;
 pub mod parse;
+pub mod proxy;
+pub mod registrar;
+pub mod router;
 pub mod transaction;
 pub mod transport;
 pub mod validate;

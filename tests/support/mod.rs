@@ -206,3 +206,4 @@ macro_rules! on_every_backend {
         }
     };
 }
+pub mod sip_agent;

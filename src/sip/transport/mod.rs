@@ -4,10 +4,33 @@
 //! Content-Length, hands every message to a synchronous handler without
 //! parsing it further, and sends without blocking the caller. TLS and
 //! WebSocket fit in as further [`Proto`] values.
+//!
+//! This file owns the shared surface: the message types, [`Handler`],
+//! [`Sender`], [`TransportConfig`], [`TransportStats`], the errors, and
+//! [`start`], which binds both sockets and spawns every task. `udp` and `tcp`
+//! own their sockets' receive loops and send paths.
 
-use std::net::SocketAddr;
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Which transport a message came on or must leave by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,5 +83,461 @@ impl Inbound {
             proto: self.proto,
             conn: self.conn,
         }
+    }
+}
+
+/// Receives every inbound message.
+///
+/// Called inline from the receive loop that read the message, so messages
+/// from one TCP connection reach it in order and a slow handler slows only
+/// that source (or one UDP worker). It must not block: anything slow belongs
+/// in a task the handler spawns itself.
+pub trait Handler: Send + Sync + 'static {
+    fn on_message(&self, msg: Inbound, tx: &Sender);
+}
+
+impl<F> Handler for F
+where
+    F: Fn(Inbound, &Sender) + Send + Sync + 'static,
+{
+    fn on_message(&self, msg: Inbound, tx: &Sender) {
+        self(msg, tx)
+    }
+}
+
+/// Listening address and resource bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// UDP and TCP both bind here. Port 0 picks one port free for both. An
+    /// IPv6 address listens for IPv6 only, so that peers never show up as
+    /// IPv4-mapped addresses in Via `received`.
+    pub listen: SocketAddr,
+    /// Tasks draining the one UDP socket. With more than one, two datagrams
+    /// from the same source may be handled concurrently.
+    pub udp_workers: usize,
+    /// Largest message accepted, headers and body; larger UDP datagrams are
+    /// dropped and larger TCP messages close their connection.
+    pub max_message_size: usize,
+    /// Open plus connecting TCP connections, inbound and outbound together.
+    pub max_tcp_connections: usize,
+    /// A TCP connection with no bytes read or written for this long closes.
+    pub tcp_idle_timeout: Duration,
+    /// SO_RCVBUF and SO_SNDBUF for the UDP socket; 0 keeps the OS default.
+    /// The kernel may clamp it (Linux: net.core.rmem_max / wmem_max).
+    pub socket_buffer_bytes: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            udp_workers: 2,
+            max_message_size: 65535,
+            max_tcp_connections: 1024,
+            tcp_idle_timeout: Duration::from_secs(120),
+            socket_buffer_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl TransportConfig {
+    fn validate(&self) -> Result<(), TransportError> {
+        if self.udp_workers == 0 || self.udp_workers > MAX_UDP_WORKERS {
+            return Err(TransportError::Config("udp_workers must be 1 to 256"));
+        }
+        if self.max_message_size == 0 {
+            return Err(TransportError::Config("max_message_size must be positive"));
+        }
+        if self.max_tcp_connections == 0 || self.max_tcp_connections > Semaphore::MAX_PERMITS {
+            return Err(TransportError::Config(
+                "max_tcp_connections must be positive and within the semaphore limit",
+            ));
+        }
+        if self.tcp_idle_timeout.is_zero() {
+            return Err(TransportError::Config("tcp_idle_timeout must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Keeps a misconfiguration from spawning an unbounded number of tasks.
+const MAX_UDP_WORKERS: usize = 256;
+
+/// How often to look for a port free for both UDP and TCP when the
+/// configured port is 0.
+const PORT_ATTEMPTS: usize = 8;
+
+/// Counters for the metrics layer. Monotonic except `tcp_open`, a gauge.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Datagrams handed to the handler.
+    pub udp_rx: AtomicU64,
+    /// Datagrams sent, directly or from the fallback queue.
+    pub udp_tx: AtomicU64,
+    /// Datagrams dropped for exceeding `max_message_size`.
+    pub udp_dropped_oversize: AtomicU64,
+    /// UDP sends that failed, including datagrams dropped because the
+    /// fallback queue was full.
+    pub udp_send_errors: AtomicU64,
+    /// Inbound connections accepted.
+    pub tcp_accepted: AtomicU64,
+    /// Inbound connections closed at once because the cap was reached.
+    pub tcp_rejected_cap: AtomicU64,
+    /// Connections holding a slot now: accepted, connected or connecting.
+    pub tcp_open: AtomicU64,
+    /// Connections closed because framing failed, oversize included.
+    pub tcp_framing_errors: AtomicU64,
+    /// Of `tcp_framing_errors`, those due to `max_message_size`.
+    pub tcp_oversize: AtomicU64,
+    /// Messages (not keep-alives) read from TCP and handed to the handler.
+    pub tcp_rx: AtomicU64,
+    /// Writes completed on TCP connections, pongs included.
+    pub tcp_tx: AtomicU64,
+    /// Outbound connections established.
+    pub tcp_connected: AtomicU64,
+    /// Outbound connects that failed or timed out; their queued messages
+    /// are lost.
+    pub tcp_connect_errors: AtomicU64,
+    /// Messages refused by `send` because a connection's queue was full or
+    /// the cap left no slot for a new connection.
+    pub tcp_send_dropped: AtomicU64,
+    /// Connections closed for idleness.
+    pub tcp_idle_closed: AtomicU64,
+}
+
+/// A point-in-time copy of [`TransportStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub udp_rx: u64,
+    pub udp_tx: u64,
+    pub udp_dropped_oversize: u64,
+    pub udp_send_errors: u64,
+    pub tcp_accepted: u64,
+    pub tcp_rejected_cap: u64,
+    pub tcp_open: u64,
+    pub tcp_framing_errors: u64,
+    pub tcp_oversize: u64,
+    pub tcp_rx: u64,
+    pub tcp_tx: u64,
+    pub tcp_connected: u64,
+    pub tcp_connect_errors: u64,
+    pub tcp_send_dropped: u64,
+    pub tcp_idle_closed: u64,
+}
+
+impl TransportStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            udp_rx: get(&self.udp_rx),
+            udp_tx: get(&self.udp_tx),
+            udp_dropped_oversize: get(&self.udp_dropped_oversize),
+            udp_send_errors: get(&self.udp_send_errors),
+            tcp_accepted: get(&self.tcp_accepted),
+            tcp_rejected_cap: get(&self.tcp_rejected_cap),
+            tcp_open: get(&self.tcp_open),
+            tcp_framing_errors: get(&self.tcp_framing_errors),
+            tcp_oversize: get(&self.tcp_oversize),
+            tcp_rx: get(&self.tcp_rx),
+            tcp_tx: get(&self.tcp_tx),
+            tcp_connected: get(&self.tcp_connected),
+            tcp_connect_errors: get(&self.tcp_connect_errors),
+            tcp_send_dropped: get(&self.tcp_send_dropped),
+            tcp_idle_closed: get(&self.tcp_idle_closed),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Why the transports could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid transport configuration: {0}")]
+    Config(&'static str),
+    #[error("cannot bind {} on {addr}: {source}", proto.via_token())]
+    Bind {
+        proto: Proto,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no port on {ip} was free for both UDP and TCP after {attempts} attempts")]
+    NoCommonPort { ip: IpAddr, attempts: usize },
+}
+
+/// Why [`Sender::send`] did not take a message. A message it did take may
+/// still be lost later (connect failure, write error, shutdown); only the
+/// counters in [`TransportStats`] record that.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the transport is shut down")]
+    Shutdown,
+    #[error("{dest} is not reachable from the {local} listener's address family")]
+    AddressFamily { dest: SocketAddr, local: SocketAddr },
+    #[error("send queue for {dest} is full; message dropped")]
+    QueueFull { dest: SocketAddr },
+    #[error("TCP connection limit reached; cannot connect to {dest}")]
+    ConnectionLimit { dest: SocketAddr },
+    #[error("UDP send to {dest} failed: {source}")]
+    Udp {
+        dest: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Sends messages without blocking or awaiting; cheap to clone.
+#[derive(Clone)]
+pub struct Sender {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    udp: udp::UdpOut,
+    tcp: tcp::TcpOut,
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+    stats: Arc<TransportStats>,
+    tasks: TaskCtx,
+}
+
+/// What a task spawned after start-up (an outbound connection) needs.
+struct TaskCtx {
+    /// `send` may be called from outside the runtime.
+    runtime: tokio::runtime::Handle,
+    /// Weak so that a `Sender` kept by the application does not keep
+    /// [`TransportTasks::join`] waiting.
+    token: mpsc::WeakSender<()>,
+    shutdown: watch::Receiver<bool>,
+    handler: Arc<dyn Handler>,
+}
+
+/// Held by every task; the channel closes once all tasks have ended.
+type TaskToken = mpsc::Sender<()>;
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("udp_addr", &self.shared.udp_addr)
+            .field("tcp_addr", &self.shared.tcp_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// Queues `bytes` for `to` and returns at once.
+    ///
+    /// UDP goes out directly when the socket has room, else through a small
+    /// queue. TCP prefers `to.conn`, then any open (or opening) connection
+    /// to `to.dest` (RFC 3261 §18), and otherwise opens one; the message
+    /// waits in that connection's bounded queue meanwhile.
+    pub fn send(&self, to: Outbound, bytes: Bytes) -> Result<(), SendError> {
+        if *self.shared.tasks.shutdown.borrow() {
+            return Err(SendError::Shutdown);
+        }
+        let local = self.local_addr(to.proto);
+        if local.is_ipv4() != to.dest.is_ipv4() {
+            return Err(SendError::AddressFamily {
+                dest: to.dest,
+                local,
+            });
+        }
+        match to.proto {
+            Proto::Udp => self.shared.udp.send(to.dest, bytes, &self.shared.stats),
+            Proto::Tcp => tcp::send(self, to, bytes),
+        }
+    }
+
+    /// The bound address of `proto`'s listening socket.
+    pub fn local_addr(&self, proto: Proto) -> SocketAddr {
+        match proto {
+            Proto::Udp => self.shared.udp_addr,
+            Proto::Tcp => self.shared.tcp_addr,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<TransportStats> {
+        &self.shared.stats
+    }
+}
+
+/// Running transports.
+#[derive(Debug)]
+pub struct Transports {
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub sender: Sender,
+    pub stats: Arc<TransportStats>,
+    pub tasks: TransportTasks,
+}
+
+impl Transports {
+    /// See [`TransportTasks::join`].
+    pub async fn join(self) {
+        self.tasks.join().await
+    }
+}
+
+/// Every task the transports spawned, outbound connections included.
+#[derive(Debug)]
+pub struct TransportTasks {
+    token: TaskToken,
+    done: mpsc::Receiver<()>,
+}
+
+impl TransportTasks {
+    /// Resolves once every transport task has ended, which happens after
+    /// the shutdown signal (or after its sender is dropped). The listener
+    /// and every TCP connection are closed by then; the UDP socket closes
+    /// with the last [`Sender`] clone.
+    pub async fn join(self) {
+        let TransportTasks { token, mut done } = self;
+        drop(token);
+        // Nothing is ever sent: `recv` yields None once the last task's
+        // token is dropped.
+        let _ = done.recv().await;
+    }
+}
+
+/// Binds UDP and TCP on `cfg.listen` and spawns the receive loops.
+///
+/// Must be called within a Tokio runtime. Every task stops when `shutdown`
+/// becomes true or its sender is dropped.
+pub async fn start(
+    cfg: TransportConfig,
+    handler: Arc<dyn Handler>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Transports, TransportError> {
+    cfg.validate()?;
+    let (udp_socket, listener) = bind_pair(&cfg)?;
+    let udp_addr = udp_socket
+        .local_addr()
+        .map_err(|source| TransportError::Bind {
+            proto: Proto::Udp,
+            addr: cfg.listen,
+            source,
+        })?;
+    let tcp_addr = listener
+        .local_addr()
+        .map_err(|source| TransportError::Bind {
+            proto: Proto::Tcp,
+            addr: cfg.listen,
+            source,
+        })?;
+
+    let stats = Arc::new(TransportStats::default());
+    let (token, done) = mpsc::channel::<()>(1);
+    let udp_socket = Arc::new(udp_socket);
+    let (udp_out, fallback) = udp::UdpOut::new(Arc::clone(&udp_socket));
+    let sender = Sender {
+        shared: Arc::new(Shared {
+            udp: udp_out,
+            tcp: tcp::TcpOut::new(&cfg),
+            udp_addr,
+            tcp_addr,
+            stats: Arc::clone(&stats),
+            tasks: TaskCtx {
+                runtime: tokio::runtime::Handle::current(),
+                token: token.downgrade(),
+                shutdown: shutdown.clone(),
+                handler: Arc::clone(&handler),
+            },
+        }),
+    };
+
+    for _ in 0..cfg.udp_workers {
+        tokio::spawn(udp::worker(
+            Arc::clone(&udp_socket),
+            udp_addr,
+            cfg.max_message_size,
+            sender.clone(),
+            shutdown.clone(),
+            token.clone(),
+        ));
+    }
+    tokio::spawn(udp::drain_fallback(
+        udp_socket,
+        fallback,
+        Arc::clone(&stats),
+        shutdown.clone(),
+        token.clone(),
+    ));
+    tokio::spawn(tcp::accept_loop(
+        listener,
+        sender.clone(),
+        shutdown,
+        token.clone(),
+    ));
+    tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "SIP transports listening");
+
+    Ok(Transports {
+        udp_addr,
+        tcp_addr,
+        sender,
+        stats,
+        tasks: TransportTasks { token, done },
+    })
+}
+
+/// Binds UDP first so that with port 0 the kernel's choice can be tried
+/// for TCP; another process may hold that TCP port, hence the retries.
+fn bind_pair(
+    cfg: &TransportConfig,
+) -> Result<(UdpSocket, tokio::net::TcpListener), TransportError> {
+    let any_port = cfg.listen.port() == 0;
+    let attempts = if any_port { PORT_ATTEMPTS } else { 1 };
+    for _ in 0..attempts {
+        let socket = udp::bind(cfg.listen, cfg.socket_buffer_bytes).map_err(|source| {
+            TransportError::Bind {
+                proto: Proto::Udp,
+                addr: cfg.listen,
+                source,
+            }
+        })?;
+        let port = socket
+            .local_addr()
+            .map_err(|source| TransportError::Bind {
+                proto: Proto::Udp,
+                addr: cfg.listen,
+                source,
+            })?
+            .port();
+        // set_port keeps an IPv6 scope id, which SocketAddr::new would lose.
+        let mut tcp_at = cfg.listen;
+        tcp_at.set_port(port);
+        match tcp::bind(tcp_at) {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(e) if any_port && e.kind() == io::ErrorKind::AddrInUse => {
+                tracing::debug!(port, "TCP port taken; trying another UDP port");
+            }
+            Err(source) => {
+                return Err(TransportError::Bind {
+                    proto: Proto::Tcp,
+                    addr: tcp_at,
+                    source,
+                })
+            }
+        }
+    }
+    Err(TransportError::NoCommonPort {
+        ip: cfg.listen.ip(),
+        attempts,
+    })
+}
+
+/// Resolves when shutdown is requested or can no longer be requested.
+async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Keeps one message's handler panic from taking the receive loop, and
+/// every other message on it, down with it.
+fn dispatch(handler: &dyn Handler, msg: Inbound, tx: &Sender) {
+    let source = msg.source;
+    if catch_unwind(AssertUnwindSafe(|| handler.on_message(msg, tx))).is_err() {
+        tracing::error!(%source, "SIP handler panicked; message dropped");
     }
 }

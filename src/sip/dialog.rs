@@ -1,0 +1,75 @@
+//! Dialog events: what the proxy tells the rest of protocall about every
+//! INVITE dialog it handles (ringing, answered, ended, failed).
+//!
+//! Time tracking consumes these; the proxy only emits them, through a
+//! bounded channel with `try_send`, so a slow consumer can never slow a
+//! call down (a full channel is counted, not waited on).
+
+use chrono::{DateTime, Utc};
+
+/// Which side ended an answered call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    Caller,
+    Callee,
+}
+
+/// Identifies a dialog: the Call-ID and the caller's From tag (the callee's
+/// tag is only known once it answers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DialogId {
+    pub call_id: String,
+    pub from_tag: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DialogEvent {
+    /// The first 18x of the call.
+    Ringing {
+        id: DialogId,
+        code: u16,
+        at: DateTime<Utc>,
+    },
+    /// The first 2xx forwarded upstream.
+    Answered {
+        id: DialogId,
+        to_tag: String,
+        /// From URI of the INVITE.
+        caller: String,
+        /// To URI of the INVITE.
+        callee: String,
+        /// The Request-URI of the branch that answered.
+        target: String,
+        at: DateTime<Utc>,
+    },
+    /// A BYE from either side.
+    Ended {
+        id: DialogId,
+        by: Party,
+        at: DateTime<Utc>,
+    },
+    /// The INVITE ended without a 2xx: busy, no answer, cancelled, failed.
+    Failed {
+        id: DialogId,
+        code: u16,
+        cancelled: bool,
+        caller: String,
+        callee: String,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DialogEvent {
+    pub fn id(&self) -> &DialogId {
+        match self {
+            DialogEvent::Ringing { id, .. }
+            | DialogEvent::Answered { id, .. }
+            | DialogEvent::Ended { id, .. }
+            | DialogEvent::Failed { id, .. } => id,
+        }
+    }
+}
+
+/// Where events go. `None` when nothing listens (benchmarks of the bare
+/// proxy).
+pub type EventSink = Option<tokio::sync::mpsc::Sender<DialogEvent>>;

@@ -1,0 +1,152 @@
+//! The question the proxy asks for every initial request: where should it
+//! go? The answer is a list of target groups, tried in order (serial
+//! forking), with the targets of a group rung in parallel.
+//!
+//! The desk's routing policy (providers, URA, protocol owners) implements
+//! [`Router`] elsewhere; [`LocationRouter`] is the plain policy: registered
+//! users of our domain ring at their bindings, other domains are relayed to
+//! the Request-URI, anything else is 404.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::message::{SipMessage, Uri};
+use super::transport::{Outbound, Proto};
+use crate::location::Location;
+
+/// One place to send a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The Request-URI the branch carries.
+    pub uri: Bytes,
+    /// Where the branch is sent (for a registered phone: the address its
+    /// REGISTER came from, which is what gets through a NAT).
+    pub dest: Outbound,
+}
+
+/// Targets rung together; `ring_timeout` ends the group with "no answer".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroup {
+    pub targets: Vec<Target>,
+    pub ring_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Forward(Vec<TargetGroup>),
+    Reject { code: u16 },
+}
+
+/// What the router gets to look at.
+pub struct RouteRequest<'a> {
+    pub msg: &'a SipMessage,
+    pub uri: &'a Uri,
+    pub source: SocketAddr,
+    pub proto: Proto,
+    /// True when the Request-URI names this proxy (our address or domain).
+    pub uri_is_local: bool,
+    pub now_ms: i64,
+}
+
+pub trait Router: Send + Sync + 'static {
+    fn route(&self, req: &RouteRequest<'_>) -> Decision;
+}
+
+/// The port a URI implies: its own, or the scheme default.
+pub fn default_port(uri: &Uri) -> u16 {
+    uri.port.unwrap_or(match uri.scheme {
+        super::message::Scheme::Sips => 5061,
+        _ => 5060,
+    })
+}
+
+/// The transport a URI asks for (`;transport=tcp`), UDP by default.
+pub fn uri_proto(uri: &Uri) -> Proto {
+    match uri.transport() {
+        Some(t) if t.eq_ignore_ascii_case(b"tcp") => Proto::Tcp,
+        _ => Proto::Udp,
+    }
+}
+
+/// Resolves a URI whose host is an IP literal to a socket address. Names
+/// are not resolved on the hot path: DNS would block the worker, so a
+/// deployment routes by address or via an outbound proxy.
+pub fn resolve(uri: &Uri) -> Option<Outbound> {
+    let host = uri.maddr().unwrap_or(&uri.host);
+    let text = std::str::from_utf8(host).ok()?;
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let ip: IpAddr = text.parse().ok()?;
+    Some(Outbound {
+        dest: SocketAddr::new(ip, default_port(uri)),
+        proto: uri_proto(uri),
+        conn: None,
+    })
+}
+
+/// Registered users ring at their bindings; other domains are relayed.
+pub struct LocationRouter {
+    pub location: Arc<Location>,
+}
+
+impl Router for LocationRouter {
+    fn route(&self, req: &RouteRequest<'_>) -> Decision {
+        if !req.uri_is_local {
+            return match resolve(req.uri) {
+                Some(dest) => Decision::Forward(vec![TargetGroup {
+                    targets: vec![Target {
+                        uri: req.uri.raw.clone(),
+                        dest,
+                    }],
+                    ring_timeout: None,
+                }]),
+                None => Decision::Reject { code: 404 },
+            };
+        }
+        let Some(user) = req
+            .uri
+            .user
+            .as_ref()
+            .and_then(|u| std::str::from_utf8(u).ok())
+        else {
+            return Decision::Reject { code: 404 };
+        };
+        let bindings = self.location.lookup(user, req.now_ms);
+        if bindings.is_empty() {
+            return Decision::Reject { code: 404 };
+        }
+        Decision::Forward(groups_by_q(&bindings))
+    }
+}
+
+/// RFC 3261 §16.6: contacts of equal q ring in parallel, groups of lower q
+/// after the higher ones fail.
+pub fn groups_by_q(bindings: &[crate::location::Binding]) -> Vec<TargetGroup> {
+    let mut groups: Vec<(u16, TargetGroup)> = Vec::new();
+    for b in bindings {
+        let target = Target {
+            uri: Bytes::from(b.contact.clone()),
+            dest: Outbound {
+                dest: b.source,
+                proto: b.proto,
+                conn: b.conn,
+            },
+        };
+        match groups.last_mut() {
+            Some((q, g)) if *q == b.q => g.targets.push(target),
+            _ => groups.push((
+                b.q,
+                TargetGroup {
+                    targets: vec![target],
+                    ring_timeout: None,
+                },
+            )),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
