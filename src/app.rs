@@ -9,10 +9,18 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use tokio::sync::{mpsc, watch};
+
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::metrics::{Metrics, MetricsError};
+use crate::server::{SipError, SipServer};
+use crate::sip::dialog::DialogEvent;
 use crate::store::{Store, StoreError};
+
+/// Dialog events waiting for time tracking; a full queue drops (and
+/// counts) rather than slowing a call.
+pub const DIALOG_EVENT_QUEUE: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -20,6 +28,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error("SIP: {0}")]
+    Sip(#[from] SipError),
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -34,6 +44,9 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    sip: SipServer,
+    stop: watch::Sender<bool>,
+    events: Option<mpsc::Receiver<DialogEvent>>,
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -64,12 +77,45 @@ impl Application {
             .local_addr()
             .map_err(|source| AppError::Bind { addr, source })?;
         let router = http::router(state.clone(), settings);
+        let (stop, stop_rx) = watch::channel(false);
+        let (events_tx, events) = mpsc::channel(DIALOG_EVENT_QUEUE);
+        let sip = crate::server::start(
+            &settings.sip,
+            state.store.clone(),
+            state.metrics.sip.clone(),
+            state.directory_version.subscribe(),
+            Some(events_tx),
+            None,
+            stop_rx,
+        )
+        .await?;
         Ok(Application {
             http_addr,
             listener,
             router,
             state,
+            sip,
+            stop,
+            events: Some(events),
         })
+    }
+
+    pub fn sip_udp_addr(&self) -> SocketAddr {
+        self.sip.udp_addr
+    }
+
+    pub fn sip_tcp_addr(&self) -> SocketAddr {
+        self.sip.tcp_addr
+    }
+
+    pub fn sip(&self) -> &SipServer {
+        &self.sip
+    }
+
+    /// The dialog events the proxy emits (for time tracking, or a test).
+    /// Left untaken, they are logged and discarded.
+    pub fn take_dialog_events(&mut self) -> Option<mpsc::Receiver<DialogEvent>> {
+        self.events.take()
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -86,12 +132,27 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        tracing::info!(http = %self.http_addr, "protocall serving");
+        tracing::info!(
+            http = %self.http_addr,
+            sip_udp = %self.sip.udp_addr,
+            sip_tcp = %self.sip.tcp_addr,
+            "protocall serving"
+        );
+        if let Some(mut events) = self.events {
+            tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    tracing::debug!(event = ?e, "dialog event");
+                }
+            });
+        }
         let store = self.state.store.clone();
+        let stop = self.stop;
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);
+        let _ = stop.send(true);
+        self.sip.join().await;
         store.close().await;
         tracing::info!("protocall stopped");
         result

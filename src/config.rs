@@ -55,6 +55,23 @@ pub struct Settings {
 pub struct SipSettings {
     pub listen: SocketAddr,
     pub realm: String,
+    /// Host we write in Via and Record-Route; defaults to the listen IP
+    /// (127.0.0.1 when listening on all addresses).
+    pub advertised_host: Option<String>,
+    /// Domains served here: a Request-URI with one of these hosts is ours.
+    pub domains: Vec<String>,
+    pub udp_workers: usize,
+    pub max_message_bytes: usize,
+    pub max_tcp_connections: usize,
+    pub tcp_idle_timeout_secs: u64,
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    pub timer_c_secs: u64,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_bindings_per_aor: usize,
 }
 
 impl Default for SipSettings {
@@ -62,6 +79,34 @@ impl Default for SipSettings {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             realm: "protocall".into(),
+            advertised_host: None,
+            domains: Vec::new(),
+            udp_workers: 2,
+            max_message_bytes: 65535,
+            max_tcp_connections: 1024,
+            tcp_idle_timeout_secs: 120,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            timer_c_secs: 181,
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_bindings_per_aor: 10,
+        }
+    }
+}
+
+impl SipSettings {
+    /// The host we advertise in Via and Record-Route.
+    pub fn advertised(&self) -> String {
+        match &self.advertised_host {
+            Some(h) => h.clone(),
+            None if self.listen.ip().is_unspecified() => "127.0.0.1".into(),
+            None => match self.listen.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            },
         }
     }
 }
@@ -258,6 +303,46 @@ impl Settings {
             return Err(invalid(
                 "sip.realm",
                 "expected a non-empty realm without double quotes".into(),
+            ));
+        }
+        let sip = &self.sip;
+        if sip.udp_workers == 0 || sip.udp_workers > 64 {
+            return Err(invalid(
+                "sip.udp_workers",
+                "expected 1 to 64 workers".into(),
+            ));
+        }
+        if !(1500..=65535).contains(&sip.max_message_bytes) {
+            return Err(invalid(
+                "sip.max_message_bytes",
+                "expected 1500 to 65535 bytes".into(),
+            ));
+        }
+        if sip.t1_ms == 0 || sip.t2_ms < sip.t1_ms || sip.t4_ms == 0 {
+            return Err(invalid(
+                "sip.t2_ms",
+                "expected t1_ms > 0, t2_ms >= t1_ms and t4_ms > 0".into(),
+            ));
+        }
+        if sip.timer_c_secs < 1 {
+            return Err(invalid(
+                "sip.timer_c_secs",
+                "expected at least 1 second".into(),
+            ));
+        }
+        if sip.min_expires == 0
+            || sip.min_expires > sip.default_expires
+            || sip.default_expires > sip.max_expires
+        {
+            return Err(invalid(
+                "sip.default_expires",
+                "expected 0 < min_expires <= default_expires <= max_expires".into(),
+            ));
+        }
+        if sip.max_bindings_per_aor == 0 || sip.max_tcp_connections == 0 {
+            return Err(invalid(
+                "sip.max_bindings_per_aor",
+                "expected max_bindings_per_aor and max_tcp_connections of at least 1".into(),
             ));
         }
         if self.http.max_body_bytes < 1024 {

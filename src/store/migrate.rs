@@ -16,12 +16,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "directory",
-    sqlite: include_str!("../../migrations/sqlite/0001_directory.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_directory.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "directory",
+        sqlite: include_str!("../../migrations/sqlite/0001_directory.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_directory.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "registrations",
+        sqlite: include_str!("../../migrations/sqlite/0002_registrations.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_registrations.sql"),
+    },
+];
 
 fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))

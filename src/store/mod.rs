@@ -10,10 +10,12 @@
 mod directory;
 mod import;
 mod migrate;
+mod registrations;
 mod tokens;
 
 pub use directory::*;
 pub use migrate::MIGRATIONS;
+pub use registrations::RegistrationRow;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -33,6 +33,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub db_url: String,
+    pub sip_udp: std::net::SocketAddr,
+    pub sip_tcp: std::net::SocketAddr,
+    pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
+    pub location: std::sync::Arc<protocall::location::Location>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -68,6 +72,10 @@ pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
             "PROTOCALL__HTTP__LISTEN".to_string(),
             "127.0.0.1:0".to_string(),
         ),
+        (
+            "PROTOCALL__SIP__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
         ("DATABASE_URL".to_string(), db_url.to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -86,8 +94,12 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database(&backend, dir.path()).await;
         let settings = settings(&db_url, extra);
-        let app = Application::build(&settings).await.unwrap();
+        let mut app = Application::build(&settings).await.unwrap();
         let base = format!("http://{}", app.http_addr());
+        let sip_udp = app.sip_udp_addr();
+        let sip_tcp = app.sip_tcp_addr();
+        let events = app.take_dialog_events().unwrap();
+        let location = app.sip().location.clone();
         let store = app.state().store.clone();
         let token = store.create_token("test").await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -100,6 +112,10 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             db_url,
+            sip_udp,
+            sip_tcp,
+            events,
+            location,
             shutdown: Some(tx),
             _dir: dir,
         }

@@ -1,0 +1,365 @@
+//! Assembly of the SIP side: transports, proxy, registrar, the location
+//! table with its write-behind copy in the store, and the in-memory cache
+//! of consultants' digest secrets.
+//!
+//! This is the one place that knows both SIP and the store: it turns
+//! bindings into rows and consultants into credentials, so neither side has
+//! to know the other.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::SipSettings;
+use crate::location::{Binding, Location, LocationChange};
+use crate::metrics::SipMetrics;
+use crate::sip::dialog::EventSink;
+use crate::sip::digest::StoredHa1;
+use crate::sip::message::SipMessage;
+use crate::sip::proxy::{Proxy, ProxyConfig, RegisterHandler, Wire};
+use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
+use crate::sip::router::{LocationRouter, Router};
+use crate::sip::transaction::Timers;
+use crate::sip::transport::{
+    self, Handler, Inbound, Outbound, Proto, Sender, TransportConfig, Transports,
+};
+use crate::store::{RegistrationRow, Store, StoreError};
+
+/// How often transaction timers are looked at. Retransmission timers are
+/// 500 ms and up, so 10 ms of slack is noise.
+pub const TICK: Duration = Duration::from_millis(10);
+/// How many binding changes may wait for the store before new ones are
+/// dropped (and rebuilt from the table at the next start).
+pub const LOCATION_QUEUE: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    #[error("registrar: {0}")]
+    Registrar(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Consultants' HA1 values, served from memory to the registrar and
+/// refreshed whenever the directory changes.
+#[derive(Default)]
+pub struct CredentialCache {
+    map: RwLock<Arc<HashMap<String, UserSecret>>>,
+}
+
+impl CredentialCache {
+    pub async fn reload(&self, store: &Store) -> Result<usize, StoreError> {
+        let all = store.all_sip_credentials().await?;
+        let map: HashMap<String, UserSecret> = all
+            .into_iter()
+            .map(|c| {
+                (
+                    c.sip_username,
+                    UserSecret {
+                        ha1: StoredHa1 {
+                            md5: c.ha1_md5,
+                            sha256: c.ha1_sha256,
+                        },
+                        active: c.active,
+                    },
+                )
+            })
+            .collect();
+        let n = map.len();
+        let mut guard = self.map.write().unwrap_or_else(|e| e.into_inner());
+        *guard = Arc::new(map);
+        Ok(n)
+    }
+}
+
+impl CredentialSource for CredentialCache {
+    fn lookup(&self, username: &str) -> Option<UserSecret> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
+        map.get(username).cloned()
+    }
+}
+
+struct RegistrarAdapter(Registrar);
+
+impl RegisterHandler for RegistrarAdapter {
+    fn handle_register(
+        &self,
+        req: &SipMessage,
+        inbound: &Inbound,
+        now_ms: i64,
+    ) -> (u16, bytes::Bytes) {
+        let out = self.0.handle_register(req, inbound, now_ms);
+        (out.status, out.response)
+    }
+}
+
+/// The transport's handler: the proxy, once it exists (it needs the bound
+/// port, which exists only after the transport started).
+struct ProxyHandler {
+    proxy: OnceLock<Arc<Proxy>>,
+}
+
+struct SenderWire<'a>(&'a Sender);
+
+impl Wire for SenderWire<'_> {
+    fn send(&self, to: Outbound, bytes: bytes::Bytes) {
+        if let Err(e) = self.0.send(to, bytes) {
+            tracing::debug!(error = %e, dest = %to.dest, "SIP send failed");
+        }
+    }
+}
+
+impl Handler for ProxyHandler {
+    fn on_message(&self, msg: Inbound, tx: &Sender) {
+        if let Some(p) = self.proxy.get() {
+            p.on_message(msg, &SenderWire(tx));
+        }
+    }
+}
+
+/// The running SIP side.
+pub struct SipServer {
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub proxy: Arc<Proxy>,
+    pub location: Arc<Location>,
+    pub credentials: Arc<CredentialCache>,
+    transports: Transports,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn binding_row(b: &Binding) -> RegistrationRow {
+    RegistrationRow {
+        aor: b.aor.clone(),
+        contact: b.contact.clone(),
+        q: i64::from(b.q),
+        expires_at_ms: b.expires_at_ms,
+        registered_at_ms: b.registered_at_ms,
+        source: b.source.to_string(),
+        transport: match b.proto {
+            Proto::Udp => "udp".into(),
+            Proto::Tcp => "tcp".into(),
+        },
+        call_id: b.call_id.clone(),
+        cseq: i64::from(b.cseq),
+        user_agent: b.user_agent.clone(),
+    }
+}
+
+fn row_binding(r: RegistrationRow) -> Option<Binding> {
+    Some(Binding {
+        aor: r.aor,
+        contact: r.contact,
+        q: u16::try_from(r.q).ok()?,
+        expires_at_ms: r.expires_at_ms,
+        registered_at_ms: r.registered_at_ms,
+        source: r.source.parse().ok()?,
+        proto: if r.transport == "tcp" {
+            Proto::Tcp
+        } else {
+            Proto::Udp
+        },
+        // A TCP connection does not survive a restart; the phone's next
+        // REGISTER brings a new one.
+        conn: None,
+        call_id: r.call_id,
+        cseq: u32::try_from(r.cseq).ok()?,
+        user_agent: r.user_agent,
+    })
+}
+
+/// Local names for URIs: the advertised host, the listen address and the
+/// configured domains.
+fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
+    let mut hosts = vec![bound.ip().to_string(), format!("[{}]", bound.ip())];
+    if bound.ip().is_unspecified() || bound.ip().is_loopback() {
+        hosts.extend([
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "[::1]".to_string(),
+        ]);
+    }
+    hosts.extend(cfg.domains.iter().cloned());
+    hosts
+}
+
+/// Starts the SIP side. `router` decides where initial requests go (the
+/// plain location router when `None`).
+pub async fn start(
+    cfg: &SipSettings,
+    store: Store,
+    metrics: SipMetrics,
+    mut directory_version: watch::Receiver<u64>,
+    events: EventSink,
+    router: Option<Arc<dyn Router>>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<SipServer, SipError> {
+    let credentials = Arc::new(CredentialCache::default());
+    credentials.reload(&store).await?;
+
+    let (loc_tx, mut loc_rx) = mpsc::channel::<LocationChange>(LOCATION_QUEUE);
+    let reg_cfg = RegistrarConfig {
+        realm: cfg.realm.clone(),
+        min_expires: cfg.min_expires,
+        max_expires: cfg.max_expires,
+        default_expires: cfg.default_expires,
+        max_bindings_per_aor: cfg.max_bindings_per_aor,
+    };
+    let location = Arc::new(Location::with_sink(
+        reg_cfg.location_config(),
+        Box::new(move |change| {
+            if loc_tx.try_send(change).is_err() {
+                tracing::warn!("binding change not persisted: write-behind queue full");
+            }
+        }),
+    ));
+    let now = chrono::Utc::now().timestamp_millis();
+    let restored = store.load_registrations(now).await?;
+    let kept = location.load(restored.into_iter().filter_map(row_binding), now);
+    tracing::info!(bindings = kept, "restored registrations");
+
+    let registrar = Registrar::new(
+        reg_cfg,
+        credentials.clone() as Arc<dyn CredentialSource>,
+        location.clone(),
+    )
+    .map_err(|e| SipError::Registrar(e.to_string()))?;
+    let router = router.unwrap_or_else(|| {
+        Arc::new(LocationRouter {
+            location: location.clone(),
+        })
+    });
+
+    let handler = Arc::new(ProxyHandler {
+        proxy: OnceLock::new(),
+    });
+    let transports = transport::start(
+        TransportConfig {
+            listen: cfg.listen,
+            udp_workers: cfg.udp_workers,
+            max_message_size: cfg.max_message_bytes,
+            max_tcp_connections: cfg.max_tcp_connections,
+            tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
+            ..TransportConfig::default()
+        },
+        handler.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let proxy = Arc::new(Proxy::new(
+        ProxyConfig {
+            timers: Timers {
+                t1: Duration::from_millis(cfg.t1_ms),
+                t2: Duration::from_millis(cfg.t2_ms),
+                t4: Duration::from_millis(cfg.t4_ms),
+                timer_c: Duration::from_secs(cfg.timer_c_secs),
+            },
+            advertised_host: cfg.advertised(),
+            advertised_port: transports.udp_addr.port(),
+            local_hosts: local_hosts(cfg, transports.udp_addr),
+            shards: 1024,
+        },
+        router,
+        Some(Arc::new(RegistrarAdapter(registrar))),
+        events,
+        metrics.clone(),
+    ));
+    let _ = handler.proxy.set(proxy.clone());
+
+    let mut background = Vec::new();
+    // Transaction timers.
+    {
+        let proxy = proxy.clone();
+        let sender = transports.sender.clone();
+        let mut stop = shutdown.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => proxy.tick(&SenderWire(&sender)),
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    // Binding expiry and the registrations gauge.
+    {
+        let location = location.clone();
+        let mut stop = shutdown.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let now = chrono::Utc::now().timestamp_millis();
+                        location.expire(now);
+                        metrics.registrations_active.set(location.count(now) as i64);
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    // Write-behind of binding changes.
+    {
+        let store = store.clone();
+        background.push(tokio::spawn(async move {
+            while let Some(change) = loc_rx.recv().await {
+                let result = match &change {
+                    LocationChange::Upsert(b) => store.upsert_registration(&binding_row(b)).await,
+                    LocationChange::Remove { aor, contact } => {
+                        store.delete_registration(aor, contact).await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "binding change not persisted");
+                }
+            }
+        }));
+    }
+    // Credential cache refresh on directory changes.
+    {
+        let credentials = credentials.clone();
+        let mut stop = shutdown.clone();
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = directory_version.changed() => {
+                        if changed.is_err() { break; }
+                        if let Err(e) = credentials.reload(&store).await {
+                            tracing::warn!(error = %e, "credential cache not refreshed");
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+
+    Ok(SipServer {
+        udp_addr: transports.udp_addr,
+        tcp_addr: transports.tcp_addr,
+        proxy,
+        location,
+        credentials,
+        transports,
+        background,
+    })
+}
+
+impl SipServer {
+    /// Waits for the transports and background tasks after shutdown was
+    /// signalled.
+    pub async fn join(self) {
+        self.transports.tasks.join().await;
+        for t in self.background {
+            let _ = t.await;
+        }
+    }
+}
