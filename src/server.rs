@@ -173,6 +173,16 @@ fn row_binding(r: RegistrationRow) -> Option<Binding> {
     })
 }
 
+async fn persist(store: &Store, change: LocationChange) {
+    let result = match &change {
+        LocationChange::Upsert(b) => store.upsert_registration(&binding_row(b)).await,
+        LocationChange::Remove { aor, contact } => store.delete_registration(aor, contact).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "binding change not persisted");
+    }
+}
+
 /// Local names for URIs: the advertised host, the listen address and the
 /// configured domains.
 fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
@@ -306,19 +316,25 @@ pub async fn start(
             }
         }));
     }
-    // Write-behind of binding changes.
+    // Write-behind of binding changes; on shutdown, what is queued is
+    // still written before the task ends.
     {
         let store = store.clone();
+        let mut stop = shutdown.clone();
         background.push(tokio::spawn(async move {
-            while let Some(change) = loc_rx.recv().await {
-                let result = match &change {
-                    LocationChange::Upsert(b) => store.upsert_registration(&binding_row(b)).await,
-                    LocationChange::Remove { aor, contact } => {
-                        store.delete_registration(aor, contact).await
+            loop {
+                let change = tokio::select! {
+                    c = loc_rx.recv() => c,
+                    _ = stop.changed() => {
+                        while let Ok(c) = loc_rx.try_recv() {
+                            persist(&store, c).await;
+                        }
+                        break;
                     }
                 };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "binding change not persisted");
+                match change {
+                    Some(c) => persist(&store, c).await,
+                    None => break,
                 }
             }
         }));

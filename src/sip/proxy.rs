@@ -1132,7 +1132,19 @@ impl Proxy {
         }
         if let Some(st) = shard.state.servers.get_mut(&sid) {
             if better(effective, st.best.as_ref().map(|b| b.0)) {
-                st.best = Some((effective, relayed));
+                let bytes = match (effective != code, st.request.as_ref()) {
+                    // We cancelled it for ringing too long: the caller hears
+                    // "no answer", not the 487 our CANCEL provoked.
+                    (true, Some(req)) => {
+                        let tag = self.local_tag(req);
+                        response(req, effective)
+                            .source(st.reply_to.dest)
+                            .to_tag(&tag)
+                            .build()
+                    }
+                    _ => relayed,
+                };
+                st.best = Some((effective, bytes));
             }
         }
         if (600..700).contains(&code) {
