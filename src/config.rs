@@ -72,6 +72,13 @@ pub struct SipSettings {
     pub max_expires: u32,
     pub default_expires: u32,
     pub max_bindings_per_aor: usize,
+    /// Offer the MD5 digest challenge before SHA-256.
+    pub digest_md5_first: bool,
+    /// A static routing table (CSV `number,target`) for initial INVITEs:
+    /// the caller's number (From user) picks the target URI, unknown
+    /// callers go to `static_default_target`. Unset: registered users only.
+    pub static_routes: Option<std::path::PathBuf>,
+    pub static_default_target: Option<String>,
 }
 
 impl Default for SipSettings {
@@ -93,6 +100,9 @@ impl Default for SipSettings {
             max_expires: 3600,
             default_expires: 3600,
             max_bindings_per_aor: 10,
+            digest_md5_first: false,
+            static_routes: None,
+            static_default_target: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::sip::digest::StoredHa1;
 use crate::sip::message::SipMessage;
 use crate::sip::proxy::{Proxy, ProxyConfig, RegisterHandler, Wire};
 use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
-use crate::sip::router::{LocationRouter, Router};
+use crate::sip::router::{LocationRouter, Router, StaticRouter};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{
     self, Handler, Inbound, Outbound, Proto, Sender, TransportConfig, Transports,
@@ -39,8 +39,8 @@ pub const LOCATION_QUEUE: usize = 10_000;
 pub enum SipError {
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
-    #[error("registrar: {0}")]
-    Registrar(String),
+    #[error("{0}")]
+    Setup(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -219,6 +219,7 @@ pub async fn start(
         max_expires: cfg.max_expires,
         default_expires: cfg.default_expires,
         max_bindings_per_aor: cfg.max_bindings_per_aor,
+        md5_first: cfg.digest_md5_first,
     };
     let location = Arc::new(Location::with_sink(
         reg_cfg.location_config(),
@@ -238,12 +239,20 @@ pub async fn start(
         credentials.clone() as Arc<dyn CredentialSource>,
         location.clone(),
     )
-    .map_err(|e| SipError::Registrar(e.to_string()))?;
-    let router = router.unwrap_or_else(|| {
-        Arc::new(LocationRouter {
+    .map_err(|e| SipError::Setup(e.to_string()))?;
+    let router: Arc<dyn Router> = match (router, &cfg.static_routes) {
+        (Some(r), _) => r,
+        (None, Some(path)) => {
+            let r =
+                StaticRouter::load(path, cfg.static_default_target.as_deref(), location.clone())
+                    .map_err(|e| SipError::Setup(e.to_string()))?;
+            tracing::info!(routes = r.len(), "static routing table loaded");
+            Arc::new(r)
+        }
+        (None, None) => Arc::new(LocationRouter {
             location: location.clone(),
-        })
-    });
+        }),
+    };
 
     let handler = Arc::new(ProxyHandler {
         proxy: OnceLock::new(),

@@ -1015,6 +1015,9 @@ pub struct Authenticator {
     realm: String,
     nonces: NonceSigner,
     replay: NonceCountTracker,
+    /// Offer MD5 before SHA-256: some clients (SIPp 3.6, old phones)
+    /// answer only the first challenge whatever its algorithm.
+    md5_first: bool,
 }
 
 impl Authenticator {
@@ -1030,7 +1033,14 @@ impl Authenticator {
             realm: realm.into(),
             nonces,
             replay,
+            md5_first: false,
         }
+    }
+
+    /// Orders the challenges MD5 first (see the field's comment).
+    pub fn with_md5_first(mut self, md5_first: bool) -> Self {
+        self.md5_first = md5_first;
+        self
     }
 
     pub fn realm(&self) -> &str {
@@ -1040,7 +1050,12 @@ impl Authenticator {
     /// Two challenge header values (SHA-256, MD5) sharing one fresh nonce.
     pub fn challenges(&self, stale: bool, now: u64) -> Result<[String; 2], RngError> {
         let nonce = self.nonces.issue(now)?;
-        Ok(challenges(&self.realm, &nonce, stale, None))
+        let [sha, md5] = challenges(&self.realm, &nonce, stale, None);
+        Ok(if self.md5_first {
+            [md5, sha]
+        } else {
+            [sha, md5]
+        })
     }
 
     /// `user` is `None` when the username is unknown; the result is then

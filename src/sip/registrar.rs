@@ -56,6 +56,9 @@ pub struct RegistrarConfig {
     pub default_expires: u32,
     /// Bindings kept per AoR; also the most Contacts one REGISTER may add.
     pub max_bindings_per_aor: usize,
+    /// Challenge with MD5 before SHA-256, for clients that only answer the
+    /// first challenge (SIPp 3.6).
+    pub md5_first: bool,
 }
 
 impl Default for RegistrarConfig {
@@ -66,6 +69,7 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             max_bindings_per_aor: crate::location::DEFAULT_MAX_BINDINGS_PER_AOR,
+            md5_first: false,
         }
     }
 }
@@ -266,7 +270,8 @@ impl Registrar {
                 "registrar and location disagree on max bindings per AoR; the location's limit wins"
             );
         }
-        let auth = Authenticator::with_parts(config.realm.clone(), signer, DEFAULT_REPLAY_CAPACITY);
+        let auth = Authenticator::with_parts(config.realm.clone(), signer, DEFAULT_REPLAY_CAPACITY)
+            .with_md5_first(config.md5_first);
         Ok(Registrar {
             config,
             auth,

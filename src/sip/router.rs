@@ -150,3 +150,129 @@ pub fn groups_by_q(bindings: &[crate::location::Binding]) -> Vec<TargetGroup> {
     }
     groups.into_iter().map(|(_, g)| g).collect()
 }
+
+/// A fixed table from caller number (the From URI's user part) to target
+/// URI, loaded once from CSV, like Kamailio's `htable`. Requests for a
+/// registered user still ring that user; other initial requests go where
+/// the caller's row says, or to the default target.
+pub struct StaticRouter {
+    table: std::collections::HashMap<String, (Bytes, Outbound)>,
+    default: Option<(Bytes, Outbound)>,
+    location: LocationRouter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaticRoutesError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} line {line}: {message}")]
+    Row {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+fn target_of(raw: &str) -> Result<(Bytes, Outbound), String> {
+    let uri = Uri::parse(Bytes::copy_from_slice(raw.trim().as_bytes()))
+        .map_err(|e| format!("`{raw}` is not a SIP URI: {}", e.reason))?;
+    let dest = resolve(&uri).ok_or_else(|| format!("`{raw}` must have an IP address host"))?;
+    Ok((uri.raw.clone(), dest))
+}
+
+impl StaticRouter {
+    /// Reads `number,target` rows (a header row is skipped; `;` works as
+    /// a separator too, as in SIPp injection files).
+    pub fn load(
+        path: &std::path::Path,
+        default: Option<&str>,
+        location: Arc<Location>,
+    ) -> Result<StaticRouter, StaticRoutesError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| StaticRoutesError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let mut table = std::collections::HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || (i == 0 && !line.contains("sip:")) {
+                continue;
+            }
+            let mut cols = line.split([',', ';']);
+            let (Some(number), Some(target)) = (cols.next(), cols.next()) else {
+                return Err(StaticRoutesError::Row {
+                    path: p,
+                    line: i + 1,
+                    message: "expected `number,target`".into(),
+                });
+            };
+            let t = target_of(target).map_err(|message| StaticRoutesError::Row {
+                path: p.clone(),
+                line: i + 1,
+                message,
+            })?;
+            table.insert(number.trim().to_string(), t);
+        }
+        let default =
+            default
+                .map(target_of)
+                .transpose()
+                .map_err(|message| StaticRoutesError::Row {
+                    path: "static_default_target".into(),
+                    line: 0,
+                    message,
+                })?;
+        Ok(StaticRouter {
+            table,
+            default,
+            location: LocationRouter { location },
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+impl Router for StaticRouter {
+    fn route(&self, req: &RouteRequest<'_>) -> Decision {
+        if req.uri_is_local {
+            if let Some(user) = req
+                .uri
+                .user
+                .as_ref()
+                .and_then(|u| std::str::from_utf8(u).ok())
+            {
+                if self.location.location.is_registered(user, req.now_ms) {
+                    return self.location.route(req);
+                }
+            }
+        } else {
+            return self.location.route(req);
+        }
+        let caller = req.msg.from().ok().and_then(|f| f.uri.user);
+        let hit = caller
+            .as_ref()
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .and_then(|u| self.table.get(u))
+            .or(self.default.as_ref());
+        match hit {
+            Some((uri, dest)) => Decision::Forward(vec![TargetGroup {
+                targets: vec![Target {
+                    uri: uri.clone(),
+                    dest: *dest,
+                }],
+                ring_timeout: None,
+            }]),
+            None => Decision::Reject { code: 404 },
+        }
+    }
+}
