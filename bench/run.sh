@@ -98,7 +98,7 @@ pc_config() {  # pc_config WORKERS -> path of a config for that many UDP workers
 mkdir -p "$WORK/bin"
 cat >"$WORK/bin/sipp" <<'EOF'
 #!/bin/sh
-case "$*" in *uac.xml*) exec /usr/bin/sipp "$@" -trace_rtt -rtt_freq 1000 ;; esac
+case "$*" in *uac.xml*) exec /usr/bin/sipp "$@" -trace_rtt -rtt_freq 100 ;; esac
 exec /usr/bin/sipp "$@"
 EOF
 chmod +x "$WORK/bin/sipp"

@@ -202,7 +202,10 @@ impl StaticRouter {
             if line.is_empty() || line.starts_with('#') || (i == 0 && !line.contains("sip:")) {
                 continue;
             }
-            let mut cols = line.split([',', ';']);
+            // The first `,` (or, failing that, `;`) separates the columns;
+            // the URI itself may carry `;` parameters.
+            let sep = if line.contains(',') { ',' } else { ';' };
+            let mut cols = line.splitn(2, sep);
             let (Some(number), Some(target)) = (cols.next(), cols.next()) else {
                 return Err(StaticRoutesError::Row {
                     path: p,
@@ -274,5 +277,41 @@ impl Router for StaticRouter {
             }]),
             None => Decision::Reject { code: 404 },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::LocationConfig;
+
+    #[test]
+    fn static_table_keeps_uri_parameters_and_reports_bad_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.csv");
+        std::fs::write(
+            &path,
+            "number,target\n5511987654321,sip:ana@127.0.0.1:5082;transport=tcp\n\
+             1133334444;sip:ura@127.0.0.1:5081\n",
+        )
+        .unwrap();
+        let loc = Arc::new(Location::new(LocationConfig {
+            max_bindings_per_aor: 1,
+        }));
+        let r = StaticRouter::load(&path, Some("sip:ura@127.0.0.1:5081"), loc.clone()).unwrap();
+        assert_eq!(r.len(), 2);
+        let (uri, dest) = &r.table["5511987654321"];
+        assert_eq!(&uri[..], b"sip:ana@127.0.0.1:5082;transport=tcp");
+        assert_eq!(dest.proto, Proto::Tcp);
+        assert_eq!(dest.dest, "127.0.0.1:5082".parse().unwrap());
+        std::fs::write(&path, "number,target\n1,sip:x@example.com\n").unwrap();
+        let err = StaticRouter::load(&path, None, loc)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("IP address"),
+            "{err}"
+        );
     }
 }
