@@ -182,6 +182,44 @@ async fn call_over_udp_caller_hangs_up() {
 }
 
 #[tokio::test]
+async fn sip_metrics_are_exported_without_per_call_labels() {
+    let app = app().await;
+    let mut ana = registered(&app, "ana", Tp::Udp).await;
+    let mut bia = registered(&app, "bia", Tp::Udp).await;
+    let call = ana.invite(&target(&app, "bia")).await.unwrap();
+    let (inv, _) = bia.next_request_of(Method::Invite, T).await.unwrap();
+    bia.answer(&inv).await.unwrap();
+    let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
+    ana.ack(&call, &ok).await.unwrap();
+    bia.next_request_of(Method::Ack, T).await.unwrap();
+    // The registrations gauge is refreshed every second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "protocall_sip_requests_total{method=\"INVITE\"} 1",
+        "protocall_sip_requests_total{method=\"REGISTER\"} 4",
+        "protocall_sip_responses_total{code_class=\"2xx\"}",
+        "protocall_sip_transactions_active",
+        "protocall_sip_retransmissions_total",
+        "protocall_sip_parse_errors_total{transport=\"udp\"} 0",
+        "protocall_registrations_active 2",
+        "protocall_calls_active 1",
+        "protocall_call_setup_seconds_count 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle}\n{text}");
+    }
+    assert!(!text.contains(&call.call_id), "no per-call labels");
+}
+
+#[tokio::test]
 async fn call_over_tcp_callee_hangs_up() {
     basic_call(Tp::Tcp, Tp::Tcp, true).await;
 }
