@@ -79,6 +79,6 @@ mod tests {
             normalize("not a number", BR),
             Err(NumberError::Unparsable { .. })
         ));
-        assert!(matches!(normalize("123", BR), Err(_)));
+        assert!(normalize("123", BR).is_err());
     }
 }

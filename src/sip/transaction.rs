@@ -11,7 +11,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -241,9 +241,7 @@ impl<S: Default, I: Ord + Clone> Table<S, I> {
     }
 
     pub fn shard_of(&self, call_id: &[u8]) -> usize {
-        let mut h = self.hasher.build_hasher();
-        call_id.hash(&mut h);
-        (h.finish() as usize) & (self.shards.len() - 1)
+        (self.hasher.hash_one(call_id) as usize) & (self.shards.len() - 1)
     }
 
     /// Locks shard `i`. A poisoned lock (a panic elsewhere) is recovered:
