@@ -429,6 +429,16 @@ async fn proxy_answers_options_and_refuses_bad_requests() {
             req("INVITE", &format!("sip:nobody@127.0.0.1:{port}"), ""),
             404,
         ),
+        // maddr sends the request back to us with the same Request-URI:
+        // the second pass finds our own Via with its hash and stops it.
+        (
+            req(
+                "INVITE",
+                &format!("sip:x@loop.example:{port};maddr=127.0.0.1"),
+                "Max-Forwards: 10\r\n",
+            ),
+            482,
+        ),
     ];
     for (msg, code) in cases {
         ana.send_raw(msg.clone()).await.unwrap();
