@@ -69,6 +69,21 @@ def setup_hist(metrics):  # protocall_call_setup_seconds buckets -> (p50, p99) u
     return res, int(tot)
 
 
+def sipp_cpu(r):
+    try:
+        return f"{sum(float(r[k].rstrip('%')) for k in ('cpu_uac', 'cpu_ura', 'cpu_owner')):.0f}%"
+    except (KeyError, ValueError):
+        return "?"
+
+
+def other_cpu(r):  # machine busy - proxy - SIPp (3 processes): everything else on the VM
+    try:
+        n = lambda k: float(r[k].rstrip("%").split("%")[0])
+        return f"{n('cpu_machine_busy') - n('cpu_proxy') - n('cpu_uac') - n('cpu_ura') - n('cpu_owner'):.0f}%"
+    except (KeyError, ValueError):
+        return "?"
+
+
 def fmt(v, d=0):
     return "–" if v is None else f"{v:.{d}f}"
 
@@ -88,6 +103,7 @@ for s in steps:
         mean_h=r.get("invite200_ms", ""),
         mean=(sum(v) / len(v)) if v else None, p50=pct(v, 50), p99=pct(v, 99), p999=pct(v, 99.9),
         mx=v[-1] if v else None, n_rtt=len(v),
+        other=other_cpu(r), sipp=sipp_cpu(r),
         cpu=r.get("cpu_proxy", "?"), busy=r.get("cpu_machine_busy", "?").split("/")[0], steal=r.get("steal", "?"),
         rss=r.get("rss_max_mib", "?"), pss=r.get("pss_max_mib", "?"), drops=r.get("udp_drops", "?"),
         acc=r.get("acc_rows", "?"), retr=retr,
@@ -95,13 +111,15 @@ for s in steps:
     ))
 
 print("INVITE->200 from SIPp -trace_rtt (per answered call; SIPp's clock has a coarse tick, see README);")
-print("CPU = proxy % of one core during the load phase (machine: 200 %); memory = max of 1 s samples.")
+print("CPU in % of one core during the load phase (machine: 200 %): proxy; SIPp = UAC + 2 UAS; other = machine busy")
+print("(capacity - idle) - proxy - SIPp, i.e. kernel work not charged to a process plus anything else running on the VM.")
+print("Memory = max of 1 s samples.")
 print()
-print("| proxy | offered cps | succeeded/attempted | % not ok | achieved cps | INVITE→200 mean / p50 / p99 / p99.9 / max (ms) | proxy CPU | machine busy | steal | peak RSS MiB | peak PSS MiB | UDP drops | UAC retrans | acc rows |")
-print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| proxy | offered cps | succeeded/attempted | % not ok | achieved cps | INVITE→200 mean / p50 / p99 / p99.9 / max (ms) | proxy CPU | SIPp CPU | other CPU | steal | peak RSS MiB | peak PSS MiB | UDP drops | UAC retrans | acc rows |")
+print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for x in sorted(rows, key=lambda x: (x["rate"], x["out"])):
     lat = f"{fmt(x['mean'], 1)} / {fmt(x['p50'])} / {fmt(x['p99'])} / {fmt(x['p999'])} / {fmt(x['mx'])}" if x["n_rtt"] else f"mean {x['mean_h']} (harness)"
-    print(f"| {x['name']} | {x['rate']} | {x['ok']}/{x['att']} | {fmt(x['fail'], 3)} | {fmt(x['cps'], 1)} | {lat} | {x['cpu']} | {x['busy']} | {x['steal']} | {x['rss']} | {x['pss']} | {x['drops']} | {x['retr']} | {x['acc']} |")
+    print(f"| {x['name']} | {x['rate']} | {x['ok']}/{x['att']} | {fmt(x['fail'], 3)} | {fmt(x['cps'], 1)} | {lat} | {x['cpu']} | {x['sipp']} | {x['other']} | {x['steal']} | {x['rss']} | {x['pss']} | {x['drops']} | {x['retr']} | {x['acc']} |")
 
 print()
 print("Sustained (the peer's rule: < 0.1 % not successful and achieved >= 95 % of offered, every step at that rate):")

@@ -368,33 +368,8 @@ impl Proxy {
             let id = match shard.state.server_index.get(&key) {
                 Some(id) => *id,
                 None => {
-                    let id = self.next_id();
                     let invite = msg.method() == Some(Method::Invite);
-                    shard.state.server_index.insert(key.clone(), id);
-                    shard.state.servers.insert(
-                        id,
-                        ServerTxn {
-                            key,
-                            generation: 0,
-                            invite,
-                            state: SState::Proceeding,
-                            reply_to: inbound.reply_to(),
-                            last: None,
-                            request: None,
-                            pending_groups: Vec::new(),
-                            branches: Vec::new(),
-                            best: None,
-                            cancelled: false,
-                            initial_invite: false,
-                            ringing_sent: false,
-                            interval: self.t1(),
-                            retransmit_at: None,
-                            expire_at: None,
-                            received_at: now,
-                        },
-                    );
-                    self.metrics.transactions_active.inc();
-                    id
+                    self.insert_server(&mut shard.state, key, invite, inbound, None, None, now)
                 }
             };
             self.send_final(&mut shard.state, id, code, bytes, now, &mut fx);
@@ -403,6 +378,46 @@ impl Proxy {
             fx.sends.push((inbound.reply_to(), bytes));
         }
         self.flush(fx, wire);
+    }
+
+    /// A new server transaction in Proceeding.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_server(
+        &self,
+        shard: &mut CallShard,
+        key: ServerKey,
+        invite: bool,
+        inbound: &Inbound,
+        last: Option<Bytes>,
+        request: Option<SipMessage>,
+        now: Millis,
+    ) -> TxnId {
+        let id = self.next_id();
+        shard.server_index.insert(key.clone(), id);
+        shard.servers.insert(
+            id,
+            ServerTxn {
+                key,
+                generation: 0,
+                invite,
+                state: SState::Proceeding,
+                reply_to: inbound.reply_to(),
+                last,
+                request,
+                pending_groups: Vec::new(),
+                branches: Vec::new(),
+                best: None,
+                cancelled: false,
+                initial_invite: false,
+                ringing_sent: false,
+                interval: self.t1(),
+                retransmit_at: None,
+                expire_at: None,
+                received_at: now,
+            },
+        );
+        self.metrics.transactions_active.inc();
+        id
     }
 
     fn on_new_request(&self, msg: SipMessage, method: Method, inbound: &Inbound, wire: &dyn Wire) {
@@ -428,32 +443,16 @@ impl Proxy {
                 self.flush(fx, wire);
                 return;
             }
-            let id = self.next_id();
             let trying = invite.then(|| response(&msg, 100).source(inbound.source).build());
-            shard.state.server_index.insert(key.clone(), id);
-            shard.state.servers.insert(
-                id,
-                ServerTxn {
-                    key,
-                    generation: 0,
-                    invite,
-                    state: SState::Proceeding,
-                    reply_to: inbound.reply_to(),
-                    last: trying.clone(),
-                    request: Some(msg.clone()),
-                    pending_groups: Vec::new(),
-                    branches: Vec::new(),
-                    best: None,
-                    cancelled: false,
-                    initial_invite: false,
-                    ringing_sent: false,
-                    interval: self.t1(),
-                    retransmit_at: None,
-                    expire_at: None,
-                    received_at: now,
-                },
+            let id = self.insert_server(
+                &mut shard.state,
+                key,
+                invite,
+                inbound,
+                trying.clone(),
+                Some(msg.clone()),
+                now,
             );
-            self.metrics.transactions_active.inc();
             drop(shard);
             if let Some(t) = trying {
                 wire.send(inbound.reply_to(), t);
@@ -1507,14 +1506,7 @@ impl Proxy {
                 // Timers B/F (or no answer to our CANCEL): the branch
                 // failed with 408 (§16.7 step 2 treats it as a response).
                 if let (Some(sid), false) = (server, was_settled) {
-                    if let Some(st) = shard.state.servers.get_mut(&sid) {
-                        if better(408, st.best.as_ref().map(|b| b.0)) {
-                            if let Some(req) = &st.request {
-                                let tag = self.local_tag(req);
-                                st.best = Some((408, response(req, 408).to_tag(&tag).build()));
-                            }
-                        }
-                    }
+                    self.note_no_answer(&mut shard.state, sid);
                 }
                 if let Some(sid) = server {
                     self.check_complete(shard, sid, now, fx);
@@ -1538,14 +1530,7 @@ impl Proxy {
                 ct.timed_out = true;
                 let server = ct.server;
                 if let Some(sid) = server {
-                    if let Some(st) = shard.state.servers.get_mut(&sid) {
-                        if better(408, st.best.as_ref().map(|b| b.0)) {
-                            if let Some(req) = &st.request {
-                                let tag = self.local_tag(req);
-                                st.best = Some((408, response(req, 408).to_tag(&tag).build()));
-                            }
-                        }
-                    }
+                    self.note_no_answer(&mut shard.state, sid);
                     self.check_complete(shard, sid, now, fx);
                 }
             }
@@ -1564,6 +1549,25 @@ impl Proxy {
             ct.retransmit_at = Some(now + ct.interval);
         }
         self.rearm_client(shard, id);
+    }
+
+    /// A branch that never answered counts as 408 in the best-response
+    /// choice (§16.7 step 2), losing to any real answer.
+    fn note_no_answer(&self, shard: &mut CallShard, sid: TxnId) {
+        let Some(st) = shard.servers.get_mut(&sid) else {
+            return;
+        };
+        if !better(408, st.best.as_ref().map(|b| b.0)) {
+            return;
+        }
+        if let Some(req) = &st.request {
+            let tag = self.local_tag(req);
+            let resp = response(req, 408)
+                .source(st.reply_to.dest)
+                .to_tag(&tag)
+                .build();
+            st.best = Some((408, resp));
+        }
     }
 
     fn remove_client(&self, shard: &mut super::transaction::Shard<CallShard, TxnId>, id: TxnId) {
