@@ -1234,10 +1234,12 @@ impl Proxy {
             let to_tag = msg.to_tag().ok().flatten().unwrap_or_default();
             let from_tag = req.from_tag().ok().flatten().unwrap_or_default();
             if let Some(call_id) = req.call_id() {
+                // Owned copies, so the dialog does not pin the INVITE's
+                // buffer for the whole call.
                 shard.state.dialogs.insert(
-                    call_id,
+                    Bytes::copy_from_slice(&call_id),
                     Dialog {
-                        caller_tag: from_tag,
+                        caller_tag: Bytes::copy_from_slice(&from_tag),
                     },
                 );
                 self.metrics.calls_active.inc();

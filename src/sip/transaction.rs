@@ -129,19 +129,22 @@ impl ServerKey {
                 if let Some(p) = via.port {
                     sent_by.extend_from_slice(format!(":{p}").as_bytes());
                 }
+                // Owned copies: a slice would keep the whole received
+                // datagram alive for as long as the transaction (32 s).
                 Ok(ServerKey::Branch {
-                    branch: b,
+                    branch: Bytes::copy_from_slice(&b),
                     sent_by: Bytes::from(sent_by),
                     method,
                 })
             }
             _ => {
                 let (cseq, _) = req.cseq().map_err(|_| KeyError::CSeq)?;
+                let own = |b: Bytes| Bytes::copy_from_slice(&b);
                 Ok(ServerKey::Legacy {
-                    call_id: req.call_id().unwrap_or_default(),
-                    from_tag: req.from_tag().ok().flatten().unwrap_or_default(),
+                    call_id: own(req.call_id().unwrap_or_default()),
+                    from_tag: own(req.from_tag().ok().flatten().unwrap_or_default()),
                     cseq,
-                    via: via.raw,
+                    via: own(via.raw),
                     request_uri: Bytes::copy_from_slice(req.request_uri().unwrap_or_default()),
                     method,
                 })
