@@ -20,6 +20,7 @@ pub mod directory;
 pub mod http;
 pub mod location;
 pub mod metrics;
+pub mod routing;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -18,6 +18,7 @@ on_every_backend!(
     import_is_all_or_nothing,
     openapi_describes_every_endpoint,
     migrations_are_idempotent,
+    snapshot_classifies_callers_like_lookup,
 );
 
 async fn readme_flow_finds_provider_by_any_spelling(b: Backend) {
@@ -655,4 +656,61 @@ async fn migrations_are_idempotent(b: Backend) {
         .unwrap();
     assert!(store.migrate().await.unwrap().is_empty());
     assert!(store.migrate().await.unwrap().is_empty());
+}
+
+async fn snapshot_classifies_callers_like_lookup(b: Backend) {
+    use protocall::routing::caller::{identify, CallerClass};
+    let app = TestApp::spawn(b).await;
+    let p = json(
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true, "numbers": ["(11) 98765-4321"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    json(
+        app.post(
+            "/api/providers",
+            json!({"name": "Fibra", "numbers": ["(21) 3456-7890"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let ana = json(
+        app.post(
+            "/api/consultants",
+            json!({"name": "Ana", "sip_username": "ana", "password": "12345678"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let proto = json(
+        app.post(
+            "/api/protocols",
+            json!({"provider_id": p["id"], "owner_id": ana["id"], "due_at": "2026-12-01T10:00:00Z"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let snap = app.store.load_snapshot().await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let br = phonenumber::country::Id::BR;
+    let c = identify(&snap, Some("011 8765-4321"), br, today);
+    assert_eq!(c.class, CallerClass::Consulting);
+    assert_eq!(c.protocol_id, proto["id"].as_i64());
+    assert_eq!(c.owner_id, ana["id"].as_i64());
+    assert_eq!(
+        identify(&snap, Some("2134567890"), br, today).class,
+        CallerClass::NotConsulting
+    );
+    assert_eq!(
+        identify(&snap, Some("3133332222"), br, today).class,
+        CallerClass::Unknown
+    );
+    assert_eq!(snap.consultants.len(), 1);
 }

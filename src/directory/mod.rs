@@ -7,6 +7,7 @@
 
 pub mod import;
 pub mod number;
+pub mod snapshot;
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;

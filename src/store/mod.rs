@@ -11,6 +11,7 @@ mod directory;
 mod import;
 mod migrate;
 mod registrations;
+mod snapshot;
 mod tokens;
 
 pub use directory::*;

@@ -1,0 +1,86 @@
+//! Reading the whole directory in one pass, for the in-memory snapshot the
+//! call path routes on.
+
+use chrono::NaiveDate;
+
+use super::{get, get_bool, Store, StoreError};
+use crate::directory::snapshot::{
+    ConsultantEntry, NumberEntry, ProtocolEntry, ProviderEntry, Snapshot,
+};
+
+fn date(s: Option<String>) -> Option<NaiveDate> {
+    s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+}
+
+impl Store {
+    /// Numbers, providers, open protocols and consultants, read inside one
+    /// transaction so the snapshot is consistent.
+    pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut s = Snapshot::default();
+        for r in sqlx::query("SELECT e164, provider_id, user_id FROM provider_numbers")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            s.numbers.insert(
+                get(&r, "e164")?,
+                NumberEntry {
+                    provider_id: get(&r, "provider_id")?,
+                    user_id: get(&r, "user_id")?,
+                },
+            );
+        }
+        for r in sqlx::query(
+            "SELECT id, name, consulting, contract_valid_from, contract_valid_until FROM providers",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let id: i64 = get(&r, "id")?;
+            s.providers.insert(
+                id,
+                ProviderEntry {
+                    id,
+                    name: get(&r, "name")?,
+                    consulting: get_bool(&r, "consulting")?,
+                    contract_valid_from: date(get(&r, "contract_valid_from")?),
+                    contract_valid_until: date(get(&r, "contract_valid_until")?),
+                },
+            );
+        }
+        for r in sqlx::query(
+            "SELECT id, number, provider_id, owner_id, opened_at, due_at FROM protocols \
+             WHERE status = 'open'",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let p = ProtocolEntry {
+                id: get(&r, "id")?,
+                number: get(&r, "number")?,
+                provider_id: get(&r, "provider_id")?,
+                owner_id: get(&r, "owner_id")?,
+                opened_at_ms: get(&r, "opened_at")?,
+                due_at_ms: get(&r, "due_at")?,
+            };
+            s.open_protocols.entry(p.provider_id).or_default().push(p);
+        }
+        for r in sqlx::query("SELECT id, name, sip_username, active FROM consultants")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let id: i64 = get(&r, "id")?;
+            s.consultants.insert(
+                id,
+                ConsultantEntry {
+                    id,
+                    name: get(&r, "name")?,
+                    sip_username: get(&r, "sip_username")?,
+                    active: get_bool(&r, "active")?,
+                },
+            );
+        }
+        tx.commit().await?;
+        Ok(s)
+    }
+}
