@@ -86,7 +86,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check => {
             println!("configuration OK: {}", describe(&settings));
-            Ok(())
+            let dir = &settings.routing.dialplans;
+            match crate::routing::dialplan::load_dir(dir, settings.locale.tz()) {
+                Ok(plan) => {
+                    println!(
+                        "dialplan OK: {} ({} rules)",
+                        dir.display(),
+                        plan.rule_names().count()
+                    );
+                    Ok(())
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    bail!("{} dialplan error(s) in {}", errors.len(), dir.display())
+                }
+            }
         }
         Command::Serve => {
             crate::telemetry::init(&settings.log);

@@ -48,6 +48,23 @@ pub struct Settings {
     pub locale: LocaleSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub routing: RoutingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSettings {
+    /// Folder of dialplan files (`*.toml`), read in file-name order.
+    pub dialplans: std::path::PathBuf,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            dialplans: "dialplans".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -144,3 +144,34 @@ fn every_command_has_help() {
         assert!(text(&out.stdout).contains("Usage"), "{args:?}");
     }
 }
+
+#[test]
+fn check_validates_dialplans_naming_file_rule_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    std::fs::write(
+        plans.join("default.toml"),
+        "[[rule]]\nname = \"broken\"\nsteps = [ { action = \"ura\", ring_seconds = 0 } ]\n",
+    )
+    .unwrap();
+    let cfg = config_in(
+        dir.path(),
+        &format!("[routing]\ndialplans = \"{}\"\n", plans.display()),
+    );
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("default.toml") && err.contains("broken") && err.contains("ring_seconds"),
+        "{err}"
+    );
+    std::fs::write(
+        plans.join("default.toml"),
+        "[[rule]]\nname = \"all\"\nsteps = [ { action = \"ura\" } ]\n",
+    )
+    .unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("dialplan OK"));
+}

@@ -30,6 +30,18 @@ pub enum CallerClass {
     Anonymous,
 }
 
+impl From<CallerClass> for super::dialplan::CallerClassName {
+    fn from(c: CallerClass) -> Self {
+        use super::dialplan::CallerClassName as N;
+        match c {
+            CallerClass::Consulting => N::Consulting,
+            CallerClass::NotConsulting => N::NotConsulting,
+            CallerClass::Unknown => N::Unknown,
+            CallerClass::Anonymous => N::Anonymous,
+        }
+    }
+}
+
 /// The caller, as far as the directory knows them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Caller {

@@ -3,3 +3,4 @@
 //! snapshot and the registrar's bindings; never the database.
 
 pub mod caller;
+pub mod dialplan;
