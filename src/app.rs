@@ -80,7 +80,7 @@ impl Application {
         let (stop, stop_rx) = watch::channel(false);
         let (events_tx, events) = mpsc::channel(DIALOG_EVENT_QUEUE);
         let sip = crate::server::start(
-            &settings.sip,
+            settings,
             state.store.clone(),
             state.metrics.sip.clone(),
             state.directory_version.subscribe(),

@@ -57,12 +57,19 @@ pub struct Settings {
 pub struct RoutingSettings {
     /// Folder of dialplan files (`*.toml`), read in file-name order.
     pub dialplans: std::path::PathBuf,
+    /// SIP URI of the URA (the company's IVR); unset, URA steps are skipped.
+    pub ura_uri: Option<String>,
+    /// Carrier trunks and PBXs (IP addresses or CIDR networks) whose
+    /// P-Asserted-Identity is believed.
+    pub trusted_peers: Vec<String>,
 }
 
 impl Default for RoutingSettings {
     fn default() -> Self {
         Self {
             dialplans: "dialplans".into(),
+            ura_uri: None,
+            trusted_peers: Vec::new(),
         }
     }
 }
@@ -371,6 +378,21 @@ impl Settings {
                 "sip.max_bindings_per_aor",
                 "expected max_bindings_per_aor and max_tcp_connections of at least 1".into(),
             ));
+        }
+        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
+            return Err(invalid("routing.trusted_peers", e.to_string()));
+        }
+        if let Some(u) = &self.routing.ura_uri {
+            let ok = crate::sip::message::Uri::parse(bytes::Bytes::from(u.clone()))
+                .ok()
+                .and_then(|u| crate::sip::router::resolve(&u))
+                .is_some();
+            if !ok {
+                return Err(invalid(
+                    "routing.ura_uri",
+                    format!("`{u}` is not a SIP URI with an IP address host"),
+                ));
+            }
         }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid(

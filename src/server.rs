@@ -13,15 +13,21 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::SipSettings;
+use crate::config::{Settings, SipSettings};
+use crate::directory::snapshot::SharedDirectory;
 use crate::location::{Binding, Location, LocationChange};
 use crate::metrics::SipMetrics;
+use crate::routing::caller::TrustedPeers;
+use crate::routing::desk::DeskRouter;
+use crate::routing::dialplan::load_dir;
 use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
 use crate::sip::message::SipMessage;
+use crate::sip::message::Uri;
 use crate::sip::proxy::{Proxy, ProxyConfig, RegisterHandler, Wire};
 use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
-use crate::sip::router::{LocationRouter, Router, StaticRouter};
+use crate::sip::router::{resolve, Target};
+use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{
     self, Handler, Inbound, Outbound, Proto, Sender, TransportConfig, Transports,
@@ -201,7 +207,7 @@ fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
 /// Starts the SIP side. `router` decides where initial requests go (the
 /// plain location router when `None`).
 pub async fn start(
-    cfg: &SipSettings,
+    settings: &Settings,
     store: Store,
     metrics: SipMetrics,
     mut directory_version: watch::Receiver<u64>,
@@ -209,7 +215,9 @@ pub async fn start(
     router: Option<Arc<dyn Router>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SipServer, SipError> {
+    let cfg = &settings.sip;
     let credentials = Arc::new(CredentialCache::default());
+    let directory = Arc::new(SharedDirectory::new(store.load_snapshot().await?));
     credentials.reload(&store).await?;
 
     let (loc_tx, mut loc_rx) = mpsc::channel::<LocationChange>(LOCATION_QUEUE);
@@ -249,9 +257,34 @@ pub async fn start(
             tracing::info!(routes = r.len(), "static routing table loaded");
             Arc::new(r)
         }
-        (None, None) => Arc::new(LocationRouter {
-            location: location.clone(),
-        }),
+        (None, None) => {
+            let plan =
+                load_dir(&settings.routing.dialplans, settings.locale.tz()).map_err(|errs| {
+                    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                    SipError::Setup(text.join("\n"))
+                })?;
+            let ura = match &settings.routing.ura_uri {
+                Some(u) => {
+                    let uri = Uri::parse(bytes::Bytes::from(u.clone()))
+                        .map_err(|e| SipError::Setup(format!("routing.ura_uri: {}", e.reason)))?;
+                    let dest = resolve(&uri).ok_or_else(|| {
+                        SipError::Setup("routing.ura_uri needs an IP address host".into())
+                    })?;
+                    Some(Target { uri: uri.raw, dest })
+                }
+                None => None,
+            };
+            Arc::new(DeskRouter {
+                directory: directory.clone(),
+                dialplan: Arc::new(RwLock::new(Arc::new(plan))),
+                location: location.clone(),
+                trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
+                    .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+                country: settings.locale.country(),
+                tz: settings.locale.tz(),
+                ura,
+            })
+        }
     };
 
     let handler = Arc::new(ProxyHandler {
@@ -359,6 +392,14 @@ pub async fn start(
                         if changed.is_err() { break; }
                         if let Err(e) = credentials.reload(&store).await {
                             tracing::warn!(error = %e, "credential cache not refreshed");
+                        }
+                        let started = std::time::Instant::now();
+                        match store.load_snapshot().await {
+                            Ok(snap) => {
+                                directory.replace(snap);
+                                tracing::debug!(elapsed = ?started.elapsed(), "directory snapshot reloaded");
+                            }
+                            Err(e) => tracing::warn!(error = %e, "directory snapshot not refreshed"),
                         }
                     }
                     _ = stop.changed() => break,

@@ -426,8 +426,10 @@ async fn proxy_answers_options_and_refuses_bad_requests() {
             420,
         ),
         (
+            // Not a consultant: the dialplan sends it to the URA, and with
+            // no URA configured there is nowhere to go.
             req("INVITE", &format!("sip:nobody@127.0.0.1:{port}"), ""),
-            404,
+            480,
         ),
         // maddr sends the request back to us with the same Request-URI:
         // the second pass finds our own Via with its hash and stops it.

@@ -3,4 +3,5 @@
 //! snapshot and the registrar's bindings; never the database.
 
 pub mod caller;
+pub mod desk;
 pub mod dialplan;

@@ -1,0 +1,190 @@
+//! The desk's router: who is calling (directory snapshot), what the
+//! dialplan says for them now, and which registered phones that means.
+//!
+//! Everything here reads memory only: the snapshot, the dialplan and the
+//! registrar's bindings, so a decision costs microseconds and never waits
+//! for the database. Calls to a registered consultant's own username are
+//! internal calls and ring that consultant directly.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use phonenumber::country::Id as Country;
+
+use super::caller::{caller_number, identify, Caller, TrustedPeers};
+use super::dialplan::{Action, CallFacts, Dialplan, Plan};
+use crate::directory::snapshot::SharedDirectory;
+use crate::location::Location;
+use crate::sip::router::{
+    groups_by_q, resolve, Decision, LocationRouter, RouteRequest, Router, Target, TargetGroup,
+};
+
+pub struct DeskRouter {
+    pub directory: Arc<SharedDirectory>,
+    pub dialplan: Arc<RwLock<Arc<Dialplan>>>,
+    pub location: Arc<Location>,
+    pub trusted: TrustedPeers,
+    pub country: Country,
+    pub tz: chrono_tz::Tz,
+    /// Where the URA answers.
+    pub ura: Option<Target>,
+}
+
+/// What was decided for one call, for the call log and `simulate`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explained {
+    pub caller: Caller,
+    pub plan: Plan,
+    /// The target groups actually rung, in order (steps whose targets are
+    /// not registered are skipped).
+    pub groups: Vec<Vec<String>>,
+}
+
+impl DeskRouter {
+    fn bindings_group(
+        &self,
+        users: &[String],
+        now_ms: i64,
+        ring: std::time::Duration,
+    ) -> Option<TargetGroup> {
+        let mut targets = Vec::new();
+        for u in users {
+            for g in groups_by_q(&self.location.lookup(u, now_ms)) {
+                targets.extend(g.targets);
+            }
+        }
+        (!targets.is_empty()).then_some(TargetGroup {
+            targets,
+            ring_timeout: Some(ring),
+        })
+    }
+
+    /// The caller, the plan and the groups for a request; the same code
+    /// answers real calls and simulations.
+    pub fn explain(&self, req: &RouteRequest<'_>) -> (Explained, Decision) {
+        let snap = self.directory.load();
+        let raw = caller_number(req.msg, req.source.ip(), &self.trusted);
+        let now = Utc::now();
+        let today = now.with_timezone(&self.tz).date_naive();
+        let caller = identify(&snap, raw.as_deref(), self.country, today);
+        let owner = caller
+            .owner_id
+            .and_then(|id| snap.consultants.get(&id))
+            .filter(|c| c.active)
+            .map(|c| c.sip_username.clone());
+        let owner_present = owner
+            .as_deref()
+            .is_some_and(|o| self.location.is_registered(o, req.now_ms));
+        let called = req
+            .uri
+            .user
+            .as_ref()
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .and_then(|u| crate::directory::number::normalize(u, self.country).ok());
+        let facts = CallFacts {
+            class: caller.class.into(),
+            has_open_protocol: caller.protocol_id.is_some(),
+            owner,
+            owner_present,
+            called,
+            at: now,
+        };
+        let plan = self
+            .dialplan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .decide(&facts);
+        let mut groups = Vec::new();
+        let mut reject = None;
+        for step in &plan.steps {
+            let group = match &step.action {
+                Action::Owner { username } => {
+                    self.bindings_group(std::slice::from_ref(username), req.now_ms, step.ring)
+                }
+                Action::Team {
+                    members,
+                    parallel: true,
+                } => self.bindings_group(members, req.now_ms, step.ring),
+                Action::Team {
+                    members,
+                    parallel: false,
+                } => {
+                    for m in members {
+                        if let Some(g) =
+                            self.bindings_group(std::slice::from_ref(m), req.now_ms, step.ring)
+                        {
+                            groups.push(g);
+                        }
+                    }
+                    None
+                }
+                Action::Ura => self.ura.clone().map(|t| TargetGroup {
+                    targets: vec![t],
+                    ring_timeout: None,
+                }),
+                Action::Uri(uri) => {
+                    crate::sip::message::Uri::parse(bytes::Bytes::from(uri.clone()))
+                        .ok()
+                        .and_then(|u| resolve(&u).map(|dest| (u, dest)))
+                        .map(|(u, dest)| TargetGroup {
+                            targets: vec![Target { uri: u.raw, dest }],
+                            ring_timeout: Some(step.ring),
+                        })
+                }
+                Action::Reject(code) => {
+                    reject = Some(*code);
+                    break;
+                }
+            };
+            if let Some(g) = group {
+                groups.push(g);
+            }
+        }
+        let explained = Explained {
+            caller,
+            plan,
+            groups: groups
+                .iter()
+                .map(|g| {
+                    g.targets
+                        .iter()
+                        .map(|t| String::from_utf8_lossy(&t.uri).into_owned())
+                        .collect()
+                })
+                .collect(),
+        };
+        let decision = match (groups.is_empty(), reject) {
+            (false, _) => Decision::Forward(groups),
+            (true, Some(code)) => Decision::Reject { code },
+            // Nothing reachable and no URA configured: temporarily
+            // unavailable rather than "not found".
+            (true, None) => Decision::Reject { code: 480 },
+        };
+        (explained, decision)
+    }
+}
+
+impl Router for DeskRouter {
+    fn route(&self, req: &RouteRequest<'_>) -> Decision {
+        if !req.uri_is_local {
+            return LocationRouter {
+                location: self.location.clone(),
+            }
+            .route(req);
+        }
+        // Internal call: a consultant dialling a colleague's username.
+        if let Some(user) = req
+            .uri
+            .user
+            .as_ref()
+            .and_then(|u| std::str::from_utf8(u).ok())
+        {
+            if self.location.is_registered(user, req.now_ms) {
+                return Decision::Forward(groups_by_q(&self.location.lookup(user, req.now_ms)));
+            }
+        }
+        let (explained, decision) = self.explain(req);
+        tracing::debug!(rule = %explained.plan.rule, class = ?explained.caller.class, groups = ?explained.groups, "routing decision");
+        decision
+    }
+}
