@@ -552,16 +552,17 @@ impl Store {
         .bind(sip_username.to_string())
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(SipCredentials {
-                consultant_id: get(&r, "id")?,
-                sip_username: get(&r, "sip_username")?,
-                ha1_md5: get(&r, "ha1_md5")?,
-                ha1_sha256: get(&r, "ha1_sha256")?,
-                active: get_bool(&r, "active")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(credentials_from_row).transpose()
+    }
+
+    /// Every consultant's digest secrets, for the registrar's in-memory
+    /// cache.
+    pub async fn all_sip_credentials(&self) -> Result<Vec<SipCredentials>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, sip_username, ha1_md5, ha1_sha256, active FROM consultants")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(credentials_from_row).collect()
     }
 
     // ---- protocols ---------------------------------------------------------
@@ -731,6 +732,16 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(Some((provider, user, open)))
     }
+}
+
+pub(crate) fn credentials_from_row(r: &AnyRow) -> Result<SipCredentials, StoreError> {
+    Ok(SipCredentials {
+        consultant_id: get(r, "id")?,
+        sip_username: get(r, "sip_username")?,
+        ha1_md5: get(r, "ha1_md5")?,
+        ha1_sha256: get(r, "ha1_sha256")?,
+        active: get_bool(r, "active")?,
+    })
 }
 
 // ---- transaction helpers, shared with the CSV import ------------------------

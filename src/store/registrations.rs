@@ -87,26 +87,4 @@ impl Store {
             })
             .collect()
     }
-
-    /// Every consultant's digest secrets, for the registrar's in-memory
-    /// cache.
-    pub async fn all_sip_credentials(
-        &self,
-    ) -> Result<Vec<crate::directory::SipCredentials>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, sip_username, ha1_md5, ha1_sha256, active FROM consultants")
-                .fetch_all(self.pool())
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(crate::directory::SipCredentials {
-                    consultant_id: get(r, "id")?,
-                    sip_username: get(r, "sip_username")?,
-                    ha1_md5: get(r, "ha1_md5")?,
-                    ha1_sha256: get(r, "ha1_sha256")?,
-                    active: super::get_bool(r, "active")?,
-                })
-            })
-            .collect()
-    }
 }
