@@ -76,7 +76,6 @@ impl Application {
         let http_addr = listener
             .local_addr()
             .map_err(|source| AppError::Bind { addr, source })?;
-        let router = http::router(state.clone(), settings);
         let (stop, stop_rx) = watch::channel(false);
         let (events_tx, events) = mpsc::channel(DIALOG_EVENT_QUEUE);
         let sip = crate::server::start(
@@ -89,6 +88,10 @@ impl Application {
             stop_rx,
         )
         .await?;
+        let mut state = state;
+        state.desk = sip.desk.clone();
+        state.sip_port = sip.udp_addr.port();
+        let router = http::router(state.clone(), settings);
         Ok(Application {
             http_addr,
             listener,

@@ -130,6 +130,8 @@ impl Handler for ProxyHandler {
 
 /// The running SIP side.
 pub struct SipServer {
+    /// The desk router, when routing by dialplan (not by a static table).
+    pub desk: Option<Arc<DeskRouter>>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     pub proxy: Arc<Proxy>,
@@ -248,6 +250,7 @@ pub async fn start(
         location.clone(),
     )
     .map_err(|e| SipError::Setup(e.to_string()))?;
+    let mut desk: Option<Arc<DeskRouter>> = None;
     let router: Arc<dyn Router> = match (router, &cfg.static_routes) {
         (Some(r), _) => r,
         (None, Some(path)) => {
@@ -274,7 +277,7 @@ pub async fn start(
                 }
                 None => None,
             };
-            Arc::new(DeskRouter {
+            let d = Arc::new(DeskRouter {
                 directory: directory.clone(),
                 dialplan: Arc::new(RwLock::new(Arc::new(plan))),
                 location: location.clone(),
@@ -283,7 +286,9 @@ pub async fn start(
                 country: settings.locale.country(),
                 tz: settings.locale.tz(),
                 ura,
-            })
+            });
+            desk = Some(d.clone());
+            d
         }
     };
 
@@ -409,6 +414,7 @@ pub async fn start(
     }
 
     Ok(SipServer {
+        desk,
         udp_addr: transports.udp_addr,
         tcp_addr: transports.tcp_addr,
         proxy,

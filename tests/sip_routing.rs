@@ -204,3 +204,58 @@ async fn non_consulting_and_unknown_callers_reach_the_ura() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn simulate_agrees_with_real_calls() {
+    let mut d = desk().await;
+    let sim = json(
+        d.app
+            .post("/api/routing/simulate", json!({"from": "011987654321"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(sim["rule"], "consulting-with-protocol");
+    assert_eq!(sim["caller"]["class"], "consulting");
+    assert_eq!(sim["groups"][0][0], d.ana.contact_uri());
+    assert_eq!(sim["groups"][1][0], d.bia.contact_uri());
+    // The real call rings the same phone first.
+    let mut caller = carrier(&d, "011987654321").await;
+    let call = caller.invite(&desk_uri(&d)).await.unwrap();
+    let (inv, _) = d.ana.next_request_of(Method::Invite, T).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(inv.request_uri().unwrap()),
+        sim["groups"][0][0].as_str().unwrap()
+    );
+    d.ana.respond(&inv, 486).await.unwrap();
+    let (inv2, _) = d.bia.next_request_of(Method::Invite, T).await.unwrap();
+    d.bia.respond(&inv2, 603).await.unwrap();
+    let fin = caller.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(fin.status(), Some(603), "a 6xx ends the search");
+    caller.ack(&call, &fin).await.unwrap();
+
+    let sim = json(
+        d.app
+            .post(
+                "/api/routing/simulate",
+                json!({"from": "2134567890", "at": "2026-12-01T12:00:00-03:00"}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(sim["rule"], "everyone-else");
+    assert_eq!(sim["caller"]["class"], "not_consulting");
+    assert_eq!(
+        sim["groups"][0][0],
+        format!("sip:ura@{}", d.ura.local_addr())
+    );
+    let bad = json(
+        d.app
+            .post("/api/routing/simulate", json!({"from": "x y"}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(bad["error"]["code"], "bad_request");
+}

@@ -81,3 +81,26 @@ pub async fn run_import(st: &AppState, data: &[u8]) -> Result<ImportReport, ApiE
     }
     Ok(report)
 }
+
+/// What would happen to a call from `from` to `to` at `at` (default now):
+/// the same decision code as a real call, without placing one.
+#[utoipa::path(post, path = "/api/routing/simulate", request_body = crate::routing::desk::Simulate,
+    responses((status = 200, body = crate::routing::desk::Simulated),
+              (status = 400, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn simulate(
+    State(st): State<AppState>,
+    super::error::ApiJson(q): super::error::ApiJson<crate::routing::desk::Simulate>,
+) -> Result<Json<crate::routing::desk::Simulated>, ApiError> {
+    let Some(desk) = &st.desk else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_dialplan",
+            "routing uses a static table (sip.static_routes); there is no dialplan to simulate",
+        ));
+    };
+    desk.simulate(&q, st.sip_port)
+        .map(Json)
+        .map_err(ApiError::bad_request)
+}

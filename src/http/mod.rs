@@ -40,6 +40,10 @@ pub struct AppState {
     /// Bumped after every directory write, so in-memory copies of the
     /// directory (routing's) know to refresh.
     pub directory_version: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The SIP side's desk router, for `simulate` (absent with a static
+    /// routing table, or in CLI commands).
+    pub desk: Option<Arc<crate::routing::desk::DeskRouter>>,
+    pub sip_port: u16,
 }
 
 impl AppState {
@@ -51,6 +55,8 @@ impl AppState {
             country: settings.locale.country(),
             metrics_require_token: settings.http.metrics_require_token,
             directory_version: Arc::new(tokio::sync::watch::channel(0).0),
+            desk: None,
+            sip_port: settings.sip.listen.port(),
         }
     }
 
@@ -103,6 +109,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/protocols/{id}/close", post(protocols::close))
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
+        .route("/routing/simulate", post(lookup::simulate))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

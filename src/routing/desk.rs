@@ -62,9 +62,17 @@ impl DeskRouter {
     /// The caller, the plan and the groups for a request; the same code
     /// answers real calls and simulations.
     pub fn explain(&self, req: &RouteRequest<'_>) -> (Explained, Decision) {
+        self.explain_at(req, Utc::now())
+    }
+
+    /// [`DeskRouter::explain`] as if the call arrived at `now`.
+    pub fn explain_at(
+        &self,
+        req: &RouteRequest<'_>,
+        now: chrono::DateTime<Utc>,
+    ) -> (Explained, Decision) {
         let snap = self.directory.load();
         let raw = caller_number(req.msg, req.source.ip(), &self.trusted);
-        let now = Utc::now();
         let today = now.with_timezone(&self.tz).date_naive();
         let caller = identify(&snap, raw.as_deref(), self.country, today);
         let owner = caller
@@ -186,5 +194,85 @@ impl Router for DeskRouter {
         let (explained, decision) = self.explain(req);
         tracing::debug!(rule = %explained.plan.rule, class = ?explained.caller.class, groups = ?explained.groups, "routing decision");
         decision
+    }
+}
+
+/// A routing question asked without a call (`POST /api/routing/simulate`).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Simulate {
+    /// The caller's number as a caller ID would carry it.
+    pub from: Option<String>,
+    /// The dialled number or user (default: the desk).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// When (RFC 3339); default now.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// The answer: who the caller is, the rule, and the targets in order.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Simulated {
+    #[schema(value_type = Object)]
+    pub caller: Caller,
+    pub rule: String,
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<super::dialplan::PlannedStep>,
+    /// Request-URIs rung per group, in order; empty when nobody is
+    /// reachable.
+    pub groups: Vec<Vec<String>>,
+    /// The final answer when no group is left (e.g. 480).
+    pub reject: Option<u16>,
+}
+
+impl DeskRouter {
+    /// Runs the real decision on a synthetic INVITE: the same code as a
+    /// call, minus the SIP transaction.
+    pub fn simulate(&self, q: &Simulate, local_port: u16) -> Result<Simulated, String> {
+        let from_user = q.from.as_deref().unwrap_or("anonymous");
+        let to_user = q.to.as_deref().unwrap_or("desk");
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_.()".contains(c))
+        };
+        if !ok(from_user) || !ok(to_user) {
+            return Err("from and to must be numbers or SIP user names".into());
+        }
+        let text = format!(
+            "INVITE sip:{to_user}@127.0.0.1:{local_port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKsimulate\r\n\
+             From: <sip:{from_user}@simulate.invalid>;tag=simulate\r\n\
+             To: <sip:{to_user}@127.0.0.1>\r\nCall-ID: simulate\r\nCSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let msg =
+            crate::sip::parse::parse(bytes::Bytes::from(text), true).map_err(|e| e.to_string())?;
+        let uri = match msg.parsed_request_uri() {
+            Some(Ok(u)) => u,
+            _ => return Err("cannot build a Request-URI from `to`".into()),
+        };
+        let at = q.at.map(|a| a.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+        let req = RouteRequest {
+            msg: &msg,
+            uri: &uri,
+            source: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+            proto: crate::sip::transport::Proto::Udp,
+            uri_is_local: true,
+            now_ms: Utc::now().timestamp_millis(),
+        };
+        let (e, decision) = self.explain_at(&req, at);
+        Ok(Simulated {
+            caller: e.caller,
+            rule: e.plan.rule,
+            steps: e.plan.steps,
+            groups: e.groups,
+            reject: match decision {
+                Decision::Reject { code } => Some(code),
+                Decision::Forward(_) => None,
+            },
+        })
     }
 }
