@@ -33,6 +33,9 @@ pub struct SipMetrics {
     pub calls_active: IntGauge,
     pub call_setup: Histogram,
     pub events_dropped: IntCounter,
+    /// INVITEs refused because they came from neither a trusted peer nor an
+    /// authenticated consultant.
+    pub calls_rejected_untrusted: IntCounter,
 }
 
 const METHOD_LABELS: [&str; 10] = [
@@ -98,6 +101,14 @@ impl SipMetrics {
         registry.register(Box::new(calls_active.clone()))?;
         registry.register(Box::new(call_setup.clone()))?;
         registry.register(Box::new(events_dropped.clone()))?;
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "protocall_calls_rejected_total",
+                "Calls refused before routing, by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(rejected.clone()))?;
         Ok(SipMetrics {
             requests: METHOD_LABELS.map(|m| requests.with_label_values(&[m])),
             responses: ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
@@ -109,6 +120,7 @@ impl SipMetrics {
             calls_active,
             call_setup,
             events_dropped,
+            calls_rejected_untrusted: rejected.with_label_values(&["untrusted"]),
         })
     }
 

@@ -24,7 +24,7 @@ use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
 use crate::sip::message::SipMessage;
 use crate::sip::message::Uri;
-use crate::sip::proxy::{Proxy, ProxyConfig, RegisterHandler, Wire};
+use crate::sip::proxy::{CallAuth, Proxy, ProxyConfig, RegisterHandler, Wire};
 use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
 use crate::sip::router::{resolve, Target};
 use crate::sip::router::{Router, StaticRouter};
@@ -101,6 +101,26 @@ impl RegisterHandler for RegistrarAdapter {
     ) -> (u16, bytes::Bytes) {
         let out = self.0.handle_register(req, inbound, now_ms);
         (out.status, out.response)
+    }
+
+    fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth {
+        match self.0.authenticate(req, true, now_ms) {
+            Ok(user) => CallAuth::Consultant(user),
+            // No credentials yet, or a stale nonce: ask (again).
+            Err(ch) if ch.failure.is_none() || ch.stale => CallAuth::Respond {
+                code: ch.code,
+                response: ch.response(req, inbound.source),
+            },
+            Err(ch) => {
+                tracing::info!(source = %inbound.source, reason = ?ch.failure, "call refused: credentials failed");
+                CallAuth::Respond {
+                    code: 403,
+                    response: crate::sip::edit::response(req, 403)
+                        .source(inbound.source)
+                        .build(),
+                }
+            }
+        }
     }
 }
 
@@ -320,6 +340,8 @@ pub async fn start(
             advertised_port: transports.udp_addr.port(),
             local_hosts: local_hosts(cfg, transports.udp_addr),
             shards: 1024,
+            trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
+                .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
         },
         router,
         Some(Arc::new(RegistrarAdapter(registrar))),

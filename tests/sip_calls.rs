@@ -502,3 +502,54 @@ async fn bindings_survive_a_restart() {
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].contact, contact);
 }
+
+#[tokio::test]
+async fn untrusted_callers_must_authenticate_as_consultants() {
+    let app = app_with(&[("PROTOCALL__ROUTING__TRUSTED_PEERS", "[]")]).await;
+    let mut ana = registered(&app, "ana", Tp::Udp).await;
+    let mut bia = registered(&app, "bia", Tp::Udp).await;
+    // A consultant's phone is challenged and gets through with its password.
+    let call = ana.invite(&target(&app, "bia")).await.unwrap();
+    let challenge = ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    assert!(header(&challenge, "Proxy-Authenticate").starts_with("Digest"));
+    let call = ana
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap();
+    let (inv, _) = bia.next_request_of(Method::Invite, T).await.unwrap();
+    bia.answer(&inv).await.unwrap();
+    let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
+    ana.ack(&call, &ok).await.unwrap();
+
+    // Anyone else is refused once the challenge fails: toll-fraud protection.
+    let mut mallory = agent(&app, "mallory", Tp::Udp).await;
+    let call = mallory.invite(&target(&app, "bia")).await.unwrap();
+    let challenge = mallory.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    let call = mallory
+        .answer_auth_challenge(&call, &challenge, "guess")
+        .await
+        .unwrap();
+    let refused = mallory.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(refused.status(), Some(403));
+    mallory.ack(&call, &refused).await.unwrap();
+    bia.nothing_matching(Duration::from_millis(200), |m| {
+        m.method() == Some(Method::Invite)
+    })
+    .await
+    .unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("protocall_calls_rejected_total{reason=\"untrusted\"} 1"),
+        "{metrics}"
+    );
+}

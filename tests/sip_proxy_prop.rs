@@ -35,6 +35,7 @@ fn proxy() -> Proxy {
             advertised_port: 5060,
             local_hosts: vec!["localhost".into()],
             shards: 8,
+            trusted: Default::default(),
         },
         Arc::new(LocationRouter { location }),
         None,

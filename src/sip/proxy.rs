@@ -42,9 +42,21 @@ pub trait Wire: Send + Sync {
     fn send(&self, to: Outbound, bytes: Bytes);
 }
 
-/// Handles REGISTER requests addressed to us; returns the response.
+/// Handles REGISTER requests addressed to us, and the digest check of
+/// calls from untrusted sources.
 pub trait RegisterHandler: Send + Sync {
     fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> (u16, Bytes);
+
+    /// Authenticates a call with `Proxy-Authorization` (RFC 3261 §22.3).
+    fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth;
+}
+
+/// Who may place a call through us.
+pub enum CallAuth {
+    /// A consultant proved who they are.
+    Consultant(String),
+    /// Answer with this (407 to ask for credentials, 403 when they failed).
+    Respond { code: u16, response: Bytes },
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +68,9 @@ pub struct ProxyConfig {
     /// Other names and addresses that mean "this proxy" in a URI.
     pub local_hosts: Vec<String>,
     pub shards: usize,
+    /// Carrier trunks and PBXs: their calls need no credentials. Calls
+    /// from anywhere else must come from an authenticated consultant.
+    pub trusted: crate::routing::caller::TrustedPeers,
 }
 
 /// Names that mean us: a URI whose host:port is one of these is ours.
@@ -540,6 +555,30 @@ impl Proxy {
             };
         }
         let in_dialog = msg.to_tag().ok().flatten().is_some();
+        if method == Method::Invite && !in_dialog && !self.cfg.trusted.contains(inbound.source.ip())
+        {
+            // Toll-fraud protection: only trunks/PBXs and consultants who
+            // answer the digest challenge may start calls here.
+            let auth = match &self.registrar {
+                Some(r) => r.authorize_call(&msg, inbound, Utc::now().timestamp_millis()),
+                None => CallAuth::Respond {
+                    code: 403,
+                    response: response(&msg, 403).source(inbound.source).build(),
+                },
+            };
+            if let CallAuth::Respond { code, response } = auth {
+                if code == 403 {
+                    self.metrics.calls_rejected_untrusted.inc();
+                }
+                let now = self.now();
+                let mut fx = Effects::default();
+                let mut shard = self.table.lock(shard_no);
+                self.send_final(&mut shard.state, id, code, response, now, &mut fx);
+                self.rearm_server(&mut shard, id);
+                drop(shard);
+                return self.flush(fx, wire);
+            }
+        }
         if method == Method::Bye && in_dialog {
             if let Some(ended) = self.bye_seen(&msg) {
                 self.flush(

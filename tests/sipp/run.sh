@@ -31,6 +31,9 @@ realm = "protocall"
 digest_md5_first = true
 static_routes = "$work/routes.csv"
 static_default_target = "sip:bob@127.0.0.1:$UAS_UDP"
+[routing]
+# SIPp plays the carrier trunk from loopback.
+trusted_peers = ["127.0.0.1"]
 [http]
 listen = "127.0.0.1:$HTTP"
 [store]

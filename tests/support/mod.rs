@@ -76,6 +76,12 @@ pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
             "PROTOCALL__SIP__LISTEN".to_string(),
             "127.0.0.1:0".to_string(),
         ),
+        // The test agents play carrier trunks from loopback; tests of the
+        // toll-fraud checks override this with `[]`.
+        (
+            "PROTOCALL__ROUTING__TRUSTED_PEERS".to_string(),
+            "[\"127.0.0.1\"]".to_string(),
+        ),
         ("DATABASE_URL".to_string(), db_url.to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
