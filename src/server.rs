@@ -300,6 +300,7 @@ pub async fn start(
             let d = Arc::new(DeskRouter {
                 directory: directory.clone(),
                 dialplan: Arc::new(RwLock::new(Arc::new(plan))),
+                dialplans_dir: settings.routing.dialplans.clone(),
                 location: location.clone(),
                 trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
                     .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
@@ -407,6 +408,26 @@ pub async fn start(
                 }
             }
         }));
+    }
+    // SIGHUP reloads the dialplan (a broken one is refused, see
+    // DeskRouter::reload).
+    #[cfg(unix)]
+    if let Some(d) = desk.clone() {
+        let mut stop = shutdown.clone();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => background.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        got = hup.recv() => {
+                            if got.is_none() { break; }
+                            let _ = d.reload();
+                        }
+                        _ = stop.changed() => break,
+                    }
+                }
+            })),
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+        }
     }
     // Credential cache refresh on directory changes.
     {

@@ -39,6 +39,7 @@ steps = [ { action = "ura" } ]
 
 struct Desk {
     app: TestApp,
+    plans: std::path::PathBuf,
     ura: Agent,
     ana: Agent,
     bia: Agent,
@@ -112,6 +113,7 @@ async fn desk() -> Desk {
     assert_eq!(bia.register(PASSWORD, 300).await.unwrap(), 200);
     Desk {
         app,
+        plans: plans.path().to_path_buf(),
         ura,
         ana,
         bia,
@@ -258,4 +260,40 @@ async fn simulate_agrees_with_real_calls() {
     )
     .await;
     assert_eq!(bad["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn dialplan_reload_applies_good_plans_and_keeps_the_old_one_on_errors() {
+    let d = desk().await;
+    let who = |rule: &str| rule.to_string();
+    let ask = || async {
+        json(
+            d.app
+                .post("/api/routing/simulate", json!({"from": "2134567890"}))
+                .await,
+            200,
+        )
+        .await["rule"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ask().await, who("everyone-else"));
+    std::fs::write(
+        d.plans.join("default.toml"),
+        "[[rule]]\nname = \"night-mode\"\nsteps = [ { action = \"ura\" } ]\n",
+    )
+    .unwrap();
+    let r = json(d.app.post("/api/routing/reload", json!({})).await, 200).await;
+    assert_eq!(r["rules"], 1);
+    assert_eq!(ask().await, who("night-mode"));
+    std::fs::write(
+        d.plans.join("default.toml"),
+        "[[rule]]\nname = \"broken\"\nsteps = [ { action = \"dance\" } ]\n",
+    )
+    .unwrap();
+    let r = json(d.app.post("/api/routing/reload", json!({})).await, 422).await;
+    assert_eq!(r["reloaded"], false);
+    assert!(r["errors"][0].as_str().unwrap().contains("broken"), "{r}");
+    assert_eq!(ask().await, who("night-mode"), "the old plan stays");
 }

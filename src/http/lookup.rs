@@ -104,3 +104,46 @@ pub async fn simulate(
         .map(Json)
         .map_err(ApiError::bad_request)
 }
+
+/// Result of a dialplan reload.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    pub reloaded: bool,
+    pub rules: usize,
+    /// Every error, naming file, rule and field; the running plan stays.
+    pub errors: Vec<String>,
+}
+
+/// Reloads the dialplan files, as SIGHUP does. 200 when the new plan is in
+/// force; 422 with every error when it was refused.
+#[utoipa::path(post, path = "/api/routing/reload",
+    responses((status = 200, body = Reloaded), (status = 422, body = Reloaded),
+              (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reload(State(st): State<AppState>) -> Result<(StatusCode, Json<Reloaded>), ApiError> {
+    let Some(desk) = &st.desk else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_dialplan",
+            "routing uses a static table (sip.static_routes); there is no dialplan to reload",
+        ));
+    };
+    Ok(match desk.reload() {
+        Ok(rules) => (
+            StatusCode::OK,
+            Json(Reloaded {
+                reloaded: true,
+                rules,
+                errors: Vec::new(),
+            }),
+        ),
+        Err(errors) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(Reloaded {
+                reloaded: false,
+                rules: 0,
+                errors,
+            }),
+        ),
+    })
+}

@@ -110,6 +110,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
         .route("/routing/simulate", post(lookup::simulate))
+        .route("/routing/reload", post(lookup::reload))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

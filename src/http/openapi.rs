@@ -32,7 +32,7 @@ impl Modify for BearerAuth {
         consultants::list, consultants::create, consultants::get, consultants::update,
         consultants::delete,
         protocols::list, protocols::open, protocols::get, protocols::assign, protocols::close,
-        lookup::lookup, lookup::import, lookup::simulate,
+        lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -42,7 +42,7 @@ impl Modify for BearerAuth {
         directory::Consultant, directory::NewConsultant, directory::ConsultantPatch,
         directory::Protocol, directory::NewProtocol, directory::ProtocolStatus, directory::AssignOwner,
         directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
-        crate::routing::desk::Simulate, crate::routing::desk::Simulated,
+        crate::routing::desk::Simulate, crate::routing::desk::Simulated, lookup::Reloaded,
     )),
     modifiers(&BearerAuth)
 )]

@@ -22,6 +22,8 @@ use crate::sip::router::{
 pub struct DeskRouter {
     pub directory: Arc<SharedDirectory>,
     pub dialplan: Arc<RwLock<Arc<Dialplan>>>,
+    /// Where the dialplan files live, for reloads.
+    pub dialplans_dir: std::path::PathBuf,
     pub location: Arc<Location>,
     pub trusted: TrustedPeers,
     pub country: Country,
@@ -41,6 +43,25 @@ pub struct Explained {
 }
 
 impl DeskRouter {
+    /// Reads the dialplan files again. A plan with errors is refused and
+    /// the running one stays; calls in progress are never touched (they
+    /// already have their targets).
+    pub fn reload(&self) -> Result<usize, Vec<String>> {
+        match super::dialplan::load_dir(&self.dialplans_dir, self.tz) {
+            Ok(plan) => {
+                let rules = plan.rule_names().count();
+                *self.dialplan.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+                tracing::info!(rules, dir = %self.dialplans_dir.display(), "dialplan reloaded");
+                Ok(rules)
+            }
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                tracing::warn!(?errors, "dialplan reload refused; the previous plan stays");
+                Err(errors)
+            }
+        }
+    }
+
     fn bindings_group(
         &self,
         users: &[String],
