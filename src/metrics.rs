@@ -36,6 +36,8 @@ pub struct SipMetrics {
     /// INVITEs refused because they came from neither a trusted peer nor an
     /// authenticated consultant.
     pub calls_rejected_untrusted: IntCounter,
+    /// Time the router takes to decide where a call goes.
+    pub routing_decision: Histogram,
 }
 
 const METHOD_LABELS: [&str; 10] = [
@@ -109,6 +111,16 @@ impl SipMetrics {
             &["reason"],
         )?;
         registry.register(Box::new(rejected.clone()))?;
+        let routing_decision = Histogram::with_opts(
+            HistogramOpts::new(
+                "protocall_routing_decision_seconds",
+                "Time to decide where a call goes (caller lookup, dialplan, bindings).",
+            )
+            .buckets(vec![
+                0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005,
+            ]),
+        )?;
+        registry.register(Box::new(routing_decision.clone()))?;
         Ok(SipMetrics {
             requests: METHOD_LABELS.map(|m| requests.with_label_values(&[m])),
             responses: ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
@@ -121,6 +133,7 @@ impl SipMetrics {
             call_setup,
             events_dropped,
             calls_rejected_untrusted: rejected.with_label_values(&["untrusted"]),
+            routing_decision,
         })
     }
 

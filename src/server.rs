@@ -307,6 +307,7 @@ pub async fn start(
                 country: settings.locale.country(),
                 tz: settings.locale.tz(),
                 ura,
+                decision_seconds: Some(metrics.routing_decision.clone()),
             });
             desk = Some(d.clone());
             d

@@ -30,6 +30,7 @@ pub struct DeskRouter {
     pub tz: chrono_tz::Tz,
     /// Where the URA answers.
     pub ura: Option<Target>,
+    pub decision_seconds: Option<prometheus::Histogram>,
 }
 
 /// What was decided for one call, for the call log and `simulate`.
@@ -212,7 +213,11 @@ impl Router for DeskRouter {
                 return Decision::Forward(groups_by_q(&self.location.lookup(user, req.now_ms)));
             }
         }
+        let started = std::time::Instant::now();
         let (explained, decision) = self.explain(req);
+        if let Some(h) = &self.decision_seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         tracing::debug!(rule = %explained.plan.rule, class = ?explained.caller.class, groups = ?explained.groups, "routing decision");
         decision
     }
