@@ -144,6 +144,20 @@ async fn consulting_client_rings_the_protocol_owner() {
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
     d.ana.next_request_of(Method::Ack, T).await.unwrap();
+    let metrics = d
+        .app
+        .client
+        .get(d.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("protocall_routing_decision_seconds_count 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
