@@ -69,6 +69,9 @@ def setup_hist(metrics):  # protocall_call_setup_seconds buckets -> (p50, p99) u
     return res, int(tot)
 
 
+NOISY = int(os.environ.get("NOISY_PCT", "30"))  # "other" CPU above this (% of a core): something else ran during the step
+
+
 def sipp_cpu(r):
     try:
         return f"{sum(float(r[k].rstrip('%')) for k in ('cpu_uac', 'cpu_ura', 'cpu_owner')):.0f}%"
@@ -79,7 +82,8 @@ def sipp_cpu(r):
 def other_cpu(r):  # machine busy - proxy - SIPp (3 processes): everything else on the VM
     try:
         n = lambda k: float(r[k].rstrip("%").split("%")[0])
-        return f"{n('cpu_machine_busy') - n('cpu_proxy') - n('cpu_uac') - n('cpu_ura') - n('cpu_owner'):.0f}%"
+        o = n('cpu_machine_busy') - n('cpu_proxy') - n('cpu_uac') - n('cpu_ura') - n('cpu_owner')
+        return f"{o:.0f}%" + (" ⚠" if o > NOISY else "")
     except (KeyError, ValueError):
         return "?"
 
@@ -88,14 +92,14 @@ def fmt(v, d=0):
     return "–" if v is None else f"{v:.{d}f}"
 
 
-rows = []
+rows, discarded = [], []
 for s in steps:
     out = s["out"]
     r = summ.get(os.path.basename(out), {})
     v = rtt(out)
     retr = report_field(out, "retransmissions").split(" ")[0]
     name = s["variant"] + (f" w{s['workers']}" if s["variant"] == "protocall" else f" n{s['workers']}")
-    rows.append(dict(
+    (discarded if s.get("status") == "noisy-repeated" else rows).append(dict(
         name=name, variant=s["variant"], workers=s["workers"], rate=int(s["rate"]), out=out,
         ok=r.get("succeeded", "?"), att=r.get("attempted", "?"),
         fail=float(r["fail_pct"]) if r.get("fail_pct") else None,
@@ -121,6 +125,14 @@ for x in sorted(rows, key=lambda x: (x["rate"], x["out"])):
     lat = f"{fmt(x['mean'], 1)} / {fmt(x['p50'])} / {fmt(x['p99'])} / {fmt(x['p999'])} / {fmt(x['mx'])}" if x["n_rtt"] else f"mean {x['mean_h']} (harness)"
     print(f"| {x['name']} | {x['rate']} | {x['ok']}/{x['att']} | {fmt(x['fail'], 3)} | {fmt(x['cps'], 1)} | {lat} | {x['cpu']} | {x['sipp']} | {x['other']} | {x['steal']} | {x['rss']} | {x['pss']} | {x['drops']} | {x['retr']} | {x['acc']} |")
 
+if discarded:
+    print()
+    print("Discarded and repeated (other CPU too high: something else ran on the VM):")
+    for x in discarded:
+        print(f"  {x['name']} @ {x['rate']}: {x['ok']}/{x['att']} ok, {fmt(x['fail'], 3)} % not ok, achieved {fmt(x['cps'], 1)}, other CPU {x['other']}  ({os.path.basename(x['out'])})")
+if any("⚠" in x["other"] for x in rows):
+    print()
+    print(f"⚠ = other CPU > {NOISY} % of a core (quiet steps show 10-20 %): the step shared the VM with something else; rerun it.")
 print()
 print("Sustained (the peer's rule: < 0.1 % not successful and achieved >= 95 % of offered, every step at that rate):")
 for name in sorted({x["name"] for x in rows}):
