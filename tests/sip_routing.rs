@@ -311,3 +311,66 @@ async fn dialplan_reload_applies_good_plans_and_keeps_the_old_one_on_errors() {
     assert!(r["errors"][0].as_str().unwrap().contains("broken"), "{r}");
     assert_eq!(ask().await, who("night-mode"), "the old plan stays");
 }
+
+#[tokio::test]
+async fn an_owner_in_do_not_disturb_is_skipped() {
+    let mut d = desk().await;
+    let consultants = json(d.app.get("/api/consultants").await, 200).await;
+    let ana = consultants["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sip_username"] == "ana")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let c = json(
+        d.app
+            .client
+            .put(d.app.url(&format!("/api/consultants/{ana}/presence")))
+            .bearer_auth(&d.app.token)
+            .json(&json!({"status": "dnd"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(c["presence"], "dnd");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sim = json(
+        d.app
+            .post("/api/routing/simulate", json!({"from": "011987654321"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(sim["groups"][0][0], d.bia.contact_uri(), "{sim}");
+    let mut caller = carrier(&d, "011987654321").await;
+    let call = caller.invite(&desk_uri(&d)).await.unwrap();
+    let (inv, _) = d.bia.next_request_of(Method::Invite, T).await.unwrap();
+    d.bia.answer(&inv).await.unwrap();
+    let ok = caller
+        .expect_response(Method::Invite, 200, T)
+        .await
+        .unwrap();
+    caller.ack(&call, &ok).await.unwrap();
+    d.ana
+        .nothing_matching(Duration::from_millis(200), |m| {
+            m.method() == Some(Method::Invite)
+        })
+        .await
+        .unwrap();
+    json(
+        d.app
+            .client
+            .put(d.app.url(&format!("/api/consultants/{ana}/presence")))
+            .bearer_auth(&d.app.token)
+            .json(&json!({"status": "sleeping"}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+}

@@ -291,10 +291,46 @@ pub struct Consultant {
     pub email: Option<String>,
     pub weekly_capacity_hours: f64,
     pub active: bool,
+    pub presence: Presence,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Tz>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Tz>,
+}
+
+/// A consultant's own availability for calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Available,
+    /// Do not disturb: routing skips them.
+    Dnd,
+    /// Away from the desk: routing skips them.
+    Away,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Dnd => "dnd",
+            Presence::Away => "away",
+        }
+    }
+
+    pub fn parse(s: &str) -> Presence {
+        match s {
+            "dnd" => Presence::Dnd,
+            "away" => Presence::Away,
+            _ => Presence::Available,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPresence {
+    pub status: Presence,
 }
 
 /// What the registrar needs to check a digest response; never serialised.

@@ -51,6 +51,8 @@ pub struct ConsultantEntry {
     pub name: String,
     pub sip_username: String,
     pub active: bool,
+    /// Presence is "available" (not do-not-disturb, not away).
+    pub available: bool,
 }
 
 /// One consistent view of the directory.

@@ -125,3 +125,18 @@ pub async fn delete(State(st): State<AppState>, Id(id): Id) -> Result<StatusCode
     st.directory_changed();
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Sets a consultant's presence: `available`, `dnd` or `away`. Routing
+/// skips consultants who are not available.
+#[utoipa::path(put, path = "/api/consultants/{id}/presence", params(("id" = i64, Path)),
+    request_body = crate::directory::SetPresence, responses((status = 200, body = Consultant)),
+    security(("bearer" = [])))]
+pub async fn set_presence(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(body): ApiJson<crate::directory::SetPresence>,
+) -> Result<Json<Consultant>, ApiError> {
+    let c = st.store.set_presence(id, body.status).await?;
+    st.directory_changed();
+    Ok(Json(c))
+}

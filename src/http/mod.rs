@@ -103,6 +103,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .patch(consultants::update)
                 .delete(consultants::delete),
         )
+        .route(
+            "/consultants/{id}/presence",
+            axum::routing::put(consultants::set_presence),
+        )
         .route("/protocols", get(protocols::list).post(protocols::open))
         .route("/protocols/{id}", get(protocols::get))
         .route("/protocols/{id}/assign", post(protocols::assign))

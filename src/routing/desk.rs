@@ -63,14 +63,23 @@ impl DeskRouter {
         }
     }
 
+    /// Usernames routing must skip: inactive, do-not-disturb or away.
+    fn unavailable(snap: &crate::directory::snapshot::Snapshot, user: &str) -> bool {
+        snap.consultants
+            .values()
+            .find(|c| c.sip_username == user)
+            .is_some_and(|c| !c.active || !c.available)
+    }
+
     fn bindings_group(
         &self,
+        snap: &crate::directory::snapshot::Snapshot,
         users: &[String],
         now_ms: i64,
         ring: std::time::Duration,
     ) -> Option<TargetGroup> {
         let mut targets = Vec::new();
-        for u in users {
+        for u in users.iter().filter(|u| !Self::unavailable(snap, u)) {
             for g in groups_by_q(&self.location.lookup(u, now_ms)) {
                 targets.extend(g.targets);
             }
@@ -102,9 +111,9 @@ impl DeskRouter {
             .and_then(|id| snap.consultants.get(&id))
             .filter(|c| c.active)
             .map(|c| c.sip_username.clone());
-        let owner_present = owner
-            .as_deref()
-            .is_some_and(|o| self.location.is_registered(o, req.now_ms));
+        let owner_present = owner.as_deref().is_some_and(|o| {
+            self.location.is_registered(o, req.now_ms) && !Self::unavailable(&snap, o)
+        });
         let called = req
             .uri
             .user
@@ -128,21 +137,27 @@ impl DeskRouter {
         let mut reject = None;
         for step in &plan.steps {
             let group = match &step.action {
-                Action::Owner { username } => {
-                    self.bindings_group(std::slice::from_ref(username), req.now_ms, step.ring)
-                }
+                Action::Owner { username } => self.bindings_group(
+                    &snap,
+                    std::slice::from_ref(username),
+                    req.now_ms,
+                    step.ring,
+                ),
                 Action::Team {
                     members,
                     parallel: true,
-                } => self.bindings_group(members, req.now_ms, step.ring),
+                } => self.bindings_group(&snap, members, req.now_ms, step.ring),
                 Action::Team {
                     members,
                     parallel: false,
                 } => {
                     for m in members {
-                        if let Some(g) =
-                            self.bindings_group(std::slice::from_ref(m), req.now_ms, step.ring)
-                        {
+                        if let Some(g) = self.bindings_group(
+                            &snap,
+                            std::slice::from_ref(m),
+                            req.now_ms,
+                            step.ring,
+                        ) {
                             groups.push(g);
                         }
                     }

@@ -15,8 +15,8 @@ use crate::directory::{
 
 const PROVIDER_COLS: &str = "id, name, tax_id, consulting, contract_valid_from, \
                              contract_valid_until, created_at, updated_at";
-const CONSULTANT_COLS: &str =
-    "id, name, sip_username, email, weekly_capacity_hours, active, created_at, updated_at";
+const CONSULTANT_COLS: &str = "id, name, sip_username, email, weekly_capacity_hours, active, \
+                               presence, created_at, updated_at";
 const PROTOCOL_COLS: &str =
     "id, number, provider_id, owner_id, category, subject, status, opened_at, due_at, closed_at";
 
@@ -118,6 +118,7 @@ impl Store {
             email: get(r, "email")?,
             weekly_capacity_hours: get(r, "weekly_capacity_hours")?,
             active: get_bool(r, "active")?,
+            presence: crate::directory::Presence::parse(&get::<String>(r, "presence")?),
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),
         })
@@ -491,6 +492,24 @@ impl Store {
                 .map_err(StoreError::classify)?;
         }
         tx.commit().await?;
+        self.get_consultant(id).await
+    }
+
+    pub async fn set_presence(
+        &self,
+        id: i64,
+        presence: crate::directory::Presence,
+    ) -> Result<Consultant, StoreError> {
+        let done =
+            sqlx::query("UPDATE consultants SET presence = $1, updated_at = $2 WHERE id = $3")
+                .bind(presence.as_str())
+                .bind(now_ms())
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("consultant {id}")));
+        }
         self.get_consultant(id).await
     }
 

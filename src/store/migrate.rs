@@ -29,6 +29,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_registrations.sql"),
         postgres: include_str!("../../migrations/postgres/0002_registrations.sql"),
     },
+    Migration {
+        version: 3,
+        name: "presence",
+        sqlite: include_str!("../../migrations/sqlite/0003_presence.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_presence.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

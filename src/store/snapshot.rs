@@ -65,7 +65,7 @@ impl Store {
             };
             s.open_protocols.entry(p.provider_id).or_default().push(p);
         }
-        for r in sqlx::query("SELECT id, name, sip_username, active FROM consultants")
+        for r in sqlx::query("SELECT id, name, sip_username, active, presence FROM consultants")
             .fetch_all(&mut *tx)
             .await?
         {
@@ -77,6 +77,7 @@ impl Store {
                     name: get(&r, "name")?,
                     sip_username: get(&r, "sip_username")?,
                     active: get_bool(&r, "active")?,
+                    available: get::<String>(&r, "presence")? == "available",
                 },
             );
         }
