@@ -92,7 +92,15 @@ OWNER_HOSTPORT=127.0.0.1:5082 "$PEER/make_db.sh" "$WORK/data" >/dev/null
 } >"$WORK/routes.csv"
 
 write_config() {  # write_config WORKERS: WORK/protocall-wWORKERS.toml from TEMPLATE
-  local w=$1 cfg="$WORK/protocall-w$1.toml"
+  local w=$1 cfg="$WORK/protocall-w$1.toml" tdir
+  tdir="$(cd "$(dirname "$TEMPLATE")/.." && pwd)"     # the template's checkout
+  local keys=("listen = \"$PC_SIP\"" "udp_workers = $w" "static_routes = " "static_default_target = "
+              "listen = \"$PC_HTTP\"" "url = \"sqlite://$WORK/" 'level = "warn"')
+  # keys that only newer configs have: set them when the template has them
+  # ([routing] trusted_peers: SIPp on 127.0.0.1 is the trusted carrier trunk;
+  #  dialplans: relative to the working directory, made absolute)
+  grep -q '^trusted_peers = ' "$TEMPLATE" && keys+=('trusted_peers = ["127.0.0.1"]')
+  grep -q '^dialplans = "dialplans"' "$TEMPLATE" && keys+=("dialplans = \"$tdir/dialplans\"")
   sed -e "s|^listen = \"0.0.0.0:5060\"|listen = \"$PC_SIP\"|" \
       -e "s|^udp_workers = .*|udp_workers = $w|" \
       -e "s|^# static_routes = .*|static_routes = \"$WORK/routes.csv\"|" \
@@ -101,11 +109,10 @@ write_config() {  # write_config WORKERS: WORK/protocall-wWORKERS.toml from TEMP
       -e "s|^url = \"sqlite://data/protocall.db\"|url = \"sqlite://$WORK/protocall.db\"|" \
       -e 's|^level = "info"|level = "warn"|' \
       -e 's|^trusted_peers = \[\]|trusted_peers = ["127.0.0.1"]|' \
+      -e "s|^dialplans = \"dialplans\"|dialplans = \"$tdir/dialplans\"|" \
       "$TEMPLATE" >"$cfg"
   # every substitution must have happened (the shipped file may change)
-  for k in "listen = \"$PC_SIP\"" "udp_workers = $w" "static_routes = " "static_default_target = " \
-           "listen = \"$PC_HTTP\"" "url = \"sqlite://$WORK/" 'level = "warn"' \
-           'trusted_peers = ["127.0.0.1"]'; do
+  for k in "${keys[@]}"; do
     grep -qF "$k" "$cfg" || { echo "config template changed: could not set $k in $cfg" >&2; exit 2; }
   done
   "$BIN" check --config "$cfg" >/dev/null || { echo "protocall check rejected $cfg" >&2; exit 2; }
