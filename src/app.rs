@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::calls::task::{CallLog, CallLogConfig};
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::metrics::{Metrics, MetricsError};
@@ -46,7 +47,7 @@ pub struct Application {
     state: AppState,
     sip: SipServer,
     stop: watch::Sender<bool>,
-    events: Option<mpsc::Receiver<DialogEvent>>,
+    call_log: Option<CallLog>,
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -78,18 +79,43 @@ impl Application {
             .map_err(|source| AppError::Bind { addr, source })?;
         let (stop, stop_rx) = watch::channel(false);
         let (events_tx, events) = mpsc::channel(DIALOG_EVENT_QUEUE);
+        let (routed_tx, routed) = mpsc::channel(DIALOG_EVENT_QUEUE);
+        let hooks = crate::server::CallHooks {
+            routed: Some(routed_tx),
+            in_call: Default::default(),
+        };
+        let in_call = hooks.in_call.clone();
         let sip = crate::server::start(
             settings,
             state.store.clone(),
             state.metrics.sip.clone(),
             state.directory_version.subscribe(),
             Some(events_tx),
+            hooks,
             None,
             stop_rx,
         )
         .await?;
+        let call_log = CallLog {
+            routed,
+            events,
+            tap: None,
+            store: state.store.clone(),
+            metrics: state.metrics.calls.clone(),
+            in_call: in_call.clone(),
+            directory: sip.directory.clone(),
+            config: CallLogConfig {
+                callback_after: std::time::Duration::from_secs(
+                    u64::from(settings.routing.callback_minutes) * 60,
+                ),
+                max_call: std::time::Duration::from_secs(
+                    u64::from(settings.routing.max_call_hours) * 3600,
+                ),
+            },
+        };
         let mut state = state;
         state.desk = sip.desk.clone();
+        state.in_call = in_call;
         state.sip_port = sip.udp_addr.port();
         let router = http::router(state.clone(), settings);
         Ok(Application {
@@ -99,7 +125,7 @@ impl Application {
             state,
             sip,
             stop,
-            events: Some(events),
+            call_log: Some(call_log),
         })
     }
 
@@ -115,10 +141,16 @@ impl Application {
         &self.sip
     }
 
-    /// The dialog events the proxy emits (for time tracking, or a test).
-    /// Left untaken, they are logged and discarded.
+    /// A copy of every dialog event the proxy emits, after the call log
+    /// has seen it (for tests). Only the first call gets one.
     pub fn take_dialog_events(&mut self) -> Option<mpsc::Receiver<DialogEvent>> {
-        self.events.take()
+        let log = self.call_log.as_mut()?;
+        if log.tap.is_some() {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(DIALOG_EVENT_QUEUE);
+        log.tap = Some(tx);
+        Some(rx)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -141,21 +173,20 @@ impl Application {
             sip_tcp = %self.sip.tcp_addr,
             "protocall serving"
         );
-        if let Some(mut events) = self.events {
-            tokio::spawn(async move {
-                while let Some(e) = events.recv().await {
-                    tracing::debug!(event = ?e, "dialog event");
-                }
-            });
-        }
-        let store = self.state.store.clone();
         let stop = self.stop;
+        let call_log = self
+            .call_log
+            .map(|log| tokio::spawn(log.run(stop.subscribe())));
+        let store = self.state.store.clone();
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);
         let _ = stop.send(true);
         self.sip.join().await;
+        if let Some(log) = call_log {
+            let _ = log.await;
+        }
         store.close().await;
         tracing::info!("protocall stopped");
         result

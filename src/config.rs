@@ -62,6 +62,15 @@ pub struct RoutingSettings {
     /// Carrier trunks and PBXs (IP addresses or CIDR networks) whose
     /// P-Asserted-Identity is believed.
     pub trusted_peers: Vec<String>,
+    /// Carrier trunk for consultants' calls to external numbers
+    /// (`sip:<E.164 number>@<this URI's host part>`); unset, they get 503.
+    pub trunk_uri: Option<String>,
+    /// Skip consultants already in a call instead of ringing them.
+    pub skip_busy: bool,
+    /// A missed owner's call-back is due this many minutes after the call.
+    pub callback_minutes: u32,
+    /// An answered call with no BYE is closed after this many hours.
+    pub max_call_hours: u32,
 }
 
 impl Default for RoutingSettings {
@@ -70,6 +79,10 @@ impl Default for RoutingSettings {
             dialplans: "dialplans".into(),
             ura_uri: None,
             trusted_peers: Vec::new(),
+            trunk_uri: None,
+            skip_busy: true,
+            callback_minutes: 10,
+            max_call_hours: 8,
         }
     }
 }
@@ -393,6 +406,17 @@ impl Settings {
                     format!("`{u}` is not a SIP URI with an IP address host"),
                 ));
             }
+        }
+        if let Some(u) = &self.routing.trunk_uri {
+            if let Err(e) = crate::routing::desk::Trunk::parse(u) {
+                return Err(invalid("routing.trunk_uri", e));
+            }
+        }
+        if self.routing.callback_minutes == 0 || self.routing.max_call_hours == 0 {
+            return Err(invalid(
+                "routing.callback_minutes",
+                "expected callback_minutes and max_call_hours of at least 1".into(),
+            ));
         }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid(

@@ -17,6 +17,54 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub sip: SipMetrics,
+    pub calls: CallMetrics,
+}
+
+/// The call log's counters (labels are the bounded sets of
+/// `crate::routing::note` and `crate::calls::Outcome`).
+#[derive(Clone)]
+pub struct CallMetrics {
+    pub calls: IntCounterVec,
+    pub callbacks_created: IntCounter,
+    /// Call-log rows waiting for the database.
+    pub log_pending: IntGauge,
+}
+
+impl CallMetrics {
+    fn new(registry: &Registry) -> Result<CallMetrics, prometheus::Error> {
+        let calls = IntCounterVec::new(
+            Opts::new(
+                "protocall_calls_total",
+                "Calls routed, by direction, where they went and how they ended.",
+            ),
+            &["direction", "route", "outcome"],
+        )?;
+        let callbacks_created = IntCounter::new(
+            "protocall_callbacks_created_total",
+            "Call-backs scheduled for protocol owners who missed a client's call.",
+        )?;
+        let log_pending = IntGauge::new(
+            "protocall_call_log_pending",
+            "Call-log writes waiting for the database.",
+        )?;
+        registry.register(Box::new(calls.clone()))?;
+        registry.register(Box::new(callbacks_created.clone()))?;
+        registry.register(Box::new(log_pending.clone()))?;
+        Ok(CallMetrics {
+            calls,
+            callbacks_created,
+            log_pending,
+        })
+    }
+
+    /// Counters on a private registry, for tests and benchmarks.
+    pub fn unregistered() -> CallMetrics {
+        match CallMetrics::new(&Registry::new()) {
+            Ok(m) => m,
+            // A fresh registry has no name clashes; this cannot fail.
+            Err(_) => std::process::abort(),
+        }
+    }
 }
 
 /// SIP counters with their label values bound once: a `with_label_values`
@@ -210,11 +258,13 @@ impl Metrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         let sip = SipMetrics::new(&registry)?;
+        let calls = CallMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             http_requests,
             http_duration,
             sip,
+            calls,
         })
     }
 

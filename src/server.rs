@@ -152,6 +152,8 @@ impl Handler for ProxyHandler {
 pub struct SipServer {
     /// The desk router, when routing by dialplan (not by a static table).
     pub desk: Option<Arc<DeskRouter>>,
+    /// The in-memory directory routing reads.
+    pub directory: Arc<SharedDirectory>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     pub proxy: Arc<Proxy>,
@@ -226,6 +228,15 @@ fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// What the desk router shares with the call log.
+#[derive(Default)]
+pub struct CallHooks {
+    /// Where routing decisions go.
+    pub routed: Option<mpsc::Sender<crate::routing::note::RoutedCall>>,
+    /// Consultants in a call, maintained by the call log.
+    pub in_call: Arc<crate::routing::busy::InCall>,
+}
+
 /// Starts the SIP side. `router` decides where initial requests go (the
 /// plain location router when `None`).
 pub async fn start(
@@ -234,12 +245,14 @@ pub async fn start(
     metrics: SipMetrics,
     mut directory_version: watch::Receiver<u64>,
     events: EventSink,
+    hooks: CallHooks,
     router: Option<Arc<dyn Router>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SipServer, SipError> {
     let cfg = &settings.sip;
     let credentials = Arc::new(CredentialCache::default());
     let directory = Arc::new(SharedDirectory::new(store.load_snapshot().await?));
+    let directory_for_log = directory.clone();
     credentials.reload(&store).await?;
 
     let (loc_tx, mut loc_rx) = mpsc::channel::<LocationChange>(LOCATION_QUEUE);
@@ -307,6 +320,16 @@ pub async fn start(
                 country: settings.locale.country(),
                 tz: settings.locale.tz(),
                 ura,
+                trunk: settings
+                    .routing
+                    .trunk_uri
+                    .as_deref()
+                    .map(crate::routing::desk::Trunk::parse)
+                    .transpose()
+                    .map_err(|e| SipError::Setup(format!("routing.trunk_uri: {e}")))?,
+                in_call: hooks.in_call.clone(),
+                skip_busy: settings.routing.skip_busy,
+                notes: hooks.routed.clone(),
                 decision_seconds: Some(metrics.routing_decision.clone()),
             });
             desk = Some(d.clone());
@@ -459,6 +482,7 @@ pub async fn start(
 
     Ok(SipServer {
         desk,
+        directory: directory_for_log,
         udp_addr: transports.udp_addr,
         tcp_addr: transports.tcp_addr,
         proxy,

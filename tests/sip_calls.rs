@@ -59,11 +59,21 @@ fn target(app: &TestApp, user: &str) -> String {
     format!("sip:{user}@127.0.0.1:{}", app.sip_udp.port())
 }
 
+/// The next call-level event (branch events are the call log's business
+/// and are checked in sip_routing).
 async fn next_event(app: &mut TestApp) -> DialogEvent {
-    tokio::time::timeout(T, app.events.recv())
-        .await
-        .expect("a dialog event in time")
-        .expect("event channel open")
+    loop {
+        let e = tokio::time::timeout(T, app.events.recv())
+            .await
+            .expect("a dialog event in time")
+            .expect("event channel open");
+        if !matches!(
+            e,
+            DialogEvent::Forked { .. } | DialogEvent::BranchFailed { .. }
+        ) {
+            return e;
+        }
+    }
 }
 
 fn header(m: &SipMessage, name: &str) -> String {

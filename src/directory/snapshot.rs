@@ -51,8 +51,7 @@ pub struct ConsultantEntry {
     pub name: String,
     pub sip_username: String,
     pub active: bool,
-    /// Presence is "available" (not do-not-disturb, not away).
-    pub available: bool,
+    pub presence: super::Presence,
 }
 
 /// One consistent view of the directory.
@@ -63,9 +62,17 @@ pub struct Snapshot {
     /// Open protocols per provider.
     pub open_protocols: HashMap<i64, Vec<ProtocolEntry>>,
     pub consultants: HashMap<i64, ConsultantEntry>,
+    /// SIP username → consultant id.
+    pub usernames: HashMap<String, i64>,
 }
 
 impl Snapshot {
+    pub fn consultant_by_username(&self, user: &str) -> Option<&ConsultantEntry> {
+        self.usernames
+            .get(user)
+            .and_then(|id| self.consultants.get(id))
+    }
+
     /// The provider's open protocol whose owner should take the call: the
     /// nearest deadline first (protocols without one come last), ties to
     /// the most recently opened. Only protocols with an owner qualify.

@@ -5,6 +5,7 @@
 //! `directory`, persist with `store`, and map errors with `error`.
 
 pub mod auth;
+pub mod calls;
 pub mod consultants;
 pub mod error;
 pub mod lookup;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// routing table, or in CLI commands).
     pub desk: Option<Arc<crate::routing::desk::DeskRouter>>,
     pub sip_port: u16,
+    /// Consultants in a call now (the call log keeps it).
+    pub in_call: Arc<crate::routing::busy::InCall>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             directory_version: Arc::new(tokio::sync::watch::channel(0).0),
             desk: None,
             sip_port: settings.sip.listen.port(),
+            in_call: Default::default(),
         }
     }
 
@@ -115,6 +119,13 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/import", post(lookup::import))
         .route("/routing/simulate", post(lookup::simulate))
         .route("/routing/reload", post(lookup::reload))
+        .route("/calls", get(calls::list))
+        .route("/calls/{id}", get(calls::get))
+        .route("/callbacks", get(calls::list_callbacks))
+        .route(
+            "/callbacks/{id}/status",
+            axum::routing::put(calls::set_callback_status),
+        )
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{consultants, error, lookup, protocols, providers};
+use super::{calls, consultants, error, lookup, protocols, providers};
 use crate::directory;
 
 struct BearerAuth;
@@ -23,7 +23,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "protocall admin API", description = "Directory, consultants and protocols of the consulting desk."),
+    info(title = "protocall admin API", description = "Directory, consultants, protocols, routing and the call log of the consulting desk."),
     paths(
         providers::list, providers::create, providers::get, providers::update, providers::delete,
         providers::list_numbers, providers::add_number, providers::delete_number,
@@ -33,6 +33,7 @@ impl Modify for BearerAuth {
         consultants::delete, consultants::set_presence,
         protocols::list, protocols::open, protocols::get, protocols::assign, protocols::close,
         lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
+        calls::list, calls::get, calls::list_callbacks, calls::set_callback_status,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -43,6 +44,7 @@ impl Modify for BearerAuth {
         directory::Protocol, directory::NewProtocol, directory::ProtocolStatus, directory::AssignOwner,
         directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
         crate::routing::desk::Simulate, crate::routing::desk::Simulated, lookup::Reloaded,
+        calls::Call, calls::SetCallbackStatus, crate::store::Callback,
     )),
     modifiers(&BearerAuth)
 )]

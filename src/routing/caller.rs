@@ -17,7 +17,7 @@ use crate::directory::snapshot::Snapshot;
 use crate::sip::message::{SipMessage, Uri};
 
 /// The classes the dialplan decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallerClass {
     /// A provider with a consulting contract valid today.
@@ -27,6 +27,7 @@ pub enum CallerClass {
     /// A number the directory does not know.
     Unknown,
     /// No number at all: withheld, anonymous or unreadable.
+    #[default]
     Anonymous,
 }
 
@@ -43,7 +44,7 @@ impl From<CallerClass> for super::dialplan::CallerClassName {
 }
 
 /// The caller, as far as the directory knows them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Caller {
     /// The number as the request carried it.
     pub raw: Option<String>,

@@ -11,9 +11,12 @@ use std::sync::{Arc, RwLock};
 use chrono::Utc;
 use phonenumber::country::Id as Country;
 
+use super::busy::InCall;
 use super::caller::{caller_number, identify, Caller, TrustedPeers};
 use super::dialplan::{Action, CallFacts, Dialplan, Plan};
-use crate::directory::snapshot::SharedDirectory;
+use super::note::{Direction, RouteKind, RoutedCall, Skip, SkippedUser, StepNote, TargetNote};
+use crate::directory::snapshot::{SharedDirectory, Snapshot};
+use crate::directory::Presence;
 use crate::location::Location;
 use crate::sip::router::{
     groups_by_q, resolve, Decision, LocationRouter, RouteRequest, Router, Target, TargetGroup,
@@ -30,7 +33,45 @@ pub struct DeskRouter {
     pub tz: chrono_tz::Tz,
     /// Where the URA answers.
     pub ura: Option<Target>,
+    /// Where consultants' calls to external numbers go.
+    pub trunk: Option<Trunk>,
+    /// Consultants in a call now (fed by the call log).
+    pub in_call: Arc<InCall>,
+    /// Skip consultants already in a call instead of ringing them.
+    pub skip_busy: bool,
+    /// The call log's inbox; `None` when nothing records calls.
+    pub notes: Option<tokio::sync::mpsc::Sender<RoutedCall>>,
     pub decision_seconds: Option<prometheus::Histogram>,
+}
+
+/// The carrier trunk: calls out are sent to `sip:<number>@<host_part>`.
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    /// Host, port and URI parameters of the configured trunk URI.
+    pub host_part: String,
+    pub dest: crate::sip::transport::Outbound,
+}
+
+impl Trunk {
+    /// From a configured URI such as `sip:192.0.2.30:5060;transport=tcp`.
+    pub fn parse(raw: &str) -> Result<Trunk, String> {
+        let uri = crate::sip::message::Uri::parse(bytes::Bytes::from(raw.to_string()))
+            .map_err(|e| format!("`{raw}` is not a SIP URI: {}", e.reason))?;
+        let dest = resolve(&uri).ok_or_else(|| format!("`{raw}` needs an IP address host"))?;
+        let rest = raw.split_once(':').map(|(_, r)| r).unwrap_or(raw);
+        let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+        Ok(Trunk {
+            host_part: host_part.to_string(),
+            dest,
+        })
+    }
+
+    fn target(&self, number: &str) -> Target {
+        Target {
+            uri: bytes::Bytes::from(format!("sip:{number}@{}", self.host_part)),
+            dest: self.dest,
+        }
+    }
 }
 
 /// What was decided for one call, for the call log and `simulate`.
@@ -38,9 +79,15 @@ pub struct DeskRouter {
 pub struct Explained {
     pub caller: Caller,
     pub plan: Plan,
+    /// Every step as carried out: phones rung, consultants skipped.
+    pub steps: Vec<StepNote>,
     /// The target groups actually rung, in order (steps whose targets are
-    /// not registered are skipped).
+    /// not reachable are skipped).
     pub groups: Vec<Vec<String>>,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 impl DeskRouter {
@@ -63,25 +110,53 @@ impl DeskRouter {
         }
     }
 
-    /// Usernames routing must skip: inactive, do-not-disturb or away.
-    fn unavailable(snap: &crate::directory::snapshot::Snapshot, user: &str) -> bool {
-        snap.consultants
-            .values()
-            .find(|c| c.sip_username == user)
-            .is_some_and(|c| !c.active || !c.available)
+    /// Why routing must not ring this consultant now, if it must not.
+    fn skip_reason(&self, snap: &Snapshot, user: &str, now_ms: i64) -> Option<Skip> {
+        if let Some(c) = snap.consultant_by_username(user) {
+            if !c.active {
+                return Some(Skip::Inactive);
+            }
+            match c.presence {
+                Presence::Dnd => return Some(Skip::Dnd),
+                Presence::Away => return Some(Skip::Away),
+                Presence::Available => {}
+            }
+        }
+        if !self.location.is_registered(user, now_ms) {
+            return Some(Skip::NotRegistered);
+        }
+        if self.skip_busy && self.in_call.contains(user) {
+            return Some(Skip::InCall);
+        }
+        None
     }
 
-    fn bindings_group(
+    /// The phones of `users` that may ring, noting who was skipped.
+    fn reach(
         &self,
-        snap: &crate::directory::snapshot::Snapshot,
+        snap: &Snapshot,
         users: &[String],
         now_ms: i64,
         ring: std::time::Duration,
+        note: &mut StepNote,
     ) -> Option<TargetGroup> {
         let mut targets = Vec::new();
-        for u in users.iter().filter(|u| !Self::unavailable(snap, u)) {
+        for u in users {
+            if let Some(reason) = self.skip_reason(snap, u, now_ms) {
+                note.skipped.push(SkippedUser {
+                    user: u.clone(),
+                    reason,
+                });
+                continue;
+            }
             for g in groups_by_q(&self.location.lookup(u, now_ms)) {
-                targets.extend(g.targets);
+                for t in g.targets {
+                    note.targets.push(TargetNote {
+                        uri: lossy(&t.uri),
+                        user: Some(u.clone()),
+                    });
+                    targets.push(t);
+                }
             }
         }
         (!targets.is_empty()).then_some(TargetGroup {
@@ -111,9 +186,9 @@ impl DeskRouter {
             .and_then(|id| snap.consultants.get(&id))
             .filter(|c| c.active)
             .map(|c| c.sip_username.clone());
-        let owner_present = owner.as_deref().is_some_and(|o| {
-            self.location.is_registered(o, req.now_ms) && !Self::unavailable(&snap, o)
-        });
+        let owner_present = owner
+            .as_deref()
+            .is_some_and(|o| self.skip_reason(&snap, o, req.now_ms).is_none());
         let called = req
             .uri
             .user
@@ -134,68 +209,93 @@ impl DeskRouter {
             .unwrap_or_else(|e| e.into_inner())
             .decide(&facts);
         let mut groups = Vec::new();
+        let mut steps = Vec::new();
         let mut reject = None;
         for step in &plan.steps {
-            let group = match &step.action {
-                Action::Owner { username } => self.bindings_group(
-                    &snap,
-                    std::slice::from_ref(username),
-                    req.now_ms,
-                    step.ring,
-                ),
+            let mut note = StepNote {
+                route: RouteKind::Uri,
+                ring_ms: step.ring.as_millis() as u64,
+                targets: Vec::new(),
+                skipped: Vec::new(),
+            };
+            match &step.action {
+                Action::Owner { username } => {
+                    note.route = RouteKind::Owner;
+                    groups.extend(self.reach(
+                        &snap,
+                        std::slice::from_ref(username),
+                        req.now_ms,
+                        step.ring,
+                        &mut note,
+                    ));
+                }
                 Action::Team {
                     members,
                     parallel: true,
-                } => self.bindings_group(&snap, members, req.now_ms, step.ring),
+                } => {
+                    note.route = RouteKind::Team;
+                    groups.extend(self.reach(&snap, members, req.now_ms, step.ring, &mut note));
+                }
                 Action::Team {
                     members,
                     parallel: false,
                 } => {
+                    note.route = RouteKind::Team;
                     for m in members {
-                        if let Some(g) = self.bindings_group(
+                        groups.extend(self.reach(
                             &snap,
                             std::slice::from_ref(m),
                             req.now_ms,
                             step.ring,
-                        ) {
-                            groups.push(g);
-                        }
+                            &mut note,
+                        ));
                     }
-                    None
                 }
-                Action::Ura => self.ura.clone().map(|t| TargetGroup {
-                    targets: vec![t],
-                    ring_timeout: None,
-                }),
+                Action::Ura => {
+                    note.route = RouteKind::Ura;
+                    note.ring_ms = 0;
+                    if let Some(t) = self.ura.clone() {
+                        note.targets.push(TargetNote {
+                            uri: lossy(&t.uri),
+                            user: None,
+                        });
+                        groups.push(TargetGroup {
+                            targets: vec![t],
+                            ring_timeout: None,
+                        });
+                    }
+                }
                 Action::Uri(uri) => {
-                    crate::sip::message::Uri::parse(bytes::Bytes::from(uri.clone()))
+                    let target = crate::sip::message::Uri::parse(bytes::Bytes::from(uri.clone()))
                         .ok()
-                        .and_then(|u| resolve(&u).map(|dest| (u, dest)))
-                        .map(|(u, dest)| TargetGroup {
-                            targets: vec![Target { uri: u.raw, dest }],
+                        .and_then(|u| resolve(&u).map(|dest| Target { uri: u.raw, dest }));
+                    if let Some(t) = target {
+                        note.targets.push(TargetNote {
+                            uri: lossy(&t.uri),
+                            user: None,
+                        });
+                        groups.push(TargetGroup {
+                            targets: vec![t],
                             ring_timeout: Some(step.ring),
-                        })
+                        });
+                    }
                 }
                 Action::Reject(code) => {
+                    note.route = RouteKind::Rejected;
                     reject = Some(*code);
+                    steps.push(note);
                     break;
                 }
-            };
-            if let Some(g) = group {
-                groups.push(g);
             }
+            steps.push(note);
         }
         let explained = Explained {
             caller,
             plan,
+            steps,
             groups: groups
                 .iter()
-                .map(|g| {
-                    g.targets
-                        .iter()
-                        .map(|t| String::from_utf8_lossy(&t.uri).into_owned())
-                        .collect()
-                })
+                .map(|g| g.targets.iter().map(|t| lossy(&t.uri)).collect())
                 .collect(),
         };
         let decision = match (groups.is_empty(), reject) {
@@ -207,6 +307,58 @@ impl DeskRouter {
         };
         (explained, decision)
     }
+
+    /// A consultant dialling out: the number is normalised, attributed to
+    /// its provider like an inbound caller, and sent to the trunk.
+    fn outbound(&self, req: &RouteRequest<'_>, dialled: &str) -> (Caller, StepNote, Decision) {
+        let snap = self.directory.load();
+        let today = Utc::now().with_timezone(&self.tz).date_naive();
+        let party = identify(&snap, Some(dialled), self.country, today);
+        let mut note = StepNote {
+            route: RouteKind::Uri,
+            ring_ms: 0,
+            targets: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let decision = match (&party.e164, &self.trunk) {
+            (Some(number), Some(trunk)) => {
+                let t = trunk.target(number);
+                note.targets.push(TargetNote {
+                    uri: lossy(&t.uri),
+                    user: None,
+                });
+                Decision::Forward(vec![TargetGroup {
+                    targets: vec![t],
+                    ring_timeout: None,
+                }])
+            }
+            // Not a number we can dial: nobody by that name either.
+            (None, _) => Decision::Reject { code: 404 },
+            // No way out configured.
+            (Some(_), None) => Decision::Reject { code: 503 },
+        };
+        if matches!(decision, Decision::Reject { .. }) {
+            note.route = RouteKind::Rejected;
+        }
+        let _ = req;
+        (party, note, decision)
+    }
+
+    fn record(&self, req: &RouteRequest<'_>, routed: impl FnOnce() -> RoutedCall) {
+        if let Some(tx) = &self.notes {
+            if req.msg.call_id().is_some() && tx.try_send(routed()).is_err() {
+                tracing::warn!("call log queue full: a routing decision was not recorded");
+            }
+        }
+    }
+}
+
+fn header_uri(msg: &crate::sip::message::SipMessage, name: &str) -> String {
+    let na = match name {
+        "From" => msg.from(),
+        _ => msg.to(),
+    };
+    na.map(|n| lossy(&n.uri.raw)).unwrap_or_default()
 }
 
 impl Router for DeskRouter {
@@ -217,23 +369,86 @@ impl Router for DeskRouter {
             }
             .route(req);
         }
-        // Internal call: a consultant dialling a colleague's username.
-        if let Some(user) = req
+        let started = std::time::Instant::now();
+        let dialled = req
             .uri
             .user
             .as_ref()
-            .and_then(|u| std::str::from_utf8(u).ok())
-        {
-            if self.location.is_registered(user, req.now_ms) {
-                return Decision::Forward(groups_by_q(&self.location.lookup(user, req.now_ms)));
-            }
+            .and_then(|u| std::str::from_utf8(u).ok());
+        let base = |direction, party, steps, reject| RoutedCall {
+            call_id: req.msg.call_id().map(|c| lossy(&c)).unwrap_or_default(),
+            direction,
+            from: header_uri(req.msg, "From"),
+            to: header_uri(req.msg, "To"),
+            party,
+            consultant: req.caller_user.map(str::to_string),
+            rule: String::new(),
+            steps,
+            reject,
+            at: Utc::now(),
+        };
+        let reject_of = |d: &Decision| match d {
+            Decision::Reject { code } => Some(*code),
+            Decision::Forward(_) => None,
+        };
+        // A call to a registered consultant's username rings that
+        // consultant directly (internal calls, or a PBX transferring).
+        if let Some(user) = dialled.filter(|u| self.location.is_registered(u, req.now_ms)) {
+            let groups = groups_by_q(&self.location.lookup(user, req.now_ms));
+            let step = StepNote {
+                route: RouteKind::Uri,
+                ring_ms: 0,
+                targets: groups
+                    .iter()
+                    .flat_map(|g| &g.targets)
+                    .map(|t| TargetNote {
+                        uri: lossy(&t.uri),
+                        user: Some(user.to_string()),
+                    })
+                    .collect(),
+                skipped: Vec::new(),
+            };
+            self.record(req, || {
+                let (direction, party) = match req.caller_user {
+                    Some(_) => (Direction::Internal, Caller::default()),
+                    None => {
+                        let snap = self.directory.load();
+                        let raw = caller_number(req.msg, req.source.ip(), &self.trusted);
+                        let today = Utc::now().with_timezone(&self.tz).date_naive();
+                        let party = identify(&snap, raw.as_deref(), self.country, today);
+                        (Direction::Inbound, party)
+                    }
+                };
+                RoutedCall {
+                    rule: "direct".into(),
+                    ..base(direction, party, vec![step], None)
+                }
+            });
+            return Decision::Forward(groups);
         }
-        let started = std::time::Instant::now();
+        if let (Some(_), Some(number)) = (req.caller_user, dialled) {
+            let (party, step, decision) = self.outbound(req, number);
+            self.record(req, || RoutedCall {
+                rule: "outbound".into(),
+                ..base(Direction::Outbound, party, vec![step], reject_of(&decision))
+            });
+            return decision;
+        }
         let (explained, decision) = self.explain(req);
         if let Some(h) = &self.decision_seconds {
             h.observe(started.elapsed().as_secs_f64());
         }
         tracing::debug!(rule = %explained.plan.rule, class = ?explained.caller.class, groups = ?explained.groups, "routing decision");
+        let reject = reject_of(&decision);
+        self.record(req, move || RoutedCall {
+            rule: explained.plan.rule,
+            ..base(
+                Direction::Inbound,
+                explained.caller,
+                explained.steps,
+                reject,
+            )
+        });
         decision
     }
 }
@@ -264,6 +479,9 @@ pub struct Simulated {
     /// Request-URIs rung per group, in order; empty when nobody is
     /// reachable.
     pub groups: Vec<Vec<String>>,
+    /// Each step as it would be carried out: phones, skipped consultants.
+    #[schema(value_type = Vec<Object>)]
+    pub route: Vec<StepNote>,
     /// The final answer when no group is left (e.g. 480).
     pub reject: Option<u16>,
 }
@@ -302,6 +520,7 @@ impl DeskRouter {
             source: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
             proto: crate::sip::transport::Proto::Udp,
             uri_is_local: true,
+            caller_user: None,
             now_ms: Utc::now().timestamp_millis(),
         };
         let (e, decision) = self.explain_at(&req, at);
@@ -310,6 +529,7 @@ impl DeskRouter {
             rule: e.plan.rule,
             steps: e.plan.steps,
             groups: e.groups,
+            route: e.steps,
             reject: match decision {
                 Decision::Reject { code } => Some(code),
                 Decision::Forward(_) => None,

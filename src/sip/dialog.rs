@@ -24,6 +24,21 @@ pub struct DialogId {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DialogEvent {
+    /// A branch of the initial INVITE was sent to `target` (its
+    /// Request-URI); the router's decision says whose phone that is.
+    Forked {
+        id: DialogId,
+        target: String,
+        at: DateTime<Utc>,
+    },
+    /// A branch ended without answering: its final code, or 408 when it
+    /// rang out or never replied (the code the forking logic counted).
+    BranchFailed {
+        id: DialogId,
+        target: String,
+        code: u16,
+        at: DateTime<Utc>,
+    },
     /// The first 18x of the call.
     Ringing {
         id: DialogId,
@@ -62,7 +77,9 @@ pub enum DialogEvent {
 impl DialogEvent {
     pub fn id(&self) -> &DialogId {
         match self {
-            DialogEvent::Ringing { id, .. }
+            DialogEvent::Forked { id, .. }
+            | DialogEvent::BranchFailed { id, .. }
+            | DialogEvent::Ringing { id, .. }
             | DialogEvent::Answered { id, .. }
             | DialogEvent::Ended { id, .. }
             | DialogEvent::Failed { id, .. } => id,

@@ -167,6 +167,11 @@ struct ClientTxn {
     /// Counted as final for forking even before its response arrives.
     settled: bool,
     target: Bytes,
+    /// Set on branches of an initial INVITE, whose fate is a dialog event.
+    call: Option<Arc<DialogId>>,
+    /// Its failure was already reported (a silent branch given up on may
+    /// still answer 487 later).
+    reported: bool,
 }
 
 /// An answered dialog, to know who hung up.
@@ -555,6 +560,7 @@ impl Proxy {
             };
         }
         let in_dialog = msg.to_tag().ok().flatten().is_some();
+        let mut caller_user: Option<String> = None;
         if method == Method::Invite && !in_dialog && !self.cfg.trusted.contains(inbound.source.ip())
         {
             // Toll-fraud protection: only trunks/PBXs and consultants who
@@ -566,6 +572,9 @@ impl Proxy {
                     response: response(&msg, 403).source(inbound.source).build(),
                 },
             };
+            if let CallAuth::Consultant(user) = &auth {
+                caller_user = Some(user.clone());
+            }
             if let CallAuth::Respond { code, response } = auth {
                 if code == 403 {
                     self.metrics.calls_rejected_untrusted.inc();
@@ -613,6 +622,7 @@ impl Proxy {
                 source: inbound.source,
                 proto: inbound.proto,
                 uri_is_local: to_local,
+                caller_user: caller_user.as_deref(),
                 now_ms: Utc::now().timestamp_millis(),
             })
         };
@@ -747,6 +757,13 @@ impl Proxy {
         fx: &mut Effects,
     ) {
         let invite = msg.method() == Some(Method::Invite);
+        let initial = invite
+            && shard
+                .state
+                .servers
+                .get(&server)
+                .is_some_and(|st| st.initial_invite);
+        let call = initial.then(|| Arc::new(dialog_id(msg)));
         let hash = loop_hash(msg);
         let ring_at = group
             .ring_timeout
@@ -793,9 +810,18 @@ impl Proxy {
                     cancel_owed: false,
                     timed_out: false,
                     settled: false,
-                    target: target.uri,
+                    target: target.uri.clone(),
+                    call: call.clone(),
+                    reported: false,
                 },
             );
+            if let Some(id) = &call {
+                fx.events.push(DialogEvent::Forked {
+                    id: DialogId::clone(id),
+                    target: lossy(&target.uri),
+                    at: Utc::now(),
+                });
+            }
             self.metrics.transactions_active.inc();
             if let Some(st) = shard.state.servers.get_mut(&server) {
                 st.branches.push(cid);
@@ -991,6 +1017,8 @@ impl Proxy {
                 timed_out: false,
                 settled: false,
                 target: Bytes::new(),
+                call: None,
+                reported: false,
             },
         );
         self.metrics.transactions_active.inc();
@@ -1158,6 +1186,9 @@ impl Proxy {
         self.rearm_client(shard, cid);
         let Some(sid) = server else { return };
         let effective = if timed_out && code == 487 { 408 } else { code };
+        if invite {
+            self.report_branch_failed(&mut shard.state, cid, effective, fx);
+        }
         let relayed = Relay {
             pop_via: true,
             ..Default::default()
@@ -1542,6 +1573,9 @@ impl Proxy {
             let completed = ct.state == CState::Completed;
             let server = ct.server;
             let was_settled = ct.settled;
+            if !completed && ct.invite && !ct.cancel {
+                self.report_branch_failed(&mut shard.state, id, 408, fx);
+            }
             self.remove_client(shard, id);
             if !completed {
                 // Timers B/F (or no answer to our CANCEL): the branch
@@ -1570,6 +1604,9 @@ impl Proxy {
                 ct.cancel_owed = true;
                 ct.timed_out = true;
                 let server = ct.server;
+                if ct.invite {
+                    self.report_branch_failed(&mut shard.state, id, 408, fx);
+                }
                 if let Some(sid) = server {
                     self.note_no_answer(&mut shard.state, sid);
                     self.check_complete(shard, sid, now, fx);
@@ -1590,6 +1627,26 @@ impl Proxy {
             ct.retransmit_at = Some(now + ct.interval);
         }
         self.rearm_client(shard, id);
+    }
+
+    /// Emits [`DialogEvent::BranchFailed`] once per branch of an initial
+    /// INVITE.
+    fn report_branch_failed(&self, shard: &mut CallShard, cid: TxnId, code: u16, fx: &mut Effects) {
+        let Some(ct) = shard.clients.get_mut(&cid) else {
+            return;
+        };
+        if ct.reported {
+            return;
+        }
+        ct.reported = true;
+        if let Some(id) = &ct.call {
+            fx.events.push(DialogEvent::BranchFailed {
+                id: DialogId::clone(id),
+                target: lossy(&ct.target),
+                code,
+                at: Utc::now(),
+            });
+        }
     }
 
     /// A branch that never answered counts as 408 in the best-response

@@ -48,6 +48,9 @@ pub struct RouteRequest<'a> {
     pub proto: Proto,
     /// True when the Request-URI names this proxy (our address or domain).
     pub uri_is_local: bool,
+    /// The consultant who authenticated this request with digest
+    /// credentials (outbound and internal calls); `None` for trunks.
+    pub caller_user: Option<&'a str>,
     pub now_ms: i64,
 }
 

@@ -84,7 +84,7 @@ fn parse_date(col: &str, s: Option<String>) -> Result<Option<NaiveDate>, StoreEr
     .transpose()
 }
 
-fn clamp_page(limit: i64, offset: i64) -> (i64, i64) {
+pub(crate) fn clamp_page(limit: i64, offset: i64) -> (i64, i64) {
     let limit = if limit <= 0 {
         DEFAULT_PAGE
     } else {
@@ -258,7 +258,7 @@ impl Store {
         })
     }
 
-    async fn count(&self, table: &str, f: &Filter) -> Result<i64, StoreError> {
+    pub(crate) async fn count(&self, table: &str, f: &Filter) -> Result<i64, StoreError> {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", f.where_sql());
         let row = f.bind(sqlx::query(&sql)).fetch_one(self.pool()).await?;
         get(&row, "n")

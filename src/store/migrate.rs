@@ -35,6 +35,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_presence.sql"),
         postgres: include_str!("../../migrations/postgres/0003_presence.sql"),
     },
+    Migration {
+        version: 4,
+        name: "calls",
+        sqlite: include_str!("../../migrations/sqlite/0004_calls.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_calls.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

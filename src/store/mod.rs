@@ -7,6 +7,7 @@
 //! of UTC milliseconds and every placeholder is `$n` written in ascending
 //! order (SQLite binds `$n` by first appearance).
 
+mod calls;
 mod directory;
 mod import;
 mod migrate;
@@ -14,6 +15,7 @@ mod registrations;
 mod snapshot;
 mod tokens;
 
+pub use calls::*;
 pub use directory::*;
 pub use migrate::MIGRATIONS;
 pub use registrations::RegistrationRow;

@@ -70,14 +70,16 @@ impl Store {
             .await?
         {
             let id: i64 = get(&r, "id")?;
+            let sip_username: String = get(&r, "sip_username")?;
+            s.usernames.insert(sip_username.clone(), id);
             s.consultants.insert(
                 id,
                 ConsultantEntry {
                     id,
                     name: get(&r, "name")?,
-                    sip_username: get(&r, "sip_username")?,
+                    sip_username,
                     active: get_bool(&r, "active")?,
-                    available: get::<String>(&r, "presence")? == "available",
+                    presence: crate::directory::Presence::parse(&get::<String>(&r, "presence")?),
                 },
             );
         }

@@ -1,0 +1,294 @@
+use super::*;
+use crate::routing::caller::Caller;
+use crate::routing::note::{Skip, SkippedUser, TargetNote};
+use crate::sip::dialog::DialogId;
+use chrono::TimeZone;
+
+fn t(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(1_764_000_000_000 + ms).unwrap()
+}
+
+fn id() -> DialogId {
+    DialogId {
+        call_id: "c1".into(),
+        from_tag: "f".into(),
+    }
+}
+
+fn step(route: RouteKind, targets: &[(&str, &str)]) -> StepNote {
+    StepNote {
+        route,
+        ring_ms: 20_000,
+        targets: targets
+            .iter()
+            .map(|(uri, user)| TargetNote {
+                uri: uri.to_string(),
+                user: (!user.is_empty()).then(|| user.to_string()),
+            })
+            .collect(),
+        skipped: Vec::new(),
+    }
+}
+
+fn consulting_call(steps: Vec<StepNote>) -> RoutedCall {
+    RoutedCall {
+        call_id: "c1".into(),
+        direction: Direction::Inbound,
+        from: "sip:11987654321@carrier".into(),
+        to: "sip:4000@desk".into(),
+        party: Caller {
+            raw: Some("11987654321".into()),
+            e164: Some("+5511987654321".into()),
+            class: CallerClass::Consulting,
+            provider_id: Some(7),
+            user_id: None,
+            protocol_id: Some(70),
+            owner_id: Some(1),
+        },
+        consultant: None,
+        rule: "consulting-with-protocol".into(),
+        steps,
+        reject: None,
+        at: t(0),
+    }
+}
+
+fn forked(target: &str, ms: i64) -> DialogEvent {
+    DialogEvent::Forked {
+        id: id(),
+        target: target.into(),
+        at: t(ms),
+    }
+}
+
+fn failed_branch(target: &str, code: u16, ms: i64) -> DialogEvent {
+    DialogEvent::BranchFailed {
+        id: id(),
+        target: target.into(),
+        code,
+        at: t(ms),
+    }
+}
+
+fn answered(target: &str, ms: i64) -> DialogEvent {
+    DialogEvent::Answered {
+        id: id(),
+        to_tag: "t".into(),
+        caller: String::new(),
+        callee: String::new(),
+        target: target.into(),
+        at: t(ms),
+    }
+}
+
+fn run(tr: &mut Tracker, events: &[DialogEvent]) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for e in events {
+        tr.event(e, &mut out);
+    }
+    out
+}
+
+fn saved(out: &[Effect]) -> Vec<&CallRecord> {
+    out.iter()
+        .filter_map(|e| match e {
+            Effect::Save(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tracker() -> Tracker {
+    Tracker::new(
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+#[test]
+fn owner_busy_team_answers_owner_owes_a_callback() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![
+        step(RouteKind::Owner, &[("sip:ana@1", "ana")]),
+        step(
+            RouteKind::Team,
+            &[("sip:ana@1", "ana"), ("sip:bia@2", "bia")],
+        ),
+        step(RouteKind::Ura, &[("sip:ura@3", "")]),
+    ]));
+    let out = run(
+        &mut tr,
+        &[
+            forked("sip:ana@1", 10),
+            failed_branch("sip:ana@1", 486, 500),
+            forked("sip:ana@1", 510),
+            forked("sip:bia@2", 510),
+            answered("sip:bia@2", 3_000),
+            failed_branch("sip:ana@1", 487, 3_010),
+        ],
+    );
+    let rec = saved(&out)[0];
+    assert_eq!(rec.route, RouteKind::Team);
+    assert_eq!(rec.consultant.as_deref(), Some("bia"));
+    assert_eq!(rec.outcome, Some(Outcome::Answered));
+    // The owner rang once as owner (busy) and once in the team.
+    let steps: Vec<_> = rec.attempts.iter().map(|a| (a.step, a.result)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Some(0), Some(Outcome::Busy)),
+            (Some(1), None),
+            (Some(1), Some(Outcome::Answered)),
+        ]
+    );
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Busy(u) if u == "bia")));
+    let cb = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Callback(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a call-back for the owner");
+    assert_eq!(cb.owner_id, 1);
+    assert_eq!(cb.reason, "busy");
+    assert_eq!(cb.protocol_id, Some(70));
+    assert_eq!(cb.due, t(600_000));
+    // The BYE frees bia and completes the row.
+    let out = run(
+        &mut tr,
+        &[DialogEvent::Ended {
+            id: id(),
+            by: Party::Caller,
+            at: t(60_000),
+        }],
+    );
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Free(u) if u == "bia")));
+    let rec = saved(&out)[0];
+    assert_eq!(rec.ended_at, Some(t(60_000)));
+    assert_eq!(rec.ended_by.as_deref(), Some("caller"));
+    assert_eq!(tr.active(), 0);
+}
+
+#[test]
+fn owner_answering_owes_nothing() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    let out = run(
+        &mut tr,
+        &[forked("sip:ana@1", 10), answered("sip:ana@1", 900)],
+    );
+    assert!(!out.iter().any(|e| matches!(e, Effect::Callback(_))));
+    assert_eq!(saved(&out)[0].route, RouteKind::Owner);
+}
+
+#[test]
+fn owner_in_dnd_and_ura_answering_counts_as_ura_with_a_callback() {
+    let mut tr = tracker();
+    let mut owner = step(RouteKind::Owner, &[]);
+    owner.skipped.push(SkippedUser {
+        user: "ana".into(),
+        reason: Skip::Dnd,
+    });
+    tr.routed(consulting_call(vec![
+        owner,
+        step(RouteKind::Ura, &[("sip:ura@3", "")]),
+    ]));
+    let out = run(
+        &mut tr,
+        &[forked("sip:ura@3", 5), answered("sip:ura@3", 50)],
+    );
+    assert_eq!(saved(&out)[0].route, RouteKind::Ura);
+    let reasons: Vec<_> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Callback(c) => Some(c.reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, vec!["dnd".to_string()]);
+    assert!(
+        out.iter().all(|e| !matches!(e, Effect::Busy(_))),
+        "the URA is nobody's phone"
+    );
+}
+
+#[test]
+fn caller_hanging_up_while_ringing_is_cancelled() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    let out = run(
+        &mut tr,
+        &[
+            forked("sip:ana@1", 10),
+            DialogEvent::Failed {
+                id: id(),
+                code: 487,
+                cancelled: true,
+                caller: String::new(),
+                callee: String::new(),
+                at: t(4_000),
+            },
+        ],
+    );
+    let rec = saved(&out)[0];
+    assert_eq!(rec.outcome, Some(Outcome::Cancelled));
+    assert_eq!(rec.attempts[0].result, Some(Outcome::Cancelled));
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Count {
+            route: RouteKind::Owner,
+            outcome: Outcome::Cancelled,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn answered_calls_without_bye_are_closed_by_the_sweep() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    run(
+        &mut tr,
+        &[forked("sip:ana@1", 10), answered("sip:ana@1", 100)],
+    );
+    let mut out = Vec::new();
+    tr.sweep(t(1_000), &mut out);
+    assert!(out.is_empty());
+    tr.sweep(t(3_700_000), &mut out);
+    let rec = saved(&out)[0];
+    assert!(rec.expired);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Free(u) if u == "ana")));
+    assert_eq!(tr.active(), 0);
+}
+
+#[test]
+fn events_of_unrouted_calls_are_ignored() {
+    let mut tr = tracker();
+    let out = run(&mut tr, &[forked("sip:x@1", 0), answered("sip:x@1", 5)]);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn outcome_codes() {
+    assert_eq!(Outcome::of_code(486, false), Outcome::Busy);
+    assert_eq!(Outcome::of_code(603, false), Outcome::Busy);
+    assert_eq!(Outcome::of_code(408, false), Outcome::NoAnswer);
+    assert_eq!(Outcome::of_code(480, false), Outcome::NoAnswer);
+    assert_eq!(Outcome::of_code(500, true), Outcome::Cancelled);
+    assert_eq!(Outcome::of_code(503, false), Outcome::Failed);
+}

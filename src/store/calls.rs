@@ -1,0 +1,345 @@
+//! The call log and the call-backs on disk. Rows only: what a route, an
+//! outcome or a SIP target means is the call log's business
+//! (`crate::calls`); here they are text columns and a JSON detail.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+
+use super::directory::clamp_page;
+use super::{get, Arg, Filter, Store, StoreError};
+use crate::directory::Page;
+
+/// One call as stored. Timestamps are UTC milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRow {
+    pub call_id: String,
+    pub direction: String,
+    pub from_uri: String,
+    pub to_uri: String,
+    pub caller_number: Option<String>,
+    pub caller_class: String,
+    pub provider_id: Option<i64>,
+    pub provider_user_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub consultant_id: Option<i64>,
+    pub consultant: Option<String>,
+    pub rule: String,
+    pub route: String,
+    pub outcome: Option<String>,
+    pub final_code: Option<i64>,
+    pub started_at_ms: i64,
+    pub ringing_at_ms: Option<i64>,
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub ended_by: Option<String>,
+    /// JSON: the steps, skipped consultants and every branch tried.
+    pub detail: String,
+}
+
+/// A stored call with its id, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct StoredCall {
+    pub id: i64,
+    pub row: CallRow,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallQuery {
+    pub call_id: Option<String>,
+    pub direction: Option<String>,
+    pub outcome: Option<String>,
+    pub route: Option<String>,
+    pub provider_id: Option<i64>,
+    pub consultant_id: Option<i64>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCallback {
+    pub call_id: String,
+    pub consultant_id: i64,
+    pub provider_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub caller_number: Option<String>,
+    pub reason: String,
+    pub created_at_ms: i64,
+    pub due_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Callback {
+    pub id: i64,
+    pub call_id: String,
+    pub consultant_id: i64,
+    pub provider_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub caller_number: Option<String>,
+    /// Why the owner did not take the call: busy, no_answer, dnd, away,
+    /// not_registered, in_call, declined.
+    pub reason: String,
+    /// pending, done or cancelled.
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<chrono_tz::Tz>,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: DateTime<chrono_tz::Tz>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<DateTime<chrono_tz::Tz>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallbackQuery {
+    pub consultant_id: Option<i64>,
+    pub status: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const CALL_COLS: &str = "id, call_id, direction, from_uri, to_uri, caller_number, caller_class, \
+    provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, outcome, \
+    final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail";
+
+const CALLBACK_COLS: &str = "id, call_id, consultant_id, provider_id, protocol_id, caller_number, \
+    reason, status, created_at, due_at, closed_at";
+
+fn call_from_row(r: &AnyRow) -> Result<StoredCall, StoreError> {
+    Ok(StoredCall {
+        id: get(r, "id")?,
+        row: CallRow {
+            call_id: get(r, "call_id")?,
+            direction: get(r, "direction")?,
+            from_uri: get(r, "from_uri")?,
+            to_uri: get(r, "to_uri")?,
+            caller_number: get(r, "caller_number")?,
+            caller_class: get(r, "caller_class")?,
+            provider_id: get(r, "provider_id")?,
+            provider_user_id: get(r, "provider_user_id")?,
+            protocol_id: get(r, "protocol_id")?,
+            consultant_id: get(r, "consultant_id")?,
+            consultant: get(r, "consultant")?,
+            rule: get(r, "rule")?,
+            route: get(r, "route")?,
+            outcome: get(r, "outcome")?,
+            final_code: get(r, "final_code")?,
+            started_at_ms: get(r, "started_at")?,
+            ringing_at_ms: get(r, "ringing_at")?,
+            answered_at_ms: get(r, "answered_at")?,
+            ended_at_ms: get(r, "ended_at")?,
+            ended_by: get(r, "ended_by")?,
+            detail: get(r, "detail")?,
+        },
+    })
+}
+
+impl Store {
+    /// Inserts or completes a call (idempotent by Call-ID: the row written
+    /// at the answer is updated at the end).
+    pub async fn save_call(&self, c: &CallRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calls (call_id, direction, from_uri, to_uri, caller_number, caller_class, \
+             provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, \
+             outcome, final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21) \
+             ON CONFLICT (call_id) DO UPDATE SET consultant_id = excluded.consultant_id, \
+             consultant = excluded.consultant, route = excluded.route, \
+             outcome = excluded.outcome, final_code = excluded.final_code, \
+             ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
+             ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
+        )
+        .bind(c.call_id.clone())
+        .bind(c.direction.clone())
+        .bind(c.from_uri.clone())
+        .bind(c.to_uri.clone())
+        .bind(c.caller_number.clone())
+        .bind(c.caller_class.clone())
+        .bind(c.provider_id)
+        .bind(c.provider_user_id)
+        .bind(c.protocol_id)
+        .bind(c.consultant_id)
+        .bind(c.consultant.clone())
+        .bind(c.rule.clone())
+        .bind(c.route.clone())
+        .bind(c.outcome.clone())
+        .bind(c.final_code)
+        .bind(c.started_at_ms)
+        .bind(c.ringing_at_ms)
+        .bind(c.answered_at_ms)
+        .bind(c.ended_at_ms)
+        .bind(c.ended_by.clone())
+        .bind(c.detail.clone())
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::classify)?;
+        Ok(())
+    }
+
+    /// A call by its numeric id or, failing that, its Call-ID.
+    pub async fn get_call(&self, key: &str) -> Result<StoredCall, StoreError> {
+        let row = match key.parse::<i64>() {
+            Ok(id) => {
+                sqlx::query(&format!("SELECT {CALL_COLS} FROM calls WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let row = match row {
+            Some(r) => Some(r),
+            None => {
+                sqlx::query(&format!("SELECT {CALL_COLS} FROM calls WHERE call_id = $1"))
+                    .bind(key.to_string())
+                    .fetch_optional(self.pool())
+                    .await?
+            }
+        };
+        row.as_ref()
+            .map(call_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found(format!("call {key}")))
+    }
+
+    pub async fn list_calls(&self, q: &CallQuery) -> Result<Page<StoredCall>, StoreError> {
+        let (limit, offset) = clamp_page(q.limit, q.offset);
+        let mut f = Filter::default();
+        let text = [
+            ("call_id = $?", &q.call_id),
+            ("direction = $?", &q.direction),
+            ("outcome = $?", &q.outcome),
+            ("route = $?", &q.route),
+        ];
+        for (clause, v) in text {
+            if let Some(v) = v {
+                f.push(clause, Arg::Text(v.clone()));
+            }
+        }
+        let ints = [
+            ("provider_id = $?", q.provider_id),
+            ("consultant_id = $?", q.consultant_id),
+            ("started_at >= $?", q.from_ms),
+            ("started_at < $?", q.to_ms),
+        ];
+        for (clause, v) in ints {
+            if let Some(v) = v {
+                f.push(clause, Arg::Int(v));
+            }
+        }
+        let total = self.count("calls", &f).await?;
+        let sql = format!(
+            "SELECT {CALL_COLS} FROM calls{} ORDER BY started_at DESC, id DESC LIMIT {} OFFSET {}",
+            f.where_sql(),
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(Page {
+            items: rows.iter().map(call_from_row).collect::<Result<_, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// Records a call-back; a second one for the same call is ignored
+    /// (returns false), so replays never double it.
+    pub async fn create_callback(&self, c: &NewCallback) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO callbacks (call_id, consultant_id, provider_id, protocol_id, \
+             caller_number, reason, status, created_at, due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) ON CONFLICT (call_id) DO NOTHING",
+        )
+        .bind(c.call_id.clone())
+        .bind(c.consultant_id)
+        .bind(c.provider_id)
+        .bind(c.protocol_id)
+        .bind(c.caller_number.clone())
+        .bind(c.reason.clone())
+        .bind(c.created_at_ms)
+        .bind(c.due_at_ms)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::classify)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    fn callback_from_row(&self, r: &AnyRow) -> Result<Callback, StoreError> {
+        Ok(Callback {
+            id: get(r, "id")?,
+            call_id: get(r, "call_id")?,
+            consultant_id: get(r, "consultant_id")?,
+            provider_id: get(r, "provider_id")?,
+            protocol_id: get(r, "protocol_id")?,
+            caller_number: get(r, "caller_number")?,
+            reason: get(r, "reason")?,
+            status: get(r, "status")?,
+            created_at: self.ts(get(r, "created_at")?),
+            due_at: self.ts(get(r, "due_at")?),
+            closed_at: self.opt_ts(get(r, "closed_at")?),
+        })
+    }
+
+    pub async fn list_callbacks(&self, q: &CallbackQuery) -> Result<Page<Callback>, StoreError> {
+        let (limit, offset) = clamp_page(q.limit, q.offset);
+        let mut f = Filter::default();
+        if let Some(c) = q.consultant_id {
+            f.push("consultant_id = $?", Arg::Int(c));
+        }
+        if let Some(s) = &q.status {
+            f.push("status = $?", Arg::Text(s.clone()));
+        }
+        let total = self.count("callbacks", &f).await?;
+        let sql = format!(
+            "SELECT {CALLBACK_COLS} FROM callbacks{} ORDER BY due_at, id LIMIT {} OFFSET {}",
+            f.where_sql(),
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(Page {
+            items: rows
+                .iter()
+                .map(|r| self.callback_from_row(r))
+                .collect::<Result<_, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// Marks a call-back done or cancelled (or pending again).
+    pub async fn set_callback_status(&self, id: i64, status: &str) -> Result<Callback, StoreError> {
+        let closed = (status != "pending").then(|| Utc::now().timestamp_millis());
+        let done = sqlx::query("UPDATE callbacks SET status = $1, closed_at = $2 WHERE id = $3")
+            .bind(status.to_string())
+            .bind(closed)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::classify)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("call-back {id}")));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLS} FROM callbacks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        self.callback_from_row(&row)
+    }
+}
