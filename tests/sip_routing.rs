@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use protocall::sip::message::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use support::sip_agent::Agent;
 use support::{json, Backend, TestApp};
 
@@ -37,21 +37,37 @@ name = "everyone-else"
 steps = [ { action = "ura" } ]
 "#;
 
+/// Carrier trunks live on 127.0.0.2 (trusted); consultants' phones on
+/// 127.0.0.1 must authenticate their calls.
+const CARRIER_IP: [u8; 4] = [127, 0, 0, 2];
+
 struct Desk {
     app: TestApp,
     plans: std::path::PathBuf,
     ura: Agent,
+    trunk: Agent,
     ana: Agent,
     bia: Agent,
+    ana_id: i64,
+    bia_id: i64,
+    netsul_id: i64,
+    protocol_id: i64,
     _plans: tempfile::TempDir,
 }
 
 async fn desk() -> Desk {
+    desk_with_plan(PLAN).await
+}
+
+async fn desk_with_plan(plan: &str) -> Desk {
     let plans = tempfile::tempdir().unwrap();
-    std::fs::write(plans.path().join("default.toml"), PLAN).unwrap();
+    std::fs::write(plans.path().join("default.toml"), plan).unwrap();
     let mut ura = Agent::udp_listener("ura").await.unwrap();
     ura.set_timeout(T);
     let ura_uri = format!("sip:ura@{}", ura.local_addr());
+    let mut trunk = Agent::udp_listener("trunk").await.unwrap();
+    trunk.set_timeout(T);
+    let trunk_uri = format!("sip:{}", trunk.local_addr());
     let app = TestApp::spawn_with(
         Backend::Sqlite,
         &[
@@ -60,6 +76,8 @@ async fn desk() -> Desk {
                 plans.path().to_str().unwrap(),
             ),
             ("PROTOCALL__ROUTING__URA_URI", &ura_uri),
+            ("PROTOCALL__ROUTING__TRUNK_URI", &trunk_uri),
+            ("PROTOCALL__ROUTING__TRUSTED_PEERS", "[\"127.0.0.2\"]"),
         ],
     )
     .await;
@@ -94,7 +112,7 @@ async fn desk() -> Desk {
         201,
     )
     .await;
-    json(
+    let protocol = json(
         app.post(
             "/api/protocols",
             json!({"provider_id": netsul["id"], "owner_id": ids[0], "due_at": "2026-12-01T10:00:00Z"}),
@@ -115,16 +133,84 @@ async fn desk() -> Desk {
         app,
         plans: plans.path().to_path_buf(),
         ura,
+        trunk,
         ana,
         bia,
+        ana_id: ids[0],
+        bia_id: ids[1],
+        netsul_id: netsul["id"].as_i64().unwrap(),
+        protocol_id: protocol["id"].as_i64().unwrap(),
         _plans: plans,
     }
 }
 
 async fn carrier(d: &Desk, number: &str) -> Agent {
-    let mut c = Agent::udp(number, d.app.sip_udp).await.unwrap();
+    let mut c = Agent::udp_on(number, CARRIER_IP.into(), d.app.sip_udp)
+        .await
+        .unwrap();
     c.set_timeout(T);
     c
+}
+
+/// The call log's record of a call, once it has one with an outcome (the
+/// log is written off the SIP path, a moment after the call).
+async fn logged(d: &Desk, call_id: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let r = d.app.get(&format!("/api/calls/{call_id}")).await;
+        if r.status() == 200 {
+            let v: Value = r.json().await.unwrap();
+            if until(&v) {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+        } else {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "call {call_id} never logged"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn ended(v: &Value) -> bool {
+    !v["ended_at"].is_null()
+}
+
+async fn callbacks(d: &Desk) -> Vec<Value> {
+    json(d.app.get("/api/callbacks").await, 200).await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn metrics(d: &Desk) -> String {
+    d.app
+        .client
+        .get(d.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// (route, user, code) of each branch the log recorded.
+fn attempts(v: &Value) -> Vec<(String, String, i64)> {
+    v["detail"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["route"].as_str().unwrap().to_string(),
+                a["user"].as_str().unwrap_or("").to_string(),
+                a["code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 fn desk_uri(d: &Desk) -> String {
@@ -144,18 +230,36 @@ async fn consulting_client_rings_the_protocol_owner() {
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
     d.ana.next_request_of(Method::Ack, T).await.unwrap();
-    let metrics = d
-        .app
-        .client
-        .get(d.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.bye(&call).await.unwrap();
+    let (bye, _) = d.ana.next_request_of(Method::Bye, T).await.unwrap();
+    d.ana.respond(&bye, 200).await.unwrap();
+    caller.expect_response(Method::Bye, 200, T).await.unwrap();
+
+    let log = logged(&d, &call.call_id, ended).await;
+    assert_eq!(log["direction"], "inbound");
+    assert_eq!(log["caller_class"], "consulting");
+    assert_eq!(log["caller_number"], "+5511987654321");
+    assert_eq!(log["provider_id"], d.netsul_id);
+    assert_eq!(log["protocol_id"], d.protocol_id);
+    assert_eq!(log["rule"], "consulting-with-protocol");
+    assert_eq!(log["route"], "owner");
+    assert_eq!(log["outcome"], "answered");
+    assert_eq!(log["consultant"], "ana");
+    assert_eq!(log["consultant_id"], d.ana_id);
+    assert_eq!(log["ended_by"], "caller");
+    assert!(log["talk_ms"].as_i64().unwrap() >= 300, "{log}");
+    assert_eq!(attempts(&log), vec![("owner".into(), "ana".into(), 200)]);
+    assert!(callbacks(&d).await.is_empty(), "the owner took the call");
+    let metrics = metrics(&d).await;
     assert!(
         metrics.contains("protocall_routing_decision_seconds_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"protocall_calls_total{direction="inbound",outcome="answered",route="owner"} 1"#
+        ),
         "{metrics}"
     );
 }
@@ -174,6 +278,53 @@ async fn owner_busy_goes_to_the_team() {
         .await
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
+
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["route"], "team");
+    assert_eq!(log["consultant"], "bia");
+    assert_eq!(
+        attempts(&log),
+        vec![
+            ("owner".into(), "ana".into(), 486),
+            ("team".into(), "bia".into(), 200)
+        ]
+    );
+    // The owner missed the client: a call-back is due within 10 minutes.
+    let cbs = callbacks(&d).await;
+    assert_eq!(cbs.len(), 1, "{cbs:?}");
+    assert_eq!(cbs[0]["consultant_id"], d.ana_id);
+    assert_eq!(cbs[0]["provider_id"], d.netsul_id);
+    assert_eq!(cbs[0]["protocol_id"], d.protocol_id);
+    assert_eq!(cbs[0]["reason"], "busy");
+    assert_eq!(cbs[0]["status"], "pending");
+    assert_eq!(cbs[0]["caller_number"], "+5511987654321");
+    let created = chrono::DateTime::parse_from_rfc3339(cbs[0]["created_at"].as_str().unwrap())
+        .unwrap();
+    let due = chrono::DateTime::parse_from_rfc3339(cbs[0]["due_at"].as_str().unwrap()).unwrap();
+    let started =
+        chrono::DateTime::parse_from_rfc3339(log["started_at"].as_str().unwrap()).unwrap();
+    assert_eq!((due - started).num_seconds(), 600);
+    assert!(created >= started);
+    let m = metrics(&d).await;
+    assert!(m.contains("protocall_callbacks_created_total 1"), "{m}");
+    // Done once the owner has called back.
+    let id = cbs[0]["id"].as_i64().unwrap();
+    let done = json(
+        d.app
+            .client
+            .put(d.app.url(&format!("/api/callbacks/{id}/status")))
+            .bearer_auth(&d.app.token)
+            .json(&json!({"status": "done"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(done["status"], "done");
+    assert!(!done["closed_at"].is_null());
+    let pending = json(d.app.get("/api/callbacks?status=pending").await, 200).await;
+    assert_eq!(pending["total"], 0);
 }
 
 #[tokio::test]
@@ -196,6 +347,21 @@ async fn nobody_answers_so_the_ura_takes_the_call() {
         .await
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
+
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["route"], "ura");
+    assert!(log["consultant"].is_null(), "{log}");
+    assert_eq!(
+        attempts(&log),
+        vec![
+            ("owner".into(), "ana".into(), 408),
+            ("team".into(), "bia".into(), 408),
+            ("ura".into(), "".into(), 200)
+        ]
+    );
+    let cbs = callbacks(&d).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(cbs[0]["reason"], "no_answer");
 }
 
 #[tokio::test]
@@ -212,7 +378,17 @@ async fn non_consulting_and_unknown_callers_reach_the_ura() {
             .unwrap();
         caller.ack(&call, &ok).await.unwrap();
         d.ura.next_request_of(Method::Ack, T).await.unwrap();
+        let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+        assert_eq!(log["route"], "ura");
+        assert_eq!(log["rule"], "everyone-else");
+        let class = if number.starts_with("21") {
+            "not_consulting"
+        } else {
+            "unknown"
+        };
+        assert_eq!(log["caller_class"], class);
     }
+    assert!(callbacks(&d).await.is_empty());
     d.ana
         .nothing_matching(Duration::from_millis(200), |m| {
             m.method() == Some(Method::Invite)
@@ -361,6 +537,12 @@ async fn an_owner_in_do_not_disturb_is_skipped() {
         })
         .await
         .unwrap();
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["detail"]["steps"][0]["skipped"][0]["user"], "ana");
+    assert_eq!(log["detail"]["steps"][0]["skipped"][0]["reason"], "dnd");
+    let cbs = callbacks(&d).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(cbs[0]["reason"], "dnd");
     json(
         d.app
             .client
@@ -373,4 +555,210 @@ async fn an_owner_in_do_not_disturb_is_skipped() {
         422,
     )
     .await;
+}
+
+async fn answered_by(phone: &mut Agent, caller: &mut Agent, call: &support::sip_agent::Call) {
+    let (inv, _) = phone.next_request_of(Method::Invite, T).await.unwrap();
+    phone.answer(&inv).await.unwrap();
+    let ok = caller
+        .expect_response(Method::Invite, 200, T)
+        .await
+        .unwrap();
+    caller.ack(call, &ok).await.unwrap();
+    phone.next_request_of(Method::Ack, T).await.unwrap();
+}
+
+#[tokio::test]
+async fn anonymous_callers_reach_the_ura() {
+    let mut d = desk().await;
+    let mut caller = carrier(&d, "anonymous").await;
+    let call = caller
+        .invite_with(&desk_uri(&d), &[("Privacy", "id")])
+        .await
+        .unwrap();
+    answered_by(&mut d.ura, &mut caller, &call).await;
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["caller_class"], "anonymous");
+    assert!(log["caller_number"].is_null(), "{log}");
+    assert_eq!(log["route"], "ura");
+}
+
+#[tokio::test]
+async fn outside_business_hours_everyone_reaches_the_ura() {
+    use chrono::Datelike;
+    // Open one day of the week that is not today: now is outside hours.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::Sao_Paulo)
+        .weekday();
+    let day = if today == chrono::Weekday::Mon {
+        "tue"
+    } else {
+        "mon"
+    };
+    let plan = format!(
+        "[hours]\n{day} = [\"08:00-18:00\"]\n\n\
+         [[rule]]\nname = \"after-hours\"\nwhen.outside_hours = true\nsteps = [{{ action = \"ura\" }}]\n\n\
+         [[rule]]\nname = \"owner-first\"\nsteps = [{{ action = \"owner\", ring_seconds = 2 }}, {{ action = \"ura\" }}]\n"
+    );
+    let mut d = desk_with_plan(&plan).await;
+    let mut caller = carrier(&d, "011987654321").await;
+    let call = caller.invite(&desk_uri(&d)).await.unwrap();
+    answered_by(&mut d.ura, &mut caller, &call).await;
+    d.ana
+        .nothing_matching(Duration::from_millis(200), |m| {
+            m.method() == Some(Method::Invite)
+        })
+        .await
+        .unwrap();
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["rule"], "after-hours");
+    assert_eq!(log["caller_class"], "consulting");
+    assert_eq!(log["route"], "ura");
+    assert!(
+        callbacks(&d).await.is_empty(),
+        "no owner step after hours, no call-back"
+    );
+}
+
+#[tokio::test]
+async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
+    let mut d = desk().await;
+    let sip = d.app.sip_udp.port();
+    // A wrong password is refused (toll-fraud protection).
+    let call = d
+        .ana
+        .invite(&format!("sip:011987654321@127.0.0.1:{sip}"))
+        .await
+        .unwrap();
+    let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    d.ana
+        .answer_auth_challenge(&call, &challenge, "wrong password")
+        .await
+        .unwrap();
+    let refused = d.ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(refused.status(), Some(403));
+    // With the right one, the call goes out with the number in E.164.
+    let call = d
+        .ana
+        .invite(&format!("sip:011987654321@127.0.0.1:{sip}"))
+        .await
+        .unwrap();
+    let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    let call = d
+        .ana
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap();
+    let (inv, _) = d.trunk.next_request_of(Method::Invite, T).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(inv.request_uri().unwrap()),
+        format!("sip:+5511987654321@{}", d.trunk.local_addr())
+    );
+    d.trunk.answer(&inv).await.unwrap();
+    let ok = d.ana.expect_response(Method::Invite, 200, T).await.unwrap();
+    d.ana.ack(&call, &ok).await.unwrap();
+    let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log["direction"], "outbound");
+    assert_eq!(log["consultant"], "ana");
+    assert_eq!(log["consultant_id"], d.ana_id);
+    assert_eq!(log["provider_id"], d.netsul_id);
+    assert_eq!(log["protocol_id"], d.protocol_id);
+    assert_eq!(log["caller_number"], "+5511987654321");
+    assert_eq!(log["route"], "uri");
+
+    // While ana is on that call, the client's next call skips her.
+    let mut caller = carrier(&d, "011987654321").await;
+    let inbound = caller.invite(&desk_uri(&d)).await.unwrap();
+    answered_by(&mut d.bia, &mut caller, &inbound).await;
+    let log2 = logged(&d, &inbound.call_id, |v| v["outcome"] == "answered").await;
+    assert_eq!(log2["detail"]["steps"][0]["skipped"][0]["reason"], "in_call");
+    assert_eq!(attempts(&log2), vec![("team".into(), "bia".into(), 200)]);
+    let cbs = callbacks(&d).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(cbs[0]["reason"], "in_call");
+
+    // Ana hangs up; the log closes the outbound call.
+    d.ana.bye(&call).await.unwrap();
+    let (bye, _) = d.trunk.next_request_of(Method::Bye, T).await.unwrap();
+    d.trunk.respond(&bye, 200).await.unwrap();
+    d.ana.expect_response(Method::Bye, 200, T).await.unwrap();
+    let log = logged(&d, &call.call_id, ended).await;
+    assert_eq!(log["ended_by"], "caller");
+    let m = metrics(&d).await;
+    assert!(
+        m.contains(r#"protocall_calls_total{direction="outbound",outcome="answered",route="uri"} 1"#),
+        "{m}"
+    );
+
+    // A call between consultants rings the colleague and is internal.
+    let call = d
+        .ana
+        .invite(&format!("sip:bia@127.0.0.1:{sip}"))
+        .await
+        .unwrap();
+    let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
+    let call = d
+        .ana
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap();
+    let (inv, _) = d.bia.next_request_of(Method::Invite, T).await.unwrap();
+    d.bia.respond(&inv, 486).await.unwrap();
+    let busy = d.ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(busy.status(), Some(486));
+    d.ana.ack(&call, &busy).await.unwrap();
+    let log = logged(&d, &call.call_id, |v| !v["outcome"].is_null()).await;
+    assert_eq!(log["direction"], "internal");
+    assert_eq!(log["outcome"], "busy");
+    assert_eq!(attempts(&log), vec![("uri".into(), "bia".into(), 486)]);
+}
+
+#[tokio::test]
+async fn dialplan_reloads_under_load_drop_no_call() {
+    let mut d = desk().await;
+    let plan = |name: &str| {
+        format!("[[rule]]\nname = \"{name}\"\nsteps = [ {{ action = \"ura\" }} ]\n")
+    };
+    let dir = d.plans.clone();
+    let client = d.app.client.clone();
+    let url = d.app.url("/api/routing/reload");
+    let token = d.app.token.clone();
+    let reloader = tokio::spawn(async move {
+        let mut ok = 0;
+        for k in 0..40 {
+            std::fs::write(
+                dir.join("default.toml"),
+                plan(if k % 2 == 0 { "plan-a" } else { "plan-b" }),
+            )
+            .unwrap();
+            let r = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                ok += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        ok
+    });
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let mut caller = carrier(&d, "2134567890").await;
+        let call = caller.invite(&desk_uri(&d)).await.unwrap();
+        answered_by(&mut d.ura, &mut caller, &call).await;
+        ids.push(call.call_id);
+    }
+    assert_eq!(reloader.await.unwrap(), 40, "every reload applied");
+    for id in ids {
+        let log = logged(&d, &id, |v| v["outcome"] == "answered").await;
+        assert_eq!(log["route"], "ura");
+    }
+    let page = json(d.app.get("/api/calls?outcome=answered&route=ura").await, 200).await;
+    assert_eq!(page["total"], 20);
 }

@@ -985,8 +985,19 @@ impl Agent {
         Self::udp_inner(user, None).await
     }
 
+    /// A UDP agent bound to another loopback address (e.g. 127.0.0.2, to
+    /// play a carrier trunk the daemon trusts while phones on 127.0.0.1
+    /// must authenticate).
+    pub async fn udp_on(user: &str, ip: std::net::IpAddr, proxy: SocketAddr) -> Result<Agent> {
+        Self::udp_bound(user, SocketAddr::new(ip, 0), Some(proxy)).await
+    }
+
     async fn udp_inner(user: &str, proxy: Option<SocketAddr>) -> Result<Agent> {
-        let sock = UdpSocket::bind("127.0.0.1:0").await?;
+        Self::udp_bound(user, SocketAddr::from(([127, 0, 0, 1], 0)), proxy).await
+    }
+
+    async fn udp_bound(user: &str, bind: SocketAddr, proxy: Option<SocketAddr>) -> Result<Agent> {
+        let sock = UdpSocket::bind(bind).await?;
         let local = sock.local_addr()?;
         let shared = Self::new_shared(Net::Udp(sock), local);
         let s = shared.clone();
