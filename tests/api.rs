@@ -19,6 +19,7 @@ on_every_backend!(
     openapi_describes_every_endpoint,
     migrations_are_idempotent,
     snapshot_classifies_callers_like_lookup,
+    call_log_and_callbacks_round_trip,
 );
 
 async fn readme_flow_finds_provider_by_any_spelling(b: Backend) {
@@ -713,4 +714,109 @@ async fn snapshot_classifies_callers_like_lookup(b: Backend) {
         CallerClass::Unknown
     );
     assert_eq!(snap.consultants.len(), 1);
+}
+
+/// The call log's store path on both backends: a row written at the
+/// answer and completed at the end stays one row; call-backs are
+/// idempotent by Call-ID; filters and bad filter values.
+async fn call_log_and_callbacks_round_trip(b: Backend) {
+    use protocall::store::{CallRow, NewCallback};
+    let app = TestApp::spawn(b).await;
+    let ana = json(
+        app.post(
+            "/api/consultants",
+            json!({"name": "Ana", "sip_username": "ana", "password": "correct horse"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let ana_id = ana["id"].as_i64().unwrap();
+    let mut row = CallRow {
+        call_id: "abc@host".into(),
+        direction: "inbound".into(),
+        from_uri: "sip:11987654321@carrier".into(),
+        to_uri: "sip:4000@desk".into(),
+        caller_number: Some("+5511987654321".into()),
+        caller_class: "consulting".into(),
+        provider_id: Some(7),
+        provider_user_id: None,
+        protocol_id: Some(70),
+        consultant_id: Some(ana_id),
+        consultant: Some("ana".into()),
+        rule: "consulting-with-protocol".into(),
+        route: "owner".into(),
+        outcome: Some("answered".into()),
+        final_code: Some(200),
+        started_at_ms: 1_764_000_000_000,
+        ringing_at_ms: Some(1_764_000_000_100),
+        answered_at_ms: Some(1_764_000_002_500),
+        ended_at_ms: None,
+        ended_by: None,
+        detail: r#"{"steps":[],"attempts":[],"reject":null}"#.into(),
+    };
+    app.store.save_call(&row).await.unwrap();
+    row.ended_at_ms = Some(1_764_000_062_500);
+    row.ended_by = Some("callee".into());
+    app.store.save_call(&row).await.unwrap();
+    let page = json(app.get("/api/calls").await, 200).await;
+    assert_eq!(page["total"], 1, "one row per call");
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    for key in [id.to_string(), "abc@host".to_string()] {
+        let c = json(app.get(&format!("/api/calls/{key}")).await, 200).await;
+        assert_eq!(c["call_id"], "abc@host");
+        assert_eq!(c["wait_ms"], 2_500);
+        assert_eq!(c["talk_ms"], 60_000);
+        assert_eq!(c["ended_by"], "callee");
+        assert_eq!(c["started_at"], "2025-11-24T13:00:00-03:00");
+    }
+    json(app.get("/api/calls/nope").await, 404).await;
+    let f = json(app.get(&format!("/api/calls?consultant_id={ana_id}&route=owner&from=2025-11-24T00:00:00Z&to=2025-11-25T00:00:00Z")).await, 200).await;
+    assert_eq!(f["total"], 1);
+    let f = json(app.get("/api/calls?direction=outbound").await, 200).await;
+    assert_eq!(f["total"], 0);
+    let bad = json(app.get("/api/calls?outcome=great").await, 400).await;
+    assert_eq!(bad["error"]["code"], "invalid_field", "{bad}");
+
+    let cb = NewCallback {
+        call_id: "abc@host".into(),
+        consultant_id: ana_id,
+        provider_id: Some(7),
+        protocol_id: Some(70),
+        caller_number: Some("+5511987654321".into()),
+        reason: "busy".into(),
+        created_at_ms: 1_764_000_010_000,
+        due_at_ms: 1_764_000_600_000,
+    };
+    assert!(app.store.create_callback(&cb).await.unwrap());
+    assert!(!app.store.create_callback(&cb).await.unwrap(), "replay ignored");
+    let list = json(app.get(&format!("/api/callbacks?consultant_id={ana_id}&status=pending")).await, 200).await;
+    assert_eq!(list["total"], 1);
+    let cid = list["items"][0]["id"].as_i64().unwrap();
+    let set = |status: &'static str| {
+        app.client
+            .put(app.url(&format!("/api/callbacks/{cid}/status")))
+            .bearer_auth(&app.token)
+            .json(&json!({ "status": status }))
+            .send()
+    };
+    json(set("lost").await.unwrap(), 400).await;
+    let done = json(set("done").await.unwrap(), 200).await;
+    assert_eq!(done["status"], "done");
+    let missing = app
+        .client
+        .put(app.url("/api/callbacks/999999/status"))
+        .bearer_auth(&app.token)
+        .json(&json!({"status": "done"}))
+        .send()
+        .await
+        .unwrap();
+    json(missing, 404).await;
+    // A call-back for a consultant who does not exist is refused.
+    let orphan = NewCallback {
+        call_id: "zzz".into(),
+        consultant_id: 999_999,
+        ..cb
+    };
+    assert!(app.store.create_callback(&orphan).await.is_err());
 }
