@@ -1,5 +1,5 @@
 //! The command line: `protocall serve | migrate | check | import |
-//! consultant add | token create`. Errors surface as `anyhow` here only,
+//! consultant add | consultant presence | token create`. Errors surface as `anyhow` here only,
 //! at the binary's edge.
 
 use std::io::{BufRead, IsTerminal, Read};
@@ -56,6 +56,14 @@ pub enum ConsultantCommand {
     /// Add a consultant. The SIP password is read from a prompt, or from
     /// standard input when it is not a terminal; never from the command line.
     Add(ConsultantAdd),
+    /// Set a consultant's presence: available, dnd (do not disturb) or
+    /// away. A running daemon picks it up within two seconds.
+    Presence {
+        /// The consultant's SIP username.
+        username: String,
+        #[arg(value_parser = ["available", "dnd", "away"])]
+        status: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +157,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = state.store.create_consultant(&record).await?;
             println!("{}", serde_json::to_string_pretty(&c)?);
             state.store.close().await;
+            Ok(())
+        }
+        Command::Consultant(ConsultantCommand::Presence { username, status }) => {
+            let store = open_store(&settings).await?;
+            let Some(creds) = store.sip_credentials(&username).await? else {
+                bail!("no consultant with SIP username `{username}`");
+            };
+            let c = store
+                .set_presence(
+                    creds.consultant_id,
+                    crate::directory::Presence::parse(&status),
+                )
+                .await?;
+            store.close().await;
+            println!(
+                "{} ({}) is now {}",
+                c.name,
+                c.sip_username,
+                c.presence.as_str()
+            );
             Ok(())
         }
         Command::Token(TokenCommand::Create { name }) => {

@@ -228,6 +228,9 @@ fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// How often consultants' presence is compared with the database.
+const PRESENCE_POLL: Duration = Duration::from_secs(2);
+
 /// What the desk router shares with the call log.
 #[derive(Default)]
 pub struct CallHooks {
@@ -452,6 +455,45 @@ pub async fn start(
             })),
             Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
         }
+    }
+    // Presence and activity changed outside the API (the CLI writes the
+    // database directly): poll them, and reload the snapshot on a change.
+    {
+        let store = store.clone();
+        let directory = directory.clone();
+        let credentials = credentials.clone();
+        let mut stop = shutdown.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRESENCE_POLL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                let Ok(states) = store.consultant_states().await else {
+                    continue;
+                };
+                let snap = directory.load();
+                let same = states.len() == snap.consultants.len()
+                    && states.iter().all(|(id, active, presence)| {
+                        snap.consultants
+                            .get(id)
+                            .is_some_and(|c| c.active == *active && c.presence.as_str() == presence)
+                    });
+                if same {
+                    continue;
+                }
+                if let Ok(fresh) = store.load_snapshot().await {
+                    directory.replace(fresh);
+                    tracing::info!(
+                        "consultant presence changed outside the API; directory reloaded"
+                    );
+                }
+                if let Err(e) = credentials.reload(&store).await {
+                    tracing::warn!(error = %e, "credential cache not refreshed");
+                }
+            }
+        }));
     }
     // Credential cache refresh on directory changes.
     {

@@ -789,8 +789,18 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
         due_at_ms: 1_764_000_600_000,
     };
     assert!(app.store.create_callback(&cb).await.unwrap());
-    assert!(!app.store.create_callback(&cb).await.unwrap(), "replay ignored");
-    let list = json(app.get(&format!("/api/callbacks?consultant_id={ana_id}&status=pending")).await, 200).await;
+    assert!(
+        !app.store.create_callback(&cb).await.unwrap(),
+        "replay ignored"
+    );
+    let list = json(
+        app.get(&format!(
+            "/api/callbacks?consultant_id={ana_id}&status=pending"
+        ))
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(list["total"], 1);
     let cid = list["items"][0]["id"].as_i64().unwrap();
     let set = |status: &'static str| {

@@ -298,8 +298,8 @@ async fn owner_busy_goes_to_the_team() {
     assert_eq!(cbs[0]["reason"], "busy");
     assert_eq!(cbs[0]["status"], "pending");
     assert_eq!(cbs[0]["caller_number"], "+5511987654321");
-    let created = chrono::DateTime::parse_from_rfc3339(cbs[0]["created_at"].as_str().unwrap())
-        .unwrap();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(cbs[0]["created_at"].as_str().unwrap()).unwrap();
     let due = chrono::DateTime::parse_from_rfc3339(cbs[0]["due_at"].as_str().unwrap()).unwrap();
     let started =
         chrono::DateTime::parse_from_rfc3339(log["started_at"].as_str().unwrap()).unwrap();
@@ -667,13 +667,22 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
     assert_eq!(log["protocol_id"], d.protocol_id);
     assert_eq!(log["caller_number"], "+5511987654321");
     assert_eq!(log["route"], "uri");
+    let ana = json(
+        d.app.get(&format!("/api/consultants/{}", d.ana_id)).await,
+        200,
+    )
+    .await;
+    assert_eq!(ana["in_call"], true, "{ana}");
 
     // While ana is on that call, the client's next call skips her.
     let mut caller = carrier(&d, "011987654321").await;
     let inbound = caller.invite(&desk_uri(&d)).await.unwrap();
     answered_by(&mut d.bia, &mut caller, &inbound).await;
     let log2 = logged(&d, &inbound.call_id, |v| v["outcome"] == "answered").await;
-    assert_eq!(log2["detail"]["steps"][0]["skipped"][0]["reason"], "in_call");
+    assert_eq!(
+        log2["detail"]["steps"][0]["skipped"][0]["reason"],
+        "in_call"
+    );
     assert_eq!(attempts(&log2), vec![("team".into(), "bia".into(), 200)]);
     let cbs = callbacks(&d).await;
     assert_eq!(cbs.len(), 1);
@@ -686,9 +695,17 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
     d.ana.expect_response(Method::Bye, 200, T).await.unwrap();
     let log = logged(&d, &call.call_id, ended).await;
     assert_eq!(log["ended_by"], "caller");
+    let ana = json(
+        d.app.get(&format!("/api/consultants/{}", d.ana_id)).await,
+        200,
+    )
+    .await;
+    assert_eq!(ana["in_call"], false, "{ana}");
     let m = metrics(&d).await;
     assert!(
-        m.contains(r#"protocall_calls_total{direction="outbound",outcome="answered",route="uri"} 1"#),
+        m.contains(
+            r#"protocall_calls_total{direction="outbound",outcome="answered",route="uri"} 1"#
+        ),
         "{m}"
     );
 
@@ -718,9 +735,8 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
 #[tokio::test]
 async fn dialplan_reloads_under_load_drop_no_call() {
     let mut d = desk().await;
-    let plan = |name: &str| {
-        format!("[[rule]]\nname = \"{name}\"\nsteps = [ {{ action = \"ura\" }} ]\n")
-    };
+    let plan =
+        |name: &str| format!("[[rule]]\nname = \"{name}\"\nsteps = [ {{ action = \"ura\" }} ]\n");
     let dir = d.plans.clone();
     let client = d.app.client.clone();
     let url = d.app.url("/api/routing/reload");
@@ -759,6 +775,51 @@ async fn dialplan_reloads_under_load_drop_no_call() {
         let log = logged(&d, &id, |v| v["outcome"] == "answered").await;
         assert_eq!(log["route"], "ura");
     }
-    let page = json(d.app.get("/api/calls?outcome=answered&route=ura").await, 200).await;
+    let page = json(
+        d.app.get("/api/calls?outcome=answered&route=ura").await,
+        200,
+    )
+    .await;
     assert_eq!(page["total"], 20);
+}
+
+#[tokio::test]
+async fn presence_set_from_the_cli_reaches_the_running_daemon() {
+    let d = desk().await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", &d.app.db_url)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["consultant", "presence", "ana", "away"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is now away"));
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let sim = json(
+            d.app
+                .post("/api/routing/simulate", json!({"from": "011987654321"}))
+                .await,
+            200,
+        )
+        .await;
+        if sim["route"][0]["skipped"][0]["reason"] == "away" {
+            assert_eq!(sim["groups"][0][0], d.bia.contact_uri(), "{sim}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sim}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = cli(&["consultant", "presence", "nobody", "dnd"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no consultant"));
+    let out = cli(&["consultant", "presence", "ana", "sleeping"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses the value");
 }

@@ -292,6 +292,9 @@ pub struct Consultant {
     pub weekly_capacity_hours: f64,
     pub active: bool,
     pub presence: Presence,
+    /// In a call right now (derived from answered calls, not stored).
+    #[serde(default)]
+    pub in_call: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Tz>,
     #[schema(value_type = String, format = DateTime)]

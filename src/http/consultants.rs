@@ -63,7 +63,11 @@ pub async fn list(
         limit: p.limit.unwrap_or(0),
         offset: p.offset.unwrap_or(0),
     };
-    Ok(Json(st.store.list_consultants(&q).await?))
+    let mut page = st.store.list_consultants(&q).await?;
+    for c in &mut page.items {
+        c.in_call = st.in_call.contains(&c.sip_username);
+    }
+    Ok(Json(page))
 }
 
 #[utoipa::path(post, path = "/api/consultants", request_body = NewConsultant,
@@ -82,7 +86,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/consultants/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = Consultant)), security(("bearer" = [])))]
 pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Consultant>, ApiError> {
-    Ok(Json(st.store.get_consultant(id).await?))
+    let mut c = st.store.get_consultant(id).await?;
+    c.in_call = st.in_call.contains(&c.sip_username);
+    Ok(Json(c))
 }
 
 #[utoipa::path(patch, path = "/api/consultants/{id}", params(("id" = i64, Path)),

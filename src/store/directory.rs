@@ -119,6 +119,7 @@ impl Store {
             weekly_capacity_hours: get(r, "weekly_capacity_hours")?,
             active: get_bool(r, "active")?,
             presence: crate::directory::Presence::parse(&get::<String>(r, "presence")?),
+            in_call: false,
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),
         })

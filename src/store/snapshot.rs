@@ -86,4 +86,15 @@ impl Store {
         tx.commit().await?;
         Ok(s)
     }
+
+    /// (id, active, presence) of every consultant: cheap enough to poll,
+    /// so changes made outside the API (the CLI) reach routing.
+    pub async fn consultant_states(&self) -> Result<Vec<(i64, bool, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, active, presence FROM consultants")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get_bool(r, "active")?, get(r, "presence")?)))
+            .collect()
+    }
 }
