@@ -275,12 +275,14 @@ async fn seeded_store(dir: &std::path::Path) -> protocall::store::Store {
         .await
         .unwrap();
         for k in 0..NUMBERS_PER_PROVIDER {
-            sqlx::query("INSERT INTO provider_numbers (provider_id, e164, created_at) VALUES (?, ?, 0)")
-                .bind(p)
-                .bind(number(p, k))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO provider_numbers (provider_id, e164, created_at) VALUES (?, ?, 0)",
+            )
+            .bind(p)
+            .bind(number(p, k))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         }
     }
     for i in 0..PROTOCOLS {

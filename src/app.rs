@@ -18,6 +18,7 @@ use crate::metrics::{Metrics, MetricsError};
 use crate::server::{SipError, SipServer};
 use crate::sip::dialog::DialogEvent;
 use crate::store::{Store, StoreError};
+use crate::tracking::journal::{Journal, Recovered, Recovery};
 
 /// Dialog events waiting for time tracking; a full queue drops (and
 /// counts) rather than slowing a call.
@@ -38,6 +39,8 @@ pub enum AppError {
     },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Journal(#[from] crate::tracking::journal::JournalError),
 }
 
 pub struct Application {
@@ -48,6 +51,9 @@ pub struct Application {
     sip: SipServer,
     stop: watch::Sender<bool>,
     call_log: Option<CallLog>,
+    journal: Journal,
+    recovered: Recovered,
+    started_ms: i64,
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -67,7 +73,9 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Application, AppError> {
+        let started_ms = chrono::Utc::now().timestamp_millis();
         let store = open_store(settings).await?;
+        let (journal, journal_handle, recovered) = Journal::open(&settings.tracking.journal_dir)?;
         let metrics = Metrics::new()?;
         let state = AppState::new(store, metrics, settings);
         let addr = settings.http.listen;
@@ -100,7 +108,7 @@ impl Application {
             routed,
             events,
             tap: None,
-            store: state.store.clone(),
+            journal: journal_handle,
             metrics: state.metrics.calls.clone(),
             in_call: in_call.clone(),
             directory: sip.directory.clone(),
@@ -126,6 +134,9 @@ impl Application {
             sip,
             stop,
             call_log: Some(call_log),
+            journal,
+            recovered,
+            started_ms,
         })
     }
 
@@ -174,6 +185,42 @@ impl Application {
             "protocall serving"
         );
         let stop = self.stop;
+        let monitor = self.call_log.as_ref().map(|l| l.journal.monitor());
+        let tracking = self.state.metrics.tracking.clone();
+        let callbacks = self.state.metrics.calls.callbacks_created.clone();
+        let on_drained: crate::tracking::journal::OnDrained = {
+            let tracking = tracking.clone();
+            Box::new(move |s: &crate::store::WriteSummary| {
+                callbacks.inc_by(s.callbacks_created);
+                for c in &s.contacts_closed {
+                    tracking.contact_closed(&c.channel, &c.status, c.talk_ms);
+                }
+            })
+        };
+        let journal = self.journal.start(
+            self.state.store.clone(),
+            Recovery {
+                replayed: self.recovered.replayed as u64,
+                last_alive_ms: self.recovered.last_alive_ms.unwrap_or(self.started_ms),
+                started_ms: self.started_ms,
+            },
+            Some(on_drained),
+            stop.subscribe(),
+        );
+        if let Some(monitor) = monitor {
+            let gauge = tracking.journal_pending.clone();
+            let mut stop = stop.subscribe();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+                loop {
+                    gauge.set(monitor.pending() as i64);
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+            });
+        }
         let call_log = self
             .call_log
             .map(|log| tokio::spawn(log.run(stop.subscribe())));
@@ -187,6 +234,9 @@ impl Application {
         if let Some(log) = call_log {
             let _ = log.await;
         }
+        // Every journal handle is gone with the call log: the journal
+        // drains what it holds and stops.
+        journal.join().await;
         store.close().await;
         tracing::info!("protocall stopped");
         result

@@ -50,6 +50,69 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub routing: RoutingSettings,
+    #[serde(default)]
+    pub tracking: TrackingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingSettings {
+    /// Where the contact journal lives (local disk; created if missing).
+    pub journal_dir: std::path::PathBuf,
+    /// Task categories added to the process's built-in ones.
+    pub categories: Vec<String>,
+    /// Default working hours per weekday ("HH:MM-HH:MM" ranges), for
+    /// consultants without their own.
+    pub hours: WeekHours,
+    /// Scheduled task blocks are multiples of this many minutes.
+    pub schedule_granularity_minutes: u32,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self {
+            journal_dir: "data/journal".into(),
+            categories: Vec::new(),
+            hours: WeekHours::default(),
+            schedule_granularity_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeekHours {
+    pub mon: Vec<String>,
+    pub tue: Vec<String>,
+    pub wed: Vec<String>,
+    pub thu: Vec<String>,
+    pub fri: Vec<String>,
+    pub sat: Vec<String>,
+    pub sun: Vec<String>,
+}
+
+impl Default for WeekHours {
+    fn default() -> Self {
+        let day = || vec!["08:00-12:00".to_string(), "13:00-17:00".to_string()];
+        Self {
+            mon: day(),
+            tue: day(),
+            wed: day(),
+            thu: day(),
+            fri: day(),
+            sat: Vec::new(),
+            sun: Vec::new(),
+        }
+    }
+}
+
+impl WeekHours {
+    /// Monday first.
+    pub fn days(&self) -> [&Vec<String>; 7] {
+        [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -412,6 +475,34 @@ impl Settings {
                 return Err(invalid("routing.trunk_uri", e));
             }
         }
+        let g = self.tracking.schedule_granularity_minutes;
+        if g == 0 || g > 240 || 1440 % g != 0 {
+            return Err(invalid(
+                "tracking.schedule_granularity_minutes",
+                "expected a divisor of a day between 1 and 240 (e.g. 15)".into(),
+            ));
+        }
+        for (name, ranges) in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .zip(self.tracking.hours.days())
+        {
+            for r in ranges {
+                if !valid_range(r) {
+                    return Err(invalid(
+                        &format!("tracking.hours.{name}"),
+                        format!("`{r}` is not a time range like 08:00-12:00"),
+                    ));
+                }
+            }
+        }
+        for c in &self.tracking.categories {
+            if !valid_category(c) {
+                return Err(invalid(
+                    "tracking.categories",
+                    format!("`{c}` is not a category name (lowercase letters, digits and -)"),
+                ));
+            }
+        }
         if self.routing.callback_minutes == 0 || self.routing.max_call_hours == 0 {
             return Err(invalid(
                 "routing.callback_minutes",
@@ -627,4 +718,25 @@ mod tests {
             .to_string();
         assert!(err.contains("PROTOCALL__NOPE"), "{err}");
     }
+}
+
+/// `HH:MM-HH:MM` with the end after the start (24:00 allowed as an end).
+fn valid_range(r: &str) -> bool {
+    let minutes = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    };
+    match r.split_once('-') {
+        Some((a, b)) => matches!((minutes(a), minutes(b)), (Some(a), Some(b)) if a < b),
+        None => false,
+    }
+}
+
+/// Task category names are short slugs, easy to type in the CLI.
+pub fn valid_category(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 40
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

@@ -18,6 +18,67 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub sip: SipMetrics,
     pub calls: CallMetrics,
+    pub tracking: TrackingMetrics,
+}
+
+/// Time tracking's metrics.
+#[derive(Clone)]
+pub struct TrackingMetrics {
+    /// Closed contacts by channel (phone, chat, email, meeting, other) and
+    /// outcome (done, missed, abandoned, cancelled).
+    pub contacts: IntCounterVec,
+    /// Talk time of attended contacts.
+    pub talk_seconds: Histogram,
+    pub tasks_running: IntGauge,
+    /// Journal writes on disk not yet in the store.
+    pub journal_pending: IntGauge,
+}
+
+impl TrackingMetrics {
+    fn new(registry: &Registry) -> Result<TrackingMetrics, prometheus::Error> {
+        let contacts = IntCounterVec::new(
+            Opts::new(
+                "protocall_contacts_total",
+                "Contacts closed, by channel and outcome.",
+            ),
+            &["channel", "outcome"],
+        )?;
+        let talk_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "protocall_contact_talk_seconds",
+                "Duration of attended contacts (talk time for calls).",
+            )
+            .buckets(vec![
+                15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+            ]),
+        )?;
+        let tasks_running = IntGauge::new(
+            "protocall_tasks_running",
+            "Task timers running now (at most one per consultant).",
+        )?;
+        let journal_pending = IntGauge::new(
+            "protocall_contacts_journal_pending",
+            "Journal writes on local disk not yet in the database.",
+        )?;
+        registry.register(Box::new(contacts.clone()))?;
+        registry.register(Box::new(talk_seconds.clone()))?;
+        registry.register(Box::new(tasks_running.clone()))?;
+        registry.register(Box::new(journal_pending.clone()))?;
+        Ok(TrackingMetrics {
+            contacts,
+            talk_seconds,
+            tasks_running,
+            journal_pending,
+        })
+    }
+
+    /// A contact closed (from a call through the journal, or by hand).
+    pub fn contact_closed(&self, channel: &str, outcome: &str, talk_ms: Option<i64>) {
+        self.contacts.with_label_values(&[channel, outcome]).inc();
+        if let Some(ms) = talk_ms {
+            self.talk_seconds.observe(ms.max(0) as f64 / 1000.0);
+        }
+    }
 }
 
 /// The call log's counters (labels are the bounded sets of
@@ -26,8 +87,6 @@ pub struct Metrics {
 pub struct CallMetrics {
     pub calls: IntCounterVec,
     pub callbacks_created: IntCounter,
-    /// Call-log rows waiting for the database.
-    pub log_pending: IntGauge,
 }
 
 impl CallMetrics {
@@ -43,17 +102,11 @@ impl CallMetrics {
             "protocall_callbacks_created_total",
             "Call-backs scheduled for protocol owners who missed a client's call.",
         )?;
-        let log_pending = IntGauge::new(
-            "protocall_call_log_pending",
-            "Call-log writes waiting for the database.",
-        )?;
         registry.register(Box::new(calls.clone()))?;
         registry.register(Box::new(callbacks_created.clone()))?;
-        registry.register(Box::new(log_pending.clone()))?;
         Ok(CallMetrics {
             calls,
             callbacks_created,
-            log_pending,
         })
     }
 
@@ -259,7 +312,9 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         let sip = SipMetrics::new(&registry)?;
         let calls = CallMetrics::new(&registry)?;
+        let tracking = TrackingMetrics::new(&registry)?;
         Ok(Metrics {
+            tracking,
             registry,
             http_requests,
             http_duration,

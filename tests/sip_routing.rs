@@ -282,6 +282,7 @@ async fn owner_busy_goes_to_the_team() {
     let log = logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
     assert_eq!(log["route"], "team");
     assert_eq!(log["consultant"], "bia");
+    assert_eq!(log["consultant_id"], d.bia_id);
     assert_eq!(
         attempts(&log),
         vec![
@@ -632,12 +633,14 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
         .unwrap();
     let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
     assert_eq!(challenge.status(), Some(407));
-    d.ana
+    let retry = d
+        .ana
         .answer_auth_challenge(&call, &challenge, "wrong password")
         .await
         .unwrap();
     let refused = d.ana.final_response(Method::Invite, T).await.unwrap();
     assert_eq!(refused.status(), Some(403));
+    d.ana.ack(&retry, &refused).await.unwrap();
     // With the right one, the call goes out with the number in E.164.
     let call = d
         .ana

@@ -344,6 +344,79 @@ impl Tracker {
     }
 }
 
+/// The consulting contact a call makes, if it makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactDraft {
+    /// open, done, missed or abandoned.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    /// Username of the consultant the contact belongs to.
+    pub consultant: Option<String>,
+    pub rang_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub wait_ms: Option<i64>,
+    pub flag: Option<&'static str>,
+}
+
+/// Which calls are consulting contacts (time tracking's rule 2):
+/// - answered by a consultant, inbound or outbound: a contact opened at the
+///   2xx and closed at the BYE (`expired` when no BYE came);
+/// - inbound, rang at least one consultant, and no consultant answered: a
+///   missed contact (`abandoned` when the caller hung up first), with the
+///   reason (busy, no_answer, ura when the URA took it after the desk) and
+///   attributed to the owner when the plan had one;
+/// - everything else (URA-only calls, internal calls, unanswered outbound
+///   attempts) stays in the call log only.
+pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
+    let r = &rec.routed;
+    if r.direction == Direction::Internal {
+        return None;
+    }
+    let by_consultant =
+        rec.answered_at.is_some() && rec.consultant.is_some() && rec.route != RouteKind::Ura;
+    if by_consultant {
+        let answered = rec.answered_at?;
+        return Some(ContactDraft {
+            status: if rec.ended_at.is_some() {
+                "done"
+            } else {
+                "open"
+            },
+            reason: None,
+            consultant: rec.consultant.clone(),
+            rang_at: r.at,
+            started_at: Some(answered),
+            ended_at: rec.ended_at,
+            wait_ms: Some((answered - r.at).num_milliseconds()),
+            flag: rec.expired.then_some("expired"),
+        });
+    }
+    let rang_consultant = rec.attempts.iter().any(|a| a.user.is_some());
+    if r.direction != Direction::Inbound || !rang_consultant {
+        return None;
+    }
+    // Settled: either failed, or answered by the URA after the desk.
+    let end = rec.answered_at.or(rec.ended_at)?;
+    let (status, reason) = match rec.outcome {
+        Some(Outcome::Answered) => ("missed", "ura"),
+        Some(Outcome::Cancelled) => ("abandoned", "cancelled"),
+        Some(Outcome::Busy) => ("missed", "busy"),
+        Some(Outcome::NoAnswer) => ("missed", "no_answer"),
+        _ => ("missed", "failed"),
+    };
+    Some(ContactDraft {
+        status,
+        reason: Some(reason.into()),
+        consultant: r.owner().map(str::to_string),
+        rang_at: r.at,
+        started_at: None,
+        ended_at: Some(end),
+        wait_ms: Some((end - r.at).num_milliseconds()),
+        flag: None,
+    })
+}
+
 fn free(rec: &CallRecord, out: &mut Vec<Effect>) {
     if rec.answered_at.is_none() {
         return;

@@ -1,14 +1,9 @@
 //! Runs the [`Tracker`](super::Tracker) on the proxy's dialog events and
-//! routing's decisions, and writes what it produces to the store.
-//!
-//! Two tasks, so a slow or absent database never delays the busy set
-//! routing reads: the tracker applies events as they come; the writer
-//! drains its queue into the store and, when a write fails, keeps the
-//! write and retries it every second (`protocall_call_log_pending` shows
-//! the backlog). Rows are idempotent by Call-ID, so a retry never doubles
-//! a call or a call-back.
+//! routing's decisions, and hands what it produces (call-log rows,
+//! call-backs, contacts) to the time-tracking journal, which makes them
+//! durable and drains them to the store. Nothing here waits for a disk or a
+//! database, so the busy set routing reads is always current.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,11 +16,8 @@ use crate::metrics::CallMetrics;
 use crate::routing::busy::InCall;
 use crate::routing::note::RoutedCall;
 use crate::sip::dialog::DialogEvent;
-use crate::store::{CallRow, NewCallback, Store};
-
-/// Writes waiting beyond this are dropped (and logged): a bound on memory
-/// while the database is down.
-pub const WRITE_QUEUE: usize = 100_000;
+use crate::store::{CallContact, CallRow, NewCallback, Write};
+use crate::tracking::journal::JournalHandle;
 
 #[derive(Debug, Clone)]
 pub struct CallLogConfig {
@@ -40,28 +32,17 @@ pub struct CallLog {
     pub events: mpsc::Receiver<DialogEvent>,
     /// Every event is passed on here after the tracker saw it (tests).
     pub tap: Option<mpsc::Sender<DialogEvent>>,
-    pub store: Store,
+    pub journal: JournalHandle,
     pub metrics: CallMetrics,
     pub in_call: Arc<InCall>,
     pub directory: Arc<SharedDirectory>,
     pub config: CallLogConfig,
 }
 
-enum Write {
-    Call(CallRow),
-    Callback(NewCallback),
-}
-
 impl CallLog {
-    /// Runs until `stop` flips, then writes what is still queued.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let (tx, rx) = mpsc::channel::<Write>(WRITE_QUEUE);
-        let writer = tokio::spawn(writer(self.store.clone(), rx, self.metrics.clone()));
-        self.track(tx, stop).await;
-        let _ = writer.await;
-    }
-
-    async fn track(mut self, tx: mpsc::Sender<Write>, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` flips, after applying what the proxy emitted
+    /// before it stopped.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut tracker = Tracker::new(self.config.callback_after, self.config.max_call);
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let mut out = Vec::new();
@@ -85,7 +66,6 @@ impl CallLog {
                 }
                 _ = sweep.tick() => tracker.sweep(Utc::now(), &mut out),
                 _ = stop.changed() => {
-                    // What the proxy emitted before it stopped still counts.
                     while let Ok(r) = self.routed.try_recv() {
                         tracker.routed(r);
                     }
@@ -93,19 +73,19 @@ impl CallLog {
                         tracker.event(&e, &mut out);
                     }
                     for effect in out.drain(..) {
-                        self.apply(effect, &tx);
+                        self.apply(effect);
                     }
                     break;
                 }
             }
             for effect in out.drain(..) {
-                self.apply(effect, &tx);
+                self.apply(effect);
             }
         }
     }
 
-    fn apply(&self, effect: Effect, tx: &mpsc::Sender<Write>) {
-        let write = match effect {
+    fn apply(&self, effect: Effect) {
+        let writes = match effect {
             Effect::Busy(u) => return self.in_call.enter(&u),
             Effect::Free(u) => return self.in_call.leave(&u),
             Effect::Count {
@@ -119,23 +99,51 @@ impl CallLog {
                     .inc();
                 return;
             }
-            Effect::Save(rec) => Write::Call(self.row(&rec)),
-            Effect::Callback(cb) => Write::Callback(new_callback(cb)),
+            Effect::Save(rec) => {
+                let mut w = vec![Write::Call(self.row(&rec))];
+                w.extend(self.contact(&rec).map(Write::Contact));
+                w
+            }
+            Effect::Callback(cb) => vec![Write::Callback(new_callback(cb))],
         };
-        match tx.try_send(write) {
-            Ok(()) => self.metrics.log_pending.inc(),
-            Err(_) => tracing::error!("call log write queue full: a call record was dropped"),
+        for w in writes {
+            if !self.journal.append(w) {
+                tracing::error!("journal queue full: a call-log write was dropped");
+            }
         }
+    }
+
+    fn consultant_id(&self, user: Option<&str>) -> Option<i64> {
+        let user = user?;
+        self.directory
+            .load()
+            .consultant_by_username(user)
+            .map(|c| c.id)
+    }
+
+    fn contact(&self, rec: &CallRecord) -> Option<CallContact> {
+        let d = super::contact_of(rec)?;
+        let r = &rec.routed;
+        let ms = |t: chrono::DateTime<Utc>| t.timestamp_millis();
+        Some(CallContact {
+            call_id: r.call_id.clone(),
+            direction: r.direction.as_str().into(),
+            status: d.status.into(),
+            reason: d.reason,
+            consultant_id: self.consultant_id(d.consultant.as_deref()),
+            provider_id: r.party.provider_id,
+            provider_user_id: r.party.user_id,
+            protocol_id: r.party.protocol_id,
+            rang_at_ms: ms(d.rang_at),
+            started_at_ms: d.started_at.map(ms),
+            ended_at_ms: d.ended_at.map(ms),
+            wait_ms: d.wait_ms,
+            flag: d.flag.map(str::to_string),
+        })
     }
 
     fn row(&self, rec: &CallRecord) -> CallRow {
         let r = &rec.routed;
-        let consultant_id = rec.consultant.as_deref().and_then(|u| {
-            self.directory
-                .load()
-                .consultant_by_username(u)
-                .map(|c| c.id)
-        });
         let detail = Detail {
             steps: r.steps.clone(),
             attempts: rec.attempts.clone(),
@@ -156,7 +164,7 @@ impl CallLog {
             provider_id: r.party.provider_id,
             provider_user_id: r.party.user_id,
             protocol_id: r.party.protocol_id,
-            consultant_id,
+            consultant_id: self.consultant_id(rec.consultant.as_deref()),
             consultant: rec.consultant.clone(),
             rule: r.rule.clone(),
             route: rec.route.as_str().into(),
@@ -182,80 +190,5 @@ fn new_callback(cb: CallbackDue) -> NewCallback {
         reason: cb.reason,
         created_at_ms: cb.at.timestamp_millis(),
         due_at_ms: cb.due.timestamp_millis(),
-    }
-}
-
-async fn write(
-    store: &Store,
-    w: &Write,
-    metrics: &CallMetrics,
-) -> Result<(), crate::store::StoreError> {
-    match w {
-        Write::Call(row) => store.save_call(row).await,
-        Write::Callback(cb) => match store.create_callback(cb).await {
-            Ok(true) => {
-                metrics.callbacks_created.inc();
-                Ok(())
-            }
-            Ok(false) => Ok(()),
-            // The owner was deleted since: nobody to call back.
-            Err(crate::store::StoreError::Reference(_)) => Ok(()),
-            Err(e) => Err(e),
-        },
-    }
-}
-
-async fn writer(store: Store, mut rx: mpsc::Receiver<Write>, metrics: CallMetrics) {
-    let mut retry: VecDeque<Write> = VecDeque::new();
-    let mut closed = false;
-    let mut tries_after_close = 0;
-    loop {
-        // Failed writes go first, in order, once the database answers.
-        while let Some(w) = retry.front() {
-            match write(&store, w, &metrics).await {
-                Ok(()) => {
-                    retry.pop_front();
-                    metrics.log_pending.dec();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, pending = retry.len(), "call log not written; retrying");
-                    break;
-                }
-            }
-        }
-        if closed {
-            // Shutting down: a few more tries for a database that is
-            // down, then say what was lost.
-            if retry.is_empty() || tries_after_close >= 5 {
-                if !retry.is_empty() {
-                    tracing::error!(lost = retry.len(), "call log rows not written at shutdown");
-                }
-                return;
-            }
-            tries_after_close += 1;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        if !retry.is_empty() {
-            tokio::select! {
-                w = rx.recv() => match w {
-                    Some(w) => retry.push_back(w),
-                    None => closed = true,
-                },
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-            continue;
-        }
-        match rx.recv().await {
-            None => closed = true,
-            Some(w) => {
-                if let Err(e) = write(&store, &w, &metrics).await {
-                    tracing::warn!(error = %e, "call log not written; will retry");
-                    retry.push_back(w);
-                } else {
-                    metrics.log_pending.dec();
-                }
-            }
-        }
     }
 }

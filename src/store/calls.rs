@@ -11,7 +11,7 @@ use super::{get, Arg, Filter, Store, StoreError};
 use crate::directory::Page;
 
 /// One call as stored. Timestamps are UTC milliseconds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CallRow {
     pub call_id: String,
     pub direction: String,
@@ -58,7 +58,7 @@ pub struct CallQuery {
     pub offset: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NewCallback {
     pub call_id: String,
     pub consultant_id: i64,
@@ -139,43 +139,8 @@ impl Store {
     /// Inserts or completes a call (idempotent by Call-ID: the row written
     /// at the answer is updated at the end).
     pub async fn save_call(&self, c: &CallRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO calls (call_id, direction, from_uri, to_uri, caller_number, caller_class, \
-             provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, \
-             outcome, final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21) \
-             ON CONFLICT (call_id) DO UPDATE SET consultant_id = excluded.consultant_id, \
-             consultant = excluded.consultant, route = excluded.route, \
-             outcome = excluded.outcome, final_code = excluded.final_code, \
-             ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
-        )
-        .bind(c.call_id.clone())
-        .bind(c.direction.clone())
-        .bind(c.from_uri.clone())
-        .bind(c.to_uri.clone())
-        .bind(c.caller_number.clone())
-        .bind(c.caller_class.clone())
-        .bind(c.provider_id)
-        .bind(c.provider_user_id)
-        .bind(c.protocol_id)
-        .bind(c.consultant_id)
-        .bind(c.consultant.clone())
-        .bind(c.rule.clone())
-        .bind(c.route.clone())
-        .bind(c.outcome.clone())
-        .bind(c.final_code)
-        .bind(c.started_at_ms)
-        .bind(c.ringing_at_ms)
-        .bind(c.answered_at_ms)
-        .bind(c.ended_at_ms)
-        .bind(c.ended_by.clone())
-        .bind(c.detail.clone())
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::classify)?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        save_call_on(&mut conn, c).await
     }
 
     /// A call by its numeric id or, failing that, its Call-ID.
@@ -253,23 +218,8 @@ impl Store {
     /// Records a call-back; a second one for the same call is ignored
     /// (returns false), so replays never double it.
     pub async fn create_callback(&self, c: &NewCallback) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO callbacks (call_id, consultant_id, provider_id, protocol_id, \
-             caller_number, reason, status, created_at, due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) ON CONFLICT (call_id) DO NOTHING",
-        )
-        .bind(c.call_id.clone())
-        .bind(c.consultant_id)
-        .bind(c.provider_id)
-        .bind(c.protocol_id)
-        .bind(c.caller_number.clone())
-        .bind(c.reason.clone())
-        .bind(c.created_at_ms)
-        .bind(c.due_at_ms)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::classify)?;
-        Ok(done.rows_affected() > 0)
+        let mut conn = self.pool().acquire().await?;
+        create_callback_on(&mut conn, c).await
     }
 
     fn callback_from_row(&self, r: &AnyRow) -> Result<Callback, StoreError> {
@@ -342,4 +292,70 @@ impl Store {
         .await?;
         self.callback_from_row(&row)
     }
+}
+
+pub(crate) async fn save_call_on(
+    conn: &mut sqlx::AnyConnection,
+    c: &CallRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO calls (call_id, direction, from_uri, to_uri, caller_number, caller_class, \
+         provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, \
+         outcome, final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21) \
+         ON CONFLICT (call_id) DO UPDATE SET consultant_id = excluded.consultant_id, \
+         consultant = excluded.consultant, route = excluded.route, \
+         outcome = excluded.outcome, final_code = excluded.final_code, \
+         ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
+         ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
+    )
+    .bind(c.call_id.clone())
+    .bind(c.direction.clone())
+    .bind(c.from_uri.clone())
+    .bind(c.to_uri.clone())
+    .bind(c.caller_number.clone())
+    .bind(c.caller_class.clone())
+    .bind(c.provider_id)
+    .bind(c.provider_user_id)
+    .bind(c.protocol_id)
+    .bind(c.consultant_id)
+    .bind(c.consultant.clone())
+    .bind(c.rule.clone())
+    .bind(c.route.clone())
+    .bind(c.outcome.clone())
+    .bind(c.final_code)
+    .bind(c.started_at_ms)
+    .bind(c.ringing_at_ms)
+    .bind(c.answered_at_ms)
+    .bind(c.ended_at_ms)
+    .bind(c.ended_by.clone())
+    .bind(c.detail.clone())
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::classify)?;
+    Ok(())
+}
+
+pub(crate) async fn create_callback_on(
+    conn: &mut sqlx::AnyConnection,
+    c: &NewCallback,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO callbacks (call_id, consultant_id, provider_id, protocol_id, \
+         caller_number, reason, status, created_at, due_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(c.call_id.clone())
+    .bind(c.consultant_id)
+    .bind(c.provider_id)
+    .bind(c.protocol_id)
+    .bind(c.caller_number.clone())
+    .bind(c.reason.clone())
+    .bind(c.created_at_ms)
+    .bind(c.due_at_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::classify)?;
+    Ok(done.rows_affected() > 0)
 }

@@ -41,6 +41,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_calls.sql"),
         postgres: include_str!("../../migrations/postgres/0004_calls.sql"),
     },
+    Migration {
+        version: 5,
+        name: "tracking",
+        sqlite: include_str!("../../migrations/sqlite/0005_tracking.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_tracking.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -10,6 +10,7 @@
 mod calls;
 mod directory;
 mod import;
+mod journal_writes;
 mod migrate;
 mod registrations;
 mod snapshot;
@@ -17,6 +18,7 @@ mod tokens;
 
 pub use calls::*;
 pub use directory::*;
+pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use migrate::MIGRATIONS;
 pub use registrations::RegistrationRow;
 
@@ -64,6 +66,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database answered and said no (a constraint): retrying the
+    /// same write cannot succeed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict(_) | StoreError::Reference(_) | StoreError::Constraint(_)
+        )
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         StoreError::NotFound { what: what.into() }
     }

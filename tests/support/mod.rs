@@ -99,7 +99,16 @@ impl TestApp {
         }
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database(&backend, dir.path()).await;
-        let settings = settings(&db_url, extra);
+        let journal = dir.path().join("journal");
+        let mut extra = extra.to_vec();
+        let journal_env = journal.display().to_string();
+        if !extra
+            .iter()
+            .any(|(k, _)| *k == "PROTOCALL__TRACKING__JOURNAL_DIR")
+        {
+            extra.push(("PROTOCALL__TRACKING__JOURNAL_DIR", &journal_env));
+        }
+        let settings = settings(&db_url, &extra);
         let mut app = Application::build(&settings).await.unwrap();
         let base = format!("http://{}", app.http_addr());
         let sip_udp = app.sip_udp_addr();

@@ -1,0 +1,207 @@
+//! The writes that reach the store through the time-tracking journal:
+//! call-log rows, call-backs and contacts made from calls. Each is
+//! idempotent (keyed by Call-ID), so the journal may replay them after a
+//! crash without doubling anything; a batch is one transaction.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+
+use super::{CallRow, NewCallback, Store, StoreError};
+
+/// A contact made from a call. Timestamps are UTC milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContact {
+    pub call_id: String,
+    pub direction: String,
+    /// open (answered, not ended), done, missed or abandoned.
+    pub status: String,
+    pub reason: Option<String>,
+    pub consultant_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub provider_user_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub rang_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub wait_ms: Option<i64>,
+    /// expired: closed because no BYE came.
+    pub flag: Option<String>,
+}
+
+/// One journaled write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Write {
+    Call(CallRow),
+    Callback(NewCallback),
+    Contact(CallContact),
+}
+
+/// What a batch changed that someone counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub callbacks_created: u64,
+    pub contacts_closed: Vec<ClosedContact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedContact {
+    pub channel: String,
+    /// done, missed or abandoned.
+    pub status: String,
+    /// Talk time of an attended contact.
+    pub talk_ms: Option<i64>,
+}
+
+impl WriteSummary {
+    pub fn merge(&mut self, other: WriteSummary) {
+        self.callbacks_created += other.callbacks_created;
+        self.contacts_closed.extend(other.contacts_closed);
+    }
+}
+
+/// A call-back's scheduled contact lasts this long in the owner's plan.
+const CALLBACK_SLOT_MS: i64 = 15 * 60 * 1000;
+
+impl Store {
+    /// Applies writes in order, in one transaction.
+    pub async fn write_batch(&self, writes: &[Write]) -> Result<WriteSummary, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut summary = WriteSummary::default();
+        for w in writes {
+            apply(&mut tx, w, &mut summary).await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Applies one write on its own (used to isolate a write the database
+    /// refuses, so it cannot block the ones after it).
+    pub async fn write_one(&self, w: &Write) -> Result<WriteSummary, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let mut summary = WriteSummary::default();
+        apply(&mut conn, w, &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// Closes contacts made from calls that were still open when the
+    /// previous process stopped (calls that started before `started_ms`,
+    /// this process's start): ended at `last_alive_ms`, never before they
+    /// started, and flagged `interrupted`. Returns how many.
+    pub async fn close_interrupted_contacts(
+        &self,
+        last_alive_ms: i64,
+        started_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let now = super::now_ms();
+        let done = sqlx::query(
+            "UPDATE contacts SET status = 'done', flag = 'interrupted', \
+             ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $2 END, updated_at = $3 \
+             WHERE source = 'call' AND status = 'open' AND ended_at IS NULL AND rang_at < $4",
+        )
+        .bind(last_alive_ms)
+        .bind(last_alive_ms)
+        .bind(now)
+        .bind(started_ms)
+        .execute(self.pool())
+        .await?;
+        // The call log's rows of those calls end there too.
+        sqlx::query(
+            "UPDATE calls SET ended_at = CASE WHEN answered_at > $1 THEN answered_at ELSE $2 END \
+             WHERE answered_at IS NOT NULL AND ended_at IS NULL AND started_at < $3",
+        )
+        .bind(last_alive_ms)
+        .bind(last_alive_ms)
+        .bind(started_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn apply(
+    conn: &mut AnyConnection,
+    w: &Write,
+    summary: &mut WriteSummary,
+) -> Result<(), StoreError> {
+    match w {
+        Write::Call(c) => super::calls::save_call_on(conn, c).await,
+        Write::Callback(cb) => {
+            if super::calls::create_callback_on(conn, cb).await? {
+                summary.callbacks_created += 1;
+                // The owner's scheduled call-back, in the tracking sense.
+                let now = super::now_ms();
+                let row = sqlx::query(
+                    "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \
+                     provider_id, protocol_id, planned_start, planned_end, notes, source, \
+                     created_at, updated_at) VALUES ('scheduled', 'phone', 'outbound', 'scheduled', \
+                     $1, $2, $3, $4, $5, $6, $7, 'callback', $8, $9) RETURNING id",
+                )
+                .bind(cb.reason.clone())
+                .bind(cb.consultant_id)
+                .bind(cb.provider_id)
+                .bind(cb.protocol_id)
+                .bind(cb.due_at_ms)
+                .bind(cb.due_at_ms + CALLBACK_SLOT_MS)
+                .bind(format!(
+                    "Call back {}",
+                    cb.caller_number.as_deref().unwrap_or("the client")
+                ))
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(StoreError::classify)?;
+                let contact_id: i64 = super::get(&row, "id")?;
+                sqlx::query("UPDATE callbacks SET contact_id = $1 WHERE call_id = $2")
+                    .bind(contact_id)
+                    .bind(cb.call_id.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+        Write::Contact(c) => {
+            let now = super::now_ms();
+            sqlx::query(
+                "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \
+                 provider_id, provider_user_id, protocol_id, call_id, rang_at, started_at, ended_at, \
+                 wait_ms, flag, source, created_at, updated_at) VALUES ('triggered', 'phone', $1, $2, \
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'call', $14, $15) \
+                 ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, \
+                 reason = excluded.reason, consultant_id = excluded.consultant_id, \
+                 started_at = excluded.started_at, ended_at = excluded.ended_at, \
+                 wait_ms = excluded.wait_ms, flag = excluded.flag, updated_at = excluded.updated_at",
+            )
+            .bind(c.direction.clone())
+            .bind(c.status.clone())
+            .bind(c.reason.clone())
+            .bind(c.consultant_id)
+            .bind(c.provider_id)
+            .bind(c.provider_user_id)
+            .bind(c.protocol_id)
+            .bind(c.call_id.clone())
+            .bind(c.rang_at_ms)
+            .bind(c.started_at_ms)
+            .bind(c.ended_at_ms)
+            .bind(c.wait_ms)
+            .bind(c.flag.clone())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::classify)?;
+            if c.ended_at_ms.is_some() && c.status != "open" {
+                summary.contacts_closed.push(ClosedContact {
+                    channel: "phone".into(),
+                    status: c.status.clone(),
+                    talk_ms: match (c.started_at_ms, c.ended_at_ms) {
+                        (Some(s), Some(e)) => Some(e - s),
+                        _ => None,
+                    },
+                });
+            }
+            Ok(())
+        }
+    }
+}

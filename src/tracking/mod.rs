@@ -1,0 +1,5 @@
+//! Time tracking: what the desk did and when. Contacts made from calls
+//! reach the store through the durable [`journal`]; manual contacts, tasks,
+//! work plans and the week's schedule are the admin API's and the CLI's.
+
+pub mod journal;
