@@ -101,6 +101,7 @@ write_config() {  # write_config WORKERS: WORK/protocall-wWORKERS.toml from TEMP
   #  dialplans: relative to the working directory, made absolute)
   grep -q '^trusted_peers = ' "$TEMPLATE" && keys+=('trusted_peers = ["127.0.0.1"]')
   grep -q '^dialplans = "dialplans"' "$TEMPLATE" && keys+=("dialplans = \"$tdir/dialplans\"")
+  grep -q '^journal_dir = "data/journal"' "$TEMPLATE" && keys+=("journal_dir = \"$WORK/journal\"")
   sed -e "s|^listen = \"0.0.0.0:5060\"|listen = \"$PC_SIP\"|" \
       -e "s|^udp_workers = .*|udp_workers = $w|" \
       -e "s|^# static_routes = .*|static_routes = \"$WORK/routes.csv\"|" \
@@ -110,6 +111,7 @@ write_config() {  # write_config WORKERS: WORK/protocall-wWORKERS.toml from TEMP
       -e 's|^level = "info"|level = "warn"|' \
       -e 's|^trusted_peers = \[\]|trusted_peers = ["127.0.0.1"]|' \
       -e "s|^dialplans = \"dialplans\"|dialplans = \"$tdir/dialplans\"|" \
+      -e "s|^journal_dir = \"data/journal\"|journal_dir = \"$WORK/journal\"|" \
       "$TEMPLATE" >"$cfg"
   # every substitution must have happened (the shipped file may change)
   for k in "${keys[@]}"; do

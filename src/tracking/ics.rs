@@ -389,13 +389,13 @@ fn split_content_line(line: usize, text: &str) -> Result<ContentLine, IcsError> 
     }
     let mut params = Vec::new();
     while let Some(after) = rest.strip_prefix(';') {
-        let eq = after.find('=').ok_or_else(|| syntax("parameter without '='"))?;
+        let eq = after
+            .find('=')
+            .ok_or_else(|| syntax("parameter without '='"))?;
         let (pname, after) = after.split_at(eq);
         let after = after.get(1..).unwrap_or_default();
         let (pvalue, after) = if let Some(quoted) = after.strip_prefix('"') {
-            let close = quoted
-                .find('"')
-                .ok_or_else(|| syntax("unclosed quote"))?;
+            let close = quoted.find('"').ok_or_else(|| syntax("unclosed quote"))?;
             let (v, after) = quoted.split_at(close);
             (v, after.get(1..).unwrap_or_default())
         } else {
@@ -607,8 +607,8 @@ fn parse_utc(cl: &ContentLine) -> Result<DateTime<Utc>, IcsError> {
     let date = NaiveDate::from_ymd_opt(num(0, 4) as i32, num(4, 6), num(6, 8))
         .ok_or_else(|| bad("no such date"))?;
     // Leap seconds (:60) are refused: UTC stamps here never carry them.
-    let time =
-        NaiveTime::from_hms_opt(num(9, 11), num(11, 13), num(13, 15)).ok_or_else(|| bad("no such time"))?;
+    let time = NaiveTime::from_hms_opt(num(9, 11), num(11, 13), num(13, 15))
+        .ok_or_else(|| bad("no such time"))?;
     Ok(Utc.from_utc_datetime(&date.and_time(time)))
 }
 
@@ -706,7 +706,10 @@ mod tests {
 
     #[test]
     fn text_is_escaped_per_rfc() {
-        assert_eq!(escape_text(TRICKY), "a\\,b\\;c\\\\d\\ne \\\\n literal\\; end\\,");
+        assert_eq!(
+            escape_text(TRICKY),
+            "a\\,b\\;c\\\\d\\ne \\\\n literal\\; end\\,"
+        );
         assert_eq!(escape_text("one\r\ntwo\rthree"), "one\\ntwo\\nthree");
         assert_eq!(escape_text("bell\u{7}\u{0}\u{1b}tab\t"), "belltab\t");
         assert_eq!(escape_text("colon: \"quoted\""), "colon: \"quoted\"");
@@ -763,7 +766,10 @@ mod tests {
         let mut out = String::new();
         fold_into(&mut out, &"a".repeat(75 + 74 + 1));
         let lines = physical_lines(&out);
-        assert_eq!(lines.iter().map(|l| l.len()).collect::<Vec<_>>(), [75, 75, 2]);
+        assert_eq!(
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            [75, 75, 2]
+        );
         // Only spaces: no choice but to fold next to one; unfolding still
         // restores them.
         let mut out = String::new();
@@ -816,9 +822,7 @@ mod tests {
     }
 
     fn wrap(body: &str) -> String {
-        format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n"
-        )
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n")
     }
 
     const GOOD_EVENT: &str = "BEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20261128T120000Z\r\n\
@@ -880,7 +884,9 @@ mod tests {
                 |e| matches!(e, IcsError::BadDate { .. }),
             ),
             (
-                wrap(&GOOD_EVENT.replace("DTSTART:20261130T110000Z", "DTSTART;VALUE=DATE:20261130")),
+                wrap(
+                    &GOOD_EVENT.replace("DTSTART:20261130T110000Z", "DTSTART;VALUE=DATE:20261130"),
+                ),
                 |e| matches!(e, IcsError::BadDate { .. }),
             ),
             (
@@ -903,22 +909,18 @@ mod tests {
                 wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY:a\\qb")),
                 |e| matches!(e, IcsError::BadText { .. }),
             ),
-            (
-                wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY:a,b")),
-                |e| matches!(e, IcsError::BadText { .. }),
-            ),
-            (
-                wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY:a;b")),
-                |e| matches!(e, IcsError::BadText { .. }),
-            ),
-            (
-                wrap(&GOOD_EVENT.replace("SUMMARY:s", "STATUS:DONE")),
-                |e| matches!(e, IcsError::BadStatus { .. }),
-            ),
-            (
-                wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY s")),
-                |e| matches!(e, IcsError::Syntax { .. }),
-            ),
+            (wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY:a,b")), |e| {
+                matches!(e, IcsError::BadText { .. })
+            }),
+            (wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY:a;b")), |e| {
+                matches!(e, IcsError::BadText { .. })
+            }),
+            (wrap(&GOOD_EVENT.replace("SUMMARY:s", "STATUS:DONE")), |e| {
+                matches!(e, IcsError::BadStatus { .. })
+            }),
+            (wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY s")), |e| {
+                matches!(e, IcsError::Syntax { .. })
+            }),
             (
                 wrap(&GOOD_EVENT.replace("SUMMARY:s", "SUMMARY;X=\"open:s")),
                 |e| matches!(e, IcsError::Syntax { .. }),
@@ -927,18 +929,15 @@ mod tests {
                 wrap(&GOOD_EVENT.replace("BEGIN:VEVENT\r\n", "BEGIN:VEVENT\r\nBEGIN:VEVENT\r\n")),
                 |e| matches!(e, IcsError::Syntax { .. }),
             ),
-            (
-                format!("{}X:1\r\n", wrap(GOOD_EVENT)),
-                |e| matches!(e, IcsError::TrailingContent { .. }),
-            ),
-            (
-                wrap(GOOD_EVENT).replace("VERSION:2.0\r\n", ""),
-                |e| matches!(e, IcsError::MissingProperty { .. }),
-            ),
-            (
-                " folded\r\n".to_string() + &wrap(GOOD_EVENT),
-                |e| matches!(e, IcsError::Syntax { line: 1, .. }),
-            ),
+            (format!("{}X:1\r\n", wrap(GOOD_EVENT)), |e| {
+                matches!(e, IcsError::TrailingContent { .. })
+            }),
+            (wrap(GOOD_EVENT).replace("VERSION:2.0\r\n", ""), |e| {
+                matches!(e, IcsError::MissingProperty { .. })
+            }),
+            (" folded\r\n".to_string() + &wrap(GOOD_EVENT), |e| {
+                matches!(e, IcsError::Syntax { line: 1, .. })
+            }),
             (GOOD_EVENT.into(), |e| matches!(e, IcsError::NotACalendar)),
             (String::new(), |e| matches!(e, IcsError::NotACalendar)),
         ];
@@ -983,8 +982,8 @@ mod independent {
 
     #[test]
     fn ical_crate_reads_the_feed() {
-        let long = "Revisão técnica — ação 🚀 com o cliente São João; etapa ① ✓, à tarde. "
-            .repeat(5);
+        let long =
+            "Revisão técnica — ação 🚀 com o cliente São João; etapa ① ✓, à tarde. ".repeat(5);
         let long = long.trim_end();
         let events: Vec<IcsEvent> = (0..3)
             .map(|i| IcsEvent {

@@ -67,7 +67,9 @@ pub enum ScheduleError {
     BadWeekFormat { input: String },
     #[error("{year} has no ISO week {week} (it has {weeks})")]
     WeekOutOfRange { year: i32, week: u32, weeks: u32 },
-    #[error("invalid working-hours range {input:?}: {reason}; expected HH:MM-HH:MM, e.g. 08:00-12:00")]
+    #[error(
+        "invalid working-hours range {input:?}: {reason}; expected HH:MM-HH:MM, e.g. 08:00-12:00"
+    )]
     BadRange { input: String, reason: &'static str },
     #[error("working-hours ranges {first:?} and {second:?} overlap")]
     OverlappingRanges { first: String, second: String },
@@ -113,7 +115,10 @@ impl WorkingHours {
                 input: raw.clone(),
                 reason,
             };
-            let (a, b) = raw.trim().split_once('-').ok_or_else(|| bad("missing '-'"))?;
+            let (a, b) = raw
+                .trim()
+                .split_once('-')
+                .ok_or_else(|| bad("missing '-'"))?;
             let start = parse_clock(a.trim()).ok_or_else(|| bad("bad start time"))?;
             let end = parse_clock(b.trim()).ok_or_else(|| bad("bad end time"))?;
             if start >= 24 * 60 {
@@ -308,8 +313,8 @@ pub fn iso_week_bounds(
         .ok_or_else(unrepresentable)?;
     let start = first_instant_at_or_after(tz, monday.and_time(NaiveTime::MIN))
         .ok_or_else(unrepresentable)?;
-    let end = first_instant_at_or_after(tz, next.and_time(NaiveTime::MIN))
-        .ok_or_else(unrepresentable)?;
+    let end =
+        first_instant_at_or_after(tz, next.and_time(NaiveTime::MIN)).ok_or_else(unrepresentable)?;
     Ok((start, end))
 }
 
@@ -396,8 +401,8 @@ pub fn schedule_week(
     let granularity = granularity_minutes as usize;
 
     // Which local day (0 = Monday) each free minute belongs to.
-    let total_minutes = usize::try_from(ceil_div((week_end - week_start).num_seconds(), 60))
-        .unwrap_or(0);
+    let total_minutes =
+        usize::try_from(ceil_div((week_end - week_start).num_seconds(), 60)).unwrap_or(0);
     let mut free: Vec<Option<u8>> = (0..total_minutes)
         .map(|i| {
             let local = (week_start + TimeDelta::minutes(i as i64))
@@ -429,11 +434,7 @@ pub fn schedule_week(
             i += 1;
             continue;
         };
-        let run = free
-            .iter()
-            .skip(i)
-            .take_while(|d| **d == Some(day))
-            .count();
+        let run = free.iter().skip(i).take_while(|d| **d == Some(day)).count();
         for k in 0..run / granularity {
             quanta.push(Quantum {
                 start: i + k * granularity,
@@ -707,17 +708,32 @@ mod tests {
         assert_eq!(parse_iso_week("2026-W49").unwrap(), (2026, 49));
         assert_eq!(parse_iso_week(" 2026-W01\n").unwrap(), (2026, 1));
         for bad in [
-            "2026W49", "2026-W5", "2026-w49", "26-W49", "2026-W049", "2026-W49-1", "", "-W49",
-            "2026-W4a", "2026-W+9", "２026-W49",
+            "2026W49",
+            "2026-W5",
+            "2026-w49",
+            "26-W49",
+            "2026-W049",
+            "2026-W49-1",
+            "",
+            "-W49",
+            "2026-W4a",
+            "2026-W+9",
+            "２026-W49",
         ] {
             assert!(
-                matches!(parse_iso_week(bad), Err(ScheduleError::BadWeekFormat { .. })),
+                matches!(
+                    parse_iso_week(bad),
+                    Err(ScheduleError::BadWeekFormat { .. })
+                ),
                 "{bad:?}"
             );
         }
         for bad in ["2026-W54", "2026-W00", "2026-W99"] {
             assert!(
-                matches!(parse_iso_week(bad), Err(ScheduleError::WeekOutOfRange { .. })),
+                matches!(
+                    parse_iso_week(bad),
+                    Err(ScheduleError::WeekOutOfRange { .. })
+                ),
                 "{bad:?}"
             );
         }
@@ -770,8 +786,17 @@ mod tests {
 
     #[test]
     fn empty_plan_reports_capacity() {
-        let s = schedule_week(Y, W, Sao_Paulo, &WorkingHours::standard(), &[], &[], &[], 15)
-            .unwrap();
+        let s = schedule_week(
+            Y,
+            W,
+            Sao_Paulo,
+            &WorkingHours::standard(),
+            &[],
+            &[],
+            &[],
+            15,
+        )
+        .unwrap();
         assert_eq!(s.capacity_minutes, 40 * 60);
         assert_eq!(s.usable_minutes, 40 * 60);
         assert!(s.placed.is_empty() && s.unfit.is_empty());
@@ -779,7 +804,10 @@ mod tests {
 
     #[test]
     fn spreads_evenly_then_fills_earliest() {
-        let plan = [item("documentation", 360), item("consulting maintenance", 600)];
+        let plan = [
+            item("documentation", 360),
+            item("consulting maintenance", 600),
+        ];
         let s = schedule_week(
             Y,
             W,
@@ -983,7 +1011,16 @@ mod tests {
     #[test]
     fn huge_plans_do_not_overflow() {
         let plan = [item("a", u32::MAX), item("a", u32::MAX)];
-        let r = schedule_week(Y, W, Sao_Paulo, &WorkingHours::standard(), &[], &[], &plan, 7);
+        let r = schedule_week(
+            Y,
+            W,
+            Sao_Paulo,
+            &WorkingHours::standard(),
+            &[],
+            &[],
+            &plan,
+            7,
+        );
         assert!(matches!(r, Err(ScheduleError::PlanTooLarge { .. })));
         let s = schedule_week(
             Y,
@@ -1189,11 +1226,28 @@ mod tests {
                 .map(|_| item(categories[rng.below(4) as usize], rng.below(1500) as u32))
                 .collect();
 
-            let s = schedule_week(year, week, tz, &hours, &holidays, &fixed, &plan, granularity)
-                .unwrap();
-            let again =
-                schedule_week(year, week, tz, &hours, &holidays, &fixed, &plan, granularity)
-                    .unwrap();
+            let s = schedule_week(
+                year,
+                week,
+                tz,
+                &hours,
+                &holidays,
+                &fixed,
+                &plan,
+                granularity,
+            )
+            .unwrap();
+            let again = schedule_week(
+                year,
+                week,
+                tz,
+                &hours,
+                &holidays,
+                &fixed,
+                &plan,
+                granularity,
+            )
+            .unwrap();
             assert_eq!(s, again, "case {case}: not deterministic");
 
             let g = i64::from(granularity);
@@ -1221,9 +1275,9 @@ mod tests {
                     let l = m.with_timezone(&tz).naive_local();
                     assert!(!holidays.contains(&l.date()), "case {case}: holiday {p:?}");
                     let idx = l.weekday().num_days_from_monday() as usize;
-                    let inside = hours.days[idx].iter().any(|&(a, b)| {
-                        l.time() >= a && (b == NaiveTime::MIN || l.time() < b)
-                    });
+                    let inside = hours.days[idx]
+                        .iter()
+                        .any(|&(a, b)| l.time() >= a && (b == NaiveTime::MIN || l.time() < b));
                     assert!(inside, "case {case}: {l} outside working hours in {p:?}");
                     m += TimeDelta::minutes(1);
                 }

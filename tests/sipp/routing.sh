@@ -54,6 +54,8 @@ trusted_peers = ["127.0.0.2"]
 listen = "127.0.0.1:$HTTP"
 [store]
 url = "sqlite://$work/protocall.db"
+[tracking]
+journal_dir = "$work/journal"
 [log]
 level = "warn"
 TOML

@@ -38,6 +38,8 @@ trusted_peers = ["127.0.0.1"]
 listen = "127.0.0.1:$HTTP"
 [store]
 url = "sqlite://$work/protocall.db"
+[tracking]
+journal_dir = "$work/journal"
 [log]
 level = "warn"
 TOML
