@@ -388,7 +388,8 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
             rang_at: r.at,
             started_at: Some(answered),
             ended_at: rec.ended_at,
-            wait_ms: Some((answered - r.at).num_milliseconds()),
+            // From the stored milliseconds, so wait = started − rang exactly.
+            wait_ms: Some(answered.timestamp_millis() - r.at.timestamp_millis()),
             flag: rec.expired.then_some("expired"),
         });
     }
@@ -412,7 +413,7 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
         rang_at: r.at,
         started_at: None,
         ended_at: Some(end),
-        wait_ms: Some((end - r.at).num_milliseconds()),
+        wait_ms: Some(end.timestamp_millis() - r.at.timestamp_millis()),
         flag: None,
     })
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod calls;
 pub mod consultants;
+pub mod contacts;
 pub mod error;
 pub mod lookup;
 pub mod openapi;
@@ -121,6 +122,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/routing/reload", post(lookup::reload))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::get))
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/{id}", get(contacts::get))
         .route("/callbacks", get(calls::list_callbacks))
         .route(
             "/callbacks/{id}/status",

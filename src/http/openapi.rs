@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{calls, consultants, error, lookup, protocols, providers};
+use super::{calls, consultants, contacts, error, lookup, protocols, providers};
 use crate::directory;
 
 struct BearerAuth;
@@ -34,6 +34,7 @@ impl Modify for BearerAuth {
         protocols::list, protocols::open, protocols::get, protocols::assign, protocols::close,
         lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
         calls::list, calls::get, calls::list_callbacks, calls::set_callback_status,
+        contacts::list, contacts::get,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -44,7 +45,7 @@ impl Modify for BearerAuth {
         directory::Protocol, directory::NewProtocol, directory::ProtocolStatus, directory::AssignOwner,
         directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
         crate::routing::desk::Simulate, crate::routing::desk::Simulated, lookup::Reloaded,
-        calls::Call, calls::SetCallbackStatus, crate::store::Callback,
+        calls::Call, calls::SetCallbackStatus, crate::store::Callback, crate::store::Contact,
     )),
     modifiers(&BearerAuth)
 )]

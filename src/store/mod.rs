@@ -8,6 +8,7 @@
 //! order (SQLite binds `$n` by first appearance).
 
 mod calls;
+mod contacts;
 mod directory;
 mod import;
 mod journal_writes;
@@ -17,6 +18,7 @@ mod snapshot;
 mod tokens;
 
 pub use calls::*;
+pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use migrate::MIGRATIONS;

@@ -737,13 +737,18 @@ mod tests {
         let mut folded = 0;
         for l in &lines {
             assert!(l.len() <= MAX_LINE_OCTETS, "{} octets: {l:?}", l.len());
-            if l.starts_with(' ') {
+            if let Some(rest) = l.strip_prefix(' ') {
                 folded += 1;
                 // Folding never leaves whitespace next to the fold here.
-                assert!(!l[1..].starts_with([' ', '\t']), "{l:?}");
+                assert!(!rest.starts_with([' ', '\t']), "{l:?}");
             }
         }
         assert!(folded > 20, "the long text must have been folded");
+        for pair in lines.windows(2) {
+            if pair[1].starts_with(' ') {
+                assert!(!pair[0].ends_with([' ', '\t']), "{pair:?}");
+            }
+        }
         // Every folded piece is whole UTF-8 on its own (no char split).
         for l in ics.as_bytes().split(|b| *b == b'\n') {
             assert!(std::str::from_utf8(l).is_ok());
@@ -850,7 +855,8 @@ mod tests {
 
     #[test]
     fn parser_rejects_broken_feeds() {
-        let cases: Vec<(String, fn(&IcsError) -> bool)> = vec![
+        type Expect = fn(&IcsError) -> bool;
+        let cases: Vec<(String, Expect)> = vec![
             (
                 wrap(&GOOD_EVENT.replace("END:VEVENT\r\n", "")),
                 |e| matches!(e, IcsError::MismatchedEnd { open, .. } if open == "VEVENT"),
@@ -947,6 +953,37 @@ mod tests {
                 Err(e) => assert!(expected(&e), "case {i}: unexpected error {e:?}"),
                 Ok(v) => panic!("case {i}: accepted {v:?}\n{text}"),
             }
+        }
+    }
+
+    #[test]
+    fn damaged_feeds_never_panic() {
+        let mut e = event("u,1", "Reunião; ação 🚀");
+        e.categories = vec!["a".into(), "b,c".into()];
+        e.status = Some(EventStatus::Tentative);
+        let good: Vec<char> = calendar(&"x".repeat(90), &[e.clone(), e], now())
+            .chars()
+            .collect();
+        let noise: Vec<char> = "\r\n \t:;,\\\"=Z0T9é".chars().collect();
+        let mut state = 11u64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((state >> 33) % n as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let mut text = good.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(text.len());
+                match next(3) {
+                    0 => {
+                        text.remove(at);
+                    }
+                    1 => text.insert(at, noise[next(noise.len())]),
+                    _ => text[at] = noise[next(noise.len())],
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let _ = parse(&text);
         }
     }
 

@@ -347,7 +347,9 @@ pub fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> Option<DateTim
 fn refine_gap_end(tz: Tz, local: NaiveDateTime, after: DateTime<Utc>) -> DateTime<Utc> {
     let reached = |x: DateTime<Utc>| x.with_timezone(&tz).naive_local() >= local;
     let mut hi = after;
-    let mut lo = after - TimeDelta::minutes(1);
+    let Some(mut lo) = after.checked_sub_signed(TimeDelta::minutes(1)) else {
+        return after;
+    };
     if reached(lo) {
         return lo;
     }
@@ -781,6 +783,29 @@ mod tests {
         assert_eq!(
             first_instant_at_or_after(monrovia, gap).unwrap(),
             Utc.with_ymd_and_hms(1972, 1, 7, 0, 44, 30).unwrap()
+        );
+    }
+
+    #[test]
+    fn extreme_years_fail_cleanly() {
+        let h = WorkingHours::standard();
+        for (year, week) in [(262_142, 52), (262_143, 1), (-262_143, 2), (-262_144, 1)] {
+            // Either a schedule or an error, never a panic.
+            let _ = schedule_week(year, week, New_York, &h, &[], &[], &[item("a", 60)], 15);
+            let _ = iso_week_bounds(year, week, Berlin);
+        }
+        assert!(matches!(
+            iso_week_bounds(i32::MAX, 1, Berlin),
+            Err(ScheduleError::WeekOutOfRange { weeks: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn repeated_local_time_means_the_earlier_instant() {
+        let repeated = d(2026, 11, 1).and_hms_opt(1, 30, 0).unwrap();
+        assert_eq!(
+            first_instant_at_or_after(New_York, repeated).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap()
         );
     }
 

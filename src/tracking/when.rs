@@ -510,6 +510,7 @@ mod tests {
             assert!(msg.contains(ACCEPTED_FORMS), "{input:?}: {msg}");
         }
         assert!(err("25:00").to_string().contains("hour 25"));
+        assert!(err("24:00").to_string().contains("hour 24"));
         assert!(err("2026-02-30 10:00").to_string().contains("2026-02-30"));
         for empty in ["", "   ", "\t\n"] {
             let e = err(empty);
@@ -563,6 +564,22 @@ mod tests {
             parse_when("02:30", fall).unwrap().with_timezone(&Utc),
             utc(2026, 11, 1, 7, 30)
         );
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet: Vec<char> = "0123456789:/-+Tthm., agoáã\u{1F600}".chars().collect();
+        let mut state = 7u64;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            for _ in 0..(state >> 60) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                s.push(alphabet[((state >> 33) % alphabet.len() as u64) as usize]);
+            }
+            let _ = parse_when(&s, now());
+            let _ = parse_duration(&s);
+        }
     }
 
     #[test]

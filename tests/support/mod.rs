@@ -237,4 +237,5 @@ macro_rules! on_every_backend {
         }
     };
 }
+pub mod desk;
 pub mod sip_agent;

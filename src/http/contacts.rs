@@ -1,0 +1,89 @@
+//! Contacts: the ones calls made (read here) and the ones people enter
+//! (chat, e-mail, meetings, calls made elsewhere).
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiQuery, Id};
+use super::AppState;
+use crate::directory::Page;
+use crate::store::{Contact, ContactQuery};
+
+pub(crate) const CHANNELS: &[&str] = &["phone", "chat", "email", "meeting", "other"];
+pub(crate) const STATUSES: &[&str] = &[
+    "scheduled",
+    "open",
+    "done",
+    "missed",
+    "abandoned",
+    "cancelled",
+];
+
+pub(crate) fn one_of(field: &str, v: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match v {
+        Some(s) if !allowed.contains(&s) => Err(ApiError::field(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContactListParams {
+    pub consultant_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub call_id: Option<String>,
+    /// phone, chat, email, meeting or other.
+    pub channel: Option<String>,
+    /// scheduled, open, done, missed, abandoned or cancelled.
+    pub status: Option<String>,
+    /// triggered or scheduled.
+    pub kind: Option<String>,
+    /// Contacts at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<DateTime<FixedOffset>>,
+    /// Contacts before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<DateTime<FixedOffset>>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Contacts, oldest first.
+#[utoipa::path(get, path = "/api/contacts", params(ContactListParams),
+    responses((status = 200, body = Page<Contact>)), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<ContactListParams>,
+) -> Result<Json<Page<Contact>>, ApiError> {
+    one_of("channel", p.channel.as_deref(), CHANNELS)?;
+    one_of("status", p.status.as_deref(), STATUSES)?;
+    one_of("kind", p.kind.as_deref(), &["triggered", "scheduled"])?;
+    let q = ContactQuery {
+        consultant_id: p.consultant_id,
+        provider_id: p.provider_id,
+        protocol_id: p.protocol_id,
+        call_id: p.call_id,
+        channel: p.channel,
+        status: p.status,
+        kind: p.kind,
+        from_ms: p.from.map(|t| t.timestamp_millis()),
+        to_ms: p.to.map(|t| t.timestamp_millis()),
+        limit: p.limit.unwrap_or(0),
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(st.store.list_contacts(&q).await?))
+}
+
+#[utoipa::path(get, path = "/api/contacts/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = Contact), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Contact>, ApiError> {
+    Ok(Json(st.store.get_contact(id).await?))
+}
