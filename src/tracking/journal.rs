@@ -552,3 +552,66 @@ fn _assert_send() {
     is_send::<Journal>();
     is_send::<StoreError>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewCallback;
+
+    fn write(n: i64) -> Write {
+        Write::Callback(NewCallback {
+            call_id: format!("c{n}"),
+            consultant_id: 1,
+            provider_id: None,
+            protocol_id: None,
+            caller_number: None,
+            reason: "busy".into(),
+            created_at_ms: n,
+            due_at_ms: n + 600_000,
+        })
+    }
+
+    fn line(seq: u64, n: i64) -> String {
+        let l = Line {
+            seq,
+            write: write(n),
+        };
+        format!("{}\n", serde_json::to_string(&l).unwrap())
+    }
+
+    #[test]
+    fn replays_after_the_checkpoint_and_drops_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = format!("{}{}{}", line(1, 1), line(2, 2), line(3, 3));
+        let torn = &line(4, 4)[..20];
+        std::fs::write(dir.path().join("journal.log"), format!("{good}{torn}")).unwrap();
+        std::fs::write(dir.path().join("journal.checkpoint"), "1").unwrap();
+        std::fs::write(dir.path().join("heartbeat"), "1764000000000").unwrap();
+        let (journal, handle, rec) = Journal::open(dir.path()).unwrap();
+        assert_eq!(rec.replayed, 2, "seq 2 and 3; 1 was drained, 4 is torn");
+        assert_eq!(rec.last_alive_ms, Some(1_764_000_000_000));
+        assert_eq!(handle.pending(), 2);
+        let seqs: Vec<u64> = journal
+            .pending
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(seqs, vec![2, 3]);
+        assert_eq!(journal.next_seq, 4, "the torn line's number is reused");
+        let on_disk = std::fs::read_to_string(dir.path().join("journal.log")).unwrap();
+        assert_eq!(on_disk, good, "the torn tail is cut");
+    }
+
+    #[test]
+    fn an_unreadable_line_ends_what_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{}not json\n{}", line(1, 1), line(3, 3));
+        std::fs::write(dir.path().join("journal.log"), text).unwrap();
+        let (_, handle, rec) = Journal::open(dir.path()).unwrap();
+        assert_eq!(rec.replayed, 1);
+        assert_eq!(handle.pending(), 1);
+        assert_eq!(rec.last_alive_ms, None);
+    }
+}
