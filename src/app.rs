@@ -75,6 +75,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Application, AppError> {
         let started_ms = chrono::Utc::now().timestamp_millis();
         let store = open_store(settings).await?;
+        store.add_categories(&settings.tracking.categories).await?;
         let (journal, journal_handle, recovered) = Journal::open(&settings.tracking.journal_dir)?;
         let metrics = Metrics::new()?;
         let state = AppState::new(store, metrics, settings);
@@ -210,10 +211,17 @@ impl Application {
         if let Some(monitor) = monitor {
             let gauge = tracking.journal_pending.clone();
             let mut stop = stop.subscribe();
+            let state = self.state.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+                let mut n = 0u64;
                 loop {
                     gauge.set(monitor.pending() as i64);
+                    // Timers started from the CLI change the database only.
+                    if n % 10 == 0 {
+                        state.refresh_tasks_running().await;
+                    }
+                    n += 1;
                     tokio::select! {
                         _ = tick.tick() => {}
                         _ = stop.changed() => break,

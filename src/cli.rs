@@ -49,6 +49,91 @@ pub enum Command {
     /// Manage admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Task timers: start, stop, list (times like 09:30, "yesterday 14:00").
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Contacts on other channels: start/stop a timer, or add one whole.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Start a task timer; the consultant's running task stops then.
+    Start {
+        /// The consultant's SIP username.
+        #[arg(long)]
+        consultant: String,
+        /// Category (see `protocall task categories`).
+        #[arg(long)]
+        category: String,
+        /// Protocol number (or id) the work belongs to.
+        #[arg(long)]
+        protocol: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        /// When it started (default now): 09:30, "yesterday 14:00", -15m.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Stop the consultant's running task.
+    Stop {
+        #[arg(long)]
+        consultant: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// The consultant's tasks of a day (default today).
+    List {
+        #[arg(long)]
+        consultant: String,
+        /// Any time of the day to list: today, yesterday, 2026-11-27.
+        #[arg(long)]
+        day: Option<String>,
+    },
+    /// The task categories.
+    Categories,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Start a contact timer (a chat begins); an open one ends then.
+    Start(ContactArgs),
+    /// End the consultant's open contact.
+    Stop {
+        #[arg(long)]
+        consultant: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Add a contact that happened, with its start and end.
+    Add {
+        #[command(flatten)]
+        contact: ContactArgs,
+        /// When it ended: 10:15, "yesterday 14:30".
+        #[arg(long)]
+        until: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ContactArgs {
+    #[arg(long)]
+    pub consultant: String,
+    /// chat, email, meeting, phone or other.
+    #[arg(long, value_parser = ["phone", "chat", "email", "meeting", "other"])]
+    pub channel: String,
+    /// Provider id, or a phone number of the provider.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Protocol number (or id).
+    #[arg(long)]
+    pub protocol: Option<String>,
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// When it started (default now).
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +264,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Task(cmd) => {
+            let store = open_store(&settings).await?;
+            let r = task_command(&store, &settings, cmd).await;
+            store.close().await;
+            r
+        }
+        Command::Contact(cmd) => {
+            let store = open_store(&settings).await?;
+            let r = contact_command(&store, &settings, cmd).await;
+            store.close().await;
+            r
+        }
         Command::Token(TokenCommand::Create { name }) => {
             let store = open_store(&settings).await?;
             let token = store.create_token(&name).await?;
@@ -229,4 +326,226 @@ fn read_password() -> anyhow::Result<String> {
         }
         Ok(p)
     }
+}
+
+// ---- time tracking from the command line ------------------------------------
+
+/// The actor the audit trail names for CLI changes.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+fn when(settings: &Settings, at: Option<&str>) -> anyhow::Result<i64> {
+    let now = chrono::Utc::now().with_timezone(&settings.locale.tz());
+    Ok(match at {
+        None => now.timestamp_millis(),
+        Some(s) => crate::tracking::when::parse_when(s, now)?.timestamp_millis(),
+    })
+}
+
+async fn consultant_id(store: &crate::store::Store, username: &str) -> anyhow::Result<i64> {
+    match store.sip_credentials(username).await? {
+        Some(c) => Ok(c.consultant_id),
+        None => bail!("no consultant with SIP username `{username}`"),
+    }
+}
+
+/// A protocol by its number, or by its id when the number is unknown.
+async fn protocol_id(store: &crate::store::Store, p: Option<&str>) -> anyhow::Result<Option<i64>> {
+    let Some(p) = p else { return Ok(None) };
+    if let Some(found) = store.protocol_by_number(p).await? {
+        return Ok(Some(found));
+    }
+    match p.parse::<i64>() {
+        Ok(id) => Ok(Some(store.get_protocol(id).await?.id)),
+        Err(_) => bail!("no protocol numbered `{p}`"),
+    }
+}
+
+/// A provider by id, or by one of its phone numbers.
+async fn provider_id(
+    store: &crate::store::Store,
+    settings: &Settings,
+    p: Option<&str>,
+) -> anyhow::Result<Option<i64>> {
+    let Some(p) = p else { return Ok(None) };
+    if let Ok(id) = p.parse::<i64>() {
+        if store.get_provider(id).await.is_ok() {
+            return Ok(Some(id));
+        }
+    }
+    let e164 = crate::directory::number::normalize(p, settings.locale.country())
+        .map_err(|e| anyhow::anyhow!("`{p}` is neither a provider id nor a number: {e}"))?;
+    match store.lookup_number(&e164).await? {
+        Some((prov, _, _)) => Ok(Some(prov.id)),
+        None => bail!("no provider has the number {e164}"),
+    }
+}
+
+fn show_task(t: &crate::store::Task) -> String {
+    let fmt = |d: &Option<chrono::DateTime<chrono_tz::Tz>>| {
+        d.map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "…".into())
+    };
+    let mins = t.realised_ms.map(|m| m / 60_000).unwrap_or(0);
+    format!(
+        "#{:<5} {:<10} {} → {} {:>4} min  {:<24} {}",
+        t.id,
+        t.status,
+        fmt(&t.started_at.or(t.planned_start)),
+        fmt(&t.ended_at),
+        mins,
+        t.category,
+        t.title
+    )
+}
+
+async fn task_command(
+    store: &crate::store::Store,
+    settings: &Settings,
+    cmd: TaskCommand,
+) -> anyhow::Result<()> {
+    use crate::tracking::service;
+    let actor = cli_actor();
+    match cmd {
+        TaskCommand::Start {
+            consultant,
+            category,
+            protocol,
+            title,
+            at,
+        } => {
+            let new = service::NewTask {
+                consultant_id: consultant_id(store, &consultant).await?,
+                category,
+                protocol_id: protocol_id(store, protocol.as_deref()).await?,
+                title,
+                ..Default::default()
+            };
+            let at = when(settings, at.as_deref())?;
+            let (started, stopped) = service::start_task(store, new, at, &actor).await?;
+            if let Some(s) = stopped {
+                println!("stopped {}", show_task(&s));
+            }
+            println!("started {}", show_task(&started));
+        }
+        TaskCommand::Stop { consultant, at } => {
+            let id = consultant_id(store, &consultant).await?;
+            let at = when(settings, at.as_deref())?;
+            let t = service::stop_task(store, id, None, at, &actor).await?;
+            println!("stopped {}", show_task(&t));
+        }
+        TaskCommand::List { consultant, day } => {
+            let id = consultant_id(store, &consultant).await?;
+            let tz = settings.locale.tz();
+            let now = chrono::Utc::now().with_timezone(&tz);
+            let date = match day.as_deref() {
+                None => now.date_naive(),
+                Some(d) => {
+                    let with_time = format!("{d} 12:00");
+                    crate::tracking::when::parse_when(&with_time, now)
+                        .or_else(|_| crate::tracking::when::parse_when(d, now))?
+                        .date_naive()
+                }
+            };
+            let start = crate::tracking::schedule::first_instant_at_or_after(
+                tz,
+                date.and_hms_opt(0, 0, 0).unwrap_or_default(),
+            )
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+            let q = crate::store::TaskQuery {
+                consultant_id: Some(id),
+                from_ms: Some(start),
+                to_ms: Some(start + 24 * 3600 * 1000),
+                limit: 500,
+                ..Default::default()
+            };
+            let page = store.list_tasks(&q).await?;
+            let total: i64 = page.items.iter().filter_map(|t| t.realised_ms).sum();
+            for t in &page.items {
+                println!("{}", show_task(t));
+            }
+            println!(
+                "{} task(s), {} min realised on {date}",
+                page.total,
+                total / 60_000
+            );
+        }
+        TaskCommand::Categories => {
+            for c in store.categories().await? {
+                println!("{}{}", c.name, if c.builtin { "" } else { " (added)" });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn contact_command(
+    store: &crate::store::Store,
+    settings: &Settings,
+    cmd: ContactCommand,
+) -> anyhow::Result<()> {
+    use crate::tracking::service;
+    let actor = cli_actor();
+    let new = |a: &ContactArgs, consultant: i64, provider, protocol| service::NewContact {
+        channel: a.channel.clone(),
+        consultant_id: consultant,
+        provider_id: provider,
+        protocol_id: protocol,
+        notes: a.notes.clone(),
+        ..Default::default()
+    };
+    let show = |c: &crate::store::Contact| {
+        format!(
+            "contact #{} {} {} {} → {}{}",
+            c.id,
+            c.channel,
+            c.status,
+            c.started_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+            c.ended_at
+                .map(|t| t.format("%H:%M:%S").to_string())
+                .unwrap_or_else(|| "…".into()),
+            c.duration_ms
+                .map(|d| format!(" ({} min)", d / 60_000))
+                .unwrap_or_default()
+        )
+    };
+    match cmd {
+        ContactCommand::Start(a) => {
+            let consultant = consultant_id(store, &a.consultant).await?;
+            let provider = provider_id(store, settings, a.provider.as_deref()).await?;
+            let protocol = protocol_id(store, a.protocol.as_deref()).await?;
+            let at = when(settings, a.at.as_deref())?;
+            let (started, stopped) =
+                service::start_contact(store, new(&a, consultant, provider, protocol), at, &actor)
+                    .await?;
+            if let Some(s) = stopped {
+                println!("ended {}", show(&s));
+            }
+            println!("started {}", show(&started));
+        }
+        ContactCommand::Stop { consultant, at } => {
+            let id = consultant_id(store, &consultant).await?;
+            let at = when(settings, at.as_deref())?;
+            let c = service::stop_contact(store, id, None, at, &actor).await?;
+            println!("ended {}", show(&c));
+        }
+        ContactCommand::Add { contact: a, until } => {
+            let consultant = consultant_id(store, &a.consultant).await?;
+            let provider = provider_id(store, settings, a.provider.as_deref()).await?;
+            let protocol = protocol_id(store, a.protocol.as_deref()).await?;
+            let mut n = new(&a, consultant, provider, protocol);
+            n.started_at_ms = Some(when(settings, a.at.as_deref())?);
+            n.ended_at_ms = Some(when(settings, Some(&until))?);
+            let c = service::add_contact(store, n, &actor).await?;
+            println!("added {}", show(&c));
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod openapi;
 pub mod protocols;
 pub mod providers;
+pub mod tracking;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +63,13 @@ impl AppState {
             desk: None,
             sip_port: settings.sip.listen.port(),
             in_call: Default::default(),
+        }
+    }
+
+    /// Re-counts running task timers for `protocall_tasks_running`.
+    pub async fn refresh_tasks_running(&self) {
+        if let Ok(n) = self.store.tasks_running().await {
+            self.metrics.tracking.tasks_running.set(n);
         }
     }
 
@@ -122,8 +130,34 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/routing/reload", post(lookup::reload))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::get))
-        .route("/contacts", get(contacts::list))
-        .route("/contacts/{id}", get(contacts::get))
+        .route(
+            "/contacts",
+            get(contacts::list).post(tracking::create_contact),
+        )
+        .route("/contacts/start", post(tracking::start_contact))
+        .route("/contacts/stop", post(tracking::stop_open_contact))
+        .route(
+            "/contacts/{id}",
+            get(contacts::get).patch(tracking::update_contact),
+        )
+        .route("/contacts/{id}/audit", get(tracking::contact_audit))
+        .route(
+            "/tasks",
+            get(tracking::list_tasks).post(tracking::create_task),
+        )
+        .route("/tasks/start", post(tracking::start_task))
+        .route("/tasks/stop", post(tracking::stop_running_task))
+        .route(
+            "/tasks/{id}",
+            get(tracking::get_task).patch(tracking::update_task),
+        )
+        .route("/tasks/{id}/stop", post(tracking::stop_task))
+        .route("/tasks/{id}/audit", get(tracking::task_audit))
+        .route(
+            "/task-categories",
+            get(tracking::categories).post(tracking::add_category),
+        )
+        .route("/rooms", get(tracking::rooms).post(tracking::create_room))
         .route("/callbacks", get(calls::list_callbacks))
         .route(
             "/callbacks/{id}/status",

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{calls, consultants, contacts, error, lookup, protocols, providers};
+use super::{calls, consultants, contacts, error, lookup, protocols, providers, tracking};
 use crate::directory;
 
 struct BearerAuth;
@@ -35,6 +35,11 @@ impl Modify for BearerAuth {
         lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
         calls::list, calls::get, calls::list_callbacks, calls::set_callback_status,
         contacts::list, contacts::get,
+        tracking::create_task, tracking::start_task, tracking::stop_running_task,
+        tracking::stop_task, tracking::update_task, tracking::get_task, tracking::list_tasks,
+        tracking::task_audit, tracking::create_contact, tracking::start_contact,
+        tracking::stop_open_contact, tracking::update_contact, tracking::contact_audit,
+        tracking::categories, tracking::add_category, tracking::rooms, tracking::create_room,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -46,6 +51,10 @@ impl Modify for BearerAuth {
         directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
         crate::routing::desk::Simulate, crate::routing::desk::Simulated, lookup::Reloaded,
         calls::Call, calls::SetCallbackStatus, crate::store::Callback, crate::store::Contact,
+        crate::store::Task, crate::store::AuditEntry, crate::store::Category, crate::store::Room,
+        tracking::NewTaskBody, tracking::StartTaskBody, tracking::StopBody, tracking::TaskPatchBody,
+        tracking::NewContactBody, tracking::StartContactBody, tracking::ContactPatchBody,
+        tracking::NewCategory, tracking::NewRoom,
     )),
     modifiers(&BearerAuth)
 )]

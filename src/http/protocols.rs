@@ -103,5 +103,9 @@ pub async fn assign(
 pub async fn close(State(st): State<AppState>, Id(id): Id) -> Result<Json<Protocol>, ApiError> {
     let p = st.store.close_protocol(id).await?;
     st.directory_changed();
+    // Rule 4: the owner tells the client it is done.
+    if let Err(e) = crate::tracking::service::on_protocol_closed(&st.store, &p).await {
+        tracing::warn!(error = %e, protocol = p.id, "communicate-completion task not created");
+    }
     Ok(Json(p))
 }

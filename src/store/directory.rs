@@ -645,6 +645,15 @@ impl Store {
         self.protocol_from_row(&row)
     }
 
+    /// A protocol's id by its number.
+    pub async fn protocol_by_number(&self, number: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT id FROM protocols WHERE number = $1")
+            .bind(number.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| get(&r, "id")).transpose()
+    }
+
     pub async fn assign_protocol(&self, id: i64, owner_id: i64) -> Result<Protocol, StoreError> {
         let done = sqlx::query("UPDATE protocols SET owner_id = $1 WHERE id = $2")
             .bind(owner_id)

@@ -16,6 +16,7 @@ mod migrate;
 mod registrations;
 mod snapshot;
 mod tokens;
+mod tracking;
 
 pub use calls::*;
 pub use contacts::{Contact, ContactQuery};
@@ -23,6 +24,7 @@ pub use directory::*;
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use migrate::MIGRATIONS;
 pub use registrations::RegistrationRow;
+pub use tracking::{AuditEntry, Category, ContactRecord, Room, Task, TaskQuery, TaskRecord};
 
 use std::str::FromStr;
 use std::time::Duration;

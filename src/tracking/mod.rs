@@ -5,4 +5,5 @@
 pub mod ics;
 pub mod journal;
 pub mod schedule;
+pub mod service;
 pub mod when;

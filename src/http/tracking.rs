@@ -1,0 +1,571 @@
+//! Tasks, manual contacts, categories, rooms and the audit trail over
+//! HTTP: thin handlers over `crate::tracking::service`, which holds the
+//! rules the CLI shares.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::contacts::one_of;
+use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::AppState;
+use crate::directory::Page;
+use crate::store::{AuditEntry, Category, Contact, Room, Task, TaskQuery};
+use crate::tracking::service::{self, ContactPatch, NewContact, NewTask, TaskPatch, TrackingError};
+
+impl From<TrackingError> for ApiError {
+    fn from(e: TrackingError) -> Self {
+        match e {
+            TrackingError::Store(s) => s.into(),
+            TrackingError::Invalid { field, message } => ApiError::field(field, message),
+            TrackingError::Overlap { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "overlap", e.to_string())
+            }
+            TrackingError::NotRunning(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not_running", e.to_string())
+            }
+            TrackingError::RoomBooked(_) => {
+                ApiError::new(StatusCode::CONFLICT, "room_booked", e.to_string())
+            }
+        }
+    }
+}
+
+type Time = Option<DateTime<FixedOffset>>;
+
+fn ms(t: Time) -> Option<i64> {
+    t.map(|t| t.timestamp_millis())
+}
+
+/// A field that may be absent (unchanged), null (cleared) or set.
+fn patch<T>(v: Option<Option<T>>) -> Option<Option<T>> {
+    v
+}
+
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Who made a change, for the audit trail: the token's name.
+fn actor(st: &AppState) -> &str {
+    let _ = st;
+    "api"
+}
+
+// ---- tasks ----------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTaskBody {
+    pub consultant_id: i64,
+    pub category: String,
+    pub protocol_id: Option<i64>,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_start: Time,
+    pub planned_minutes: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Time,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Time,
+}
+
+impl NewTaskBody {
+    fn into_new(self) -> NewTask {
+        NewTask {
+            consultant_id: self.consultant_id,
+            category: self.category,
+            protocol_id: self.protocol_id,
+            title: self.title,
+            notes: self.notes,
+            planned_start_ms: ms(self.planned_start),
+            planned_minutes: self.planned_minutes,
+            started_at_ms: ms(self.started_at),
+            ended_at_ms: ms(self.ended_at),
+        }
+    }
+}
+
+/// A task entered whole: planned (start, minutes) and/or realised (start,
+/// end). Realised times may not overlap the consultant's other tasks.
+#[utoipa::path(post, path = "/api/tasks", request_body = NewTaskBody,
+    responses((status = 201, body = Task), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_task(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<NewTaskBody>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let t = service::add_task(&st.store, b.into_new(), actor(&st)).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartTaskBody {
+    pub consultant_id: i64,
+    pub category: String,
+    pub protocol_id: Option<i64>,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    /// When it started (default now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Time,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Started<T: ToSchema> {
+    pub started: T,
+    /// The timer this one stopped, if one was running.
+    pub stopped: Option<T>,
+}
+
+/// Starts a task timer; the consultant's running task stops at the same
+/// instant (one timer per consultant).
+#[utoipa::path(post, path = "/api/tasks/start", request_body = StartTaskBody,
+    responses((status = 201, body = Started<Task>)), security(("bearer" = [])))]
+pub async fn start_task(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<StartTaskBody>,
+) -> Result<(StatusCode, Json<Started<Task>>), ApiError> {
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let new = NewTask {
+        consultant_id: b.consultant_id,
+        category: b.category,
+        protocol_id: b.protocol_id,
+        title: b.title,
+        notes: b.notes,
+        ..Default::default()
+    };
+    let (started, stopped) = service::start_task(&st.store, new, at, actor(&st)).await?;
+    st.refresh_tasks_running().await;
+    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopBody {
+    /// Whose timer (when no id is in the path).
+    pub consultant_id: Option<i64>,
+    /// When it stopped (default now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Time,
+}
+
+/// Stops the consultant's running task.
+#[utoipa::path(post, path = "/api/tasks/stop", request_body = StopBody,
+    responses((status = 200, body = Task), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stop_running_task(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<StopBody>,
+) -> Result<Json<Task>, ApiError> {
+    let consultant = b
+        .consultant_id
+        .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let t = service::stop_task(&st.store, consultant, None, at, actor(&st)).await?;
+    st.refresh_tasks_running().await;
+    Ok(Json(t))
+}
+
+/// Stops this running task.
+#[utoipa::path(post, path = "/api/tasks/{id}/stop", params(("id" = i64, Path)),
+    request_body = StopBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
+pub async fn stop_task(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(b): ApiJson<StopBody>,
+) -> Result<Json<Task>, ApiError> {
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let t = service::stop_task(&st.store, 0, Some(id), at, actor(&st)).await?;
+    st.refresh_tasks_running().await;
+    Ok(Json(t))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatchBody {
+    pub category: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub protocol_id: Option<Option<i64>>,
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub notes: Option<Option<String>>,
+    /// planned, done or cancelled.
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_start: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub planned_minutes: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<Time>,
+}
+
+/// Edits a task; time changes go to the audit trail.
+#[utoipa::path(patch, path = "/api/tasks/{id}", params(("id" = i64, Path)),
+    request_body = TaskPatchBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
+pub async fn update_task(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(b): ApiJson<TaskPatchBody>,
+) -> Result<Json<Task>, ApiError> {
+    let p = TaskPatch {
+        category: b.category,
+        protocol_id: patch(b.protocol_id),
+        title: b.title,
+        notes: b.notes,
+        status: b.status,
+        planned_start_ms: b.planned_start.map(ms),
+        planned_minutes: b.planned_minutes,
+        started_at_ms: b.started_at.map(ms),
+        ended_at_ms: b.ended_at.map(ms),
+    };
+    let t = service::update_task(&st.store, id, p, actor(&st)).await?;
+    st.refresh_tasks_running().await;
+    Ok(Json(t))
+}
+
+#[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = Task)), security(("bearer" = [])))]
+pub async fn get_task(State(st): State<AppState>, Id(id): Id) -> Result<Json<Task>, ApiError> {
+    Ok(Json(st.store.get_task(id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskListParams {
+    pub consultant_id: Option<i64>,
+    /// planned, running, done or cancelled.
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub protocol_id: Option<i64>,
+    /// manual, schedule or rule.
+    pub source: Option<String>,
+    /// ISO week of scheduled tasks, e.g. 2026-W49.
+    pub week: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Time,
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Time,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/tasks", params(TaskListParams),
+    responses((status = 200, body = Page<Task>)), security(("bearer" = [])))]
+pub async fn list_tasks(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<TaskListParams>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    one_of(
+        "status",
+        p.status.as_deref(),
+        &["planned", "running", "done", "cancelled"],
+    )?;
+    one_of(
+        "source",
+        p.source.as_deref(),
+        &["manual", "schedule", "rule"],
+    )?;
+    let q = TaskQuery {
+        consultant_id: p.consultant_id,
+        status: p.status,
+        category: p.category,
+        protocol_id: p.protocol_id,
+        source: p.source,
+        iso_week: p.week,
+        from_ms: ms(p.from),
+        to_ms: ms(p.to),
+        limit: p.limit.unwrap_or(0),
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(st.store.list_tasks(&q).await?))
+}
+
+/// Who changed which time of a task, when.
+#[utoipa::path(get, path = "/api/tasks/{id}/audit", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn task_audit(
+    State(st): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    st.store.get_task(id).await?;
+    Ok(Json(st.store.audit_trail("task", id).await?))
+}
+
+// ---- contacts ---------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContactBody {
+    /// phone, chat, email, meeting or other.
+    pub channel: String,
+    pub consultant_id: i64,
+    /// inbound or outbound.
+    pub direction: Option<String>,
+    pub provider_id: Option<i64>,
+    pub provider_user_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Time,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Time,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_start: Time,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_end: Time,
+    pub room_id: Option<i64>,
+    pub agenda: Option<String>,
+    pub notes: Option<String>,
+    /// Other consultants taking part (meetings).
+    #[serde(default)]
+    pub participants: Vec<i64>,
+}
+
+/// A contact entered whole: one that happened (started_at, ended_at) or a
+/// scheduled one (planned_start, planned_end), e.g. a meeting in a room.
+#[utoipa::path(post, path = "/api/contacts", request_body = NewContactBody,
+    responses((status = 201, body = Contact), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_contact(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<NewContactBody>,
+) -> Result<(StatusCode, Json<Contact>), ApiError> {
+    let n = NewContact {
+        channel: b.channel,
+        consultant_id: b.consultant_id,
+        direction: b.direction,
+        provider_id: b.provider_id,
+        provider_user_id: b.provider_user_id,
+        protocol_id: b.protocol_id,
+        started_at_ms: ms(b.started_at),
+        ended_at_ms: ms(b.ended_at),
+        planned_start_ms: ms(b.planned_start),
+        planned_end_ms: ms(b.planned_end),
+        room_id: b.room_id,
+        agenda: b.agenda,
+        notes: b.notes,
+        participants: b.participants,
+    };
+    let c = service::add_contact(&st.store, n, actor(&st)).await?;
+    if c.status == "done" {
+        st.metrics
+            .tracking
+            .contact_closed(&c.channel, "done", c.duration_ms);
+    }
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartContactBody {
+    pub channel: String,
+    pub consultant_id: i64,
+    pub direction: Option<String>,
+    pub provider_id: Option<i64>,
+    pub provider_user_id: Option<i64>,
+    pub protocol_id: Option<i64>,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Time,
+}
+
+/// Starts a contact timer (a chat or a call made elsewhere begins); the
+/// consultant's open one ends at the same instant.
+#[utoipa::path(post, path = "/api/contacts/start", request_body = StartContactBody,
+    responses((status = 201, body = Started<Contact>)), security(("bearer" = [])))]
+pub async fn start_contact(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<StartContactBody>,
+) -> Result<(StatusCode, Json<Started<Contact>>), ApiError> {
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let n = NewContact {
+        channel: b.channel,
+        consultant_id: b.consultant_id,
+        direction: b.direction,
+        provider_id: b.provider_id,
+        provider_user_id: b.provider_user_id,
+        protocol_id: b.protocol_id,
+        notes: b.notes,
+        ..Default::default()
+    };
+    let (started, stopped) = service::start_contact(&st.store, n, at, actor(&st)).await?;
+    if let Some(s) = &stopped {
+        st.metrics
+            .tracking
+            .contact_closed(&s.channel, "done", s.duration_ms);
+    }
+    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+}
+
+/// Ends the consultant's open contact.
+#[utoipa::path(post, path = "/api/contacts/stop", request_body = StopBody,
+    responses((status = 200, body = Contact)), security(("bearer" = [])))]
+pub async fn stop_open_contact(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<StopBody>,
+) -> Result<Json<Contact>, ApiError> {
+    let consultant = b
+        .consultant_id
+        .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let c = service::stop_contact(&st.store, consultant, None, at, actor(&st)).await?;
+    st.metrics
+        .tracking
+        .contact_closed(&c.channel, "done", c.duration_ms);
+    Ok(Json(c))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatchBody {
+    /// scheduled → done, missed or cancelled; open → done.
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub provider_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub provider_user_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub protocol_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_start: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub planned_end: Option<Time>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub room_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub agenda: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub notes: Option<Option<String>>,
+}
+
+/// Edits a contact (a scheduled one done, missed or cancelled; times
+/// corrected); time changes go to the audit trail.
+#[utoipa::path(patch, path = "/api/contacts/{id}", params(("id" = i64, Path)),
+    request_body = ContactPatchBody, responses((status = 200, body = Contact)),
+    security(("bearer" = [])))]
+pub async fn update_contact(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(b): ApiJson<ContactPatchBody>,
+) -> Result<Json<Contact>, ApiError> {
+    let before = st.store.get_contact(id).await?;
+    let p = ContactPatch {
+        status: b.status,
+        provider_id: b.provider_id,
+        provider_user_id: b.provider_user_id,
+        protocol_id: b.protocol_id,
+        started_at_ms: b.started_at.map(ms),
+        ended_at_ms: b.ended_at.map(ms),
+        planned_start_ms: b.planned_start.map(ms),
+        planned_end_ms: b.planned_end.map(ms),
+        room_id: b.room_id,
+        agenda: b.agenda,
+        notes: b.notes,
+    };
+    let c = service::update_contact(&st.store, id, p, actor(&st)).await?;
+    if before.status != c.status && ["done", "missed", "cancelled"].contains(&c.status.as_str()) {
+        st.metrics
+            .tracking
+            .contact_closed(&c.channel, &c.status, c.duration_ms);
+    }
+    Ok(Json(c))
+}
+
+#[utoipa::path(get, path = "/api/contacts/{id}/audit", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn contact_audit(
+    State(st): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    st.store.get_contact(id).await?;
+    Ok(Json(st.store.audit_trail("contact", id).await?))
+}
+
+// ---- categories and rooms ---------------------------------------------------
+
+#[utoipa::path(get, path = "/api/task-categories",
+    responses((status = 200, body = Vec<Category>)), security(("bearer" = [])))]
+pub async fn categories(State(st): State<AppState>) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(st.store.categories().await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCategory {
+    /// lowercase letters, digits and -, e.g. `training`.
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/api/task-categories", request_body = NewCategory,
+    responses((status = 201, body = Vec<Category>)), security(("bearer" = [])))]
+pub async fn add_category(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<NewCategory>,
+) -> Result<(StatusCode, Json<Vec<Category>>), ApiError> {
+    if !crate::config::valid_category(&b.name) {
+        return Err(ApiError::field(
+            "name",
+            "lowercase letters, digits and -, at most 40",
+        ));
+    }
+    st.store.add_categories(&[b.name]).await?;
+    Ok((StatusCode::CREATED, Json(st.store.categories().await?)))
+}
+
+#[utoipa::path(get, path = "/api/rooms", responses((status = 200, body = Vec<Room>)),
+    security(("bearer" = [])))]
+pub async fn rooms(State(st): State<AppState>) -> Result<Json<Vec<Room>>, ApiError> {
+    Ok(Json(st.store.rooms().await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoom {
+    pub name: String,
+    pub capacity: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/rooms", request_body = NewRoom,
+    responses((status = 201, body = Room), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_room(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<NewRoom>,
+) -> Result<(StatusCode, Json<Room>), ApiError> {
+    let name = b.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::field("name", "1 to 100 characters"));
+    }
+    if b.capacity.is_some_and(|c| c <= 0) {
+        return Err(ApiError::field("capacity", "at least 1"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(st.store.create_room(name, b.capacity).await?),
+    ))
+}
+
+#[allow(dead_code)]
+fn _unused(_: Path<i64>) {}
