@@ -55,6 +55,15 @@ pub enum Command {
     /// Contacts on other channels: start/stop a timer, or add one whole.
     #[command(subcommand)]
     Contact(ContactCommand),
+    /// Place a week's planned hours as scheduled tasks (work plan → week).
+    Schedule {
+        /// ISO week, e.g. 2026-W49.
+        #[arg(long)]
+        week: String,
+        /// Only this consultant (SIP username); default everyone with a plan.
+        #[arg(long)]
+        consultant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +284,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = contact_command(&store, &settings, cmd).await;
             store.close().await;
             r
+        }
+        Command::Schedule { week, consultant } => {
+            let store = open_store(&settings).await?;
+            let planner = crate::tracking::planning::Planner::from_settings(&settings)?;
+            let who = match consultant.as_deref() {
+                Some(u) => Some(consultant_id(&store, u).await?),
+                None => None,
+            };
+            let weeks = planner.schedule(&store, &week, who).await;
+            store.close().await;
+            let weeks = weeks?;
+            if weeks.is_empty() {
+                println!("no work plan for {week}");
+            }
+            for w in &weeks {
+                println!(
+                    "consultant {}: {:.1} h planned, {:.1} h placed, {:.1} h free",
+                    w.consultant_id,
+                    w.planned_minutes as f64 / 60.0,
+                    w.placed_minutes as f64 / 60.0,
+                    w.capacity_minutes as f64 / 60.0
+                );
+                for p in &w.placed {
+                    println!(
+                        "  {} – {}  {}",
+                        p.start.format("%a %d/%m %H:%M"),
+                        p.end.format("%H:%M"),
+                        p.category
+                    );
+                }
+                for u in &w.unfit {
+                    println!(
+                        "  did not fit: {:.1} h of {}",
+                        u.minutes as f64 / 60.0,
+                        u.category
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Token(TokenCommand::Create { name }) => {
             let store = open_store(&settings).await?;

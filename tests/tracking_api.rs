@@ -210,7 +210,7 @@ async fn task_timers_one_running_no_overlaps_audited(b: Backend) {
         ]
     );
     assert_eq!(audit[2]["old_value"], "2026-11-20T12:00:00.000Z");
-    assert_eq!(audit[2]["actor"], "api");
+    assert_eq!(audit[2]["actor"], "token:test");
     let cats = json(app.get("/api/task-categories").await, 200).await;
     assert!(cats
         .as_array()

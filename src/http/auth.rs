@@ -29,6 +29,18 @@ pub async fn require_token(
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_string())
         });
+    // Calendar apps cannot send headers: a feed URL carries the token in
+    // its query (`?token=`), for `.ics` paths only.
+    let presented = presented.or_else(|| {
+        let uri = req.uri();
+        if !uri.path().ends_with(".ics") {
+            return None;
+        }
+        uri.query()?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == "token").then(|| v.to_string())
+        })
+    });
     let Some(token) = presented.filter(|t| !t.is_empty()) else {
         return ApiError::unauthorized().into_response();
     };

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod error;
 pub mod lookup;
 pub mod openapi;
+pub mod planning;
 pub mod protocols;
 pub mod providers;
 pub mod tracking;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub sip_port: u16,
     /// Consultants in a call now (the call log keeps it).
     pub in_call: Arc<crate::routing::busy::InCall>,
+    /// Working hours, holidays and granularity for the week's schedule.
+    pub planner: Arc<crate::tracking::planning::Planner>,
 }
 
 impl AppState {
@@ -63,6 +66,17 @@ impl AppState {
             desk: None,
             sip_port: settings.sip.listen.port(),
             in_call: Default::default(),
+            planner: Arc::new(
+                crate::tracking::planning::Planner::from_settings(settings).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "working hours not usable; the standard ones apply");
+                    crate::tracking::planning::Planner {
+                        tz: settings.locale.tz(),
+                        default_hours: crate::tracking::schedule::WorkingHours::standard(),
+                        holidays: Vec::new(),
+                        granularity: settings.tracking.schedule_granularity_minutes,
+                    }
+                }),
+            ),
         }
     }
 
@@ -158,6 +172,22 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             get(tracking::categories).post(tracking::add_category),
         )
         .route("/rooms", get(tracking::rooms).post(tracking::create_room))
+        .route("/workplans", get(planning::get_plan))
+        .route("/workplans/copy", post(planning::copy_plan))
+        .route(
+            "/workplans/{consultant_id}/{week}",
+            axum::routing::put(planning::put_plan),
+        )
+        .route(
+            "/consultants/{id}/hours",
+            get(planning::get_hours).put(planning::put_hours),
+        )
+        .route("/consultants/{id}/calendar.ics", get(planning::calendar))
+        .route(
+            "/absences",
+            get(planning::absences).post(planning::add_absence),
+        )
+        .route("/schedule", post(planning::schedule))
         .route("/callbacks", get(calls::list_callbacks))
         .route(
             "/callbacks/{id}/status",

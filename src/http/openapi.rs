@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{calls, consultants, contacts, error, lookup, protocols, providers, tracking};
+use super::{
+    calls, consultants, contacts, error, lookup, planning, protocols, providers, tracking,
+};
 use crate::directory;
 
 struct BearerAuth;
@@ -40,6 +42,9 @@ impl Modify for BearerAuth {
         tracking::task_audit, tracking::create_contact, tracking::start_contact,
         tracking::stop_open_contact, tracking::update_contact, tracking::contact_audit,
         tracking::categories, tracking::add_category, tracking::rooms, tracking::create_room,
+        planning::get_plan, planning::put_plan, planning::copy_plan, planning::get_hours,
+        planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
+        planning::calendar,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -55,6 +60,10 @@ impl Modify for BearerAuth {
         tracking::NewTaskBody, tracking::StartTaskBody, tracking::StopBody, tracking::TaskPatchBody,
         tracking::NewContactBody, tracking::StartContactBody, tracking::ContactPatchBody,
         tracking::NewCategory, tracking::NewRoom,
+        crate::store::PlanRow, crate::store::Absence, planning::PlanItemBody, planning::PlanBody,
+        planning::CopyPlan, planning::Hours, planning::NewAbsence, planning::ScheduleBody,
+        crate::tracking::planning::ConsultantWeek, crate::tracking::planning::PlacedBlock,
+        crate::tracking::planning::UnfitHours,
     )),
     modifiers(&BearerAuth)
 )]

@@ -53,10 +53,25 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Who made a change, for the audit trail: the token's name.
-fn actor(st: &AppState) -> &str {
-    let _ = st;
-    "api"
+/// Who made a change, for the audit trail: `token:<name>` of the admin
+/// token the request came with.
+pub struct Actor(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Actor(
+            parts
+                .extensions
+                .get::<super::auth::TokenName>()
+                .map(|t| format!("token:{}", t.0))
+                .unwrap_or_else(|| "api".into()),
+        ))
+    }
 }
 
 // ---- tasks ----------------------------------------------------------------
@@ -101,9 +116,10 @@ impl NewTaskBody {
     security(("bearer" = [])))]
 pub async fn create_task(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<NewTaskBody>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let t = service::add_task(&st.store, b.into_new(), actor(&st)).await?;
+    let t = service::add_task(&st.store, b.into_new(), &who).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -133,6 +149,7 @@ pub struct Started<T: ToSchema> {
     responses((status = 201, body = Started<Task>)), security(("bearer" = [])))]
 pub async fn start_task(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<StartTaskBody>,
 ) -> Result<(StatusCode, Json<Started<Task>>), ApiError> {
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
@@ -144,7 +161,7 @@ pub async fn start_task(
         notes: b.notes,
         ..Default::default()
     };
-    let (started, stopped) = service::start_task(&st.store, new, at, actor(&st)).await?;
+    let (started, stopped) = service::start_task(&st.store, new, at, &who).await?;
     st.refresh_tasks_running().await;
     Ok((StatusCode::CREATED, Json(Started { started, stopped })))
 }
@@ -165,13 +182,14 @@ pub struct StopBody {
     security(("bearer" = [])))]
 pub async fn stop_running_task(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Task>, ApiError> {
     let consultant = b
         .consultant_id
         .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let t = service::stop_task(&st.store, consultant, None, at, actor(&st)).await?;
+    let t = service::stop_task(&st.store, consultant, None, at, &who).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
@@ -181,11 +199,12 @@ pub async fn stop_running_task(
     request_body = StopBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
 pub async fn stop_task(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Id(id): Id,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Task>, ApiError> {
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let t = service::stop_task(&st.store, 0, Some(id), at, actor(&st)).await?;
+    let t = service::stop_task(&st.store, 0, Some(id), at, &who).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
@@ -219,6 +238,7 @@ pub struct TaskPatchBody {
     request_body = TaskPatchBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
 pub async fn update_task(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Id(id): Id,
     ApiJson(b): ApiJson<TaskPatchBody>,
 ) -> Result<Json<Task>, ApiError> {
@@ -233,7 +253,7 @@ pub async fn update_task(
         started_at_ms: b.started_at.map(ms),
         ended_at_ms: b.ended_at.map(ms),
     };
-    let t = service::update_task(&st.store, id, p, actor(&st)).await?;
+    let t = service::update_task(&st.store, id, p, &who).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
@@ -342,6 +362,7 @@ pub struct NewContactBody {
     security(("bearer" = [])))]
 pub async fn create_contact(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<NewContactBody>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
     let n = NewContact {
@@ -360,7 +381,7 @@ pub async fn create_contact(
         notes: b.notes,
         participants: b.participants,
     };
-    let c = service::add_contact(&st.store, n, actor(&st)).await?;
+    let c = service::add_contact(&st.store, n, &who).await?;
     if c.status == "done" {
         st.metrics
             .tracking
@@ -389,6 +410,7 @@ pub struct StartContactBody {
     responses((status = 201, body = Started<Contact>)), security(("bearer" = [])))]
 pub async fn start_contact(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<StartContactBody>,
 ) -> Result<(StatusCode, Json<Started<Contact>>), ApiError> {
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
@@ -402,7 +424,7 @@ pub async fn start_contact(
         notes: b.notes,
         ..Default::default()
     };
-    let (started, stopped) = service::start_contact(&st.store, n, at, actor(&st)).await?;
+    let (started, stopped) = service::start_contact(&st.store, n, at, &who).await?;
     if let Some(s) = &stopped {
         st.metrics
             .tracking
@@ -416,13 +438,14 @@ pub async fn start_contact(
     responses((status = 200, body = Contact)), security(("bearer" = [])))]
 pub async fn stop_open_contact(
     State(st): State<AppState>,
+    Actor(who): Actor,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Contact>, ApiError> {
     let consultant = b
         .consultant_id
         .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let c = service::stop_contact(&st.store, consultant, None, at, actor(&st)).await?;
+    let c = service::stop_contact(&st.store, consultant, None, at, &who).await?;
     st.metrics
         .tracking
         .contact_closed(&c.channel, "done", c.duration_ms);
@@ -467,6 +490,7 @@ pub struct ContactPatchBody {
     security(("bearer" = [])))]
 pub async fn update_contact(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Id(id): Id,
     ApiJson(b): ApiJson<ContactPatchBody>,
 ) -> Result<Json<Contact>, ApiError> {
@@ -484,7 +508,7 @@ pub async fn update_contact(
         agenda: b.agenda,
         notes: b.notes,
     };
-    let c = service::update_contact(&st.store, id, p, actor(&st)).await?;
+    let c = service::update_contact(&st.store, id, p, &who).await?;
     if before.status != c.status && ["done", "missed", "cancelled"].contains(&c.status.as_str()) {
         st.metrics
             .tracking

@@ -136,11 +136,7 @@ pub fn prob_wait(agents: u32, traffic: f64) -> Result<f64, ErlangError> {
 /// Defined answers: 1 when there is no traffic; 0 for an unstable queue.
 /// An infinite threshold is accepted (every call of a stable queue is
 /// answered eventually, so the answer is 1).
-pub fn service_level(
-    agents: u32,
-    load: &Load,
-    threshold_seconds: f64,
-) -> Result<f64, ErlangError> {
+pub fn service_level(agents: u32, load: &Load, threshold_seconds: f64) -> Result<f64, ErlangError> {
     let traffic = load.checked_traffic()?;
     check_threshold(threshold_seconds)?;
     check_agents(agents)?;
@@ -152,7 +148,13 @@ pub fn service_level(
         return Ok(0.0);
     }
     let c = erlang_c_from_b(n, traffic, erlang_b(agents, traffic));
-    Ok(level_from_c(c, n, traffic, load.aht_seconds, threshold_seconds))
+    Ok(level_from_c(
+        c,
+        n,
+        traffic,
+        load.aht_seconds,
+        threshold_seconds,
+    ))
 }
 
 /// Average speed of answer over all calls (those answered at once count as
@@ -507,9 +509,8 @@ mod tests {
                 aht_seconds: aht,
             };
             // NaN != NaN, so compare the variant rather than the payload.
-            let is_invalid_load = |r: Result<f64, ErlangError>| {
-                matches!(r, Err(ErlangError::InvalidLoad { .. }))
-            };
+            let is_invalid_load =
+                |r: Result<f64, ErlangError>| matches!(r, Err(ErlangError::InvalidLoad { .. }));
             assert!(is_invalid_load(load.checked_traffic()), "{err}");
             assert!(is_invalid_load(service_level(5, &load, 20.0)));
             assert!(is_invalid_load(asa_seconds(5, &load)));

@@ -410,6 +410,25 @@ impl Conditions {
 }
 
 impl Dialplan {
+    /// The holidays of the `[hours]` table, sorted (none without one).
+    pub fn holidays(&self) -> &[NaiveDate] {
+        self.hours
+            .as_ref()
+            .map(|h| h.holidays.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Business hours per weekday from Monday, as `[start, end)` minutes
+    /// of the day; `None` when the plan has no `[hours]` (always open).
+    pub fn week_minutes(&self) -> Option<[Vec<(u16, u16)>; 7]> {
+        self.hours.as_ref().map(|h| h.week.clone())
+    }
+
+    /// Whether the desk is open at `at` (always, without `[hours]`).
+    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        self.hours.as_ref().is_none_or(|h| h.is_open(self.tz, at))
+    }
+
     /// The plan for one call: the first matching rule's steps, with steps
     /// that cannot apply to this call left out, or the URA alone.
     #[must_use]

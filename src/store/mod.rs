@@ -13,6 +13,7 @@ mod directory;
 mod import;
 mod journal_writes;
 mod migrate;
+mod planning;
 mod registrations;
 mod snapshot;
 mod tokens;
@@ -23,6 +24,7 @@ pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use migrate::MIGRATIONS;
+pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use registrations::RegistrationRow;
 pub use tracking::{AuditEntry, Category, ContactRecord, Room, Task, TaskQuery, TaskRecord};
 

@@ -4,6 +4,7 @@
 
 pub mod ics;
 pub mod journal;
+pub mod planning;
 pub mod schedule;
 pub mod service;
 pub mod when;

@@ -1,0 +1,305 @@
+//! Work plans, working hours, absences, the week's schedule and the
+//! consultants' calendar feeds over HTTP.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::AppState;
+use crate::store::{Absence, PlanRow};
+use crate::tracking::planning::ConsultantWeek;
+use crate::tracking::schedule::parse_iso_week;
+
+fn week(w: &str) -> Result<String, ApiError> {
+    parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
+    Ok(w.to_string())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PlanParams {
+    /// ISO week, e.g. 2026-W49.
+    pub week: String,
+    pub consultant_id: Option<i64>,
+}
+
+/// Planned minutes per category for a week.
+#[utoipa::path(get, path = "/api/workplans", params(PlanParams),
+    responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
+pub async fn get_plan(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<PlanParams>,
+) -> Result<Json<Vec<PlanRow>>, ApiError> {
+    let w = week(&p.week)?;
+    Ok(Json(st.store.work_plan(p.consultant_id, &w).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanItemBody {
+    pub category: String,
+    /// Planned hours (decimals allowed: 1.5 = 90 minutes).
+    pub hours: f64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanBody {
+    pub items: Vec<PlanItemBody>,
+}
+
+/// Replaces a consultant's plan for a week.
+#[utoipa::path(put, path = "/api/workplans/{consultant_id}/{week}",
+    params(("consultant_id" = i64, Path), ("week" = String, Path)), request_body = PlanBody,
+    responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
+pub async fn put_plan(
+    State(st): State<AppState>,
+    Path((consultant, w)): Path<(i64, String)>,
+    ApiJson(b): ApiJson<PlanBody>,
+) -> Result<Json<Vec<PlanRow>>, ApiError> {
+    let w = week(&w)?;
+    st.store.get_consultant(consultant).await?;
+    let mut items: Vec<(String, i64)> = Vec::new();
+    for (i, it) in b.items.iter().enumerate() {
+        if !it.hours.is_finite() || it.hours <= 0.0 || it.hours > 168.0 {
+            return Err(ApiError::field(
+                "items",
+                format!("item {}: hours between 0 and 168", i + 1),
+            ));
+        }
+        if items.iter().any(|(c, _)| *c == it.category) {
+            return Err(ApiError::field(
+                "items",
+                format!("`{}` appears twice", it.category),
+            ));
+        }
+        items.push((it.category.clone(), (it.hours * 60.0).round() as i64));
+    }
+    st.store
+        .set_work_plan(consultant, &w, &items)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Reference(_) => {
+                ApiError::field("items", "an unknown category (GET /api/task-categories)")
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(st.store.work_plan(Some(consultant), &w).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyPlan {
+    pub from_week: String,
+    /// Default: the week after `from_week`.
+    pub to_week: Option<String>,
+    /// Default: every consultant with a plan.
+    pub consultant_id: Option<i64>,
+}
+
+/// Copies plans to another week (the next one by default).
+#[utoipa::path(post, path = "/api/workplans/copy", request_body = CopyPlan,
+    responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
+pub async fn copy_plan(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<CopyPlan>,
+) -> Result<Json<Vec<PlanRow>>, ApiError> {
+    let from = week(&b.from_week)?;
+    let to = match &b.to_week {
+        Some(t) => week(t)?,
+        None => next_week(&from)?,
+    };
+    st.store.copy_work_plan(b.consultant_id, &from, &to).await?;
+    Ok(Json(st.store.work_plan(b.consultant_id, &to).await?))
+}
+
+fn next_week(w: &str) -> Result<String, ApiError> {
+    let (y, n) = parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
+    let monday = chrono::NaiveDate::from_isoywd_opt(y, n, chrono::Weekday::Mon)
+        .ok_or_else(|| ApiError::field("week", "no such week"))?;
+    let next = monday + chrono::Duration::days(7);
+    let iso = chrono::Datelike::iso_week(&next);
+    Ok(format!("{}-W{:02}", iso.year(), iso.week()))
+}
+
+#[derive(Debug, Deserialize, ToSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hours {
+    pub mon: Option<Vec<String>>,
+    pub tue: Option<Vec<String>>,
+    pub wed: Option<Vec<String>>,
+    pub thu: Option<Vec<String>>,
+    pub fri: Option<Vec<String>>,
+    pub sat: Option<Vec<String>>,
+    pub sun: Option<Vec<String>>,
+}
+
+/// A consultant's own working hours (days not given use the default).
+#[utoipa::path(put, path = "/api/consultants/{id}/hours", params(("id" = i64, Path)),
+    request_body = Hours, responses((status = 200, body = Hours)), security(("bearer" = [])))]
+pub async fn put_hours(
+    State(st): State<AppState>,
+    Id(id): Id,
+    ApiJson(b): ApiJson<Hours>,
+) -> Result<Json<Hours>, ApiError> {
+    st.store.get_consultant(id).await?;
+    let days = [&b.mon, &b.tue, &b.wed, &b.thu, &b.fri, &b.sat, &b.sun];
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let mut set = Vec::new();
+    for (i, d) in days.iter().enumerate() {
+        if let Some(ranges) = d {
+            crate::tracking::schedule::WorkingHours::parse_day(ranges)
+                .map_err(|e| ApiError::field(names[i], e))?;
+            set.push((i as i64, ranges.clone()));
+        }
+    }
+    st.store.set_working_hours(id, &set).await?;
+    hours(st, id).await
+}
+
+#[utoipa::path(get, path = "/api/consultants/{id}/hours", params(("id" = i64, Path)),
+    responses((status = 200, body = Hours)), security(("bearer" = [])))]
+pub async fn get_hours(State(st): State<AppState>, Id(id): Id) -> Result<Json<Hours>, ApiError> {
+    st.store.get_consultant(id).await?;
+    hours(st, id).await
+}
+
+async fn hours(st: AppState, id: i64) -> Result<Json<Hours>, ApiError> {
+    let own = st.store.working_hours(id).await?;
+    let day = |i: i64| {
+        let default = st.planner.default_hours.days[i as usize]
+            .iter()
+            .map(|(a, b)| {
+                let end = if *b == chrono::NaiveTime::MIN {
+                    "24:00".to_string()
+                } else {
+                    b.format("%H:%M").to_string()
+                };
+                format!("{}-{end}", a.format("%H:%M"))
+            })
+            .collect();
+        Some(
+            own.iter()
+                .find(|(d, _)| *d == i)
+                .map(|(_, r)| r.clone())
+                .unwrap_or(default),
+        )
+    };
+    Ok(Json(Hours {
+        mon: day(0),
+        tue: day(1),
+        wed: day(2),
+        thu: day(3),
+        fri: day(4),
+        sat: day(5),
+        sun: day(6),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAbsence {
+    pub consultant_id: i64,
+    /// First and last day away, inclusive (YYYY-MM-DD).
+    pub first_day: chrono::NaiveDate,
+    pub last_day: chrono::NaiveDate,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Leave and other absences: the schedule and capacity leave them out.
+#[utoipa::path(post, path = "/api/absences", request_body = NewAbsence,
+    responses((status = 201, body = Absence)), security(("bearer" = [])))]
+pub async fn add_absence(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<NewAbsence>,
+) -> Result<(StatusCode, Json<Absence>), ApiError> {
+    if b.last_day < b.first_day {
+        return Err(ApiError::field("last_day", "before first_day"));
+    }
+    if b.reason.chars().count() > 200 {
+        return Err(ApiError::field("reason", "at most 200 characters"));
+    }
+    let a = st
+        .store
+        .add_absence(
+            b.consultant_id,
+            &b.first_day.to_string(),
+            &b.last_day.to_string(),
+            b.reason.trim(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceParams {
+    pub consultant_id: Option<i64>,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+}
+
+#[utoipa::path(get, path = "/api/absences", params(AbsenceParams),
+    responses((status = 200, body = Vec<Absence>)), security(("bearer" = [])))]
+pub async fn absences(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<AbsenceParams>,
+) -> Result<Json<Vec<Absence>>, ApiError> {
+    Ok(Json(
+        st.store
+            .absences(p.consultant_id, &p.from.to_string(), &p.to.to_string())
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// ISO week, e.g. 2026-W49.
+    pub week: String,
+    /// Default: every consultant with a plan for the week.
+    pub consultant_id: Option<i64>,
+}
+
+/// Places the week's planned hours as scheduled tasks inside working
+/// hours, around meetings, scheduled contacts, holidays and absences;
+/// reruns replace what an earlier run placed.
+#[utoipa::path(post, path = "/api/schedule", request_body = ScheduleBody,
+    responses((status = 200, body = Vec<ConsultantWeek>)), security(("bearer" = [])))]
+pub async fn schedule(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<ScheduleBody>,
+) -> Result<Json<Vec<ConsultantWeek>>, ApiError> {
+    let w = week(&b.week)?;
+    Ok(Json(
+        st.planner.schedule(&st.store, &w, b.consultant_id).await?,
+    ))
+}
+
+/// The consultant's calendar (iCalendar): scheduled and realised tasks,
+/// contacts and meetings. Calendar apps may pass the token as `?token=`.
+#[utoipa::path(get, path = "/api/consultants/{id}/calendar.ics", params(("id" = i64, Path)),
+    responses((status = 200, content_type = "text/calendar")), security(("bearer" = [])))]
+pub async fn calendar(State(st): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
+    let c = st.store.get_consultant(id).await?;
+    let body = crate::tracking::planning::calendar_feed(
+        &st.store,
+        id,
+        &format!("protocall: {}", c.name),
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/calendar; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,318 @@
+//! The week ahead: placing each consultant's work plan as scheduled tasks
+//! (`protocall schedule`, `POST /api/schedule`) and the iCalendar feed of
+//! what a consultant has scheduled. Where the hours come from: the
+//! consultant's own working hours (else `tracking.hours`), the dialplan's
+//! holidays, the consultant's absences, and the meetings, scheduled
+//! contacts and tasks already in the week, which stay where they are.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::schedule::{self, Interval, PlanItem, WorkingHours};
+use super::service::TrackingError;
+use crate::config::Settings;
+use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
+
+/// What the week's schedule needs besides the database.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    pub tz: Tz,
+    pub default_hours: WorkingHours,
+    pub holidays: Vec<NaiveDate>,
+    pub granularity: u32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PlacedBlock {
+    pub category: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub start: DateTime<Tz>,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: DateTime<Tz>,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnfitHours {
+    pub category: String,
+    pub minutes: i64,
+}
+
+/// One consultant's week as placed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConsultantWeek {
+    pub consultant_id: i64,
+    pub week: String,
+    pub planned_minutes: i64,
+    pub placed_minutes: i64,
+    /// Free working minutes after holidays, absences and fixed commitments.
+    pub capacity_minutes: i64,
+    pub placed: Vec<PlacedBlock>,
+    /// Hours of the plan that did not fit.
+    pub unfit: Vec<UnfitHours>,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> TrackingError {
+    TrackingError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Planner {
+    /// From the config, with the holidays of the dialplan's `[hours]`.
+    pub fn from_settings(settings: &Settings) -> Result<Planner, TrackingError> {
+        let tz = settings.locale.tz();
+        let mut default_hours = WorkingHours {
+            days: Default::default(),
+        };
+        for (i, ranges) in settings.tracking.hours.days().iter().enumerate() {
+            let parsed = WorkingHours::parse_day(ranges)
+                .map_err(|e| invalid("tracking.hours", e.to_string()))?;
+            if let Some(d) = default_hours.days.get_mut(i) {
+                *d = parsed;
+            }
+        }
+        let holidays = crate::routing::dialplan::load_dir(&settings.routing.dialplans, tz)
+            .map(|p| p.holidays().to_vec())
+            .unwrap_or_default();
+        Ok(Planner {
+            tz,
+            default_hours,
+            holidays,
+            granularity: settings.tracking.schedule_granularity_minutes,
+        })
+    }
+
+    async fn hours_of(
+        &self,
+        store: &Store,
+        consultant: i64,
+    ) -> Result<WorkingHours, TrackingError> {
+        let mut hours = self.default_hours.clone();
+        for (day, ranges) in store.working_hours(consultant).await? {
+            let parsed = WorkingHours::parse_day(&ranges)
+                .map_err(|e| invalid("working_hours", e.to_string()))?;
+            if let Some(d) = usize::try_from(day)
+                .ok()
+                .and_then(|d| hours.days.get_mut(d))
+            {
+                *d = parsed;
+            }
+        }
+        Ok(hours)
+    }
+
+    /// Places the week's plan for every consultant who has one (or just
+    /// `consultant`), replacing what an earlier run placed. Deterministic:
+    /// the same plan and commitments give the same schedule.
+    pub async fn schedule(
+        &self,
+        store: &Store,
+        week: &str,
+        consultant: Option<i64>,
+    ) -> Result<Vec<ConsultantWeek>, TrackingError> {
+        let (year, wk) =
+            schedule::parse_iso_week(week).map_err(|e| invalid("week", e.to_string()))?;
+        let (start, end) = schedule::iso_week_bounds(year, wk, self.tz)
+            .map_err(|e| invalid("week", e.to_string()))?;
+        let first = start.with_timezone(&self.tz).date_naive();
+        let last = first + chrono::Duration::days(6);
+        let plan = store.work_plan(consultant, week).await?;
+        let mut consultants: Vec<i64> = plan.iter().map(|p| p.consultant_id).collect();
+        consultants.dedup();
+        if let Some(c) = consultant {
+            if !consultants.contains(&c) {
+                consultants.push(c);
+            }
+        }
+        let mut out = Vec::new();
+        for c in consultants {
+            let items: Vec<PlanItem> = plan
+                .iter()
+                .filter(|p| p.consultant_id == c)
+                .map(|p| PlanItem {
+                    category: p.category.clone(),
+                    minutes: u32::try_from(p.minutes).unwrap_or(u32::MAX),
+                })
+                .collect();
+            let hours = self.hours_of(store, c).await?;
+            let mut days: BTreeSet<NaiveDate> = self.holidays.iter().copied().collect();
+            for a in store
+                .absences(Some(c), &first.to_string(), &last.to_string())
+                .await?
+            {
+                let (Ok(mut d), Ok(l)) = (
+                    NaiveDate::parse_from_str(&a.first_day, "%Y-%m-%d"),
+                    NaiveDate::parse_from_str(&a.last_day, "%Y-%m-%d"),
+                ) else {
+                    continue;
+                };
+                while d <= l && d <= last {
+                    days.insert(d);
+                    d += chrono::Duration::days(1);
+                }
+            }
+            let holidays: Vec<NaiveDate> = days.into_iter().collect();
+            let fixed: Vec<Interval> = store
+                .busy_intervals(c, start.timestamp_millis(), end.timestamp_millis())
+                .await?
+                .into_iter()
+                .filter_map(|(s, e)| {
+                    Some(Interval {
+                        start: DateTime::from_timestamp_millis(s)?,
+                        end: DateTime::from_timestamp_millis(e)?,
+                    })
+                })
+                .collect();
+            let placed = schedule::schedule_week(
+                year,
+                wk,
+                self.tz,
+                &hours,
+                &holidays,
+                &fixed,
+                &items,
+                self.granularity,
+            )
+            .map_err(|e| invalid("week", e.to_string()))?;
+            let blocks: Vec<ScheduledBlock> = placed
+                .placed
+                .iter()
+                .map(|p| ScheduledBlock {
+                    category: p.category.clone(),
+                    start_ms: p.start.timestamp_millis(),
+                    minutes: (p.end - p.start).num_minutes(),
+                })
+                .collect();
+            store.replace_scheduled(c, week, &blocks).await?;
+            let planned_minutes = items.iter().map(|i| i64::from(i.minutes)).sum();
+            out.push(ConsultantWeek {
+                consultant_id: c,
+                week: week.to_string(),
+                planned_minutes,
+                placed_minutes: blocks.iter().map(|b| b.minutes).sum(),
+                capacity_minutes: i64::from(placed.capacity_minutes),
+                placed: placed
+                    .placed
+                    .iter()
+                    .map(|p| PlacedBlock {
+                        category: p.category.clone(),
+                        start: p.start.with_timezone(&self.tz),
+                        end: p.end.with_timezone(&self.tz),
+                        minutes: (p.end - p.start).num_minutes(),
+                    })
+                    .collect(),
+                unfit: placed
+                    .unfit
+                    .iter()
+                    .map(|u| UnfitHours {
+                        category: u.category.clone(),
+                        minutes: i64::from(u.minutes),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The consultant's calendar as iCalendar: scheduled and realised tasks,
+/// contacts and meetings from four weeks back to eight weeks ahead.
+pub async fn calendar_feed(
+    store: &Store,
+    consultant: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    use super::ics::{EventStatus, IcsEvent};
+    let from = (now - chrono::Duration::weeks(4)).timestamp_millis();
+    let to = (now + chrono::Duration::weeks(8)).timestamp_millis();
+    let rooms: std::collections::HashMap<i64, String> = store
+        .rooms()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect();
+    let mut events = Vec::new();
+    let q = TaskQuery {
+        consultant_id: Some(consultant),
+        from_ms: Some(from),
+        to_ms: Some(to),
+        limit: 500,
+        ..Default::default()
+    };
+    let mut offset = 0;
+    loop {
+        let page = store
+            .list_tasks(&TaskQuery {
+                offset,
+                ..q.clone()
+            })
+            .await?;
+        for t in &page.items {
+            let (start, end) = match (t.started_at, t.ended_at, t.planned_start, t.planned_minutes)
+            {
+                (Some(s), Some(e), _, _) => (s, e),
+                (Some(s), None, _, _) => (s, now.with_timezone(&s.timezone())),
+                (None, _, Some(p), Some(m)) => (p, p + chrono::Duration::minutes(m)),
+                _ => continue,
+            };
+            events.push(IcsEvent {
+                uid: format!("task-{}@protocall", t.id),
+                start: start.with_timezone(&Utc),
+                end: end.with_timezone(&Utc).max(start.with_timezone(&Utc)),
+                summary: if t.title.is_empty() {
+                    t.category.clone()
+                } else {
+                    t.title.clone()
+                },
+                description: t.notes.clone(),
+                location: None,
+                status: Some(match t.status.as_str() {
+                    "cancelled" => EventStatus::Cancelled,
+                    "planned" => EventStatus::Tentative,
+                    _ => EventStatus::Confirmed,
+                }),
+                categories: vec![t.category.clone()],
+                updated: t.updated_at.with_timezone(&Utc),
+            });
+        }
+        offset += page.items.len() as i64;
+        if page.items.is_empty() || offset >= page.total {
+            break;
+        }
+    }
+    for c in store.consultant_agenda(consultant, from, to).await? {
+        let (Some(start), Some(end)) = (
+            c.planned_start.or(c.started_at),
+            c.planned_end.or(c.ended_at),
+        ) else {
+            continue;
+        };
+        events.push(IcsEvent {
+            uid: format!("contact-{}@protocall", c.id),
+            start: start.with_timezone(&Utc),
+            end: end.with_timezone(&Utc).max(start.with_timezone(&Utc)),
+            summary: match (&c.agenda, c.channel.as_str()) {
+                (Some(a), _) => a.clone(),
+                (None, "phone") if c.source == "callback" => "Call-back".into(),
+                (None, ch) => format!("Contact ({ch})"),
+            },
+            description: c.notes.clone(),
+            location: c.room_id.and_then(|r| rooms.get(&r).cloned()),
+            status: Some(match c.status.as_str() {
+                "cancelled" | "missed" => EventStatus::Cancelled,
+                "scheduled" => EventStatus::Tentative,
+                _ => EventStatus::Confirmed,
+            }),
+            categories: vec![c.channel.clone()],
+            updated: c.updated_at.with_timezone(&Utc),
+        });
+    }
+    events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.uid.cmp(&b.uid)));
+    Ok(super::ics::calendar(name, &events, now))
+}
