@@ -221,9 +221,12 @@ fn main() {
                 .unwrap();
             let (prefix, _) = base.rsplit_once('/').unwrap();
             run("PostgreSQL", &format!("{prefix}/{name}"), rate, secs).await;
-            sqlx::Executor::execute(&mut c, format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await
-                .unwrap();
+            sqlx::Executor::execute(
+                &mut c,
+                format!("DROP DATABASE {name} WITH (FORCE)").as_str(),
+            )
+            .await
+            .unwrap();
         }
     });
 }

@@ -329,9 +329,8 @@ mod tests {
     //   service level 0.3896138, 0.640158, 0.7955948, 0.88835;
     //   ASA 122.78127684408, 40.4449401868444, 17.1162271821896,
     //       7.83593701177724 s;
-    // and 14 agents for an 80% target. (The same example is the Call Centre
-    // Helper "Erlang C formula made simple" walkthrough: 68.21% wait with 11
-    // agents.) Checked independently at 60 digits with mpmath:
+    // and 14 agents for an 80% target. Checked independently at 60 digits
+    // with mpmath:
     // C(11,10) = 0.682118204689332, SL(14) = 0.888350019179467.
     const R_ERLANGC_TABLE: [(u32, f64, f64, f64); 4] = [
         (11, 0.6821182, 0.3896138, 122.78127684408),
@@ -376,9 +375,9 @@ mod tests {
         );
     }
 
-    // Reference 2: a textbook M/M/m exercise (quoted in the Math Stack
-    // Exchange question "How to calculate the probability of a customer
-    // joining a queue via Erlang C curve"): 120 customers per hour, 3 minutes
+    // Reference 2: a textbook M/M/m exercise, quoted in the public Q&A
+    // thread "Queuing Theory: How to Calculate the Probability of a Customer
+    // Joining a Queue via Erlang C Curve": 120 customers per hour, 3 minutes
     // each, 10 assistants, so A = 6; "from the Erlang C curve, it follows
     // that the probability of waiting is about 0.10". Read off a curve, so
     // only two digits; mpmath at 60 digits gives 0.101299242687417.
