@@ -111,6 +111,7 @@ impl Application {
             tap: None,
             journal: journal_handle,
             metrics: state.metrics.calls.clone(),
+            desk: state.metrics.desk.clone(),
             in_call: in_call.clone(),
             directory: sip.directory.clone(),
             config: CallLogConfig {
@@ -120,11 +121,19 @@ impl Application {
                 max_call: std::time::Duration::from_secs(
                     u64::from(settings.routing.max_call_hours) * 3600,
                 ),
+                service_threshold: std::time::Duration::from_secs(u64::from(
+                    settings.reports.service_level_seconds,
+                )),
             },
         };
         let mut state = state;
         state.desk = sip.desk.clone();
         state.in_call = in_call;
+        state
+            .metrics
+            .desk
+            .service_level_target
+            .set(settings.reports.service_level_target);
         state.sip_port = sip.udp_addr.port();
         let router = http::router(state.clone(), settings);
         Ok(Application {
@@ -212,14 +221,17 @@ impl Application {
             let gauge = tracking.journal_pending.clone();
             let mut stop = stop.subscribe();
             let state = self.state.clone();
+            let location = self.sip.location.clone();
+            let directory = self.sip.directory.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
                 let mut n = 0u64;
                 loop {
                     gauge.set(monitor.pending() as i64);
                     // Timers started from the CLI change the database only.
-                    if n % 10 == 0 {
+                    if n % 4 == 0 {
                         state.refresh_tasks_running().await;
+                        refresh_desk_gauges(&state, &location, &directory).await;
                     }
                     n += 1;
                     tokio::select! {
@@ -248,6 +260,56 @@ impl Application {
         store.close().await;
         tracing::info!("protocall stopped");
         result
+    }
+}
+
+/// The dashboards' gauges that are states, not events: consultants by
+/// state, the desk open or closed, call-backs owed, SLA compliance.
+async fn refresh_desk_gauges(
+    state: &AppState,
+    location: &crate::location::Location,
+    directory: &crate::directory::snapshot::SharedDirectory,
+) {
+    let m = &state.metrics.desk;
+    let now = chrono::Utc::now();
+    let snap = directory.load();
+    let mut counts = [0i64; 5];
+    for c in snap.consultants.values().filter(|c| c.active) {
+        let i = if !location.is_registered(&c.sip_username, now.timestamp_millis()) {
+            4
+        } else if state.in_call.contains(&c.sip_username) {
+            1
+        } else {
+            match c.presence {
+                crate::directory::Presence::Available => 0,
+                crate::directory::Presence::Dnd => 2,
+                crate::directory::Presence::Away => 3,
+            }
+        };
+        counts[i] += 1;
+    }
+    for (name, n) in ["available", "in_call", "dnd", "away", "offline"]
+        .iter()
+        .zip(counts)
+    {
+        m.consultants.with_label_values(&[name]).set(n);
+    }
+    if let Some(desk) = &state.desk {
+        let open = desk
+            .dialplan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_open(now);
+        m.desk_open.set(i64::from(open));
+    }
+    if let Ok(n) = state.store.callbacks_pending().await {
+        m.callbacks_pending.set(n);
+    }
+    let week_ago = (now - chrono::Duration::days(7)).timestamp_millis();
+    if let Ok((within, closed)) = state.store.sla_since(week_ago).await {
+        if closed > 0 {
+            m.sla_compliance.set(within as f64 / closed as f64);
+        }
     }
 }
 

@@ -52,6 +52,27 @@ pub struct Settings {
     pub routing: RoutingSettings,
     #[serde(default)]
     pub tracking: TrackingSettings,
+    #[serde(default)]
+    pub reports: ReportsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsSettings {
+    /// Service level: an offered call answered by a consultant within
+    /// this many seconds counts as answered in time.
+    pub service_level_seconds: u32,
+    /// The share of offered calls the desk aims to answer in time.
+    pub service_level_target: f64,
+}
+
+impl Default for ReportsSettings {
+    fn default() -> Self {
+        Self {
+            service_level_seconds: 20,
+            service_level_target: 0.8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -474,6 +495,15 @@ impl Settings {
             if let Err(e) = crate::routing::desk::Trunk::parse(u) {
                 return Err(invalid("routing.trunk_uri", e));
             }
+        }
+        let r = &self.reports;
+        if r.service_level_seconds == 0
+            || !(r.service_level_target > 0.0 && r.service_level_target <= 1.0)
+        {
+            return Err(invalid(
+                "reports.service_level_target",
+                "expected service_level_seconds of at least 1 and a target in (0, 1]".into(),
+            ));
         }
         let g = self.tracking.schedule_granularity_minutes;
         if g == 0 || g > 240 || 1440 % g != 0 {

@@ -21,6 +21,7 @@ pub mod directory;
 pub mod http;
 pub mod location;
 pub mod metrics;
+pub mod reports;
 pub mod routing;
 pub mod server;
 pub mod sip;

@@ -19,6 +19,102 @@ pub struct Metrics {
     pub sip: SipMetrics,
     pub calls: CallMetrics,
     pub tracking: TrackingMetrics,
+    pub desk: DeskMetrics,
+}
+
+/// The desk's business gauges for dashboards (bounded labels only).
+#[derive(Clone)]
+pub struct DeskMetrics {
+    /// Inbound calls offered to the desk (a consultant step rang).
+    pub offered: IntCounter,
+    /// Of those, answered by a consultant within the service-level threshold.
+    pub answered_in_threshold: IntCounter,
+    /// Of those, the caller hung up before anyone answered.
+    pub abandoned: IntCounter,
+    /// answered in threshold / offered over the last hour.
+    pub service_level: prometheus::Gauge,
+    pub service_level_target: prometheus::Gauge,
+    /// Protocols closed within their deadline / closed, last 7 days.
+    pub sla_compliance: prometheus::Gauge,
+    pub callbacks_pending: IntGauge,
+    /// Consultants per state: available, in_call, dnd, away, offline.
+    pub consultants: prometheus::IntGaugeVec,
+    /// 1 inside the dialplan's business hours.
+    pub desk_open: IntGauge,
+}
+
+impl DeskMetrics {
+    fn new(registry: &Registry) -> Result<DeskMetrics, prometheus::Error> {
+        let offered = IntCounter::new(
+            "protocall_calls_offered_total",
+            "Inbound calls offered to the desk (a consultant's phone rang).",
+        )?;
+        let answered_in_threshold = IntCounter::new(
+            "protocall_calls_answered_in_threshold_total",
+            "Offered calls a consultant answered within the service-level threshold.",
+        )?;
+        let abandoned = IntCounter::new(
+            "protocall_calls_abandoned_total",
+            "Offered calls the caller hung up before an answer.",
+        )?;
+        let service_level = prometheus::Gauge::new(
+            "protocall_service_level_ratio",
+            "Offered calls answered within the threshold over offered, last hour.",
+        )?;
+        let service_level_target = prometheus::Gauge::new(
+            "protocall_service_level_target",
+            "The service level the desk aims for.",
+        )?;
+        let sla_compliance = prometheus::Gauge::new(
+            "protocall_sla_compliance_ratio",
+            "Protocols closed within their deadline over protocols closed, last 7 days.",
+        )?;
+        let callbacks_pending = IntGauge::new(
+            "protocall_callbacks_pending",
+            "Call-backs owed and not yet done.",
+        )?;
+        let consultants = prometheus::IntGaugeVec::new(
+            Opts::new("protocall_consultants", "Consultants by state."),
+            &["state"],
+        )?;
+        let desk_open = IntGauge::new(
+            "protocall_desk_open",
+            "1 inside the dialplan's business hours, 0 outside.",
+        )?;
+        for m in [
+            Box::new(offered.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(answered_in_threshold.clone()),
+            Box::new(abandoned.clone()),
+            Box::new(service_level.clone()),
+            Box::new(service_level_target.clone()),
+            Box::new(sla_compliance.clone()),
+            Box::new(callbacks_pending.clone()),
+            Box::new(consultants.clone()),
+            Box::new(desk_open.clone()),
+        ] {
+            registry.register(m)?;
+        }
+        Ok(DeskMetrics {
+            offered,
+            answered_in_threshold,
+            abandoned,
+            service_level,
+            service_level_target,
+            sla_compliance,
+            callbacks_pending,
+            consultants,
+            desk_open,
+        })
+    }
+
+    /// Counters on a private registry, for tests and benchmarks.
+    pub fn unregistered() -> DeskMetrics {
+        match DeskMetrics::new(&Registry::new()) {
+            Ok(m) => m,
+            // A fresh registry has no name clashes; this cannot fail.
+            Err(_) => std::process::abort(),
+        }
+    }
 }
 
 /// Time tracking's metrics.
@@ -313,7 +409,9 @@ impl Metrics {
         let sip = SipMetrics::new(&registry)?;
         let calls = CallMetrics::new(&registry)?;
         let tracking = TrackingMetrics::new(&registry)?;
+        let desk = DeskMetrics::new(&registry)?;
         Ok(Metrics {
+            desk,
             tracking,
             registry,
             http_requests,

@@ -121,6 +121,26 @@ async fn answered_calls_become_contacts_timed_to_the_millisecond(b: Backend) {
         "{m}"
     );
     assert!(m.contains("protocall_contact_talk_seconds_count 1"), "{m}");
+    // The desk's dashboard figures.
+    assert!(m.contains("protocall_calls_offered_total 1"), "{m}");
+    assert!(
+        m.contains("protocall_calls_answered_in_threshold_total 1"),
+        "{m}"
+    );
+    assert!(m.contains("protocall_service_level_ratio 1"), "{m}");
+    assert!(m.contains("protocall_service_level_target 0.8"), "{m}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        let m = metrics(&d).await;
+        if m.contains(r#"protocall_consultants{state="available"} 2"#)
+            && m.contains("protocall_desk_open 1")
+            && m.contains(r#"protocall_consultants{state="offline"} 0"#)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn unanswered_calls_are_missed_or_abandoned_ura_calls_are_not_contacts(b: Backend) {
@@ -187,4 +207,16 @@ async fn unanswered_calls_are_missed_or_abandoned_ura_calls_are_not_contacts(b: 
     assert_eq!(sched["total"], 2, "{sched}");
     assert_eq!(sched["items"][0]["status"], "scheduled");
     assert_eq!(sched["items"][0]["source"], "callback");
+    let m = metrics(&d).await;
+    assert!(m.contains("protocall_calls_offered_total 2"), "{m}");
+    assert!(m.contains("protocall_calls_abandoned_total 1"), "{m}");
+    assert!(
+        m.contains("protocall_calls_answered_in_threshold_total 0"),
+        "{m}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while !metrics(&d).await.contains("protocall_callbacks_pending 2") {
+        assert!(tokio::time::Instant::now() < deadline, "call-backs gauge");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

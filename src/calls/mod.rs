@@ -127,6 +127,14 @@ pub enum Effect {
     /// A consultant entered or left a call.
     Busy(String),
     Free(String),
+    /// An inbound call was offered to the desk (a consultant's phone
+    /// rang) and is settled: answered by a consultant within the
+    /// service-level threshold, or abandoned by the caller.
+    Offered {
+        at: DateTime<Utc>,
+        within_threshold: bool,
+        abandoned: bool,
+    },
 }
 
 pub struct Tracker {
@@ -136,6 +144,8 @@ pub struct Tracker {
     max_call: chrono::Duration,
     /// Longest a call may ring (unanswered) before it is given up on.
     max_setup: chrono::Duration,
+    /// Service level: answered by a consultant within this.
+    threshold: chrono::Duration,
 }
 
 impl Tracker {
@@ -148,7 +158,14 @@ impl Tracker {
             callback_after: d(callback_after),
             max_call: d(max_call),
             max_setup: chrono::Duration::minutes(10),
+            threshold: chrono::Duration::seconds(20),
         }
+    }
+
+    /// The service-level threshold (default 20 s).
+    pub fn with_threshold(mut self, t: std::time::Duration) -> Tracker {
+        self.threshold = chrono::Duration::from_std(t).unwrap_or(self.threshold);
+        self
     }
 
     pub fn active(&self) -> usize {
@@ -253,6 +270,14 @@ impl Tracker {
                     route: rec.route,
                     outcome: Outcome::Answered,
                 });
+                if offered(rec) {
+                    let by_consultant = rec.consultant.is_some() && rec.route != RouteKind::Ura;
+                    out.push(Effect::Offered {
+                        at: *at,
+                        within_threshold: by_consultant && *at - rec.routed.at <= self.threshold,
+                        abandoned: false,
+                    });
+                }
                 if let Some(cb) = callback(rec, self.callback_after, *at) {
                     out.push(Effect::Callback(cb));
                 }
@@ -303,6 +328,13 @@ impl Tracker {
                         route: rec.route,
                         outcome,
                     });
+                    if offered(&rec) {
+                        out.push(Effect::Offered {
+                            at: *at,
+                            within_threshold: false,
+                            abandoned: outcome == Outcome::Cancelled,
+                        });
+                    }
                     if let Some(cb) = callback(&rec, self.callback_after, *at) {
                         out.push(Effect::Callback(cb));
                     }
@@ -416,6 +448,11 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
         wait_ms: Some(end.timestamp_millis() - r.at.timestamp_millis()),
         flag: None,
     })
+}
+
+/// An inbound call that rang at least one consultant's phone.
+fn offered(rec: &CallRecord) -> bool {
+    rec.routed.direction == Direction::Inbound && rec.attempts.iter().any(|a| a.user.is_some())
 }
 
 fn free(rec: &CallRecord, out: &mut Vec<Effect>) {

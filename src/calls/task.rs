@@ -25,6 +25,8 @@ pub struct CallLogConfig {
     pub callback_after: Duration,
     /// An answered call without a BYE is closed after this long.
     pub max_call: Duration,
+    /// Service level: answered within this.
+    pub service_threshold: Duration,
 }
 
 pub struct CallLog {
@@ -34,6 +36,7 @@ pub struct CallLog {
     pub tap: Option<mpsc::Sender<DialogEvent>>,
     pub journal: JournalHandle,
     pub metrics: CallMetrics,
+    pub desk: crate::metrics::DeskMetrics,
     pub in_call: Arc<InCall>,
     pub directory: Arc<SharedDirectory>,
     pub config: CallLogConfig,
@@ -43,7 +46,11 @@ impl CallLog {
     /// Runs until `stop` flips, after applying what the proxy emitted
     /// before it stopped.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut tracker = Tracker::new(self.config.callback_after, self.config.max_call);
+        let mut tracker = Tracker::new(self.config.callback_after, self.config.max_call)
+            .with_threshold(self.config.service_threshold);
+        // Offered calls of the last hour: (when, answered within threshold).
+        let mut window: std::collections::VecDeque<(chrono::DateTime<Utc>, bool)> =
+            Default::default();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let mut out = Vec::new();
         loop {
@@ -79,7 +86,25 @@ impl CallLog {
                 }
             }
             for effect in out.drain(..) {
+                if let Effect::Offered {
+                    at,
+                    within_threshold,
+                    ..
+                } = &effect
+                {
+                    window.push_back((*at, *within_threshold));
+                }
                 self.apply(effect);
+            }
+            let hour_ago = Utc::now() - chrono::Duration::hours(1);
+            while window.front().is_some_and(|(t, _)| *t < hour_ago) {
+                window.pop_front();
+            }
+            if !window.is_empty() {
+                let within = window.iter().filter(|(_, w)| *w).count();
+                self.desk
+                    .service_level
+                    .set(within as f64 / window.len() as f64);
             }
         }
     }
@@ -105,6 +130,20 @@ impl CallLog {
                 w
             }
             Effect::Callback(cb) => vec![Write::Callback(new_callback(cb))],
+            Effect::Offered {
+                within_threshold,
+                abandoned,
+                ..
+            } => {
+                self.desk.offered.inc();
+                if within_threshold {
+                    self.desk.answered_in_threshold.inc();
+                }
+                if abandoned {
+                    self.desk.abandoned.inc();
+                }
+                return;
+            }
         };
         for w in writes {
             if !self.journal.append(w) {

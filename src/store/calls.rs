@@ -271,6 +271,27 @@ impl Store {
         })
     }
 
+    pub async fn callbacks_pending(&self) -> Result<i64, StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM callbacks WHERE status = 'pending'")
+            .fetch_one(self.pool())
+            .await?;
+        get(&r, "n")
+    }
+
+    /// (closed within their deadline, closed) for protocols with a deadline
+    /// closed since `since_ms`.
+    pub async fn sla_since(&self, since_ms: i64) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN closed_at <= due_at THEN 1 ELSE 0 END), 0) \
+             AS within FROM protocols WHERE status = 'closed' AND due_at IS NOT NULL \
+             AND closed_at >= $1",
+        )
+        .bind(since_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((get(&r, "within")?, get(&r, "n")?))
+    }
+
     /// Marks a call-back done or cancelled (or pending again).
     pub async fn set_callback_status(&self, id: i64, status: &str) -> Result<Callback, StoreError> {
         let closed = (status != "pending").then(|| Utc::now().timestamp_millis());

@@ -156,6 +156,14 @@ expect callback_for_owner "$cb" 'c["total"]==1 and c["items"][0]["reason"]=="bus
 
 m=$(curl -fs "http://127.0.0.1:$HTTP/metrics")
 echo "$m" | grep -E '^protocall_(calls_total|callbacks_created_total)' || true
+# The live scrape passes promtool's lint, when promtool is here.
+if command -v promtool >/dev/null 2>&1; then
+  if lint=$(echo "$m" | promtool check metrics 2>&1); then
+    echo "ok   promtool_check_metrics"
+  else
+    echo "FAIL promtool_check_metrics"; echo "$lint"; fail=1
+  fi
+fi
 
 if [ "$fail" = 0 ]; then
   echo "sipp routing: all flows passed"
