@@ -64,6 +64,11 @@ pub struct ReportsSettings {
     pub service_level_seconds: u32,
     /// The share of offered calls the desk aims to answer in time.
     pub service_level_target: f64,
+    /// SLA: a protocol opened without a deadline must be concluded within
+    /// this many business hours (the desk's calendar).
+    pub default_deadline_hours: u32,
+    /// Weeks the evolution item (9) looks back.
+    pub evolution_weeks: u32,
 }
 
 impl Default for ReportsSettings {
@@ -71,6 +76,8 @@ impl Default for ReportsSettings {
         Self {
             service_level_seconds: 20,
             service_level_target: 0.8,
+            default_deadline_hours: 16,
+            evolution_weeks: 8,
         }
     }
 }
@@ -503,6 +510,12 @@ impl Settings {
             return Err(invalid(
                 "reports.service_level_target",
                 "expected service_level_seconds of at least 1 and a target in (0, 1]".into(),
+            ));
+        }
+        if r.default_deadline_hours == 0 || !(1..=52).contains(&r.evolution_weeks) {
+            return Err(invalid(
+                "reports.evolution_weeks",
+                "expected default_deadline_hours of at least 1 and 1 to 52 evolution weeks".into(),
             ));
         }
         let g = self.tracking.schedule_granularity_minutes;

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod planning;
 pub mod protocols;
 pub mod providers;
+pub mod reports;
 pub mod tracking;
 
 use std::sync::Arc;
@@ -52,10 +53,22 @@ pub struct AppState {
     pub in_call: Arc<crate::routing::busy::InCall>,
     /// Working hours, holidays and granularity for the week's schedule.
     pub planner: Arc<crate::tracking::planning::Planner>,
+    /// What the weekly report needs besides the store.
+    pub reports: Arc<crate::reports::weekly::ReportConfig>,
 }
 
 impl AppState {
     pub fn new(store: Store, metrics: Metrics, settings: &Settings) -> AppState {
+        let planner =
+            crate::tracking::planning::Planner::from_settings(settings).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "working hours not usable; the standard ones apply");
+                crate::tracking::planning::Planner {
+                    tz: settings.locale.tz(),
+                    default_hours: crate::tracking::schedule::WorkingHours::standard(),
+                    holidays: Vec::new(),
+                    granularity: settings.tracking.schedule_granularity_minutes,
+                }
+            });
         AppState {
             store,
             metrics,
@@ -66,16 +79,18 @@ impl AppState {
             desk: None,
             sip_port: settings.sip.listen.port(),
             in_call: Default::default(),
-            planner: Arc::new(
-                crate::tracking::planning::Planner::from_settings(settings).unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "working hours not usable; the standard ones apply");
-                    crate::tracking::planning::Planner {
-                        tz: settings.locale.tz(),
-                        default_hours: crate::tracking::schedule::WorkingHours::standard(),
-                        holidays: Vec::new(),
-                        granularity: settings.tracking.schedule_granularity_minutes,
-                    }
-                }),
+            planner: Arc::new(planner.clone()),
+            reports: Arc::new(
+                crate::reports::weekly::ReportConfig::from_settings(settings).unwrap_or_else(
+                    |_| crate::reports::weekly::ReportConfig {
+                        planner: planner.clone(),
+                        desk_hours: planner.default_hours.clone(),
+                        service_level_seconds: i64::from(settings.reports.service_level_seconds),
+                        service_level_target: settings.reports.service_level_target,
+                        default_deadline_hours: i64::from(settings.reports.default_deadline_hours),
+                        evolution_weeks: settings.reports.evolution_weeks,
+                    },
+                ),
             ),
         }
     }
@@ -188,6 +203,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             get(planning::absences).post(planning::add_absence),
         )
         .route("/schedule", post(planning::schedule))
+        .route("/reports/weekly", get(reports::weekly))
         .route("/callbacks", get(calls::list_callbacks))
         .route(
             "/callbacks/{id}/status",

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    calls, consultants, contacts, error, lookup, planning, protocols, providers, tracking,
+    calls, consultants, contacts, error, lookup, planning, protocols, providers, reports, tracking,
 };
 use crate::directory;
 
@@ -44,7 +44,7 @@ impl Modify for BearerAuth {
         tracking::categories, tracking::add_category, tracking::rooms, tracking::create_room,
         planning::get_plan, planning::put_plan, planning::copy_plan, planning::get_hours,
         planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
-        planning::calendar,
+        planning::calendar, reports::weekly,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,

@@ -1,6 +1,8 @@
-//! Managers' figures: the arithmetic of the weekly report (Erlang C for the
-//! phone line, deadlines measured in business time) and, later, the report
-//! itself.
+//! Managers' figures: the weekly report (computed from the store, rendered
+//! as JSON, CSV, XLSX and HTML) and its arithmetic (Erlang C for the phone
+//! line, deadlines measured in business time).
 
 pub mod business_time;
 pub mod erlang;
+pub mod model;
+pub mod weekly;

@@ -47,6 +47,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_tracking.sql"),
         postgres: include_str!("../../migrations/postgres/0005_tracking.sql"),
     },
+    Migration {
+        version: 6,
+        name: "report_indexes",
+        sqlite: include_str!("../../migrations/sqlite/0006_report_indexes.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_report_indexes.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -15,6 +15,7 @@ mod journal_writes;
 mod migrate;
 mod planning;
 mod registrations;
+mod reports;
 mod snapshot;
 mod tokens;
 mod tracking;
@@ -26,6 +27,7 @@ pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use migrate::MIGRATIONS;
 pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use registrations::RegistrationRow;
+pub use reports::{ClosedProtocol, ContactSpan, TaskSpan};
 pub use tracking::{AuditEntry, Category, ContactRecord, Room, Task, TaskQuery, TaskRecord};
 
 use std::str::FromStr;

@@ -87,7 +87,7 @@ impl Planner {
         })
     }
 
-    async fn hours_of(
+    pub async fn hours_of(
         &self,
         store: &Store,
         consultant: i64,

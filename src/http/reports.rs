@@ -1,0 +1,83 @@
+//! The weekly report over HTTP: `GET /api/reports/weekly?week=2026-W48&format=json|csv|xlsx|html`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiQuery};
+use super::AppState;
+use crate::reports::weekly::{self, ReportError};
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Store(s) => s.into(),
+            ReportError::Week(m) => ApiError::field("week", m),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyParams {
+    /// ISO week of items 1–4 and 7–10 (default: last week).
+    pub week: Option<String>,
+    /// ISO week of items 5–6 (default: this week).
+    pub schedule_week: Option<String>,
+    /// json (default), csv, xlsx or html.
+    pub format: Option<String>,
+}
+
+/// The ten figures of the Monday report.
+#[utoipa::path(get, path = "/api/reports/weekly", params(WeeklyParams),
+    responses((status = 200, body = Object, description = "JSON, CSV, XLSX or HTML")),
+    security(("bearer" = [])))]
+pub async fn weekly(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WeeklyParams>,
+) -> Result<Response, ApiError> {
+    let now = chrono::Utc::now();
+    let (last, this) = weekly::default_weeks(now, st.reports.planner.tz);
+    let week = p.week.unwrap_or(last);
+    let schedule_week = p.schedule_week.unwrap_or(this);
+    let format = p.format.unwrap_or_else(|| "json".into());
+    if !["json", "csv", "xlsx", "html"].contains(&format.as_str()) {
+        return Err(ApiError::field("format", "json, csv, xlsx or html"));
+    }
+    let r = weekly::weekly(&st.store, &st.reports, &week, &schedule_week, now).await?;
+    let (ctype, body) = render(&r, &format)?;
+    let name = format!("protocall-{week}.{format}");
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn render(
+    r: &crate::reports::model::WeeklyReport,
+    format: &str,
+) -> Result<(&'static str, Vec<u8>), ApiError> {
+    let failed = |e: String| {
+        tracing::error!(error = %e, format, "weekly report not rendered");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "render_failed",
+            "the report could not be rendered",
+        )
+    };
+    match format {
+        "json" => serde_json::to_vec_pretty(r)
+            .map(|b| ("application/json", b))
+            .map_err(|e| failed(e.to_string())),
+        _ => Err(ApiError::field("format", "json")),
+    }
+}

@@ -1,0 +1,512 @@
+//! The weekly report on a seeded week whose answers were worked out by
+//! hand (week 47 of 2026, Monday 16 to Sunday 22 November, São Paulo;
+//! Friday the 20th is a holiday in the shipped dialplan; Bia is on leave
+//! Tuesday and Wednesday; an overnight chat; a task crossing the week's
+//! start; one protocol closed late and one without a deadline), on SQLite
+//! and PostgreSQL.
+
+mod support;
+
+use protocall::store::{CallContact, Write};
+use serde_json::{json, Value};
+use support::{json, Backend, TestApp};
+
+on_every_backend!(the_seeded_week_gives_the_hand_computed_figures);
+
+/// UTC milliseconds of a São Paulo wall-clock time (UTC−3, no DST).
+fn sp(day: u32, h: u32, m: u32) -> i64 {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, h, m, 0)
+        .unwrap()
+        .timestamp_millis()
+        + 3 * 3600 * 1000
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn consultant(app: &TestApp, user: &str) -> i64 {
+    json(
+        app.post(
+            "/api/consultants",
+            json!({"name": user, "sip_username": user.to_lowercase(), "password": "correct horse"}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn task(app: &TestApp, who: i64, cat: &str, from: i64, to: i64, protocol: Option<i64>) {
+    json(
+        app.post(
+            "/api/tasks",
+            json!({"consultant_id": who, "category": cat, "started_at": iso(from),
+                   "ended_at": iso(to), "protocol_id": protocol}),
+        )
+        .await,
+        201,
+    )
+    .await;
+}
+
+fn call(n: u32, who: i64, status: &str, rang: i64, wait_s: i64, talk_s: Option<i64>) -> Write {
+    Write::Contact(CallContact {
+        call_id: format!("seed-{n}"),
+        direction: "inbound".into(),
+        status: status.into(),
+        reason: (status != "done").then(|| "busy".into()),
+        consultant_id: Some(who),
+        provider_id: None,
+        provider_user_id: None,
+        protocol_id: None,
+        rang_at_ms: rang,
+        started_at_ms: talk_s.map(|_| rang + wait_s * 1000),
+        ended_at_ms: Some(rang + wait_s * 1000 + talk_s.unwrap_or(0) * 1000),
+        wait_ms: Some(wait_s * 1000),
+        flag: None,
+    })
+}
+
+/// Rows of a section for one consultant (None: the team row).
+fn rows<'a>(r: &'a Value, section: &str, who: Option<i64>) -> Vec<&'a Value> {
+    r[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["consultant_id"].as_i64() == who)
+        .collect()
+}
+
+fn find<'a>(rows: &[&'a Value], key: &str, value: &str) -> &'a Value {
+    rows.iter()
+        .find(|x| x[key] == value)
+        .unwrap_or_else(|| panic!("no {key} = {value} in {rows:?}"))
+}
+
+async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let bia = consultant(&app, "Bia").await;
+    json(
+        app.post(
+            "/api/absences",
+            json!({"consultant_id": bia, "first_day": "2026-11-17", "last_day": "2026-11-18", "reason": "leave"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    // Tasks (item 1): Ana documents 09:00–11:00 Monday, and from Sunday
+    // 23:00 to Monday 00:30 (30 of those minutes fall in this week); GIN
+    // Tuesday 14:00–15:30. Bia: GIN Thursday 10:00–10:45 and tells a client
+    // a protocol is done Thursday 16:00–16:10.
+    task(
+        &app,
+        ana,
+        "documentation",
+        sp(16, 9, 0),
+        sp(16, 11, 0),
+        None,
+    )
+    .await;
+    task(
+        &app,
+        ana,
+        "documentation",
+        sp(15, 23, 0),
+        sp(16, 0, 30),
+        None,
+    )
+    .await;
+    task(&app, ana, "gin", sp(17, 14, 0), sp(17, 15, 30), None).await;
+    task(&app, bia, "gin", sp(19, 10, 0), sp(19, 10, 45), None).await;
+    task(
+        &app,
+        bia,
+        "communicate-completion",
+        sp(19, 16, 0),
+        sp(19, 16, 10),
+        None,
+    )
+    .await;
+    // A planned task of Ana (item 3: scheduled 60 minutes).
+    json(
+        app.post(
+            "/api/tasks",
+            json!({"consultant_id": ana, "category": "review", "planned_start": iso(sp(19, 8, 0)), "planned_minutes": 60}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    // Calls (as the call log writes them): offered 4, answered 2 (one in
+    // 15 s, one in 30 s), one abandoned, one missed.
+    app.store
+        .write_batch(&[
+            call(1, ana, "done", sp(16, 10, 0), 15, Some(600)),
+            call(2, ana, "done", sp(17, 9, 0), 30, Some(300)),
+            call(3, ana, "abandoned", sp(18, 11, 0), 40, None),
+            call(4, ana, "missed", sp(19, 15, 0), 20, None),
+        ])
+        .await
+        .unwrap();
+    // An overnight chat (Wednesday 23:30 to Thursday 00:20) and a meeting.
+    json(
+        app.post(
+            "/api/contacts",
+            json!({"consultant_id": ana, "channel": "chat", "started_at": iso(sp(18, 23, 30)), "ended_at": iso(sp(19, 0, 20))}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let room = json(app.post("/api/rooms", json!({"name": "Sala 1"})).await, 201).await;
+    let meeting = json(
+        app.post(
+            "/api/contacts",
+            json!({"consultant_id": ana, "channel": "meeting", "room_id": room["id"],
+                   "planned_start": iso(sp(19, 14, 0)), "planned_end": iso(sp(19, 15, 0))}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    json(
+        app.patch(
+            &format!("/api/contacts/{}", meeting["id"]),
+            json!({"status": "done"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // Bia's scheduled call-back (missed) and a cancelled one.
+    for status in ["missed", "cancelled"] {
+        let c = json(
+            app.post(
+                "/api/contacts",
+                json!({"consultant_id": bia, "channel": "phone", "direction": "outbound",
+                       "planned_start": iso(sp(19, 11, 0)), "planned_end": iso(sp(19, 11, 15))}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        json(
+            app.patch(
+                &format!("/api/contacts/{}", c["id"]),
+                json!({"status": status}),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+
+    // Protocols (item 8): P1 due Wednesday 18:00, closed Tuesday 17:00 (in
+    // time); P2 due Tuesday 12:00, closed Thursday 16:00 (late); P3 without
+    // a deadline, open Monday 09:00 to Wednesday 11:00: 18 business hours
+    // (> 16).
+    let prov = json(
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let p = json(
+            app.post(
+                "/api/protocols",
+                json!({"provider_id": prov["id"], "owner_id": bia}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let id = p["id"].as_i64().unwrap();
+        json(
+            app.post(&format!("/api/protocols/{id}/close"), json!({}))
+                .await,
+            200,
+        )
+        .await;
+        ids.push(id);
+    }
+    let times = [
+        (sp(16, 9, 0), sp(17, 17, 0), Some(sp(18, 18, 0))),
+        (sp(16, 10, 0), sp(19, 16, 0), Some(sp(17, 12, 0))),
+        (sp(16, 9, 0), sp(18, 11, 0), None),
+    ];
+    let url = &app.db_url;
+    let set = |id: i64, (o, c, d): (i64, i64, Option<i64>)| {
+        format!(
+            "UPDATE protocols SET opened_at = {o}, closed_at = {c}, due_at = {} WHERE id = {id}",
+            d.map(|d| d.to_string()).unwrap_or_else(|| "NULL".into())
+        )
+    };
+    let mut sqls: Vec<String> = ids.iter().zip(times).map(|(id, t)| set(*id, t)).collect();
+    // Rule 4's task for P2 existed since Thursday and was still pending;
+    // the others were created after the week (not pending in it).
+    sqls.push(format!(
+        "UPDATE tasks SET created_at = {} WHERE protocol_id = {} AND source = 'rule'",
+        sp(19, 16, 0),
+        ids[1]
+    ));
+    exec(url, &sqls).await;
+
+    // Work plan of week 47 (item 4) and of week 48, scheduled (items 5–6).
+    let put = |path: String, body: Value| {
+        app.client
+            .put(app.url(&path))
+            .bearer_auth(&app.token)
+            .json(&body)
+            .send()
+    };
+    json(
+        put(format!("/api/workplans/{ana}/2026-W47"), json!({"items": [{"category": "documentation", "hours": 3}, {"category": "gin", "hours": 2}]}))
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    json(
+        put(
+            format!("/api/workplans/{ana}/2026-W48"),
+            json!({"items": [{"category": "documentation", "hours": 4}]}),
+        )
+        .await
+        .unwrap(),
+        200,
+    )
+    .await;
+    json(
+        app.post("/api/schedule", json!({"week": "2026-W48"})).await,
+        200,
+    )
+    .await;
+
+    let r = json(
+        app.get("/api/reports/weekly?week=2026-W47&schedule_week=2026-W48")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(r["week"], "2026-W47");
+    assert_eq!(r["week_start"], "2026-11-16T00:00:00-03:00");
+    assert_eq!(r["consultants"].as_array().unwrap().len(), 2);
+
+    // 1. Tasks by category.
+    let a1 = rows(&r, "tasks", Some(ana));
+    let doc = find(&a1, "category", "documentation");
+    assert_eq!(
+        (doc["count"].as_i64(), doc["minutes"].as_i64()),
+        (Some(1), Some(150))
+    );
+    assert_eq!(find(&a1, "category", "gin")["minutes"], 90);
+    let t1 = rows(&r, "tasks", None);
+    let gin = find(&t1, "category", "gin");
+    assert_eq!(
+        (gin["count"].as_i64(), gin["minutes"].as_i64()),
+        (Some(2), Some(135))
+    );
+    assert_eq!(
+        find(&t1, "category", "communicate-completion")["minutes"],
+        10
+    );
+
+    // 2. Contacts.
+    let c2 = rows(&r, "contacts", Some(ana));
+    let phone_done: Vec<_> = c2
+        .iter()
+        .filter(|x| x["channel"] == "phone" && x["status"] == "done")
+        .collect();
+    assert_eq!(phone_done[0]["count"], 2);
+    assert_eq!(phone_done[0]["minutes"], 15);
+    let chat = find(&c2, "channel", "chat");
+    assert_eq!(
+        (chat["count"].as_i64(), chat["minutes"].as_i64()),
+        (Some(1), Some(50))
+    );
+    let meet = find(&c2, "channel", "meeting");
+    assert_eq!(meet["kind"], "scheduled");
+    assert_eq!(meet["status"], "done");
+    assert_eq!(meet["minutes"], 60);
+    let c2b = rows(&r, "contacts", Some(bia));
+    assert_eq!(find(&c2b, "status", "missed")["kind"], "scheduled");
+    assert_eq!(find(&c2b, "status", "cancelled")["count"], 1);
+
+    // 3. Hours scheduled versus realised.
+    let h_ana = rows(&r, "hours", Some(ana))[0];
+    assert_eq!(h_ana["scheduled_minutes"], 120, "review 60 + meeting 60");
+    assert_eq!(
+        h_ana["realised_minutes"],
+        240 + 125,
+        "tasks + calls 15, chat 50, meeting 60"
+    );
+    let h_bia = rows(&r, "hours", Some(bia))[0];
+    assert_eq!(
+        h_bia["scheduled_minutes"], 15,
+        "the missed call-back (the cancelled one is not)"
+    );
+    assert_eq!(h_bia["realised_minutes"], 55);
+    let h_team = rows(&r, "hours", None)[0];
+    assert_eq!(h_team["realised_minutes"], 420);
+
+    // 4. Work-plan compliance.
+    let w4 = rows(&r, "work_plan", Some(ana));
+    let d4 = find(&w4, "category", "documentation");
+    assert_eq!(
+        (
+            d4["planned_minutes"].as_i64(),
+            d4["realised_minutes"].as_i64(),
+            d4["gap_minutes"].as_i64()
+        ),
+        (Some(180), Some(150), Some(-30))
+    );
+    assert_eq!(find(&w4, "category", "gin")["gap_minutes"], -30);
+
+    // 5 and 6. Next week's schedule.
+    let s5 = rows(&r, "schedule", Some(ana))[0];
+    assert_eq!(
+        (
+            s5["planned_minutes"].as_i64(),
+            s5["placed_minutes"].as_i64(),
+            s5["unfit_minutes"].as_i64()
+        ),
+        (Some(240), Some(240), Some(0))
+    );
+    let s6 = r["scheduled_tasks"].as_array().unwrap();
+    let placed: Vec<_> = s6.iter().filter(|t| t["source"] == "schedule").collect();
+    assert_eq!(
+        placed
+            .iter()
+            .map(|t| t["minutes"].as_i64().unwrap())
+            .sum::<i64>(),
+        240
+    );
+    assert!(placed.iter().all(|t| t["consultant_id"] == ana
+        && t["category"] == "documentation"
+        && t["start"].as_str().unwrap() >= "2026-11-23"
+        && t["start"].as_str().unwrap() < "2026-11-30"));
+
+    // 7. Demand versus capacity.
+    let d = &r["demand"];
+    let cap = |who: i64| {
+        d["per_consultant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["consultant_id"] == who)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cap(ana)["capacity_minutes"], 4 * 480, "Friday is a holiday");
+    assert_eq!(
+        cap(bia)["capacity_minutes"],
+        2 * 480,
+        "and Bia is away two days"
+    );
+    assert_eq!(cap(bia)["absent_days"], 2);
+    assert_eq!(d["capacity_minutes"], 2880);
+    assert_eq!(d["contact_minutes"], 125);
+    assert_eq!(d["task_minutes"], 295);
+    assert_eq!(
+        d["forecast_contacts"], 1.0,
+        "4 offered this week, none the 3 before"
+    );
+    assert_eq!(d["forecast_minutes"], 8, "1 call at AHT 450 s = 7.5 min");
+    assert_eq!(d["demand_minutes"], 125 + 295 + 8);
+    let hour = |h: u64| {
+        d["phone"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["hour"] == h)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(hour(10)["calls_per_hour"], 0.25, "1 call over 4 open days");
+    assert_eq!(hour(10)["agents_needed"], 1);
+    assert_eq!(
+        hour(10)["on_duty"],
+        1.5,
+        "both Mon and Thu, Ana alone Tue and Wed"
+    );
+    assert_eq!(hour(12)["on_duty"], 0.0, "lunch");
+    assert_eq!(hour(12)["agents_needed"], 0);
+
+    // 8. SLA and the phone.
+    let s = &r["sla"];
+    assert_eq!(
+        (s["concluded"].as_i64(), s["within_deadline"].as_i64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(s["offered"], 4);
+    assert_eq!(s["answered"], 2);
+    assert_eq!(s["answered_in_threshold"], 1);
+    assert_eq!(s["service_level"], 0.25);
+    assert_eq!(s["abandonment"], 0.25);
+    assert_eq!(s["asa_seconds"], 22.5);
+    assert_eq!(s["aht_seconds"], 450.0);
+
+    // 9. Evolution: eight weeks, this one last; the task crossing into
+    // this week left 60 minutes in week 46.
+    let e = r["evolution"].as_array().unwrap();
+    assert_eq!(e.len(), 8);
+    let last = &e[7];
+    assert_eq!(last["week"], "2026-W47");
+    assert_eq!(last["contacts"], 4, "2 calls, the chat, the meeting");
+    assert_eq!(last["talk_minutes"], 15);
+    assert_eq!(last["realised_minutes"], 420);
+    assert_eq!(e[6]["week"], "2026-W46");
+    assert_eq!(e[6]["realised_minutes"], 60);
+    assert!(e[6]["sla"].is_null());
+    let sla = last["sla"].as_f64().unwrap();
+    assert!((sla - 1.0 / 3.0).abs() < 1e-9);
+
+    // 10. Support follow-up.
+    let f = rows(&r, "followup", Some(bia))[0];
+    assert_eq!(
+        (
+            f["done"].as_i64(),
+            f["done_minutes"].as_i64(),
+            f["pending"].as_i64()
+        ),
+        (Some(1), Some(10), Some(1))
+    );
+    json(app.get("/api/reports/weekly?week=2026-W99").await, 400).await;
+    json(
+        app.get("/api/reports/weekly?week=2026-W47&format=pdf")
+            .await,
+        400,
+    )
+    .await;
+}
+
+async fn exec(url: &str, sqls: &[String]) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        for s in sqls {
+            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        for s in sqls {
+            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
+        }
+    }
+}
