@@ -55,6 +55,9 @@ pub enum Command {
     /// Contacts on other channels: start/stop a timer, or add one whole.
     #[command(subcommand)]
     Contact(ContactCommand),
+    /// Managers' reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Place a week's planned hours as scheduled tasks (work plan → week).
     Schedule {
         /// ISO week, e.g. 2026-W49.
@@ -63,6 +66,24 @@ pub enum Command {
         /// Only this consultant (SIP username); default everyone with a plan.
         #[arg(long)]
         consultant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The Monday report: ten figures of a week, written to a file.
+    Weekly {
+        /// ISO week of items 1–4 and 7–10 (default: last week).
+        #[arg(long)]
+        week: Option<String>,
+        /// ISO week of items 5–6 (default: this week).
+        #[arg(long)]
+        schedule_week: Option<String>,
+        #[arg(long, default_value = "html", value_parser = ["json", "csv", "xlsx", "html"])]
+        format: String,
+        /// Output file (default: protocall-<week>.<format>; `-` for stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -284,6 +305,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = contact_command(&store, &settings, cmd).await;
             store.close().await;
             r
+        }
+        Command::Report(ReportCommand::Weekly {
+            week,
+            schedule_week,
+            format,
+            out,
+        }) => {
+            let store = open_store(&settings).await?;
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)?;
+            let now = chrono::Utc::now();
+            let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
+            let week = week.unwrap_or(last);
+            let schedule_week = schedule_week.unwrap_or(this);
+            let r = crate::reports::weekly::weekly(&store, &cfg, &week, &schedule_week, now).await;
+            store.close().await;
+            let r = r?;
+            let (_, bytes) = crate::reports::render::any(&r, &format)?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("protocall-{week}.{format}")));
+            if out.as_os_str() == "-" {
+                use std::io::Write as _;
+                std::io::stdout().write_all(&bytes)?;
+            } else {
+                std::fs::write(&out, &bytes)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("weekly report for {week} written to {}", out.display());
+            }
+            Ok(())
         }
         Command::Schedule { week, consultant } => {
             let store = open_store(&settings).await?;

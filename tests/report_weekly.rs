@@ -487,6 +487,7 @@ async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
         ),
         (Some(1), Some(10), Some(1))
     );
+    formats_agree(&app, ana).await;
     json(app.get("/api/reports/weekly?week=2026-W99").await, 400).await;
     json(
         app.get("/api/reports/weekly?week=2026-W47&format=pdf")
@@ -509,4 +510,178 @@ async fn exec(url: &str, sqls: &[String]) {
             sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
         }
     }
+}
+
+/// The same week as CSV, XLSX and HTML: read back, the figures match.
+async fn formats_agree(app: &TestApp, ana: i64) {
+    let get = |format: &'static str| async move {
+        let r = app
+            .get(&format!(
+                "/api/reports/weekly?week=2026-W47&schedule_week=2026-W48&format={format}"
+            ))
+            .await;
+        assert_eq!(r.status(), 200, "{format}");
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+        (ctype, r.bytes().await.unwrap().to_vec())
+    };
+    let _ = ana;
+    // CSV: blocks per item; item 1's team row for gin shows 135 min = 2.25 h.
+    let (ctype, csv) = get("csv").await;
+    assert!(ctype.starts_with("text/csv"));
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv.as_slice());
+    let records: Vec<csv::StringRecord> = rd.records().collect::<Result<_, _>>().unwrap();
+    let titles: Vec<String> = records
+        .iter()
+        .filter(|r| r.len() == 1)
+        .map(|r| r[0].to_string())
+        .collect();
+    for n in 1..=10 {
+        assert!(
+            titles.iter().any(|t| t.starts_with(&format!("# {n}."))),
+            "item {n}: {titles:?}"
+        );
+    }
+    let item1 = records
+        .iter()
+        .skip_while(|r| !(r.len() == 1 && r[0].starts_with("# 1.")))
+        .skip(2)
+        .take_while(|r| r.len() > 1)
+        .find(|r| r.iter().any(|c| c == "Team") && r.iter().any(|c| c == "gin"))
+        .expect("team gin row")
+        .clone();
+    assert!(item1.iter().any(|c| c == "2.25"), "{item1:?}");
+    // XLSX: a sheet per item plus the summary, typed numbers inside.
+    let (ctype, xlsx) = get("xlsx").await;
+    assert!(ctype.contains("spreadsheetml"));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut workbook = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut workbook)
+        .unwrap();
+    let sheets = workbook.matches("<sheet ").count();
+    assert_eq!(sheets, 11, "{workbook}");
+    assert!(
+        workbook.contains("Summary") && workbook.contains("10 Follow-up"),
+        "{workbook}"
+    );
+    // HTML: ten sections, three charts, nothing external.
+    let (ctype, html) = get("html").await;
+    assert!(ctype.starts_with("text/html"));
+    let html = String::from_utf8(html).unwrap();
+    for n in 1..=10 {
+        assert!(html.contains(&format!("id=\"item-{n}\"")), "item {n}");
+    }
+    for chart in ["hours", "demand", "trend"] {
+        assert!(html.contains(&format!("data-chart=\"{chart}\"")), "{chart}");
+    }
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    check_in_chromium(&html);
+}
+
+/// Loads the page in headless Chromium when `PROTOCALL_TEST_CHROMIUM`
+/// names it (CI does); the parsed page must hold the three charts as SVG
+/// and a phone-width screenshot must come out.
+fn check_in_chromium(html: &str) {
+    let Some(bin) = std::env::var("PROTOCALL_TEST_CHROMIUM")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("PROTOCALL_TEST_CHROMIUM not set: the Chromium check is skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, html).unwrap();
+    let url = format!("file://{}", page.display());
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+            ])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} cannot run: {e}"))
+    };
+    let dom = run(&["--dump-dom", &url]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for chart in ["hours", "demand", "trend"] {
+        let at = dom
+            .find(&format!("data-chart=\"{chart}\""))
+            .unwrap_or_else(|| panic!("chart {chart} not in the rendered page"));
+        let svg_open = dom[..at].rfind("<svg").expect("inside an <svg>");
+        assert!(dom[svg_open..].contains("</svg>"));
+    }
+    assert_eq!(
+        dom.matches("<section id=\"item-").count(),
+        10,
+        "the ten items"
+    );
+    let shot = dir.path().join("phone.png");
+    let out = run(&[
+        "--window-size=390,844",
+        &format!("--screenshot={}", shot.display()),
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+#[tokio::test]
+async fn cli_writes_the_report_in_every_format() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    consultant(&app, "Ana").await;
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["html", "csv", "xlsx", "json"] {
+        let out = dir.path().join(format!("r.{format}"));
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+            .args([
+                "report", "weekly", "--week", "2026-W47", "--format", format, "--out",
+            ])
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", &app.db_url)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        match format {
+            "html" => assert!(String::from_utf8_lossy(&bytes).contains("2026-W47")),
+            "xlsx" => assert!(bytes.starts_with(b"PK")),
+            "json" => {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(v["consultants"][0]["name"], "Ana");
+            }
+            _ => assert!(String::from_utf8_lossy(&bytes).contains("# 10.")),
+        }
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+        .args(["report", "weekly", "--week", "2026-W60"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
 }

@@ -74,10 +74,5 @@ fn render(
             "the report could not be rendered",
         )
     };
-    match format {
-        "json" => serde_json::to_vec_pretty(r)
-            .map(|b| ("application/json", b))
-            .map_err(|e| failed(e.to_string())),
-        _ => Err(ApiError::field("format", "json")),
-    }
+    crate::reports::render::any(r, format).map_err(|e| failed(e.to_string()))
 }

@@ -5,4 +5,6 @@
 pub mod business_time;
 pub mod erlang;
 pub mod model;
+pub mod render;
+pub mod svg;
 pub mod weekly;
