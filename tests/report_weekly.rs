@@ -594,6 +594,9 @@ fn check_in_chromium(html: &str) {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
     std::fs::write(&page, html).unwrap();
+    if let Ok(keep) = std::env::var("PROTOCALL_TEST_KEEP_HTML") {
+        std::fs::write(keep, html).unwrap();
+    }
     let url = format!("file://{}", page.display());
     let run = |args: &[&str]| {
         std::process::Command::new(&bin)
