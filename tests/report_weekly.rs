@@ -566,6 +566,22 @@ async fn formats_agree(app: &TestApp, ana: i64) {
         workbook.contains("Summary") && workbook.contains("10 Follow-up"),
         "{workbook}"
     );
+    // Item 1's sheet holds hours as numbers (2.25 h of GIN for the team),
+    // not as text.
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet2.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    let cell = sheet
+        .split("<c ")
+        .find(|c| c.contains("<v>2.25</v>"))
+        .unwrap_or_else(|| panic!("no 2.25 cell: {sheet}"));
+    assert!(
+        !cell.contains("t=\"s\"") && !cell.contains("t=\"str\""),
+        "{cell}"
+    );
     // HTML: ten sections, three charts, nothing external.
     let (ctype, html) = get("html").await;
     assert!(ctype.starts_with("text/html"));
