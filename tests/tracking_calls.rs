@@ -100,8 +100,10 @@ async fn answered_calls_become_contacts_timed_to_the_millisecond(b: Backend) {
     // Opened at the 2xx, closed at the BYE, as the agents saw them.
     let started = at(&c["started_at"]);
     assert!(started.with_timezone(&Utc) >= answered_sent - chrono::Duration::milliseconds(5));
-    close_ms(started, answered_seen, 50);
-    close_ms(at(&c["ended_at"]), bye_sent, 50);
+    // The agents see the 2xx and send the BYE within milliseconds of the
+    // proxy; 150 ms leaves room for a loaded CI machine.
+    close_ms(started, answered_seen, 150);
+    close_ms(at(&c["ended_at"]), bye_sent, 150);
     let talk = c["duration_ms"].as_i64().unwrap();
     assert_eq!(talk, (at(&c["ended_at"]) - started).num_milliseconds());
     assert!(talk >= 800, "{talk}");
