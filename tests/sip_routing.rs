@@ -441,6 +441,12 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
         String::from_utf8_lossy(inv.request_uri().unwrap()),
         format!("sip:+5511987654321@{}", d.trunk.local_addr())
     );
+    // We vouch for who placed the call (RFC 3325).
+    let pai: Vec<String> = inv
+        .headers("P-Asserted-Identity")
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    assert_eq!(pai, vec!["<sip:ana@127.0.0.1>".to_string()]);
     d.trunk.answer(&inv).await.unwrap();
     let ok = d.ana.expect_response(Method::Invite, 200, T).await.unwrap();
     d.ana.ack(&call, &ok).await.unwrap();

@@ -259,6 +259,9 @@ pub struct Relay {
     /// Stamp `received`/`rport` on the top Via with this source (RFC 3581),
     /// so responses relayed back can find a caller behind NAT.
     pub stamp_via: Option<SocketAddr>,
+    /// The identity we assert for an authenticated caller (RFC 3325): any
+    /// P-Asserted-Identity the caller wrote is dropped, this one written.
+    pub assert_identity: Option<String>,
 }
 
 impl Relay {
@@ -300,6 +303,11 @@ impl Relay {
                 out.put_slice(b"\r\n");
             }
         }
+        if let Some(id) = &self.assert_identity {
+            out.put_slice(b"P-Asserted-Identity: ");
+            out.put_slice(id.as_bytes());
+            out.put_slice(b"\r\n");
+        }
         let mut via_popped = !self.pop_via;
         let mut via_stamped = self.stamp_via.is_none() || self.pop_via;
         let mut route_popped = !self.pop_route;
@@ -327,6 +335,11 @@ impl Relay {
                     out.put_slice(b"\r\n");
                 }
                 HeaderName::Route if self.replace_routes.is_some() => {}
+                HeaderName::Other
+                    if self.assert_identity.is_some()
+                        && msg
+                            .span_bytes(e.name)
+                            .eq_ignore_ascii_case(b"P-Asserted-Identity") => {}
                 HeaderName::Route if !route_popped => {
                     route_popped = true;
                     put_rest_of_list(&mut out, msg, e, "Route");
@@ -479,6 +492,36 @@ l: 4\r\n\r\nv=0\n";
         assert_eq!(&vias[0][..], b"z9hG4bKp1");
         assert_eq!(fwd.body(), b"v=0\n");
         assert_eq!(fwd.record_routes().count(), 1);
+    }
+
+    #[test]
+    fn an_asserted_identity_replaces_what_the_caller_claimed() {
+        let forged = String::from_utf8_lossy(INVITE).replace(
+            "CSeq: 1 INVITE\r\n",
+            "CSeq: 1 INVITE\r\nP-Asserted-Identity: <sip:+5511999999999@evil>\r\n\
+             p-asserted-identity: <tel:+5511888888888>\r\n",
+        );
+        let req = msg(forged.as_bytes());
+        let out = Relay {
+            assert_identity: Some("<sip:ana@desk.example>".into()),
+            ..Default::default()
+        }
+        .apply(&req);
+        let fwd = parse(out, true).unwrap();
+        let pai: Vec<_> = fwd
+            .headers("P-Asserted-Identity")
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .collect();
+        assert_eq!(pai, vec!["<sip:ana@desk.example>".to_string()]);
+        // Without one, a trunk's own assertion passes untouched.
+        let kept = Relay::default().apply(&req);
+        assert_eq!(
+            parse(kept, true)
+                .unwrap()
+                .headers("P-Asserted-Identity")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -134,6 +134,8 @@ struct ServerTxn {
     cancelled: bool,
     /// An initial INVITE: its outcome is a dialog event.
     initial_invite: bool,
+    /// The identity asserted on its branches (later groups too).
+    identity: Option<String>,
     ringing_sent: bool,
     /// Retransmission interval and deadlines.
     interval: Millis,
@@ -429,6 +431,7 @@ impl Proxy {
                 best: None,
                 cancelled: false,
                 initial_invite: false,
+                identity: None,
                 ringing_sent: false,
                 interval: self.t1(),
                 retransmit_at: None,
@@ -638,6 +641,11 @@ impl Proxy {
                     strict_routes: strict_fixup,
                     record_route,
                     max_forwards: max_forwards.map(|m| m.saturating_sub(1)).unwrap_or(70),
+                    // RFC 3325: we vouch for the consultant who proved who
+                    // they are; whatever identity they claimed is dropped.
+                    identity: caller_user
+                        .as_deref()
+                        .map(|u| format!("<sip:{u}@{}>", self.cfg.advertised_host)),
                 };
                 self.start_forwarding(id, shard_no, msg, method, inbound, groups, relay, wire);
             }
@@ -727,6 +735,7 @@ impl Proxy {
             Some(st) => {
                 st.pending_groups = groups;
                 st.initial_invite = initial_invite;
+                st.identity = plan.identity.clone();
             }
             None => return,
         }
@@ -782,6 +791,7 @@ impl Proxy {
                 replace_routes: Some(plan.routes_after_pop(msg)),
                 max_forwards: Some(plan.max_forwards),
                 stamp_via: plan.source,
+                assert_identity: plan.identity.clone(),
             };
             let bytes = relay.apply(msg);
             let cid = self.next_id();
@@ -886,6 +896,7 @@ impl Proxy {
             strict_routes: None,
             record_route: false,
             max_forwards: mf,
+            identity: None,
         };
         let bytes = Relay {
             push_via: Some(self.our_via(dest.proto, &branch)),
@@ -1379,6 +1390,7 @@ impl Proxy {
                     .flatten()
                     .map(|m| m.saturating_sub(1))
                     .unwrap_or(70),
+                identity: st.identity.clone(),
             };
             let proto = st.reply_to.proto;
             self.fork_group(shard, sid, &req, group, &plan, proto, now, fx);
@@ -1734,6 +1746,8 @@ struct RelayPlan {
     strict_routes: Option<Vec<Bytes>>,
     record_route: bool,
     max_forwards: u32,
+    /// P-Asserted-Identity for an authenticated consultant's call.
+    identity: Option<String>,
 }
 
 impl RelayPlan {
