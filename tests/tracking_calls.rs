@@ -222,3 +222,60 @@ async fn unanswered_calls_are_missed_or_abandoned_ura_calls_are_not_contacts(b: 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// RFC 4028: the session interval in the 2xx and in a refresh's 2xx reach
+/// the call log (which ends a call whose session runs out; see
+/// `calls::tests`).
+#[tokio::test]
+async fn session_timers_are_seen_at_the_answer_and_at_each_refresh() {
+    use protocall::sip::dialog::DialogEvent;
+    let mut d = desk_on(Backend::Sqlite, PLAN).await;
+    let mut caller = carrier(&d, "011987654321").await;
+    let call = caller.invite(&desk_uri(&d)).await.unwrap();
+    let (inv, _) = d.ana.next_request_of(Method::Invite, T).await.unwrap();
+    d.ana
+        .respond_with(
+            &inv,
+            200,
+            &[("Session-Expires", "1800;refresher=uac")],
+            None,
+        )
+        .await
+        .unwrap();
+    let ok = caller
+        .expect_response(Method::Invite, 200, T)
+        .await
+        .unwrap();
+    caller.ack(&call, &ok).await.unwrap();
+    caller
+        .request_in_dialog(&call, "INVITE", &[("Session-Expires", "900")], None)
+        .await
+        .unwrap();
+    let (re, _) = d.ana.next_request_of(Method::Invite, T).await.unwrap();
+    d.ana
+        .respond_with(&re, 200, &[("x", "900;refresher=uac")], None)
+        .await
+        .unwrap();
+    let ok2 = caller.final_response(Method::Invite, T).await.unwrap();
+    caller.ack(&call, &ok2).await.unwrap();
+    let mut answered = None;
+    let mut refreshed = None;
+    let deadline = tokio::time::Instant::now() + T;
+    while refreshed.is_none() {
+        let e = tokio::time::timeout_at(deadline, d.app.events.recv())
+            .await
+            .expect("events in time")
+            .expect("open");
+        match e {
+            DialogEvent::Answered {
+                session_expires, ..
+            } => answered = Some(session_expires),
+            DialogEvent::Refreshed {
+                session_expires, ..
+            } => refreshed = Some(session_expires),
+            _ => {}
+        }
+    }
+    assert_eq!(answered, Some(Some(1800)));
+    assert_eq!(refreshed, Some(900));
+}

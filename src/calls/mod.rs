@@ -87,6 +87,9 @@ pub struct CallRecord {
     pub ended_by: Option<String>,
     /// Closed by the tracker because no end was ever seen.
     pub expired: bool,
+    /// RFC 4028: the session interval and when it was last (re)started.
+    #[serde(default)]
+    pub session: Option<(u32, DateTime<Utc>)>,
 }
 
 /// What the detail column keeps: the plan as carried out.
@@ -196,6 +199,7 @@ impl Tracker {
                 ended_at: None,
                 ended_by: None,
                 expired: false,
+                session: None,
             },
         );
     }
@@ -233,7 +237,20 @@ impl Tracker {
             DialogEvent::Ringing { at, .. } => {
                 rec.ringing_at.get_or_insert(*at);
             }
-            DialogEvent::Answered { target, at, .. } => {
+            DialogEvent::Refreshed {
+                session_expires,
+                at,
+                ..
+            } => {
+                rec.session = Some((*session_expires, *at));
+            }
+            DialogEvent::Answered {
+                target,
+                at,
+                session_expires,
+                ..
+            } => {
+                rec.session = session_expires.map(|s| (s, *at));
                 if let Some(a) = open_attempt(rec, target) {
                     a.ended_at = Some(*at);
                     a.code = Some(200);
@@ -351,16 +368,20 @@ impl Tracker {
         let stale: Vec<String> = self
             .active
             .iter()
-            .filter(|(_, r)| match r.answered_at {
-                Some(a) => now - a > self.max_call,
-                None => now - r.routed.at > self.max_setup,
+            .filter(|(_, r)| match (r.answered_at, session_end(r)) {
+                // RFC 4028 §10: without a refresh the session ends at its
+                // expiry; the BYE gets the spec's 32 s of grace.
+                (Some(_), Some(end)) if now - end > chrono::Duration::seconds(32) => true,
+                (Some(a), _) => now - a > self.max_call,
+                (None, _) => now - r.routed.at > self.max_setup,
             })
             .map(|(k, _)| k.clone())
             .collect();
         for k in stale {
             if let Some(mut rec) = self.active.remove(&k) {
                 rec.expired = true;
-                rec.ended_at = Some(now);
+                // The last moment the session was alive.
+                rec.ended_at = Some(session_end(&rec).map_or(now, |e| e.min(now)));
                 if rec.outcome.is_none() {
                     rec.outcome = Some(Outcome::Failed);
                     out.push(Effect::Count {
@@ -448,6 +469,12 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
         wait_ms: Some(end.timestamp_millis() - r.at.timestamp_millis()),
         flag: None,
     })
+}
+
+/// When an answered call's session timer runs out, if it has one.
+fn session_end(r: &CallRecord) -> Option<DateTime<Utc>> {
+    let (interval, since) = r.session?;
+    Some(since + chrono::Duration::seconds(i64::from(interval)))
 }
 
 /// An inbound call that rang at least one consultant's phone.

@@ -71,12 +71,17 @@ fn failed_branch(target: &str, code: u16, ms: i64) -> DialogEvent {
 }
 
 fn answered(target: &str, ms: i64) -> DialogEvent {
+    answered_with(target, ms, None)
+}
+
+fn answered_with(target: &str, ms: i64, session_expires: Option<u32>) -> DialogEvent {
     DialogEvent::Answered {
         id: id(),
         to_tag: "t".into(),
         caller: String::new(),
         callee: String::new(),
         target: target.into(),
+        session_expires,
         at: t(ms),
     }
 }
@@ -291,4 +296,46 @@ fn outcome_codes() {
     assert_eq!(Outcome::of_code(480, false), Outcome::NoAnswer);
     assert_eq!(Outcome::of_code(500, true), Outcome::Cancelled);
     assert_eq!(Outcome::of_code(503, false), Outcome::Failed);
+}
+
+#[test]
+fn a_session_timer_that_runs_out_ends_the_call_at_its_expiry() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    run(
+        &mut tr,
+        &[
+            forked("sip:ana@1", 10),
+            answered_with("sip:ana@1", 1_000, Some(90)),
+        ],
+    );
+    // Refreshed at 60 s: the session now runs to 150 s.
+    run(
+        &mut tr,
+        &[DialogEvent::Refreshed {
+            id: id(),
+            session_expires: 90,
+            at: t(61_000),
+        }],
+    );
+    let mut out = Vec::new();
+    tr.sweep(t(170_000), &mut out);
+    assert!(out.is_empty(), "inside the 32 s of grace");
+    tr.sweep(t(184_000), &mut out);
+    let rec = saved(&out)[0];
+    assert!(rec.expired);
+    assert_eq!(
+        rec.ended_at,
+        Some(t(151_000)),
+        "ended when the session expired"
+    );
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Free(u) if u == "ana")));
+    let contact = contact_of(rec).unwrap();
+    assert_eq!(contact.flag, Some("expired"));
+    assert_eq!(contact.ended_at, Some(t(151_000)));
 }

@@ -55,6 +55,16 @@ pub enum DialogEvent {
         callee: String,
         /// The Request-URI of the branch that answered.
         target: String,
+        /// RFC 4028 session interval the 2xx carried (`Session-Expires`),
+        /// in seconds: without a refresh by then, the session is dead.
+        session_expires: Option<u32>,
+        at: DateTime<Utc>,
+    },
+    /// An in-dialog re-INVITE or UPDATE was answered with a session
+    /// interval: the session timer restarts (RFC 4028).
+    Refreshed {
+        id: DialogId,
+        session_expires: u32,
         at: DateTime<Utc>,
     },
     /// A BYE from either side.
@@ -81,10 +91,21 @@ impl DialogEvent {
             | DialogEvent::BranchFailed { id, .. }
             | DialogEvent::Ringing { id, .. }
             | DialogEvent::Answered { id, .. }
+            | DialogEvent::Refreshed { id, .. }
             | DialogEvent::Ended { id, .. }
             | DialogEvent::Failed { id, .. } => id,
         }
     }
+}
+
+/// The interval of a `Session-Expires` value (`1800;refresher=uac`).
+pub fn session_expires(value: &[u8]) -> Option<u32> {
+    let digits: &[u8] = value.split(|b| *b == b';').next()?.trim_ascii();
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
 }
 
 /// Where events go. `None` when nothing listens (benchmarks of the bare

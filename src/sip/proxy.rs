@@ -1206,6 +1206,15 @@ impl Proxy {
         }
         .apply(msg);
         if !invite && (200..300).contains(&code) {
+            // An UPDATE answered with a session interval refreshes it.
+            let update = msg.cseq().ok().is_some_and(|(_, m)| m == Method::Update);
+            if let (true, Some(se)) = (update, session_expires_of(msg)) {
+                fx.events.push(DialogEvent::Refreshed {
+                    id: dialog_id(msg),
+                    session_expires: se,
+                    at: Utc::now(),
+                });
+            }
             self.send_final(&mut shard.state, sid, code, relayed, now, fx);
             self.rearm_server(shard, sid);
             return;
@@ -1302,6 +1311,17 @@ impl Proxy {
         if st.state != SState::Proceeding {
             return;
         }
+        let session = session_expires_of(msg);
+        if !st.initial_invite {
+            // A re-INVITE answered: the session timer restarts.
+            if let Some(se) = session {
+                fx.events.push(DialogEvent::Refreshed {
+                    id: dialog_id(msg),
+                    session_expires: se,
+                    at: Utc::now(),
+                });
+            }
+        }
         st.state = SState::Accepted;
         st.retransmit_at = None;
         st.expire_at = Some(now + self.t1x64());
@@ -1331,6 +1351,7 @@ impl Proxy {
                 caller: header_uri(&req, "From"),
                 callee: header_uri(&req, "To"),
                 target: lossy(target),
+                session_expires: session,
                 at: Utc::now(),
             });
         }
@@ -1809,6 +1830,12 @@ fn dialog_id(msg: &SipMessage) -> DialogId {
         call_id: lossy(&msg.call_id().unwrap_or_default()),
         from_tag: lossy(&msg.from_tag().ok().flatten().unwrap_or_default()),
     }
+}
+
+/// RFC 4028's `Session-Expires` (compact form `x`) of a response.
+fn session_expires_of(msg: &SipMessage) -> Option<u32> {
+    msg.header("Session-Expires")
+        .and_then(|v| super::dialog::session_expires(&v))
 }
 
 fn header_uri(msg: &SipMessage, name: &str) -> String {
