@@ -152,7 +152,7 @@ async fn run(label: &str, url: &str, rate: u64, secs: u64) {
         let s = started.elapsed().as_secs();
         if s > second {
             second = s;
-            if s % 10 == 0 {
+            if s.is_multiple_of(10) {
                 println!("  t={s:>3}s backlog {:>6} writes", monitor.pending());
             }
         }

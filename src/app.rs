@@ -229,7 +229,7 @@ impl Application {
                 loop {
                     gauge.set(monitor.pending() as i64);
                     // Timers started from the CLI change the database only.
-                    if n % 4 == 0 {
+                    if n.is_multiple_of(4) {
                         state.refresh_tasks_running().await;
                         refresh_desk_gauges(&state, &location, &directory).await;
                     }

@@ -654,6 +654,27 @@ fn locate_key(text: &str, dotted: &str) -> Option<usize> {
     None
 }
 
+/// `HH:MM-HH:MM` with the end after the start (24:00 allowed as an end).
+fn valid_range(r: &str) -> bool {
+    let minutes = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    };
+    match r.split_once('-') {
+        Some((a, b)) => matches!((minutes(a), minutes(b)), (Some(a), Some(b)) if a < b),
+        None => false,
+    }
+}
+
+/// Task category names are short slugs, easy to type in the CLI.
+pub fn valid_category(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 40
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,25 +782,4 @@ mod tests {
             .to_string();
         assert!(err.contains("PROTOCALL__NOPE"), "{err}");
     }
-}
-
-/// `HH:MM-HH:MM` with the end after the start (24:00 allowed as an end).
-fn valid_range(r: &str) -> bool {
-    let minutes = |t: &str| -> Option<u32> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
-    };
-    match r.split_once('-') {
-        Some((a, b)) => matches!((minutes(a), minutes(b)), (Some(a), Some(b)) if a < b),
-        None => false,
-    }
-}
-
-/// Task category names are short slugs, easy to type in the CLI.
-pub fn valid_category(c: &str) -> bool {
-    !c.is_empty()
-        && c.len() <= 40
-        && c.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

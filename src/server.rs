@@ -242,6 +242,7 @@ pub struct CallHooks {
 
 /// Starts the SIP side. `router` decides where initial requests go (the
 /// plain location router when `None`).
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     settings: &Settings,
     store: Store,

@@ -198,7 +198,7 @@ impl Daemon {
     }
 
     async fn start(&self) -> Child {
-        let child = self
+        let mut child = self
             .command(&["serve"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -216,6 +216,8 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the daemon did not start");
     }
 }

@@ -2,7 +2,7 @@
 //! HTTP: thin handlers over `crate::tracking::service`, which holds the
 //! rules the CLI shares.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Utc};
@@ -40,11 +40,8 @@ fn ms(t: Time) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-/// A field that may be absent (unchanged), null (cleared) or set.
-fn patch<T>(v: Option<Option<T>>) -> Option<Option<T>> {
-    v
-}
-
+/// A field that may be absent (unchanged: `None`), null (cleared:
+/// `Some(None)`) or set (`Some(Some(v))`).
 fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -244,7 +241,7 @@ pub async fn update_task(
 ) -> Result<Json<Task>, ApiError> {
     let p = TaskPatch {
         category: b.category,
-        protocol_id: patch(b.protocol_id),
+        protocol_id: b.protocol_id,
         title: b.title,
         notes: b.notes,
         status: b.status,
@@ -590,6 +587,3 @@ pub async fn create_room(
         Json(st.store.create_room(name, b.capacity).await?),
     ))
 }
-
-#[allow(dead_code)]
-fn _unused(_: Path<i64>) {}

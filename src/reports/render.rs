@@ -1298,6 +1298,20 @@ fn display_datetime(s: &str) -> String {
     }
 }
 
+/// The report in a format by name (json, csv, xlsx, html), with its
+/// content type.
+pub fn any(r: &WeeklyReport, format: &str) -> Result<(&'static str, Vec<u8>), RenderError> {
+    Ok(match format {
+        "csv" => ("text/csv; charset=utf-8", csv(r)?.into_bytes()),
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            xlsx(r)?,
+        ),
+        "html" => ("text/html; charset=utf-8", html(r).into_bytes()),
+        _ => ("application/json", serde_json::to_vec_pretty(r)?),
+    })
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -1936,18 +1950,4 @@ mod tests {
         assert!(!page.contains("NaN") && !page.contains("inf"));
         assert!(xlsx(&r).is_ok());
     }
-}
-
-/// The report in a format by name (json, csv, xlsx, html), with its
-/// content type.
-pub fn any(r: &WeeklyReport, format: &str) -> Result<(&'static str, Vec<u8>), RenderError> {
-    Ok(match format {
-        "csv" => ("text/csv; charset=utf-8", csv(r)?.into_bytes()),
-        "xlsx" => (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            xlsx(r)?,
-        ),
-        "html" => ("text/html; charset=utf-8", html(r).into_bytes()),
-        _ => ("application/json", serde_json::to_vec_pretty(r)?),
-    })
 }

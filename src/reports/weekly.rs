@@ -56,6 +56,9 @@ const CALLBACK_MINUTES: i64 = 15;
 const COMMUNICATE: &str = "communicate-completion";
 const MINUTE: i64 = 60_000;
 
+/// (consultant, kind, channel, status): item 2's grouping.
+type ContactKey = (Option<i64>, String, String, String);
+
 fn overlap(start: i64, end: i64, from: i64, to: i64) -> i64 {
     (end.min(to) - start.max(from)).max(0)
 }
@@ -291,7 +294,7 @@ pub async fn weekly(
         .collect();
 
     // 2. Contacts: scheduled by status, triggered by channel.
-    let mut contacts: BTreeMap<(Option<i64>, String, String, String), (i64, i64)> = BTreeMap::new();
+    let mut contacts: BTreeMap<ContactKey, (i64, i64)> = BTreeMap::new();
     for c in &data.contacts {
         let time = contact_time(c);
         let minutes = contact_span(c)

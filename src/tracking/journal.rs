@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, Write};
 
 /// Writes accepted but not yet on disk are bounded by this queue.
 pub const APPEND_QUEUE: usize = 65_536;
@@ -239,7 +239,6 @@ impl Journal {
             progress,
             rx,
         } = self;
-        let appender_done = Arc::new(Notify::new());
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let appender = {
             let pending = pending.clone();
@@ -274,7 +273,6 @@ impl Journal {
             stop.clone(),
         ));
         let heartbeat = tokio::spawn(heartbeat_loop(dir, stop));
-        let _ = appender_done;
         JournalTasks {
             appender,
             drainer,
@@ -544,13 +542,6 @@ impl std::fmt::Debug for JournalHandle {
             .field("pending", &self.pending())
             .finish()
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<Journal>();
-    is_send::<StoreError>();
 }
 
 #[cfg(test)]

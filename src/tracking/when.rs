@@ -333,7 +333,7 @@ fn decimal_hours(s: &str) -> Result<u64, &'static str> {
     let frac_value: u64 = frac.parse().map_err(|_| "expected a number")?;
     let scale = 10u64.pow(frac.len() as u32);
     let frac_minutes = frac_value * 60;
-    if frac_minutes % scale != 0 {
+    if !frac_minutes.is_multiple_of(scale) {
         return Err("decimal hours must come to whole minutes");
     }
     whole
