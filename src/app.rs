@@ -54,6 +54,7 @@ pub struct Application {
     journal: Journal,
     recovered: Recovered,
     started_ms: i64,
+    mail: crate::config::MailSettings,
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -147,6 +148,7 @@ impl Application {
             journal,
             recovered,
             started_ms,
+            mail: settings.reports.mail.clone(),
         })
     }
 
@@ -241,6 +243,13 @@ impl Application {
                 }
             });
         }
+        if self.mail.enabled {
+            tokio::spawn(mail_every_week(
+                self.mail.clone(),
+                self.state.clone(),
+                stop.subscribe(),
+            ));
+        }
         let call_log = self
             .call_log
             .map(|log| tokio::spawn(log.run(stop.subscribe())));
@@ -260,6 +269,37 @@ impl Application {
         store.close().await;
         tracing::info!("protocall stopped");
         result
+    }
+}
+
+/// Mails the Monday pack at the configured weekday and time.
+async fn mail_every_week(
+    cfg: crate::config::MailSettings,
+    state: AppState,
+    mut stop: watch::Receiver<bool>,
+) {
+    let tz = state.reports.planner.tz;
+    loop {
+        let now = chrono::Utc::now();
+        let Some(due) = crate::reports::mail::next_due(&cfg, tz, now) else {
+            tracing::error!("reports.mail: no next date; weekly mail stopped");
+            return;
+        };
+        let wait = (due - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let now = chrono::Utc::now();
+        let (last, this) = crate::reports::weekly::default_weeks(now, tz);
+        match crate::reports::weekly::weekly(&state.store, &state.reports, &last, &this, now).await
+        {
+            Ok(r) => match crate::reports::mail::send(&cfg, &r).await {
+                Ok(()) => tracing::info!(week = %last, to = ?cfg.to, "weekly report mailed"),
+                Err(e) => tracing::error!(error = %e, "weekly report not mailed"),
+            },
+            Err(e) => tracing::error!(error = %e, "weekly report not built"),
+        }
     }
 }
 

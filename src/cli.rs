@@ -85,6 +85,12 @@ pub enum ReportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Mail the weekly pack now to reports.mail.to (as Mondays do when
+    /// reports.mail.enabled).
+    Mail {
+        #[arg(long)]
+        week: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +337,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", out.display()))?;
                 eprintln!("weekly report for {week} written to {}", out.display());
             }
+            Ok(())
+        }
+        Command::Report(ReportCommand::Mail { week }) => {
+            let store = open_store(&settings).await?;
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)?;
+            let now = chrono::Utc::now();
+            let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
+            let week = week.unwrap_or(last);
+            let r = crate::reports::weekly::weekly(&store, &cfg, &week, &this, now).await;
+            store.close().await;
+            crate::reports::mail::send(&settings.reports.mail, &r?).await?;
+            eprintln!(
+                "weekly report for {week} mailed to {}",
+                settings.reports.mail.to.join(", ")
+            );
             Ok(())
         }
         Command::Schedule { week, consultant } => {

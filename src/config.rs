@@ -69,6 +69,36 @@ pub struct ReportsSettings {
     pub default_deadline_hours: u32,
     /// Weeks the evolution item (9) looks back.
     pub evolution_weeks: u32,
+    /// Mailing the pack every week.
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    pub enabled: bool,
+    /// An SMTP relay that takes mail without TLS (the host's MTA).
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub from: String,
+    pub to: Vec<String>,
+    /// When, in the desk's zone: weekday (mon…sun) and HH:MM.
+    pub weekday: String,
+    pub time: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            from: "protocall@localhost".into(),
+            to: Vec::new(),
+            weekday: "mon".into(),
+            time: "08:00".into(),
+        }
+    }
 }
 
 impl Default for ReportsSettings {
@@ -78,6 +108,7 @@ impl Default for ReportsSettings {
             service_level_target: 0.8,
             default_deadline_hours: 16,
             evolution_weeks: 8,
+            mail: MailSettings::default(),
         }
     }
 }
@@ -518,6 +549,21 @@ impl Settings {
                 "expected default_deadline_hours of at least 1 and 1 to 52 evolution weeks".into(),
             ));
         }
+        let m = &r.mail;
+        if m.weekday.parse::<chrono::Weekday>().is_err()
+            || chrono::NaiveTime::parse_from_str(&m.time, "%H:%M").is_err()
+        {
+            return Err(invalid(
+                "reports.mail.weekday",
+                "expected weekday = mon…sun and time = HH:MM".into(),
+            ));
+        }
+        if m.enabled && m.to.is_empty() {
+            return Err(invalid(
+                "reports.mail.to",
+                "mailing is enabled but nobody is on the list".into(),
+            ));
+        }
         let g = self.tracking.schedule_granularity_minutes;
         if g == 0 || g > 240 || 1440 % g != 0 {
             return Err(invalid(
@@ -610,28 +656,37 @@ fn deserialize_text(origin: &str, text: &str) -> Result<Settings, ConfigError> {
     }
 }
 
-/// Sets `section.key` from an environment value. The value is read as a TOML
-/// value when it is one (numbers, booleans) and as a string otherwise, so
+/// Sets `section.key` (or `section.sub.key`) from an environment value.
+/// The value is read as a TOML value when it is one (numbers, booleans,
+/// arrays) and as a string otherwise, so
 /// `PROTOCALL__HTTP__LISTEN=127.0.0.1:9000` needs no quoting.
 fn apply_env(table: &mut toml::Table, path: &str, value: &str) -> Result<(), String> {
     let parts: Vec<String> = path.split("__").map(|p| p.to_lowercase()).collect();
-    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
-        return Err("expected PROTOCALL__<SECTION>__<KEY>".into());
+    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+        return Err(
+            "expected PROTOCALL__<SECTION>__<KEY> or PROTOCALL__<SECTION>__<SUB>__<KEY>".into(),
+        );
     }
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    let section = table
-        .entry(parts[0].clone())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    match section {
-        toml::Value::Table(t) => {
-            t.insert(parts[1].clone(), parsed);
-            Ok(())
-        }
-        _ => Err(format!("`{}` is not a section", parts[0])),
+    let (key, sections) = match parts.split_last() {
+        Some(x) => x,
+        None => return Err("empty key".into()),
+    };
+    let mut current = table;
+    for name in sections {
+        let entry = current
+            .entry(name.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(format!("`{name}` is not a section")),
+        };
     }
+    current.insert(key.clone(), parsed);
+    Ok(())
 }
 
 /// Finds the line of `section.key` in the file, for errors found after

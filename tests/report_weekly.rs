@@ -704,3 +704,96 @@ async fn cli_writes_the_report_in_every_format() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// A local SMTP sink: takes one message and hands back what it received.
+async fn smtp_sink() -> (u16, tokio::task::JoinHandle<(Vec<String>, String)>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+        let mut rcpt = Vec::new();
+        let mut data = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                w.write_all(b"250 sink\r\n").await.unwrap();
+            } else if upper.starts_with("MAIL FROM") {
+                w.write_all(b"250 ok\r\n").await.unwrap();
+            } else if upper.starts_with("RCPT TO") {
+                rcpt.push(line.clone());
+                w.write_all(b"250 ok\r\n").await.unwrap();
+            } else if upper == "DATA" {
+                w.write_all(b"354 go on\r\n").await.unwrap();
+                while let Some(l) = lines.next_line().await.unwrap() {
+                    if l == "." {
+                        break;
+                    }
+                    data.push_str(&l);
+                    data.push('\n');
+                }
+                w.write_all(b"250 queued\r\n").await.unwrap();
+            } else if upper == "QUIT" {
+                w.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                w.write_all(b"250 ok\r\n").await.unwrap();
+            }
+        }
+        (rcpt, data)
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn the_monday_pack_is_mailed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    consultant(&app, "Ana").await;
+    let (port, sink) = smtp_sink().await;
+    let out = mail_cli(
+        &app.db_url,
+        port,
+        "[\"gerencia@desk.example\", \"ops@desk.example\"]",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (rcpt, data) = tokio::time::timeout(std::time::Duration::from_secs(10), sink)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rcpt.len(), 2, "{rcpt:?}");
+    assert!(
+        data.contains("Subject: protocall weekly report 2026-W47"),
+        "{data}"
+    );
+    assert!(data.contains("text/html"));
+    assert!(data.contains("protocall-2026-W47.xlsx") && data.contains("protocall-2026-W47.csv"));
+    // A relay that is not there: a clear error, exit 1.
+    let out = mail_cli(&app.db_url, 9, "[\"gerencia@desk.example\"]").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+}
+
+/// `protocall report mail` off the test's runtime (the sink runs on it).
+async fn mail_cli(db_url: &str, port: u16, to: &str) -> std::process::Output {
+    let (db_url, to) = (db_url.to_string(), to.to_string());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+            .args(["report", "mail", "--week", "2026-W47"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", db_url)
+            .env("PROTOCALL__REPORTS__MAIL__SMTP_PORT", port.to_string())
+            .env("PROTOCALL__REPORTS__MAIL__TO", to)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}

@@ -4,6 +4,7 @@
 
 pub mod business_time;
 pub mod erlang;
+pub mod mail;
 pub mod model;
 pub mod render;
 pub mod svg;
