@@ -175,3 +175,68 @@ fn check_validates_dialplans_naming_file_rule_and_field() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("dialplan OK"));
 }
+
+/// Nothing secret in the logs: a calendar feed's token travels in its URL,
+/// and the request log keeps the path only.
+#[test]
+fn request_logs_leave_tokens_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (sip, http) = (free(), free());
+    let cfg = config_in(
+        dir.path(),
+        &format!(
+            "[sip]\nlisten = \"127.0.0.1:{sip}\"\n[tracking]\njournal_dir = \"{}/journal\"\n\
+             [log]\nlevel = \"debug\"\n[routing]\ndialplans = \"{}/dialplans\"\n",
+            dir.path().display(),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{http}"));
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let out = run(&["token", "create", "--name", "cal", "--config", cfg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut daemon = Command::new(BIN)
+        .args(["serve", "--config", cfg])
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{http}/api/consultants/1/calendar.ics?token={token}");
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(out) = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", &url])
+            .output()
+        {
+            if out.status.success() {
+                answered = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(answered, "the daemon did not answer");
+    let logged = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        logged.contains("/api/consultants/1/calendar.ics"),
+        "{logged}"
+    );
+    assert!(!logged.contains(&token), "the token was logged: {logged}");
+}

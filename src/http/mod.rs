@@ -231,7 +231,19 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(api_not_found)
         // Outermost first: the trace span covers everything below it, so
         // each request logs one line with its final status and latency.
-        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: a calendar feed's query carries its token,
+                // and nothing secret is logged.
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         // Metrics see the status the client sees, including timeouts.
         .layer(middleware::from_fn_with_state(
             state.clone(),
