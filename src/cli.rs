@@ -319,7 +319,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         }) => {
             let store = open_store(&settings).await?;
-            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)?;
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings);
             let now = chrono::Utc::now();
             let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
             let week = week.unwrap_or(last);
@@ -341,7 +341,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(ReportCommand::Mail { week }) => {
             let store = open_store(&settings).await?;
-            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)?;
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings);
             let now = chrono::Utc::now();
             let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
             let week = week.unwrap_or(last);
@@ -356,7 +356,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schedule { week, consultant } => {
             let store = open_store(&settings).await?;
-            let planner = crate::tracking::planning::Planner::from_settings(&settings)?;
+            let planner = crate::tracking::planning::Planner::from_settings(&settings);
             let who = match consultant.as_deref() {
                 Some(u) => Some(consultant_id(&store, u).await?),
                 None => None,

@@ -575,13 +575,9 @@ impl Settings {
             .iter()
             .zip(self.tracking.hours.days())
         {
-            for r in ranges {
-                if !valid_range(r) {
-                    return Err(invalid(
-                        &format!("tracking.hours.{name}"),
-                        format!("`{r}` is not a time range like 08:00-12:00"),
-                    ));
-                }
+            // The planner's own parser: what passes here, it can use.
+            if let Err(e) = crate::tracking::schedule::WorkingHours::parse_day(ranges) {
+                return Err(invalid(&format!("tracking.hours.{name}"), e.to_string()));
             }
         }
         for c in &self.tracking.categories {
@@ -707,19 +703,6 @@ fn locate_key(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// `HH:MM-HH:MM` with the end after the start (24:00 allowed as an end).
-fn valid_range(r: &str) -> bool {
-    let minutes = |t: &str| -> Option<u32> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
-    };
-    match r.split_once('-') {
-        Some((a, b)) => matches!((minutes(a), minutes(b)), (Some(a), Some(b)) if a < b),
-        None => false,
-    }
 }
 
 /// Task category names are short slugs, easy to type in the CLI.

@@ -48,9 +48,7 @@ impl CallLog {
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut tracker = Tracker::new(self.config.callback_after, self.config.max_call)
             .with_threshold(self.config.service_threshold);
-        // Offered calls of the last hour: (when, answered within threshold).
-        let mut window: std::collections::VecDeque<(chrono::DateTime<Utc>, bool)> =
-            Default::default();
+        let mut last_hour = LastHour::default();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let mut out = Vec::new();
         loop {
@@ -92,19 +90,13 @@ impl CallLog {
                     ..
                 } = &effect
                 {
-                    window.push_back((*at, *within_threshold));
+                    last_hour.add(*at, *within_threshold);
                 }
                 self.apply(effect);
             }
-            let hour_ago = Utc::now() - chrono::Duration::hours(1);
-            while window.front().is_some_and(|(t, _)| *t < hour_ago) {
-                window.pop_front();
-            }
-            if !window.is_empty() {
-                let within = window.iter().filter(|(_, w)| *w).count();
-                self.desk
-                    .service_level
-                    .set(within as f64 / window.len() as f64);
+            last_hour.expire(Utc::now());
+            if let Some(level) = last_hour.service_level() {
+                self.desk.service_level.set(level);
             }
         }
     }
@@ -219,6 +211,47 @@ impl CallLog {
     }
 }
 
+/// Offered calls of the last hour in per-minute buckets (minute, offered,
+/// answered within the threshold): the service level costs the same per
+/// call whatever the call rate.
+#[derive(Debug, Default)]
+struct LastHour {
+    buckets: std::collections::VecDeque<(i64, u64, u64)>,
+    offered: u64,
+    within: u64,
+}
+
+impl LastHour {
+    fn add(&mut self, at: chrono::DateTime<Utc>, within: bool) {
+        let minute = at.timestamp().div_euclid(60);
+        match self.buckets.back_mut() {
+            Some(b) if b.0 == minute => {
+                b.1 += 1;
+                b.2 += u64::from(within);
+            }
+            _ => self.buckets.push_back((minute, 1, u64::from(within))),
+        }
+        self.offered += 1;
+        self.within += u64::from(within);
+    }
+
+    fn expire(&mut self, now: chrono::DateTime<Utc>) {
+        let oldest = now.timestamp().div_euclid(60) - 59;
+        while let Some(&(minute, offered, within)) = self.buckets.front() {
+            if minute >= oldest {
+                break;
+            }
+            self.buckets.pop_front();
+            self.offered -= offered;
+            self.within -= within;
+        }
+    }
+
+    fn service_level(&self) -> Option<f64> {
+        (self.offered > 0).then(|| self.within as f64 / self.offered as f64)
+    }
+}
+
 fn new_callback(cb: CallbackDue) -> NewCallback {
     NewCallback {
         call_id: cb.call_id,
@@ -229,5 +262,31 @@ fn new_callback(cb: CallbackDue) -> NewCallback {
         reason: cb.reason,
         created_at_ms: cb.at.timestamp_millis(),
         due_at_ms: cb.due.timestamp_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastHour;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_last_hour_forgets_older_calls() {
+        let t = |m: i64| {
+            chrono::Utc
+                .timestamp_opt(1_764_000_000 + m * 60, 0)
+                .unwrap()
+        };
+        let mut h = LastHour::default();
+        assert_eq!(h.service_level(), None);
+        h.add(t(0), true);
+        h.add(t(0), false);
+        h.add(t(30), true);
+        h.expire(t(30));
+        assert_eq!(h.service_level(), Some(2.0 / 3.0));
+        h.expire(t(61));
+        assert_eq!(h.service_level(), Some(1.0), "minute 0 is over an hour old");
+        h.expire(t(200));
+        assert_eq!(h.service_level(), None);
     }
 }

@@ -116,16 +116,6 @@ pub struct CallListParams {
     pub offset: Option<i64>,
 }
 
-fn one_of(field: &str, v: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match v {
-        Some(s) if !allowed.contains(&s.as_str()) => Err(ApiError::field(
-            field,
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// The call log, newest first.
 #[utoipa::path(get, path = "/api/calls", params(CallListParams),
     responses((status = 200, body = Page<Call>)), security(("bearer" = [])))]
@@ -133,19 +123,19 @@ pub async fn list(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<CallListParams>,
 ) -> Result<Json<Page<Call>>, ApiError> {
-    one_of(
+    ApiError::one_of(
         "direction",
-        &p.direction,
+        p.direction.as_deref(),
         &["inbound", "outbound", "internal"],
     )?;
-    one_of(
+    ApiError::one_of(
         "outcome",
-        &p.outcome,
+        p.outcome.as_deref(),
         &["answered", "busy", "no_answer", "cancelled", "failed"],
     )?;
-    one_of(
+    ApiError::one_of(
         "route",
-        &p.route,
+        p.route.as_deref(),
         &["owner", "team", "ura", "uri", "rejected"],
     )?;
     let q = CallQuery {
@@ -198,7 +188,11 @@ pub async fn list_callbacks(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<CallbackListParams>,
 ) -> Result<Json<Page<Callback>>, ApiError> {
-    one_of("status", &p.status, &["pending", "done", "cancelled"])?;
+    ApiError::one_of(
+        "status",
+        p.status.as_deref(),
+        &["pending", "done", "cancelled"],
+    )?;
     let q = CallbackQuery {
         consultant_id: p.consultant_id,
         status: p.status,
@@ -224,9 +218,9 @@ pub async fn set_callback_status(
     Id(id): Id,
     ApiJson(body): ApiJson<SetCallbackStatus>,
 ) -> Result<Json<Callback>, ApiError> {
-    one_of(
+    ApiError::one_of(
         "status",
-        &Some(body.status.clone()),
+        Some(body.status.as_str()),
         &["pending", "done", "cancelled"],
     )?;
     Ok(Json(st.store.set_callback_status(id, &body.status).await?))

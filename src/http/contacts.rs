@@ -11,8 +11,8 @@ use super::error::{ApiError, ApiQuery, Id};
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{Contact, ContactQuery};
+use crate::tracking::service::CHANNELS;
 
-pub(crate) const CHANNELS: &[&str] = &["phone", "chat", "email", "meeting", "other"];
 pub(crate) const STATUSES: &[&str] = &[
     "scheduled",
     "open",
@@ -21,16 +21,6 @@ pub(crate) const STATUSES: &[&str] = &[
     "abandoned",
     "cancelled",
 ];
-
-pub(crate) fn one_of(field: &str, v: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
-    match v {
-        Some(s) if !allowed.contains(&s) => Err(ApiError::field(
-            field,
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -62,9 +52,9 @@ pub async fn list(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<ContactListParams>,
 ) -> Result<Json<Page<Contact>>, ApiError> {
-    one_of("channel", p.channel.as_deref(), CHANNELS)?;
-    one_of("status", p.status.as_deref(), STATUSES)?;
-    one_of("kind", p.kind.as_deref(), &["triggered", "scheduled"])?;
+    ApiError::one_of("channel", p.channel.as_deref(), CHANNELS)?;
+    ApiError::one_of("status", p.status.as_deref(), STATUSES)?;
+    ApiError::one_of("kind", p.kind.as_deref(), &["triggered", "scheduled"])?;
     let q = ContactQuery {
         consultant_id: p.consultant_id,
         provider_id: p.provider_id,

@@ -57,6 +57,17 @@ impl ApiError {
         )
     }
 
+    /// Refuses a value outside a fixed set, naming the field and the set.
+    pub fn one_of(field: &str, v: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+        match v {
+            Some(s) if !allowed.contains(&s) => Err(ApiError::field(
+                field,
+                format!("must be one of {}", allowed.join(", ")),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

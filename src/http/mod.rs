@@ -59,16 +59,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, metrics: Metrics, settings: &Settings) -> AppState {
-        let planner =
-            crate::tracking::planning::Planner::from_settings(settings).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "working hours not usable; the standard ones apply");
-                crate::tracking::planning::Planner {
-                    tz: settings.locale.tz(),
-                    default_hours: crate::tracking::schedule::WorkingHours::standard(),
-                    holidays: Vec::new(),
-                    granularity: settings.tracking.schedule_granularity_minutes,
-                }
-            });
+        let reports = crate::reports::weekly::ReportConfig::from_settings(settings);
         AppState {
             store,
             metrics,
@@ -79,19 +70,8 @@ impl AppState {
             desk: None,
             sip_port: settings.sip.listen.port(),
             in_call: Default::default(),
-            planner: Arc::new(planner.clone()),
-            reports: Arc::new(
-                crate::reports::weekly::ReportConfig::from_settings(settings).unwrap_or_else(
-                    |_| crate::reports::weekly::ReportConfig {
-                        planner: planner.clone(),
-                        desk_hours: planner.default_hours.clone(),
-                        service_level_seconds: i64::from(settings.reports.service_level_seconds),
-                        service_level_target: settings.reports.service_level_target,
-                        default_deadline_hours: i64::from(settings.reports.default_deadline_hours),
-                        evolution_weeks: settings.reports.evolution_weeks,
-                    },
-                ),
-            ),
+            planner: Arc::new(reports.planner.clone()),
+            reports: Arc::new(reports),
         }
     }
 

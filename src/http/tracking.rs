@@ -9,7 +9,6 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::one_of;
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
 use super::AppState;
 use crate::directory::Page;
@@ -287,12 +286,12 @@ pub async fn list_tasks(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<TaskListParams>,
 ) -> Result<Json<Page<Task>>, ApiError> {
-    one_of(
+    ApiError::one_of(
         "status",
         p.status.as_deref(),
         &["planned", "running", "done", "cancelled"],
     )?;
-    one_of(
+    ApiError::one_of(
         "source",
         p.source.as_deref(),
         &["manual", "schedule", "rule"],

@@ -212,33 +212,33 @@ impl ReportConfig {
     /// From the settings: the planner's hours and holidays, the dialplan's
     /// business hours for deadlines (the default working hours when the
     /// dialplan has none).
-    pub fn from_settings(
-        settings: &crate::config::Settings,
-    ) -> Result<ReportConfig, crate::tracking::service::TrackingError> {
-        let planner = Planner::from_settings(settings)?;
-        let desk_hours =
+    pub fn from_settings(settings: &crate::config::Settings) -> ReportConfig {
+        // One reading of the dialplan for both its holidays and its hours.
+        let plan =
             crate::routing::dialplan::load_dir(&settings.routing.dialplans, settings.locale.tz())
-                .ok()
-                .and_then(|p| p.week_minutes())
-                .map(|week| {
-                    let t = |m: u16| {
-                        NaiveTime::from_hms_opt(u32::from(m / 60) % 24, u32::from(m % 60), 0)
-                            .unwrap_or(NaiveTime::MIN)
-                    };
-                    WorkingHours {
-                        days: week
-                            .map(|ranges| ranges.iter().map(|&(a, b)| (t(a), t(b))).collect()),
-                    }
-                })
-                .unwrap_or_else(|| planner.default_hours.clone());
-        Ok(ReportConfig {
+                .ok();
+        let planner = Planner::new(settings, plan.as_ref());
+        let desk_hours = plan
+            .as_ref()
+            .and_then(|p| p.week_minutes())
+            .map(|week| {
+                let t = |m: u16| {
+                    NaiveTime::from_hms_opt(u32::from(m / 60) % 24, u32::from(m % 60), 0)
+                        .unwrap_or(NaiveTime::MIN)
+                };
+                WorkingHours {
+                    days: week.map(|ranges| ranges.iter().map(|&(a, b)| (t(a), t(b))).collect()),
+                }
+            })
+            .unwrap_or_else(|| planner.default_hours.clone());
+        ReportConfig {
             planner,
             desk_hours,
             service_level_seconds: i64::from(settings.reports.service_level_seconds),
             service_level_target: settings.reports.service_level_target,
             default_deadline_hours: i64::from(settings.reports.default_deadline_hours),
             evolution_weeks: settings.reports.evolution_weeks,
-        })
+        }
     }
 }
 

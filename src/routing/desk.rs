@@ -17,7 +17,8 @@ use super::dialplan::{Action, CallFacts, Dialplan, Plan};
 use super::note::{Direction, RouteKind, RoutedCall, Skip, SkippedUser, StepNote, TargetNote};
 use crate::directory::snapshot::{SharedDirectory, Snapshot};
 use crate::directory::Presence;
-use crate::location::Location;
+use crate::location::{Binding, Location};
+use crate::sip::dialog::header_uri;
 use crate::sip::router::{
     groups_by_q, resolve, Decision, LocationRouter, RouteRequest, Router, Target, TargetGroup,
 };
@@ -110,25 +111,27 @@ impl DeskRouter {
         }
     }
 
-    /// Why routing must not ring this consultant now, if it must not.
-    fn skip_reason(&self, snap: &Snapshot, user: &str, now_ms: i64) -> Option<Skip> {
+    /// The consultant's live bindings, or why routing must not ring them
+    /// now. One location lookup serves both answers.
+    fn reachable(&self, snap: &Snapshot, user: &str, now_ms: i64) -> Result<Vec<Binding>, Skip> {
         if let Some(c) = snap.consultant_by_username(user) {
             if !c.active {
-                return Some(Skip::Inactive);
+                return Err(Skip::Inactive);
             }
             match c.presence {
-                Presence::Dnd => return Some(Skip::Dnd),
-                Presence::Away => return Some(Skip::Away),
+                Presence::Dnd => return Err(Skip::Dnd),
+                Presence::Away => return Err(Skip::Away),
                 Presence::Available => {}
             }
         }
-        if !self.location.is_registered(user, now_ms) {
-            return Some(Skip::NotRegistered);
+        let bindings = self.location.lookup(user, now_ms);
+        if bindings.is_empty() {
+            return Err(Skip::NotRegistered);
         }
         if self.skip_busy && self.in_call.contains(user) {
-            return Some(Skip::InCall);
+            return Err(Skip::InCall);
         }
-        None
+        Ok(bindings)
     }
 
     /// The phones of `users` that may ring, noting who was skipped.
@@ -142,14 +145,17 @@ impl DeskRouter {
     ) -> Option<TargetGroup> {
         let mut targets = Vec::new();
         for u in users {
-            if let Some(reason) = self.skip_reason(snap, u, now_ms) {
-                note.skipped.push(SkippedUser {
-                    user: u.clone(),
-                    reason,
-                });
-                continue;
-            }
-            for g in groups_by_q(&self.location.lookup(u, now_ms)) {
+            let bindings = match self.reachable(snap, u, now_ms) {
+                Ok(b) => b,
+                Err(reason) => {
+                    note.skipped.push(SkippedUser {
+                        user: u.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            for g in groups_by_q(&bindings) {
                 for t in g.targets {
                     note.targets.push(TargetNote {
                         uri: lossy(&t.uri),
@@ -188,7 +194,7 @@ impl DeskRouter {
             .map(|c| c.sip_username.clone());
         let owner_present = owner
             .as_deref()
-            .is_some_and(|o| self.skip_reason(&snap, o, req.now_ms).is_none());
+            .is_some_and(|o| self.reachable(&snap, o, req.now_ms).is_ok());
         let called = req
             .uri
             .user
@@ -353,14 +359,6 @@ impl DeskRouter {
     }
 }
 
-fn header_uri(msg: &crate::sip::message::SipMessage, name: &str) -> String {
-    let na = match name {
-        "From" => msg.from(),
-        _ => msg.to(),
-    };
-    na.map(|n| lossy(&n.uri.raw)).unwrap_or_default()
-}
-
 impl Router for DeskRouter {
     fn route(&self, req: &RouteRequest<'_>) -> Decision {
         if !req.uri_is_local {
@@ -393,8 +391,11 @@ impl Router for DeskRouter {
         };
         // A call to a registered consultant's username rings that
         // consultant directly (internal calls, or a PBX transferring).
-        if let Some(user) = dialled.filter(|u| self.location.is_registered(u, req.now_ms)) {
-            let groups = groups_by_q(&self.location.lookup(user, req.now_ms));
+        let direct = dialled
+            .map(|u| (u, self.location.lookup(u, req.now_ms)))
+            .filter(|(_, bindings)| !bindings.is_empty());
+        if let Some((user, bindings)) = direct {
+            let groups = groups_by_q(&bindings);
             let step = StepNote {
                 route: RouteKind::Uri,
                 ring_ms: 0,

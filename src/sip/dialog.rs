@@ -98,6 +98,17 @@ impl DialogEvent {
     }
 }
 
+/// The URI of the From (`name` = "From") or To header, as text: the
+/// caller and callee a dialog event and the call log name.
+pub fn header_uri(msg: &super::message::SipMessage, name: &str) -> String {
+    let na = match name {
+        "From" => msg.from(),
+        _ => msg.to(),
+    };
+    na.map(|n| String::from_utf8_lossy(&n.uri.raw).into_owned())
+        .unwrap_or_default()
+}
+
 /// The interval of a `Session-Expires` value (`1800;refresher=uac`).
 pub fn session_expires(value: &[u8]) -> Option<u32> {
     let digits: &[u8] = value.split(|b| *b == b';').next()?.trim_ascii();

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use super::dialog::{DialogEvent, DialogId, EventSink, Party};
+use super::dialog::{header_uri, DialogEvent, DialogId, EventSink, Party};
 use super::edit::{hop_request, response, Relay};
 use super::message::{Method, NameAddr, SipMessage, Uri};
 use super::parse::{parse, ParseError};
@@ -1836,14 +1836,6 @@ fn dialog_id(msg: &SipMessage) -> DialogId {
 fn session_expires_of(msg: &SipMessage) -> Option<u32> {
     msg.header("Session-Expires")
         .and_then(|v| super::dialog::session_expires(&v))
-}
-
-fn header_uri(msg: &SipMessage, name: &str) -> String {
-    let na = match name {
-        "From" => msg.from(),
-        _ => msg.to(),
-    };
-    na.map(|n| lossy(&n.uri.raw)).unwrap_or_default()
 }
 
 /// Where a response goes next: the Via's `received`/`rport` when present

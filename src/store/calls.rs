@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::directory::clamp_page;
-use super::{get, Arg, Filter, Store, StoreError};
+use super::{get, Filter, Store, StoreError};
 use crate::directory::Page;
 
 /// One call as stored. Timestamps are UTC milliseconds.
@@ -170,49 +169,25 @@ impl Store {
     }
 
     pub async fn list_calls(&self, q: &CallQuery) -> Result<Page<StoredCall>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
-        let text = [
-            ("call_id = $?", &q.call_id),
-            ("direction = $?", &q.direction),
-            ("outcome = $?", &q.outcome),
-            ("route = $?", &q.route),
-        ];
-        for (clause, v) in text {
-            if let Some(v) = v {
-                f.push(clause, Arg::Text(v.clone()));
-            }
-        }
-        let ints = [
-            ("provider_id = $?", q.provider_id),
-            ("consultant_id = $?", q.consultant_id),
-            ("started_at >= $?", q.from_ms),
-            ("started_at < $?", q.to_ms),
-        ];
-        for (clause, v) in ints {
-            if let Some(v) = v {
-                f.push(clause, Arg::Int(v));
-            }
-        }
-        let total = self.count("calls", &f).await?;
-        let sql = format!(
-            "SELECT {CALL_COLS} FROM calls{} ORDER BY started_at DESC, id DESC LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(call_from_row).collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+        f.push_text("call_id = $?", q.call_id.as_deref());
+        f.push_text("direction = $?", q.direction.as_deref());
+        f.push_text("outcome = $?", q.outcome.as_deref());
+        f.push_text("route = $?", q.route.as_deref());
+        f.push_int("provider_id = $?", q.provider_id);
+        f.push_int("consultant_id = $?", q.consultant_id);
+        f.push_int("started_at >= $?", q.from_ms);
+        f.push_int("started_at < $?", q.to_ms);
+        self.page_of(
+            "calls",
+            CALL_COLS,
+            "started_at DESC, id DESC",
+            &f,
+            q.limit,
+            q.offset,
+            call_from_row,
+        )
+        .await
     }
 
     /// Records a call-back; a second one for the same call is ignored
@@ -239,36 +214,19 @@ impl Store {
     }
 
     pub async fn list_callbacks(&self, q: &CallbackQuery) -> Result<Page<Callback>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
-        if let Some(c) = q.consultant_id {
-            f.push("consultant_id = $?", Arg::Int(c));
-        }
-        if let Some(s) = &q.status {
-            f.push("status = $?", Arg::Text(s.clone()));
-        }
-        let total = self.count("callbacks", &f).await?;
-        let sql = format!(
-            "SELECT {CALLBACK_COLS} FROM callbacks{} ORDER BY due_at, id LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(Page {
-            items: rows
-                .iter()
-                .map(|r| self.callback_from_row(r))
-                .collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+        f.push_int("consultant_id = $?", q.consultant_id);
+        f.push_text("status = $?", q.status.as_deref());
+        self.page_of(
+            "callbacks",
+            CALLBACK_COLS,
+            "due_at, id",
+            &f,
+            q.limit,
+            q.offset,
+            |r| self.callback_from_row(r),
+        )
+        .await
     }
 
     pub async fn callbacks_pending(&self) -> Result<i64, StoreError> {

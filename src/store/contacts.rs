@@ -7,8 +7,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::directory::clamp_page;
-use super::{get, Arg, Filter, Store, StoreError};
+use super::{get, Filter, Store, StoreError};
 use crate::directory::Page;
 
 /// A contact as the API shows it.
@@ -121,19 +120,15 @@ impl Store {
         })
     }
 
-    async fn with_participants(&self, mut c: Contact) -> Result<Contact, StoreError> {
+    async fn participants_of(&self, contact: i64) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query(
             "SELECT consultant_id FROM contact_participants WHERE contact_id = $1 \
              ORDER BY consultant_id",
         )
-        .bind(c.id)
+        .bind(contact)
         .fetch_all(self.pool())
         .await?;
-        c.participants = rows
-            .iter()
-            .map(|r| get(r, "consultant_id"))
-            .collect::<Result<_, _>>()?;
-        Ok(c)
+        rows.iter().map(|r| get(r, "consultant_id")).collect()
     }
 
     pub async fn get_contact(&self, id: i64) -> Result<Contact, StoreError> {
@@ -144,63 +139,36 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::not_found(format!("contact {id}")))?;
-        let c = self.contact_from_row(&row)?;
-        self.with_participants(c).await
+        let mut c = self.contact_from_row(&row)?;
+        c.participants = self.participants_of(id).await?;
+        Ok(c)
     }
 
     pub async fn list_contacts(&self, q: &ContactQuery) -> Result<Page<Contact>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
-        let ints = [
-            ("consultant_id = $?", q.consultant_id),
-            ("provider_id = $?", q.provider_id),
-            ("protocol_id = $?", q.protocol_id),
-        ];
-        for (clause, v) in ints {
-            if let Some(v) = v {
-                f.push(clause, Arg::Int(v));
-            }
-        }
-        let text = [
-            ("call_id = $?", &q.call_id),
-            ("channel = $?", &q.channel),
-            ("status = $?", &q.status),
-            ("kind = $?", &q.kind),
-        ];
-        for (clause, v) in text {
-            if let Some(v) = v {
-                f.push(clause, Arg::Text(v.clone()));
-            }
-        }
-        if let Some(v) = q.from_ms {
-            f.push(&format!("{CONTACT_TIME} >= $?"), Arg::Int(v));
-        }
-        if let Some(v) = q.to_ms {
-            f.push(&format!("{CONTACT_TIME} < $?"), Arg::Int(v));
-        }
-        let total = self.count("contacts", &f).await?;
-        let sql = format!(
-            "SELECT {CONTACT_COLS} FROM contacts{} ORDER BY {CONTACT_TIME}, id LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
+        f.push_int("consultant_id = $?", q.consultant_id);
+        f.push_int("provider_id = $?", q.provider_id);
+        f.push_int("protocol_id = $?", q.protocol_id);
+        f.push_text("call_id = $?", q.call_id.as_deref());
+        f.push_text("channel = $?", q.channel.as_deref());
+        f.push_text("status = $?", q.status.as_deref());
+        f.push_text("kind = $?", q.kind.as_deref());
+        f.push_int(&format!("{CONTACT_TIME} >= $?"), q.from_ms);
+        f.push_int(&format!("{CONTACT_TIME} < $?"), q.to_ms);
+        let mut page = self
+            .page_of(
+                "contacts",
+                CONTACT_COLS,
+                &format!("{CONTACT_TIME}, id"),
+                &f,
+                q.limit,
+                q.offset,
+                |r| self.contact_from_row(r),
+            )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let c = self.contact_from_row(r)?;
-            items.push(self.with_participants(c).await?);
+        for c in &mut page.items {
+            c.participants = self.participants_of(c.id).await?;
         }
-        Ok(Page {
-            items,
-            total,
-            limit,
-            offset,
-        })
+        Ok(page)
     }
 }

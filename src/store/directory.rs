@@ -217,7 +217,6 @@ impl Store {
     }
 
     pub async fn list_providers(&self, q: &ProviderQuery) -> Result<Page<Provider>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
         if let Some(name) = &q.name {
             f.push(
@@ -234,29 +233,16 @@ impl Store {
         if let Some(c) = q.consulting {
             f.push("consulting = $?", Arg::Bool(c));
         }
-        let w = f.where_sql();
-        let total = self.count("providers", &f).await?;
-        let sql = format!(
-            "SELECT {PROVIDER_COLS} FROM providers{w} ORDER BY id LIMIT {} OFFSET {}",
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        let items = rows
-            .iter()
-            .map(|r| self.provider_from_row(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            limit,
-            offset,
-        })
+        self.page_of(
+            "providers",
+            PROVIDER_COLS,
+            "id",
+            &f,
+            q.limit,
+            q.offset,
+            |r| self.provider_from_row(r),
+        )
+        .await
     }
 
     pub(crate) async fn count(&self, table: &str, f: &Filter) -> Result<i64, StoreError> {
@@ -530,34 +516,20 @@ impl Store {
         &self,
         q: &ConsultantQuery,
     ) -> Result<Page<Consultant>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
         if let Some(a) = q.active {
             f.push("active = $?", Arg::Bool(a));
         }
-        let total = self.count("consultants", &f).await?;
-        let sql = format!(
-            "SELECT {CONSULTANT_COLS} FROM consultants{} ORDER BY id LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        let items = rows
-            .iter()
-            .map(|r| self.consultant_from_row(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            limit,
-            offset,
-        })
+        self.page_of(
+            "consultants",
+            CONSULTANT_COLS,
+            "id",
+            &f,
+            q.limit,
+            q.offset,
+            |r| self.consultant_from_row(r),
+        )
+        .await
     }
 
     /// The digest secrets of a SIP user, for the registrar.
@@ -693,7 +665,6 @@ impl Store {
     }
 
     pub async fn list_protocols(&self, q: &ProtocolQuery) -> Result<Page<Protocol>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
         if let Some(o) = q.owner_id {
             f.push("owner_id = $?", Arg::Int(o));
@@ -704,29 +675,16 @@ impl Store {
         if let Some(s) = q.status {
             f.push("status = $?", Arg::Text(s.as_str().into()));
         }
-        let total = self.count("protocols", &f).await?;
-        let sql = format!(
-            "SELECT {PROTOCOL_COLS} FROM protocols{} ORDER BY id LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        let items = rows
-            .iter()
-            .map(|r| self.protocol_from_row(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            limit,
-            offset,
-        })
+        self.page_of(
+            "protocols",
+            PROTOCOL_COLS,
+            "id",
+            &f,
+            q.limit,
+            q.offset,
+            |r| self.protocol_from_row(r),
+        )
+        .await
     }
 
     // ---- lookup ------------------------------------------------------------

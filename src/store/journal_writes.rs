@@ -65,7 +65,10 @@ const CALLBACK_SLOT_MS: i64 = 15 * 60 * 1000;
 
 impl Store {
     /// Applies writes in order, in one transaction.
-    pub async fn write_batch(&self, writes: &[Write]) -> Result<WriteSummary, StoreError> {
+    pub async fn write_batch<'a>(
+        &self,
+        writes: impl IntoIterator<Item = &'a Write>,
+    ) -> Result<WriteSummary, StoreError> {
         let mut tx = self.pool().begin().await?;
         let mut summary = WriteSummary::default();
         for w in writes {

@@ -207,6 +207,43 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One page of `table`'s rows matching `f` in `order`, with the total:
+    /// what every list endpoint answers.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn page_of<T>(
+        &self,
+        table: &str,
+        cols: &str,
+        order: &str,
+        f: &Filter,
+        limit: i64,
+        offset: i64,
+        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<crate::directory::Page<T>, StoreError> {
+        let (limit, offset) = directory::clamp_page(limit, offset);
+        let total = self.count(table, f).await?;
+        let sql = format!(
+            "SELECT {cols} FROM {table}{} ORDER BY {order} LIMIT {} OFFSET {}",
+            f.where_sql(),
+            f.next_placeholder(1),
+            f.next_placeholder(2)
+        );
+        let rows = f
+            .bind(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(crate::directory::Page {
+            items: rows.iter().map(map).collect::<Result<_, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    }
+}
+
 /// Milliseconds since the epoch, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -292,6 +329,20 @@ impl Filter {
         self.args.push(arg);
         let n = self.args.len();
         self.clauses.push(clause.replace("$?", &format!("${n}")));
+    }
+
+    /// Adds `clause` when the filter value is given.
+    pub fn push_int(&mut self, clause: &str, v: Option<i64>) {
+        if let Some(v) = v {
+            self.push(clause, Arg::Int(v));
+        }
+    }
+
+    /// Adds `clause` when the filter value is given.
+    pub fn push_text(&mut self, clause: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.push(clause, Arg::Text(v.to_string()));
+        }
     }
 
     pub fn where_sql(&self) -> String {

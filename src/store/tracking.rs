@@ -9,8 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use super::contacts::CONTACT_COLS;
-use super::directory::clamp_page;
-use super::{get, now_ms, Arg, Contact, Filter, Store, StoreError};
+use super::{get, now_ms, Contact, Filter, Store, StoreError};
 use crate::directory::Page;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -291,54 +290,25 @@ impl Store {
     }
 
     pub async fn list_tasks(&self, q: &TaskQuery) -> Result<Page<Task>, StoreError> {
-        let (limit, offset) = clamp_page(q.limit, q.offset);
         let mut f = Filter::default();
-        for (clause, v) in [
-            ("consultant_id = $?", q.consultant_id),
-            ("protocol_id = $?", q.protocol_id),
-        ] {
-            if let Some(v) = v {
-                f.push(clause, Arg::Int(v));
-            }
-        }
-        for (clause, v) in [
-            ("status = $?", &q.status),
-            ("category = $?", &q.category),
-            ("source = $?", &q.source),
-            ("iso_week = $?", &q.iso_week),
-        ] {
-            if let Some(v) = v {
-                f.push(clause, Arg::Text(v.clone()));
-            }
-        }
-        if let Some(v) = q.from_ms {
-            f.push(&format!("{TASK_TIME} >= $?"), Arg::Int(v));
-        }
-        if let Some(v) = q.to_ms {
-            f.push(&format!("{TASK_TIME} < $?"), Arg::Int(v));
-        }
-        let total = self.count("tasks", &f).await?;
-        let sql = format!(
-            "SELECT {TASK_COLS} FROM tasks{} ORDER BY {TASK_TIME}, id LIMIT {} OFFSET {}",
-            f.where_sql(),
-            f.next_placeholder(1),
-            f.next_placeholder(2)
-        );
-        let rows = f
-            .bind(sqlx::query(&sql))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(Page {
-            items: rows
-                .iter()
-                .map(|r| self.task_from_row(r))
-                .collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+        f.push_int("consultant_id = $?", q.consultant_id);
+        f.push_int("protocol_id = $?", q.protocol_id);
+        f.push_text("status = $?", q.status.as_deref());
+        f.push_text("category = $?", q.category.as_deref());
+        f.push_text("source = $?", q.source.as_deref());
+        f.push_text("iso_week = $?", q.iso_week.as_deref());
+        f.push_int(&format!("{TASK_TIME} >= $?"), q.from_ms);
+        f.push_int(&format!("{TASK_TIME} < $?"), q.to_ms);
+        self.page_of(
+            "tasks",
+            TASK_COLS,
+            &format!("{TASK_TIME}, id"),
+            &f,
+            q.limit,
+            q.offset,
+            |r| self.task_from_row(r),
+        )
+        .await
     }
 
     pub async fn tasks_running(&self) -> Result<i64, StoreError> {

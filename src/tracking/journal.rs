@@ -45,10 +45,17 @@ pub enum JournalError {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Line {
     seq: u64,
     write: Write,
+}
+
+/// A line as written: borrows the write instead of copying it.
+#[derive(Serialize)]
+struct LineRef<'a> {
+    seq: u64,
+    write: &'a Write,
 }
 
 /// Shared counters: what was written to disk and what reached the store.
@@ -351,10 +358,7 @@ fn append_loop(
         }
         bytes.clear();
         for (seq, write) in &batch {
-            let line = Line {
-                seq: *seq,
-                write: write.clone(),
-            };
+            let line = LineRef { seq: *seq, write };
             if serde_json::to_writer(&mut bytes, &line).is_ok() {
                 bytes.push(b'\n');
             }
@@ -441,8 +445,9 @@ async fn drain_loop(
             }
             continue;
         }
-        let writes: Vec<Write> = batch.iter().map(|(_, w)| w.clone()).collect();
-        match store.write_batch(&writes).await {
+        // References: the batch stays in `pending` until it is stored.
+        let writes: Vec<&Write> = batch.iter().map(|(_, w)| w).collect();
+        match store.write_batch(writes).await {
             Ok(summary) => {
                 let last = batch.last().map(|(s, _)| *s).unwrap_or(0);
                 {
@@ -469,7 +474,7 @@ async fn drain_loop(
                 let mut summary = crate::store::WriteSummary::default();
                 let mut unreachable = false;
                 let mut done = 0;
-                for w in &writes {
+                for (_, w) in &batch {
                     match store.write_one(w).await {
                         Ok(s) => summary.merge(s),
                         Err(e) if e.is_refusal() => {
@@ -563,9 +568,9 @@ mod tests {
     }
 
     fn line(seq: u64, n: i64) -> String {
-        let l = Line {
+        let l = LineRef {
             seq,
-            write: write(n),
+            write: &write(n),
         };
         format!("{}\n", serde_json::to_string(&l).unwrap())
     }

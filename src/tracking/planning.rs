@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::schedule::{self, Interval, PlanItem, WorkingHours};
 use super::service::TrackingError;
 use crate::config::Settings;
+use crate::routing::dialplan::{load_dir, Dialplan};
 use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
 
 /// What the week's schedule needs besides the database.
@@ -63,28 +64,31 @@ fn invalid(field: &'static str, message: impl Into<String>) -> TrackingError {
 }
 
 impl Planner {
-    /// From the config, with the holidays of the dialplan's `[hours]`.
-    pub fn from_settings(settings: &Settings) -> Result<Planner, TrackingError> {
-        let tz = settings.locale.tz();
+    /// From the config (its working hours were checked when it was
+    /// loaded) and the dialplan's holidays.
+    pub fn new(settings: &Settings, plan: Option<&Dialplan>) -> Planner {
         let mut default_hours = WorkingHours {
             days: Default::default(),
         };
-        for (i, ranges) in settings.tracking.hours.days().iter().enumerate() {
-            let parsed = WorkingHours::parse_day(ranges)
-                .map_err(|e| invalid("tracking.hours", e.to_string()))?;
-            if let Some(d) = default_hours.days.get_mut(i) {
-                *d = parsed;
-            }
+        for (day, ranges) in default_hours
+            .days
+            .iter_mut()
+            .zip(settings.tracking.hours.days())
+        {
+            *day = WorkingHours::parse_day(ranges).unwrap_or_default();
         }
-        let holidays = crate::routing::dialplan::load_dir(&settings.routing.dialplans, tz)
-            .map(|p| p.holidays().to_vec())
-            .unwrap_or_default();
-        Ok(Planner {
-            tz,
+        Planner {
+            tz: settings.locale.tz(),
             default_hours,
-            holidays,
+            holidays: plan.map(|p| p.holidays().to_vec()).unwrap_or_default(),
             granularity: settings.tracking.schedule_granularity_minutes,
-        })
+        }
+    }
+
+    /// [`Planner::new`] with the dialplan read from its folder.
+    pub fn from_settings(settings: &Settings) -> Planner {
+        let plan = load_dir(&settings.routing.dialplans, settings.locale.tz()).ok();
+        Planner::new(settings, plan.as_ref())
     }
 
     pub async fn hours_of(
