@@ -65,6 +65,23 @@ fn show(ms: Option<i64>) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// One audit entry per field whose value changed.
+async fn audit_changes<const N: usize>(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    entity: &str,
+    id: i64,
+    changes: [(&str, Option<String>, Option<String>); N],
+    actor: &str,
+) -> Result<(), StoreError> {
+    for (field, old, new) in changes {
+        if old != new {
+            store.audit(c, entity, id, field, old, new, actor).await?;
+        }
+    }
+    Ok(())
+}
+
 // ---- tasks ----------------------------------------------------------------
 
 #[derive(Debug, Clone, Default)]
@@ -351,44 +368,27 @@ pub async fn update_task(
         no_task_overlap(store, &mut tx, new.consultant_id, s, e.max(s + 1), Some(id)).await?;
     }
     store.update_task(&mut tx, id, &new).await?;
+    let minutes = |m: Option<i64>| m.map(|v| v.to_string());
     let changes = [
-        ("started_at", old.started_at_ms, new.started_at_ms),
-        ("ended_at", old.ended_at_ms, new.ended_at_ms),
-        ("planned_start", old.planned_start_ms, new.planned_start_ms),
+        (
+            "started_at",
+            show(old.started_at_ms),
+            show(new.started_at_ms),
+        ),
+        ("ended_at", show(old.ended_at_ms), show(new.ended_at_ms)),
+        (
+            "planned_start",
+            show(old.planned_start_ms),
+            show(new.planned_start_ms),
+        ),
+        (
+            "planned_minutes",
+            minutes(old.planned_minutes),
+            minutes(new.planned_minutes),
+        ),
+        ("status", Some(old.status), Some(new.status)),
     ];
-    for (field, a, b) in changes {
-        if a != b {
-            store
-                .audit(&mut tx, "task", id, field, show(a), show(b), actor)
-                .await?;
-        }
-    }
-    if old.planned_minutes != new.planned_minutes {
-        store
-            .audit(
-                &mut tx,
-                "task",
-                id,
-                "planned_minutes",
-                old.planned_minutes.map(|v| v.to_string()),
-                new.planned_minutes.map(|v| v.to_string()),
-                actor,
-            )
-            .await?;
-    }
-    if old.status != new.status {
-        store
-            .audit(
-                &mut tx,
-                "task",
-                id,
-                "status",
-                Some(old.status),
-                Some(new.status.clone()),
-                actor,
-            )
-            .await?;
-    }
+    audit_changes(store, &mut tx, "task", id, changes, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_task(id).await?)
 }
@@ -807,31 +807,25 @@ pub async fn update_contact(
     no_contact_overlap(store, &mut tx, &new, Some(id)).await?;
     store.update_contact(&mut tx, id, &new).await?;
     let changes = [
-        ("started_at", old.started_at_ms, new.started_at_ms),
-        ("ended_at", old.ended_at_ms, new.ended_at_ms),
-        ("planned_start", old.planned_start_ms, new.planned_start_ms),
-        ("planned_end", old.planned_end_ms, new.planned_end_ms),
+        (
+            "started_at",
+            show(old.started_at_ms),
+            show(new.started_at_ms),
+        ),
+        ("ended_at", show(old.ended_at_ms), show(new.ended_at_ms)),
+        (
+            "planned_start",
+            show(old.planned_start_ms),
+            show(new.planned_start_ms),
+        ),
+        (
+            "planned_end",
+            show(old.planned_end_ms),
+            show(new.planned_end_ms),
+        ),
+        ("status", Some(old.status), Some(new.status)),
     ];
-    for (field, a, b) in changes {
-        if a != b {
-            store
-                .audit(&mut tx, "contact", id, field, show(a), show(b), actor)
-                .await?;
-        }
-    }
-    if old.status != new.status {
-        store
-            .audit(
-                &mut tx,
-                "contact",
-                id,
-                "status",
-                Some(old.status),
-                Some(new.status.clone()),
-                actor,
-            )
-            .await?;
-    }
+    audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }
