@@ -1,0 +1,470 @@
+//! The stateful, Record-Routing proxy (RFC 3261 §16) and its transactions
+//! (§17): what happens to every message between the socket and the send.
+//!
+//! The transport calls [`Proxy::on_message`] synchronously for each
+//! message; a timer task calls [`Proxy::tick`]. Both lock one shard of the
+//! transaction table (all of a call's transactions share it), change state,
+//! collect what must be sent and emitted, unlock, and only then send. No
+//! lock is held across a send, an await or a second shard.
+//!
+//! Scope of each transaction kind:
+//! - server INVITE: 100 Trying at once, retransmissions answered with the
+//!   last response, non-2xx finals retransmitted over UDP until the ACK
+//!   (timers G/H/I), 2xx kept in RFC 6026 "Accepted" (timer L);
+//! - server non-INVITE: last response replayed for retransmissions (timer J);
+//! - client INVITE per branch: timers A/B, Timer C and per-branch ring
+//!   timeouts (CANCEL after a provisional), hop-by-hop ACK for non-2xx
+//!   (timer D);
+//! - client non-INVITE: timers E/F/K.
+//!
+//! Files: `request` (what arrives and whether it goes on), `forward`
+//! (branches and ACK relay), `cancel`, `response` (§16.7), `timers`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+
+use super::dialog::{header_uri, DialogEvent, DialogId, EventSink, Party};
+use super::edit::{hop_request, response, Relay};
+use super::message::{Method, NameAddr, SipMessage, Uri};
+use super::parse::{parse, ParseError};
+use super::router::{resolve, Decision, RouteRequest, Router, TargetGroup};
+use super::transaction::{ms, BranchGen, KeyMethod, Millis, ServerKey, Table, Timers};
+use super::transport::{Inbound, Outbound, Proto};
+use super::validate::{check_request, check_response, reject_for_parse_error, Reject};
+use crate::metrics::SipMetrics;
+
+mod cancel;
+mod forward;
+mod request;
+mod response;
+mod timers;
+
+/// What the proxy sends through; the transport's sender in production, a
+/// recorder in tests.
+pub trait Wire: Send + Sync {
+    fn send(&self, to: Outbound, bytes: Bytes);
+}
+
+/// Handles REGISTER requests addressed to us, and the digest check of
+/// calls from untrusted sources.
+pub trait RegisterHandler: Send + Sync {
+    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> (u16, Bytes);
+
+    /// Authenticates a call with `Proxy-Authorization` (RFC 3261 §22.3).
+    fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth;
+}
+
+/// Who may place a call through us.
+pub enum CallAuth {
+    /// A consultant proved who they are.
+    Consultant(String),
+    /// Answer with this (407 to ask for credentials, 403 when they failed).
+    Respond { code: u16, response: Bytes },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub timers: Timers,
+    /// Host and port we put in Via and Record-Route.
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    /// Other names and addresses that mean "this proxy" in a URI.
+    pub local_hosts: Vec<String>,
+    pub shards: usize,
+    /// Carrier trunks and PBXs: their calls need no credentials. Calls
+    /// from anywhere else must come from an authenticated consultant.
+    pub trusted: crate::routing::caller::TrustedPeers,
+}
+
+/// Names that mean us: a URI whose host:port is one of these is ours.
+struct LocalNames {
+    hosts: Vec<Vec<u8>>,
+    port: u16,
+}
+
+impl LocalNames {
+    fn is_local(&self, uri: &Uri) -> bool {
+        let port = uri.port.unwrap_or(5060);
+        port == self.port
+            && self
+                .hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(uri.host.as_ref()))
+    }
+}
+
+type TxnId = u64;
+
+/// One locked shard of the transaction table.
+type Locked = super::transaction::Shard<CallShard, TxnId>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SState {
+    /// No final response yet.
+    Proceeding,
+    /// Non-2xx final sent; waiting for the ACK (INVITE) or absorbing
+    /// retransmissions (non-INVITE).
+    Completed,
+    /// ACK received; absorbing ACK retransmissions (timer I).
+    Confirmed,
+    /// 2xx forwarded (RFC 6026); absorbing INVITE retransmissions.
+    Accepted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CState {
+    /// Request sent, nothing heard (Calling / Trying).
+    Trying,
+    Proceeding,
+    /// Final received (non-2xx for INVITE); absorbing retransmissions.
+    Completed,
+}
+
+/// What the proxy keeps about a call it is setting up (the INVITE server
+/// transaction doubles as the proxy context of §16).
+struct ServerTxn {
+    key: ServerKey,
+    generation: u64,
+    invite: bool,
+    state: SState,
+    reply_to: Outbound,
+    /// The last response sent upstream, replayed for retransmissions.
+    last: Option<Bytes>,
+    /// The request as received, while branches may still need it.
+    request: Option<SipMessage>,
+    /// Target groups not tried yet (serial forking).
+    pending_groups: Vec<TargetGroup>,
+    branches: Vec<TxnId>,
+    /// Best final response so far, Via already popped (§16.7 step 6).
+    best: Option<(u16, Bytes)>,
+    cancelled: bool,
+    /// An initial INVITE: its outcome is a dialog event.
+    initial_invite: bool,
+    /// The identity asserted on its branches (later groups too).
+    identity: Option<String>,
+    ringing_sent: bool,
+    /// Retransmission interval and deadlines.
+    interval: Millis,
+    retransmit_at: Option<Millis>,
+    expire_at: Option<Millis>,
+    received_at: Millis,
+}
+
+struct ClientTxn {
+    server: Option<TxnId>,
+    branch: Bytes,
+    generation: u64,
+    invite: bool,
+    cancel: bool,
+    state: CState,
+    dest: Outbound,
+    /// The request as sent (retransmissions, CANCEL and ACK are built
+    /// from it).
+    sent: Bytes,
+    interval: Millis,
+    retransmit_at: Option<Millis>,
+    /// Timer B/F, or D/K once completed.
+    expire_at: Option<Millis>,
+    /// Ring timeout or Timer C.
+    ring_at: Option<Millis>,
+    got_provisional: bool,
+    /// CANCEL owed as soon as a provisional arrives (§9.1).
+    cancel_owed: bool,
+    /// We cancelled it for ringing too long: its 487 counts as 408.
+    timed_out: bool,
+    /// Counted as final for forking even before its response arrives.
+    settled: bool,
+    target: Bytes,
+    /// Set on branches of an initial INVITE, whose fate is a dialog event.
+    call: Option<Arc<DialogId>>,
+    /// Its failure was already reported (a silent branch given up on may
+    /// still answer 487 later).
+    reported: bool,
+}
+
+/// An answered dialog, to know who hung up.
+struct Dialog {
+    caller_tag: Bytes,
+}
+
+#[derive(Default)]
+pub struct CallShard {
+    servers: HashMap<TxnId, ServerTxn>,
+    server_index: HashMap<ServerKey, TxnId>,
+    clients: HashMap<TxnId, ClientTxn>,
+    /// (branch, is CANCEL) → client transaction.
+    client_index: HashMap<(Bytes, bool), TxnId>,
+    dialogs: HashMap<Bytes, Dialog>,
+}
+
+/// Things to do once the shard is unlocked.
+#[derive(Default)]
+struct Effects {
+    sends: Vec<(Outbound, Bytes)>,
+    events: Vec<DialogEvent>,
+    retransmissions: u64,
+    setup: Option<f64>,
+}
+
+pub struct Proxy {
+    cfg: ProxyConfig,
+    local: LocalNames,
+    table: Table<CallShard, TxnId>,
+    branches: BranchGen,
+    ids: AtomicU64,
+    router: Arc<dyn Router>,
+    registrar: Option<Arc<dyn RegisterHandler>>,
+    events: EventSink,
+    metrics: SipMetrics,
+    epoch: tokio::time::Instant,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Proxy {
+    pub fn new(
+        cfg: ProxyConfig,
+        router: Arc<dyn Router>,
+        registrar: Option<Arc<dyn RegisterHandler>>,
+        events: EventSink,
+        metrics: SipMetrics,
+    ) -> Proxy {
+        let mut hosts: Vec<Vec<u8>> = vec![cfg.advertised_host.as_bytes().to_vec()];
+        hosts.extend(cfg.local_hosts.iter().map(|h| h.as_bytes().to_vec()));
+        Proxy {
+            local: LocalNames {
+                hosts,
+                port: cfg.advertised_port,
+            },
+            table: Table::new(cfg.shards),
+            branches: BranchGen::new(),
+            ids: AtomicU64::new(1),
+            router,
+            registrar,
+            events,
+            metrics,
+            epoch: tokio::time::Instant::now(),
+            cfg,
+        }
+    }
+
+    fn now(&self) -> Millis {
+        ms(self.epoch.elapsed())
+    }
+
+    fn next_id(&self) -> TxnId {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn t1(&self) -> Millis {
+        ms(self.cfg.timers.t1)
+    }
+
+    fn t1x64(&self) -> Millis {
+        ms(self.cfg.timers.t1x64())
+    }
+
+    fn our_via(&self, proto: Proto, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {}:{};branch={branch}",
+            proto.via_token(),
+            self.cfg.advertised_host,
+            self.cfg.advertised_port
+        )
+    }
+
+    fn record_route(&self, inbound: Proto, outbound: Proto) -> String {
+        let one = |p: Proto| match p {
+            Proto::Udp => format!(
+                "<sip:{}:{};lr>",
+                self.cfg.advertised_host, self.cfg.advertised_port
+            ),
+            Proto::Tcp => format!(
+                "<sip:{}:{};transport=tcp;lr>",
+                self.cfg.advertised_host, self.cfg.advertised_port
+            ),
+        };
+        // RFC 5658: two entries when the call changes transport here, so
+        // each side addresses us over its own transport.
+        if inbound == outbound {
+            one(outbound)
+        } else {
+            format!("{}, {}", one(outbound), one(inbound))
+        }
+    }
+
+    /// Entry point for every received message.
+    pub fn on_message(&self, inbound: Inbound, wire: &dyn Wire) {
+        let datagram = inbound.proto == Proto::Udp;
+        let msg = match parse(inbound.bytes.clone(), datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics.parse_error(inbound.proto);
+                self.answer_parse_error(&e, &inbound, wire);
+                return;
+            }
+        };
+        if msg.is_request() {
+            self.on_request(msg, &inbound, wire);
+        } else {
+            self.on_response(msg, &inbound, wire);
+        }
+    }
+
+    fn answer_parse_error(&self, e: &ParseError, inbound: &Inbound, wire: &dyn Wire) {
+        let Reject::Respond { code, .. } = reject_for_parse_error(e) else {
+            return;
+        };
+        if let ParseError::ContentLength {
+            message: Some(m), ..
+        } = e
+        {
+            if m.is_request() && m.method() != Some(Method::Ack) {
+                wire.send(
+                    inbound.reply_to(),
+                    response(m, code).source(inbound.source).build(),
+                );
+            }
+        }
+    }
+
+    fn flush(&self, fx: Effects, wire: &dyn Wire) {
+        for (to, bytes) in fx.sends {
+            wire.send(to, bytes);
+        }
+        if fx.retransmissions > 0 {
+            self.metrics.retransmissions.inc_by(fx.retransmissions);
+        }
+        if let Some(s) = fx.setup {
+            self.metrics.call_setup.observe(s);
+        }
+        if let Some(sink) = &self.events {
+            for e in fx.events {
+                if sink.try_send(e).is_err() {
+                    self.metrics.events_dropped.inc();
+                }
+            }
+        }
+    }
+
+    /// Number of answered dialogs in progress.
+    pub fn active_dialogs(&self) -> usize {
+        (0..self.table.len())
+            .map(|i| self.table.lock(i).state.dialogs.len())
+            .sum()
+    }
+}
+
+/// How a request is relayed: which Route entries were ours, whether to
+/// Record-Route, and the new Max-Forwards.
+struct RelayPlan {
+    popped: usize,
+    /// Where the request came from, for `received`/`rport` (RFC 3581).
+    source: Option<SocketAddr>,
+    strict_routes: Option<Vec<Bytes>>,
+    record_route: bool,
+    max_forwards: u32,
+    /// P-Asserted-Identity for an authenticated consultant's call.
+    identity: Option<String>,
+}
+
+impl RelayPlan {
+    fn routes_after_pop(&self, msg: &SipMessage) -> Vec<Bytes> {
+        if let Some(r) = &self.strict_routes {
+            return r.clone();
+        }
+        msg.headers("Route")
+            .skip(self.popped)
+            .map(|r| Bytes::copy_from_slice(&r))
+            .collect()
+    }
+}
+
+fn single(uri: Bytes, dest: Outbound) -> TargetGroup {
+    TargetGroup {
+        targets: vec![super::router::Target { uri, dest }],
+        ring_timeout: None,
+    }
+}
+
+/// §16.7 step 6: 6xx beats everything, then the lowest class; within a
+/// class the first one stays.
+fn better(code: u16, current: Option<u16>) -> bool {
+    let Some(cur) = current else { return true };
+    let rank = |c: u16| match c / 100 {
+        6 => 0,
+        2 => 1,
+        3 => 2,
+        4 => 3,
+        5 => 4,
+        _ => 5,
+    };
+    // Timeouts and our own 408s lose to any real answer of the same class.
+    rank(code) < rank(cur) || (rank(code) == rank(cur) && cur == 408 && code != 408)
+}
+
+fn loop_hash(msg: &SipMessage) -> String {
+    let mut h = Sha256::new();
+    h.update(msg.request_uri().unwrap_or_default());
+    h.update(b"|");
+    h.update(msg.call_id().unwrap_or_default());
+    h.update(b"|");
+    h.update(msg.from_tag().ok().flatten().unwrap_or_default());
+    h.update(b"|");
+    h.update(msg.to_tag().ok().flatten().unwrap_or_default());
+    h.update(b"|");
+    if let Ok((n, _)) = msg.cseq() {
+        h.update(n.to_be_bytes());
+    }
+    for r in msg.headers("Route") {
+        h.update(&r);
+    }
+    hex::encode(&h.finalize()[..4])
+}
+
+fn dialog_id(msg: &SipMessage) -> DialogId {
+    DialogId {
+        call_id: lossy(&msg.call_id().unwrap_or_default()),
+        from_tag: lossy(&msg.from_tag().ok().flatten().unwrap_or_default()),
+    }
+}
+
+/// RFC 4028's `Session-Expires` (compact form `x`) of a response.
+fn session_expires_of(msg: &SipMessage) -> Option<u32> {
+    msg.header("Session-Expires")
+        .and_then(|v| super::dialog::session_expires(&v))
+}
+
+/// Where a response goes next: the Via's `received`/`rport` when present
+/// (RFC 3581), else its sent-by.
+fn via_destination(via: &super::message::Via) -> Option<Outbound> {
+    use super::message::{Rport, Transport};
+    let host = via.received.as_ref().unwrap_or(&via.host);
+    let text = std::str::from_utf8(host).ok()?;
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let ip: std::net::IpAddr = text.parse().ok()?;
+    let port = match via.rport {
+        Rport::Value(p) => p,
+        _ => via.port.unwrap_or(5060),
+    };
+    let proto = match via.transport {
+        Transport::Tcp => Proto::Tcp,
+        _ => Proto::Udp,
+    };
+    Some(Outbound {
+        dest: SocketAddr::new(ip, port),
+        proto,
+        conn: None,
+    })
+}
