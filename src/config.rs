@@ -11,6 +11,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod security;
+pub use security::SecuritySettings;
+
 /// Where `protocall` looks for its config when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/protocall.toml";
 /// Prefix of environment overrides; sections and keys are joined with `__`
@@ -54,6 +57,8 @@ pub struct Settings {
     pub tracking: TrackingSettings,
     #[serde(default)]
     pub reports: ReportsSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -606,6 +611,9 @@ impl Settings {
                 "expected a timeout of at least 1 second".into(),
             ));
         }
+        if let Err((key, message)) = self.security.check() {
+            return Err(invalid(key, message));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
@@ -776,6 +784,30 @@ mod tests {
         assert!(err.to_string().contains("locale.default_country"));
         let err = parse("[store]\nurl = \"mysql://x\"\n").unwrap_err();
         assert!(err.to_string().contains("store.url"));
+    }
+
+    #[test]
+    fn security_defaults_and_bad_values_name_the_key() {
+        let s = parse(SHIPPED).unwrap();
+        assert!(s.security.enabled);
+        assert_eq!(s.security.max_auth_failures_per_source, 10);
+        assert_eq!(s.security.pike_max_requests, 200);
+        let err = parse("[security]\nban_secs = 600\nban_max_secs = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security.ban_max_secs"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        let err = parse("[security]\nmax_transactions = 10\nmax_transactions_per_source = 11\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("security.max_transactions_per_source"),
+            "{err}"
+        );
+        let err = parse("[security]\npike_window = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pike_window"), "{err}");
     }
 
     #[test]

@@ -235,6 +235,101 @@ pub struct SipMetrics {
     pub calls_rejected_untrusted: IntCounter,
     /// Time the router takes to decide where a call goes.
     pub routing_decision: Histogram,
+    /// The edge guard's (bans, drops, failed authentications).
+    pub guard: GuardMetrics,
+}
+
+/// Methods `protocall_auth_failures_total` tells apart; any other is
+/// "other", so an attacker cannot grow the label set.
+pub const AUTH_METHOD_LABELS: [&str; 12] = [
+    "REGISTER",
+    "INVITE",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "OPTIONS",
+    "REFER",
+    "PUBLISH",
+    "INFO",
+    "UPDATE",
+    "BYE",
+    "other",
+];
+
+/// The SIP edge guard's metrics (`crate::sip::guard`), label values bound
+/// once like `SipMetrics`'.
+#[derive(Clone)]
+pub struct GuardMetrics {
+    auth_failures: [IntCounter; AUTH_METHOD_LABELS.len()],
+    pub bans_active: IntGauge,
+    /// `protocall_requests_dropped_total` by reason: the guard's own reasons
+    /// are bound below; other layers bind theirs ("relay", "no_dialog"…)
+    /// with `with_label_values` once, at start.
+    pub requests_dropped: IntCounterVec,
+    pub dropped_banned: IntCounter,
+    pub dropped_flood: IntCounter,
+    pub dropped_txn_cap: IntCounter,
+}
+
+impl GuardMetrics {
+    fn new(registry: &Registry) -> Result<GuardMetrics, prometheus::Error> {
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "protocall_auth_failures_total",
+                "Failed digest checks (wrong password, unknown user, bad nonce), by method.",
+            ),
+            &["method"],
+        )?;
+        let bans_active = IntGauge::new(
+            "protocall_bans_active",
+            "Source addresses banned at the SIP edge now.",
+        )?;
+        let requests_dropped = IntCounterVec::new(
+            Opts::new(
+                "protocall_requests_dropped_total",
+                "SIP messages dropped without an answer, by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(bans_active.clone()))?;
+        registry.register(Box::new(requests_dropped.clone()))?;
+        Ok(GuardMetrics {
+            auth_failures: AUTH_METHOD_LABELS.map(|m| auth_failures.with_label_values(&[m])),
+            bans_active,
+            dropped_banned: requests_dropped.with_label_values(&["banned"]),
+            dropped_flood: requests_dropped.with_label_values(&["flood"]),
+            dropped_txn_cap: requests_dropped.with_label_values(&["txn_cap"]),
+            requests_dropped,
+        })
+    }
+
+    /// Metrics on a private registry, for tests and benchmarks.
+    pub fn unregistered() -> GuardMetrics {
+        match GuardMetrics::new(&Registry::new()) {
+            Ok(m) => m,
+            // A fresh registry has no name clashes; this cannot fail.
+            Err(_) => std::process::abort(),
+        }
+    }
+
+    /// Counts one failed digest check; returns the method's bounded label.
+    pub fn auth_failure(&self, method: &str) -> &'static str {
+        let last = AUTH_METHOD_LABELS.len() - 1;
+        let i = AUTH_METHOD_LABELS[..last]
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(last);
+        self.auth_failures[i].inc();
+        AUTH_METHOD_LABELS[i]
+    }
+
+    pub fn auth_failures(&self, label: &str) -> u64 {
+        AUTH_METHOD_LABELS
+            .iter()
+            .position(|m| *m == label)
+            .map_or(0, |i| self.auth_failures[i].get())
+    }
 }
 
 const METHOD_LABELS: [&str; 10] = [
@@ -318,7 +413,9 @@ impl SipMetrics {
             ]),
         )?;
         registry.register(Box::new(routing_decision.clone()))?;
+        let guard = GuardMetrics::new(registry)?;
         Ok(SipMetrics {
+            guard,
             requests: METHOD_LABELS.map(|m| requests.with_label_values(&[m])),
             responses: ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
                 .map(|c| responses.with_label_values(&[c])),

@@ -7,11 +7,15 @@
 //! - `validate`: what a request or response owes before anything acts on it
 //!   (RFC 3261, RFC 4475 §3.1.2);
 //! - `edit`: responses and relayed copies, written once from spans;
-//! - `digest`: digest authentication (RFC 7616) and HA1 values.
+//! - `digest`: digest authentication (RFC 7616) and HA1 values;
+//! - `guard`: flood and password-guessing protection (density limit, bans,
+//!   user locks); `budget`: the cap on transactions held.
 
+pub mod budget;
 pub mod dialog;
 pub mod digest;
 pub mod edit;
+pub mod guard;
 pub mod message;
 pub mod parse;
 pub mod proxy;
