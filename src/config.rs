@@ -522,6 +522,11 @@ impl Settings {
         if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
             return Err(invalid("routing.trusted_peers", e.to_string()));
         }
+        if let Err(e) =
+            crate::routing::caller::TrustedPeers::parse(&self.security.allowed_destinations)
+        {
+            return Err(invalid("security.allowed_destinations", e.to_string()));
+        }
         if let Some(u) = &self.routing.ura_uri {
             let ok = crate::sip::message::Uri::parse(bytes::Bytes::from(u.clone()))
                 .ok()

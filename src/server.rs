@@ -24,8 +24,13 @@ use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
 use crate::sip::message::SipMessage;
 use crate::sip::message::Uri;
-use crate::sip::proxy::{CallAuth, Proxy, ProxyConfig, RegisterHandler, Wire};
-use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
+use crate::sip::proxy::{
+    AuthNote, CallAuth, Destinations, EdgeConfig, Proxy, ProxyConfig, RegisterHandler,
+    RegisterReply, RouteKey, Wire,
+};
+use crate::sip::registrar::{
+    CredentialSource, RegisterResult, Registrar, RegistrarConfig, UserSecret,
+};
 use crate::sip::router::{resolve, Target};
 use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
@@ -93,33 +98,39 @@ impl CredentialSource for CredentialCache {
 struct RegistrarAdapter(Registrar);
 
 impl RegisterHandler for RegistrarAdapter {
-    fn handle_register(
-        &self,
-        req: &SipMessage,
-        inbound: &Inbound,
-        now_ms: i64,
-    ) -> (u16, bytes::Bytes) {
+    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> RegisterReply {
         let out = self.0.handle_register(req, inbound, now_ms);
-        (out.status, out.response)
+        let auth = match &out.result {
+            RegisterResult::Accepted { aor, .. } => AuthNote::Passed(aor.clone()),
+            RegisterResult::Challenged {
+                failed_attempt: true,
+                username,
+                ..
+            } => AuthNote::Failed(username.clone()),
+            _ => AuthNote::None,
+        };
+        RegisterReply {
+            code: out.status,
+            response: out.response,
+            auth,
+        }
     }
 
     fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth {
         match self.0.authenticate(req, true, now_ms) {
             Ok(user) => CallAuth::Consultant(user),
-            // No credentials yet, or a stale nonce: ask (again).
-            Err(ch) if ch.failure.is_none() || ch.stale => CallAuth::Respond {
+            Err(ch) if ch.is_failed_attempt() => CallAuth::Failed {
+                response: crate::sip::edit::response(req, 403)
+                    .source(inbound.source)
+                    .build(),
+                user: ch.username,
+            },
+            // No credentials yet, a stale nonce, or credentials for another
+            // proxy's realm: ask (again).
+            Err(ch) => CallAuth::Challenge {
                 code: ch.code,
                 response: ch.response(req, inbound.source),
             },
-            Err(ch) => {
-                tracing::info!(source = %inbound.source, reason = ?ch.failure, "call refused: credentials failed");
-                CallAuth::Respond {
-                    code: 403,
-                    response: crate::sip::edit::response(req, 403)
-                        .source(inbound.source)
-                        .build(),
-                }
-            }
         }
     }
 }
@@ -226,6 +237,48 @@ fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
     }
     hosts.extend(cfg.domains.iter().cloned());
     hosts
+}
+
+/// The key that signs our Record-Routes (see `sip::proxy::edge`). It is
+/// kept on local disk beside the contacts journal, so that calls in
+/// progress can still be hung up through us after a restart; the first
+/// start makes it, readable by this user only.
+fn route_key(dir: &std::path::Path) -> Result<RouteKey, SipError> {
+    use std::io::Write;
+    let path = dir.join("sip-route.key");
+    let setup = |e: &dyn std::fmt::Display| SipError::Setup(format!("{}: {e}", path.display()));
+    let read = |text: &str| -> Result<RouteKey, SipError> {
+        let bytes = hex::decode(text.trim()).map_err(|e| setup(&e))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| setup(&"not a 32-byte hex key"))?;
+        Ok(RouteKey::from_bytes(key))
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return read(&text),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(setup(&e)),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(dir).map_err(|e| setup(&e))?;
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|e| setup(&e))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(&path) {
+        Ok(mut f) => {
+            f.write_all(hex::encode(key).as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| setup(&e))?;
+            Ok(RouteKey::from_bytes(key))
+        }
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&std::fs::read_to_string(&path).map_err(|e| setup(&e))?)
+        }
+        Err(e) => Err(setup(&e)),
+    }
 }
 
 /// How often consultants' presence is compared with the database.
@@ -371,6 +424,19 @@ pub async fn start(
             shards: 1024,
             trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
                 .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+            edge: EdgeConfig {
+                route_key: route_key(&settings.tracking.journal_dir)?,
+                destinations: Destinations {
+                    allowed: TrustedPeers::parse(&settings.security.allowed_destinations).map_err(
+                        |e| SipError::Setup(format!("security.allowed_destinations: {e}")),
+                    )?,
+                },
+                realm: cfg.realm.clone(),
+                max_dialog_age: Duration::from_secs(
+                    u64::from(settings.routing.max_call_hours).saturating_mul(3600),
+                ),
+                guard: None,
+            },
         },
         router,
         Some(Arc::new(RegistrarAdapter(registrar))),

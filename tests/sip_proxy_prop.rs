@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use protocall::location::{Location, LocationConfig};
 use protocall::metrics::SipMetrics;
 use protocall::sip::parse::parse;
-use protocall::sip::proxy::{Proxy, ProxyConfig, Wire};
+use protocall::sip::proxy::{EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use protocall::sip::router::LocationRouter;
 use protocall::sip::transaction::Timers;
 use protocall::sip::transport::{Inbound, Outbound, Proto};
@@ -36,6 +36,7 @@ fn proxy() -> Proxy {
             local_hosts: vec!["localhost".into()],
             shards: 8,
             trusted: Default::default(),
+            edge: EdgeConfig::new(RouteKey::random().unwrap(), "protocall"),
         },
         Arc::new(LocationRouter { location }),
         None,

@@ -249,7 +249,9 @@ fn challenge_then_register_with_sha256_and_md5() {
             out.result,
             RegisterResult::Challenged {
                 stale: false,
-                failure: None
+                failure: None,
+                failed_attempt: false,
+                username: None,
             }
         ));
         let r = parse_resp(&out.response);
@@ -373,7 +375,10 @@ fn replayed_nonce_count_is_rejected() {
             stale: false,
             failure: Some(AuthFailure::Verify(
                 protocall::sip::digest::AuthError::Replay
-            ))
+            )),
+            // A replayed nonce counts as a guess, naming its user.
+            failed_attempt: true,
+            username: Some(_),
         }
     ));
     assert_eq!(

@@ -38,6 +38,12 @@ pub struct SecuritySettings {
     /// Sources whose density and failure counters are kept in memory; the
     /// idle ones are forgotten first when a spoofed flood fills the table.
     pub max_tracked_sources: usize,
+    /// Internal addresses (IPs or CIDRs: loopback, private, link-local…)
+    /// that a request may still be relayed to when the requester wrote the
+    /// address itself (Request-URI or Route of an out-of-dialog request).
+    /// Empty: none. Registered phones, the URA and the trunk are ours and
+    /// not subject to this.
+    pub allowed_destinations: Vec<String>,
 }
 
 impl Default for SecuritySettings {
@@ -56,6 +62,7 @@ impl Default for SecuritySettings {
             max_transactions: 300_000,
             max_transactions_per_source: 1000,
             max_tracked_sources: 100_000,
+            allowed_destinations: Vec::new(),
         }
     }
 }

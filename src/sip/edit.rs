@@ -262,6 +262,9 @@ pub struct Relay {
     /// The identity we assert for an authenticated caller (RFC 3325): any
     /// P-Asserted-Identity the caller wrote is dropped, this one written.
     pub assert_identity: Option<String>,
+    /// Our realm: `Proxy-Authorization` values for it were consumed here
+    /// and must not travel on (RFC 3261 §22.3); other realms' stay.
+    pub strip_credentials_for: Option<String>,
 }
 
 impl Relay {
@@ -340,6 +343,13 @@ impl Relay {
                         && msg
                             .span_bytes(e.name)
                             .eq_ignore_ascii_case(b"P-Asserted-Identity") => {}
+                HeaderName::ProxyAuthorization
+                    if self.strip_credentials_for.as_deref().is_some_and(|realm| {
+                        super::digest::parse_authorization_bytes(&super::message::unfold(
+                            msg.span_bytes(e.value),
+                        ))
+                        .is_ok_and(|c| c.realm == realm)
+                    }) => {}
                 HeaderName::Route if !route_popped => {
                     route_popped = true;
                     put_rest_of_list(&mut out, msg, e, "Route");

@@ -178,9 +178,36 @@ pub struct AuthChallenge {
     pub stale: bool,
     /// `None` when the request carried no credentials for our realm.
     pub failure: Option<AuthFailure>,
+    /// The username the failed credentials named, for the guard's
+    /// per-user counters and the log (never the password or response).
+    pub username: Option<String>,
 }
 
 impl AuthChallenge {
+    /// Whether this is a failed guess (wrong password, unknown user, a
+    /// forged nonce...), as opposed to a first challenge, a stale nonce or
+    /// credentials meant for another proxy.
+    pub fn is_failed_attempt(&self) -> bool {
+        !self.stale
+            && matches!(
+                self.failure,
+                Some(
+                    AuthFailure::Malformed(_)
+                        | AuthFailure::UriMismatch
+                        | AuthFailure::UnknownUser
+                        | AuthFailure::InactiveUser
+                        | AuthFailure::Verify(_)
+                )
+            )
+    }
+}
+
+impl AuthChallenge {
+    fn naming(mut self, username: &str) -> AuthChallenge {
+        self.username = Some(username.to_owned());
+        self
+    }
+
     /// The complete response to `req`, which arrived from `source`.
     pub fn response(&self, req: &SipMessage, source: SocketAddr) -> Bytes {
         let tag = to_tag(req);
@@ -208,6 +235,10 @@ pub enum RegisterResult {
     Challenged {
         stale: bool,
         failure: Option<AuthFailure>,
+        /// The username the failed credentials named.
+        username: Option<String>,
+        /// See [`AuthChallenge::is_failed_attempt`].
+        failed_attempt: bool,
     },
     /// Refused with `status`; `reason` is the phrase sent.
     Rejected { reason: String },
@@ -330,7 +361,9 @@ impl Registrar {
         // Request-URI must not authorise another. Checked before the user
         // lookup, so it reveals nothing about the user.
         if !digest_uri_matches(&creds.uri, req) {
-            return Err(self.challenge(proxy, false, Some(AuthFailure::UriMismatch), now));
+            return Err(self
+                .challenge(proxy, false, Some(AuthFailure::UriMismatch), now)
+                .naming(&creds.username));
         }
         let method = req
             .method()
@@ -357,7 +390,9 @@ impl Registrar {
                     tracing::warn!(%alg, "stored HA1 is malformed; the user cannot log in");
                 }
                 let why = absent.unwrap_or(AuthFailure::Verify(e));
-                Err(self.challenge(proxy, false, Some(why), now))
+                Err(self
+                    .challenge(proxy, false, Some(why), now)
+                    .naming(&creds.username))
             }
         }
     }
@@ -380,6 +415,7 @@ impl Registrar {
                 headers: values.into_iter().map(|v| (name, v)).collect(),
                 stale,
                 failure,
+                username: None,
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot issue a digest nonce");
@@ -388,6 +424,7 @@ impl Registrar {
                     headers: Vec::new(),
                     stale: false,
                     failure: Some(AuthFailure::Rng(e)),
+                    username: None,
                 }
             }
         }
@@ -431,14 +468,17 @@ impl Registrar {
         let username = match self.authenticate(req, false, now_ms) {
             Ok(u) => u,
             Err(ch) => {
+                let failed_attempt = ch.is_failed_attempt();
                 return Reply {
                     code: ch.code,
                     headers: ch.headers,
                     result: RegisterResult::Challenged {
                         stale: ch.stale,
+                        failed_attempt,
                         failure: ch.failure,
+                        username: ch.username,
                     },
-                }
+                };
             }
         };
         // No third-party registration: an authenticated user may bind only

@@ -82,6 +82,12 @@ pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
             "PROTOCALL__ROUTING__TRUSTED_PEERS".to_string(),
             "[\"127.0.0.1\"]".to_string(),
         ),
+        // The test agents and SIPp listen on loopback, where tests relay
+        // calls by address; the shipped default opens no internal range.
+        (
+            "PROTOCALL__SECURITY__ALLOWED_DESTINATIONS".to_string(),
+            "[\"127.0.0.0/8\"]".to_string(),
+        ),
         ("DATABASE_URL".to_string(), db_url.to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -147,6 +153,11 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The body of a GET, as text (e.g. `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {

@@ -67,6 +67,14 @@ impl Proxy {
                 .is_some_and(|st| st.initial_invite);
         let call = initial.then(|| Arc::new(dialog_id(msg)));
         let hash = loop_hash(msg);
+        let mac = if plan.record_route {
+            self.cfg.edge.route_key.sign(
+                &msg.call_id().unwrap_or_default(),
+                &msg.from_tag().ok().flatten().unwrap_or_default(),
+            )
+        } else {
+            String::new()
+        };
         let ring_at = group
             .ring_timeout
             .map(|d| now + ms(d))
@@ -79,12 +87,13 @@ impl Proxy {
                 pop_via: false,
                 push_record_route: plan
                     .record_route
-                    .then(|| self.record_route(inbound_proto, target.dest.proto)),
+                    .then(|| self.record_route(inbound_proto, target.dest.proto, &mac)),
                 pop_route: false,
                 replace_routes: Some(plan.routes_after_pop(msg)),
                 max_forwards: Some(plan.max_forwards),
                 stamp_via: plan.source,
                 assert_identity: plan.identity.clone(),
+                strip_credentials_for: plan.strip_credentials.then(|| self.cfg.edge.realm.clone()),
             };
             let bytes = relay.apply(msg);
             let cid = self.next_id();
@@ -176,6 +185,15 @@ impl Proxy {
         if popped == 0 && routes.is_empty() && self.local.is_local(&uri) {
             return;
         }
+        // Only along a route set we built (see `edge`).
+        let signed = routes
+            .first()
+            .filter(|_| popped > 0)
+            .is_some_and(|r| self.signed_for(&r.uri, &msg));
+        if !signed {
+            self.dropped(super::edge::EdgeRefusal::NoDialog.as_str());
+            return;
+        }
         let Some(dest) = resolve(next) else { return };
         let mf = match msg.max_forwards() {
             Ok(Some(0)) => return,
@@ -190,6 +208,7 @@ impl Proxy {
             record_route: false,
             max_forwards: mf,
             identity: None,
+            strip_credentials: false,
         };
         let bytes = Relay {
             push_via: Some(self.our_via(dest.proto, &branch)),

@@ -29,8 +29,10 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
+use super::budget::TxnPermit;
 use super::dialog::{header_uri, DialogEvent, DialogId, EventSink, Party};
 use super::edit::{hop_request, response, Relay};
+use super::guard::Guard;
 use super::message::{Method, NameAddr, SipMessage, Uri};
 use super::parse::{parse, ParseError};
 use super::router::{resolve, Decision, RouteRequest, Router, TargetGroup};
@@ -38,8 +40,10 @@ use super::transaction::{ms, BranchGen, KeyMethod, Millis, ServerKey, Table, Tim
 use super::transport::{Inbound, Outbound, Proto};
 use super::validate::{check_request, check_response, reject_for_parse_error, Reject};
 use crate::metrics::SipMetrics;
+pub use edge::{is_internal, Destinations, RouteKey};
 
 mod cancel;
+mod edge;
 mod forward;
 mod request;
 mod response;
@@ -52,20 +56,82 @@ pub trait Wire: Send + Sync {
 }
 
 /// Handles REGISTER requests addressed to us, and the digest check of
-/// calls from untrusted sources.
+/// requests from untrusted sources.
 pub trait RegisterHandler: Send + Sync {
-    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> (u16, Bytes);
+    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> RegisterReply;
 
-    /// Authenticates a call with `Proxy-Authorization` (RFC 3261 §22.3).
+    /// Authenticates a request with `Proxy-Authorization` (RFC 3261 §22.3).
     fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth;
 }
 
-/// Who may place a call through us.
+/// The registrar's answer to a REGISTER.
+pub struct RegisterReply {
+    pub code: u16,
+    pub response: Bytes,
+    pub auth: AuthNote,
+}
+
+/// What a REGISTER's credentials told us, for the guard.
+pub enum AuthNote {
+    /// Nothing to learn: no credentials yet, a stale nonce, another realm.
+    None,
+    /// This consultant proved who they are.
+    Passed(String),
+    /// A failed guess, naming the user it claimed when it did.
+    Failed(Option<String>),
+}
+
+/// Who may send a request through us.
 pub enum CallAuth {
     /// A consultant proved who they are.
     Consultant(String),
-    /// Answer with this (407 to ask for credentials, 403 when they failed).
-    Respond { code: u16, response: Bytes },
+    /// Ask for credentials (407), or again after a stale nonce.
+    Challenge { code: u16, response: Bytes },
+    /// The credentials failed: answer this (403) and count the guess.
+    Failed {
+        user: Option<String>,
+        response: Bytes,
+    },
+}
+
+impl std::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("destinations", &self.destinations)
+            .field("realm", &self.realm)
+            .field("max_dialog_age", &self.max_dialog_age)
+            .field("guard", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeConfig {
+    /// The policy with `key`, no internal destinations opened, an 8-hour
+    /// dialog age and no guard.
+    pub fn new(route_key: RouteKey, realm: impl Into<String>) -> EdgeConfig {
+        EdgeConfig {
+            route_key,
+            destinations: Destinations::default(),
+            realm: realm.into(),
+            max_dialog_age: std::time::Duration::from_secs(8 * 3600),
+            guard: None,
+        }
+    }
+}
+
+/// The edge policy's settings (see `edge`).
+#[derive(Clone)]
+pub struct EdgeConfig {
+    /// Signs our Record-Route so in-dialog requests prove their dialog.
+    pub route_key: RouteKey,
+    /// Internal addresses requesters may still make us relay to.
+    pub destinations: Destinations,
+    /// Our digest realm: the credentials for it stop here.
+    pub realm: String,
+    /// An answered dialog whose BYE never came is forgotten after this.
+    pub max_dialog_age: std::time::Duration,
+    /// Floods, guessing and transaction caps; `None` switches them off.
+    pub guard: Option<Arc<Guard>>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +146,7 @@ pub struct ProxyConfig {
     /// Carrier trunks and PBXs: their calls need no credentials. Calls
     /// from anywhere else must come from an authenticated consultant.
     pub trusted: crate::routing::caller::TrustedPeers,
+    pub edge: EdgeConfig,
 }
 
 /// Names that mean us: a URI whose host:port is one of these is ours.
@@ -154,6 +221,8 @@ struct ServerTxn {
     retransmit_at: Option<Millis>,
     expire_at: Option<Millis>,
     received_at: Millis,
+    /// Its slot in the transaction caps, given back when it is dropped.
+    permit: Option<TxnPermit>,
 }
 
 struct ClientTxn {
@@ -188,10 +257,17 @@ struct ClientTxn {
     reported: bool,
 }
 
-/// An answered dialog, to know who hung up.
+/// An answered dialog, to know who hung up and which 2xx
+/// retransmissions are ours to relay.
 struct Dialog {
-    caller_tag: Bytes,
+    callee_tag: Bytes,
+    /// Forgotten after this even without a BYE (the phone died).
+    expires_at: Millis,
 }
+
+/// A dialog's key: its Call-ID and the caller's tag (the callee's tag is
+/// checked against the entry).
+type DialogKey = (Bytes, Bytes);
 
 #[derive(Default)]
 pub struct CallShard {
@@ -200,7 +276,7 @@ pub struct CallShard {
     clients: HashMap<TxnId, ClientTxn>,
     /// (branch, is CANCEL) → client transaction.
     client_index: HashMap<(Bytes, bool), TxnId>,
-    dialogs: HashMap<Bytes, Dialog>,
+    dialogs: HashMap<DialogKey, Dialog>,
 }
 
 /// Things to do once the shard is unlocked.
@@ -223,6 +299,8 @@ pub struct Proxy {
     events: EventSink,
     metrics: SipMetrics,
     epoch: tokio::time::Instant,
+    /// When answered dialogs were last checked for their age.
+    last_sweep: AtomicU64,
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -252,6 +330,7 @@ impl Proxy {
             events,
             metrics,
             epoch: tokio::time::Instant::now(),
+            last_sweep: AtomicU64::new(0),
             cfg,
         }
     }
@@ -281,14 +360,17 @@ impl Proxy {
         )
     }
 
-    fn record_route(&self, inbound: Proto, outbound: Proto) -> String {
+    /// Our Record-Route for a dialog; `mac` (see `edge`) comes back in
+    /// the Route of every in-dialog request and proves the dialog.
+    fn record_route(&self, inbound: Proto, outbound: Proto, mac: &str) -> String {
+        let param = edge::ROUTE_MAC_PARAM;
         let one = |p: Proto| match p {
             Proto::Udp => format!(
-                "<sip:{}:{};lr>",
+                "<sip:{}:{};lr;{param}={mac}>",
                 self.cfg.advertised_host, self.cfg.advertised_port
             ),
             Proto::Tcp => format!(
-                "<sip:{}:{};transport=tcp;lr>",
+                "<sip:{}:{};transport=tcp;lr;{param}={mac}>",
                 self.cfg.advertised_host, self.cfg.advertised_port
             ),
         };
@@ -303,6 +385,15 @@ impl Proxy {
 
     /// Entry point for every received message.
     pub fn on_message(&self, inbound: Inbound, wire: &dyn Wire) {
+        if let Some(g) = &self.cfg.edge.guard {
+            // Banned and flooding sources cost us nothing more: no parse,
+            // no answer.
+            if g.admit(inbound.source.ip(), std::time::Instant::now())
+                .is_err()
+            {
+                return;
+            }
+        }
         let datagram = inbound.proto == Proto::Udp;
         let msg = match parse(inbound.bytes.clone(), datagram) {
             Ok(m) => m,
@@ -355,6 +446,53 @@ impl Proxy {
         }
     }
 
+    /// Counts a request refused at the edge.
+    fn dropped(&self, reason: &str) {
+        self.metrics
+            .guard
+            .requests_dropped
+            .with_label_values(&[reason])
+            .inc();
+    }
+
+    /// A transaction slot for a request from `inbound`: `None` when the
+    /// caps are reached; `Some(None)` when no guard counts them.
+    fn txn_permit(&self, inbound: &Inbound) -> Option<Option<TxnPermit>> {
+        match &self.cfg.edge.guard {
+            Some(g) => g.budget().try_acquire(inbound.source.ip()).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn auth_failed(&self, inbound: &Inbound, user: Option<&str>, method: &Method) {
+        let method = String::from_utf8_lossy(method.as_bytes());
+        match &self.cfg.edge.guard {
+            Some(g) => g.auth_failed(
+                inbound.source.ip(),
+                user,
+                &method,
+                std::time::Instant::now(),
+            ),
+            None => {
+                tracing::warn!(%method, source = %inbound.source.ip(), user = ?user, "auth failed")
+            }
+        }
+    }
+
+    fn auth_passed(&self, inbound: &Inbound, user: &str) {
+        if let Some(g) = &self.cfg.edge.guard {
+            g.auth_succeeded(inbound.source.ip(), user, std::time::Instant::now());
+        }
+    }
+
+    fn user_locked(&self, user: &str, inbound: &Inbound) -> bool {
+        self.cfg
+            .edge
+            .guard
+            .as_ref()
+            .is_some_and(|g| g.user_locked(user, inbound.source.ip(), std::time::Instant::now()))
+    }
+
     /// Number of answered dialogs in progress.
     pub fn active_dialogs(&self) -> usize {
         (0..self.table.len())
@@ -374,6 +512,8 @@ struct RelayPlan {
     max_forwards: u32,
     /// P-Asserted-Identity for an authenticated consultant's call.
     identity: Option<String>,
+    /// Remove the credentials for our realm (we consumed them).
+    strip_credentials: bool,
 }
 
 impl RelayPlan {

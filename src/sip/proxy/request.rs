@@ -2,7 +2,26 @@
 //! local answers (OPTIONS, REGISTER, rejections) and the §16.3/§16.4 steps
 //! that decide whether and where a request goes.
 
+use super::edge::{self, EdgeRefusal};
 use super::*;
+
+/// Methods we answer for in `Allow`.
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, REFER, NOTIFY, SUBSCRIBE, MESSAGE";
+
+/// What the edge let through, with the route processing already done.
+pub(super) struct Admitted {
+    uri: Uri,
+    /// The Route set after our own entries.
+    routes: Vec<NameAddr>,
+    popped: usize,
+    strict_fixup: Option<Vec<Bytes>>,
+    to_local: bool,
+    in_dialog: bool,
+    max_forwards: Option<u32>,
+    /// The consultant who authenticated it (untrusted sources).
+    caller_user: Option<String>,
+}
 
 impl Proxy {
     pub(super) fn on_request(&self, msg: SipMessage, inbound: &Inbound, wire: &dyn Wire) {
@@ -10,7 +29,7 @@ impl Proxy {
         self.metrics.request(&method);
         if let Err(reject) = check_request(&msg) {
             if let (Reject::Respond { code, .. }, false) = (reject, method == Method::Ack) {
-                self.reply_new(&msg, inbound, code, &[], wire);
+                self.reply_stateless(&msg, inbound, code, &[], wire);
             }
             return;
         }
@@ -21,9 +40,10 @@ impl Proxy {
         }
     }
 
-    /// Replies to a request through a new server transaction, so that its
-    /// retransmissions (and, for INVITE, its ACK) are absorbed.
-    pub(super) fn reply_new(
+    /// Answers once, keeping nothing: what we owe a request we have not
+    /// authorised. Its retransmissions get the same answer again, one for
+    /// one, so a spoofed source can never make us send more than it sent.
+    pub(super) fn reply_stateless(
         &self,
         msg: &SipMessage,
         inbound: &Inbound,
@@ -31,16 +51,15 @@ impl Proxy {
         headers: &[(&str, String)],
         wire: &dyn Wire,
     ) {
-        let mut b = response(msg, code).source(inbound.source);
         let tag = self.local_tag(msg);
+        let mut b = response(msg, code).source(inbound.source);
         if code > 100 {
             b = b.to_tag(&tag);
         }
         for (n, v) in headers {
             b = b.header(n, v.clone());
         }
-        let bytes = b.build();
-        self.respond_stateful(msg, inbound, code, bytes, wire);
+        wire.send(inbound.reply_to(), b.build());
     }
 
     /// A To tag for responses we generate: derived from the request, so a
@@ -51,34 +70,6 @@ impl Proxy {
         h.update(msg.from_tag().ok().flatten().unwrap_or_default());
         h.update(self.cfg.advertised_host.as_bytes());
         format!("pc{}", hex::encode(&h.finalize()[..6]))
-    }
-
-    pub(super) fn respond_stateful(
-        &self,
-        msg: &SipMessage,
-        inbound: &Inbound,
-        code: u16,
-        bytes: Bytes,
-        wire: &dyn Wire,
-    ) {
-        let now = self.now();
-        let mut fx = Effects::default();
-        if let (Ok(key), Some(call_id)) = (ServerKey::of(msg, None), msg.call_id()) {
-            let shard_no = self.table.shard_of(&call_id);
-            let mut shard = self.table.lock(shard_no);
-            let id = match shard.state.server_index.get(&key) {
-                Some(id) => *id,
-                None => {
-                    let invite = msg.method() == Some(Method::Invite);
-                    self.insert_server(&mut shard.state, key, invite, inbound, None, None, now)
-                }
-            };
-            self.send_final(&mut shard.state, id, code, bytes, now, &mut fx);
-            self.rearm_server(&mut shard, id);
-        } else {
-            fx.sends.push((inbound.reply_to(), bytes));
-        }
-        self.flush(fx, wire);
     }
 
     /// A new server transaction in Proceeding.
@@ -116,6 +107,7 @@ impl Proxy {
                 retransmit_at: None,
                 expire_at: None,
                 received_at: now,
+                permit: None,
             },
         );
         self.metrics.transactions_active.inc();
@@ -132,11 +124,9 @@ impl Proxy {
         let (Ok(key), Some(call_id)) = (ServerKey::of(&msg, None), msg.call_id()) else {
             return;
         };
-        let invite = method == Method::Invite;
-        let now = self.now();
         let shard_no = self.table.shard_of(&call_id);
-        let id = {
-            let mut shard = self.table.lock(shard_no);
+        {
+            let shard = self.table.lock(shard_no);
             if let Some(id) = shard.state.server_index.get(&key).copied() {
                 // A retransmission: replay the last response, never forward
                 // twice (§17.2.1, §17.2.2).
@@ -151,6 +141,25 @@ impl Proxy {
                 self.flush(fx, wire);
                 return;
             }
+        }
+        // Everything that can be refused is refused before we keep any
+        // state or say "Trying".
+        let Some(admitted) = self.gate(&msg, &method, inbound, wire) else {
+            return;
+        };
+        let Some(permit) = self.txn_permit(inbound) else {
+            self.dropped(EdgeRefusal::TxnCap.as_str());
+            return self.reply_stateless(&msg, inbound, 503, &[("Retry-After", "5".into())], wire);
+        };
+        let invite = method == Method::Invite;
+        let now = self.now();
+        let id = {
+            let mut shard = self.table.lock(shard_no);
+            if shard.state.server_index.contains_key(&key) {
+                // A retransmission raced us through the gate; the first
+                // copy owns the transaction.
+                return;
+            }
             let trying = invite.then(|| response(&msg, 100).source(inbound.source).build());
             let id = self.insert_server(
                 &mut shard.state,
@@ -161,63 +170,66 @@ impl Proxy {
                 Some(msg.clone()),
                 now,
             );
+            if let Some(st) = shard.state.servers.get_mut(&id) {
+                st.permit = permit;
+            }
             drop(shard);
             if let Some(t) = trying {
                 wire.send(inbound.reply_to(), t);
             }
             id
         };
-        self.process(id, shard_no, msg, method, inbound, wire);
+        self.process(id, shard_no, msg, method, inbound, admitted, wire);
     }
 
-    /// §16.3 request validation, §16.4 route processing, then forwarding.
-    pub(super) fn process(
+    /// §16.3 request validation, §16.4 route processing and the edge policy
+    /// (see `edge`): `None` when the request was answered (once,
+    /// statelessly) or dropped here.
+    fn gate(
         &self,
-        id: TxnId,
-        shard_no: usize,
-        msg: SipMessage,
-        method: Method,
+        msg: &SipMessage,
+        method: &Method,
         inbound: &Inbound,
         wire: &dyn Wire,
-    ) {
+    ) -> Option<Admitted> {
         let reply = |code: u16, headers: &[(&str, String)]| {
-            self.reply_txn(id, shard_no, &msg, inbound, code, headers, wire)
+            self.reply_stateless(msg, inbound, code, headers, wire);
+            None
         };
-        let uri = match msg.parsed_request_uri() {
-            Some(Ok(u)) => u,
-            _ => return reply(400, &[]),
+        let Some(Ok(mut uri)) = msg.parsed_request_uri() else {
+            return reply(400, &[]);
         };
         let mut routes: Vec<NameAddr> = msg.routes().filter_map(Result::ok).collect();
-        // Loose routing: our own entries at the top of the route set go.
+        // Loose routing: our own entries at the top of the route set go;
+        // the first one carries the dialog MAC we wrote.
         let mut popped = 0;
+        let mut our_route: Option<Uri> = None;
         while routes.first().is_some_and(|r| self.local.is_local(&r.uri)) {
-            routes.remove(0);
+            let r = routes.remove(0);
+            our_route.get_or_insert(r.uri);
             popped += 1;
         }
         // A strict router before us put our Record-Route URI in the
         // Request-URI and the real one last in Route (§16.4).
-        let mut uri = uri;
         let mut strict_fixup = None;
         if self.local.is_local(&uri) && uri.is_loose_route() && popped == 0 {
             if let Some(last) = routes.pop() {
                 strict_fixup = Some(routes.iter().map(|r| r.uri.raw.clone()).collect::<Vec<_>>());
-                uri = last.uri;
+                our_route = Some(std::mem::replace(&mut uri, last.uri));
             }
         }
         let to_local = self.local.is_local(&uri) || self.is_local_domain(&uri);
-        let max_forwards = match msg.max_forwards() {
-            Ok(v) => v,
-            Err(_) => return reply(400, &[]),
+        let Ok(max_forwards) = msg.max_forwards() else {
+            return reply(400, &[]);
         };
-        if to_local && routes.is_empty() && method == Method::Options && uri.user.is_none() {
-            return reply(
-                200,
-                &[(
-                    "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, REFER, NOTIFY"
-                        .into(),
-                )],
-            );
+        let in_dialog = msg.to_tag().ok().flatten().is_some();
+        if to_local
+            && routes.is_empty()
+            && *method == Method::Options
+            && uri.user.is_none()
+            && !in_dialog
+        {
+            return reply(200, &[("Allow", ALLOW.into())]);
         }
         if max_forwards == Some(0) {
             return reply(483, &[]);
@@ -225,58 +237,179 @@ impl Proxy {
         if let Some(required) = msg.header("Proxy-Require") {
             return reply(420, &[("Unsupported", lossy(&required))]);
         }
-        if self.is_loop(&msg) {
+        if self.is_loop(msg) {
             return reply(482, &[]);
         }
-        if method == Method::Register && to_local && routes.is_empty() {
-            return match &self.registrar {
-                Some(r) => {
-                    let now_ms = Utc::now().timestamp_millis();
-                    let (code, bytes) = r.handle_register(&msg, inbound, now_ms);
-                    let now = self.now();
-                    let mut fx = Effects::default();
-                    let mut shard = self.table.lock(shard_no);
-                    self.send_final(&mut shard.state, id, code, bytes, now, &mut fx);
-                    self.rearm_server(&mut shard, id);
-                    drop(shard);
-                    self.flush(fx, wire);
-                }
-                None => reply(
-                    405,
-                    &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS".into())],
-                ),
-            };
-        }
-        let in_dialog = msg.to_tag().ok().flatten().is_some();
-        let mut caller_user: Option<String> = None;
-        if method == Method::Invite && !in_dialog && !self.cfg.trusted.contains(inbound.source.ip())
-        {
-            // Toll-fraud protection: only trunks/PBXs and consultants who
-            // answer the digest challenge may start calls here.
-            let auth = match &self.registrar {
-                Some(r) => r.authorize_call(&msg, inbound, Utc::now().timestamp_millis()),
-                None => CallAuth::Respond {
-                    code: 403,
-                    response: response(&msg, 403).source(inbound.source).build(),
-                },
-            };
-            if let CallAuth::Consultant(user) = &auth {
-                caller_user = Some(user.clone());
+        let admitted = Admitted {
+            uri,
+            routes,
+            popped,
+            strict_fixup,
+            to_local,
+            in_dialog,
+            max_forwards,
+            caller_user: None,
+        };
+        if in_dialog {
+            // Only along a route set we built: our signed Record-Route.
+            if our_route.as_ref().is_some_and(|r| self.signed_for(r, msg)) {
+                return Some(admitted);
             }
-            if let CallAuth::Respond { code, response } = auth {
-                if code == 403 {
+            self.dropped(EdgeRefusal::NoDialog.as_str());
+            let code = if admitted.to_local && admitted.routes.is_empty() && popped == 0 {
+                481
+            } else {
+                403
+            };
+            tracing::debug!(source = %inbound.source, code, "in-dialog request outside any dialog we routed");
+            return reply(code, &[]);
+        }
+        if *method == Method::Register && admitted.to_local && admitted.routes.is_empty() {
+            self.register(msg, inbound, wire);
+            return None;
+        }
+        let mut admitted = admitted;
+        if !self.cfg.trusted.contains(inbound.source.ip()) {
+            // Toll-fraud and relay protection: anything a stranger sends
+            // must come from a consultant who answers the digest challenge.
+            match self.authorize(msg, method, inbound) {
+                Ok(user) => admitted.caller_user = Some(user),
+                Err(bytes) => {
+                    wire.send(inbound.reply_to(), bytes);
+                    return None;
+                }
+            }
+        }
+        // Addresses the requester wrote (not our directory's) must not
+        // lead inside our network.
+        let written = admitted
+            .routes
+            .first()
+            .map(|r| &r.uri)
+            .or((!admitted.to_local).then_some(&admitted.uri));
+        if let Some(dest) = written.and_then(resolve) {
+            if !self.cfg.edge.destinations.allows(dest.dest.ip()) {
+                self.dropped(EdgeRefusal::Relay.as_str());
+                tracing::info!(source = %inbound.source, dest = %dest.dest, "relay to an internal address refused");
+                return reply(403, &[]);
+            }
+        }
+        Some(admitted)
+    }
+
+    /// Whether `route` (one of our Record-Route URIs, come back) carries
+    /// the MAC of this request's dialog.
+    pub(super) fn signed_for(&self, route: &Uri, msg: &SipMessage) -> bool {
+        let Some(mac) = route
+            .param(edge::ROUTE_MAC_PARAM)
+            .and_then(|p| p.value.as_ref())
+        else {
+            return false;
+        };
+        let (Some(call_id), Ok(Some(from)), Ok(Some(to))) =
+            (msg.call_id(), msg.from_tag(), msg.to_tag())
+        else {
+            return false;
+        };
+        self.cfg.edge.route_key.verify(mac, &call_id, [&from, &to])
+    }
+
+    /// Digest check of an out-of-dialog request from an untrusted source:
+    /// the consultant's name, or the (stateless) answer to send.
+    fn authorize(
+        &self,
+        msg: &SipMessage,
+        method: &Method,
+        inbound: &Inbound,
+    ) -> Result<String, Bytes> {
+        let refuse = |code: u16| {
+            Err(response(msg, code)
+                .source(inbound.source)
+                .to_tag(&self.local_tag(msg))
+                .build())
+        };
+        let Some(r) = &self.registrar else {
+            return refuse(403);
+        };
+        match r.authorize_call(msg, inbound, Utc::now().timestamp_millis()) {
+            CallAuth::Consultant(user) => {
+                if self.user_locked(&user, inbound) {
+                    self.auth_failed(inbound, Some(&user), method);
+                    return refuse(403);
+                }
+                self.auth_passed(inbound, &user);
+                Ok(user)
+            }
+            CallAuth::Challenge { response, .. } => Err(response),
+            CallAuth::Failed { user, response } => {
+                if *method == Method::Invite {
                     self.metrics.calls_rejected_untrusted.inc();
                 }
-                let now = self.now();
-                let mut fx = Effects::default();
-                let mut shard = self.table.lock(shard_no);
-                self.send_final(&mut shard.state, id, code, response, now, &mut fx);
-                self.rearm_server(&mut shard, id);
-                drop(shard);
-                return self.flush(fx, wire);
+                self.auth_failed(inbound, user.as_deref(), method);
+                Err(response)
             }
         }
-        if method == Method::Bye && in_dialog {
+    }
+
+    /// REGISTER addressed to us: the registrar decides; only an accepted
+    /// one costs a transaction (its retransmissions must not re-apply).
+    fn register(&self, msg: &SipMessage, inbound: &Inbound, wire: &dyn Wire) {
+        let Some(r) = &self.registrar else {
+            return self.reply_stateless(
+                msg,
+                inbound,
+                405,
+                &[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS".into())],
+                wire,
+            );
+        };
+        let out = r.handle_register(msg, inbound, Utc::now().timestamp_millis());
+        match &out.auth {
+            AuthNote::Passed(user) => self.auth_passed(inbound, user),
+            AuthNote::Failed(user) => self.auth_failed(inbound, user.as_deref(), &Method::Register),
+            AuthNote::None => {}
+        }
+        if !(200..300).contains(&out.code) {
+            return wire.send(inbound.reply_to(), out.response);
+        }
+        let (Ok(key), Some(call_id)) = (ServerKey::of(msg, None), msg.call_id()) else {
+            return wire.send(inbound.reply_to(), out.response);
+        };
+        let permit = self.txn_permit(inbound);
+        let now = self.now();
+        let mut fx = Effects::default();
+        let mut shard = self.table.lock(self.table.shard_of(&call_id));
+        if let (Some(permit), false) = (permit, shard.state.server_index.contains_key(&key)) {
+            let id = self.insert_server(&mut shard.state, key, false, inbound, None, None, now);
+            if let Some(st) = shard.state.servers.get_mut(&id) {
+                st.permit = permit;
+            }
+            self.send_final(&mut shard.state, id, out.code, out.response, now, &mut fx);
+            self.rearm_server(&mut shard, id);
+        } else {
+            fx.sends.push((inbound.reply_to(), out.response));
+        }
+        drop(shard);
+        self.flush(fx, wire);
+    }
+
+    /// Routing and forwarding of an admitted request, inside its server
+    /// transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process(
+        &self,
+        id: TxnId,
+        shard_no: usize,
+        msg: SipMessage,
+        method: Method,
+        inbound: &Inbound,
+        a: Admitted,
+        wire: &dyn Wire,
+    ) {
+        let reply = |code: u16, headers: &[(&str, String)]| {
+            self.reply_txn(id, shard_no, &msg, inbound, code, headers, wire)
+        };
+        if method == Method::Bye && a.in_dialog {
             if let Some(ended) = self.bye_seen(&msg) {
                 self.flush(
                     Effects {
@@ -287,18 +420,19 @@ impl Proxy {
                 );
             }
         }
-        let decision = if let Some(next) = routes.first() {
+        let uri = &a.uri;
+        let decision = if let Some(next) = a.routes.first() {
             // Loose routing towards the next hop; the Request-URI stays.
             match resolve(&next.uri) {
                 Some(dest) => Decision::Forward(vec![single(uri.raw.clone(), dest)]),
                 None => Decision::Reject { code: 502 },
             }
-        } else if in_dialog || !to_local {
-            if to_local {
+        } else if a.in_dialog || !a.to_local {
+            if a.to_local {
                 // An in-dialog request addressed to us has nowhere to go.
                 Decision::Reject { code: 481 }
             } else {
-                match resolve(&uri) {
+                match resolve(uri) {
                     Some(dest) => Decision::Forward(vec![single(uri.raw.clone(), dest)]),
                     None => Decision::Reject { code: 404 },
                 }
@@ -306,11 +440,11 @@ impl Proxy {
         } else {
             self.router.route(&RouteRequest {
                 msg: &msg,
-                uri: &uri,
+                uri,
                 source: inbound.source,
                 proto: inbound.proto,
-                uri_is_local: to_local,
-                caller_user: caller_user.as_deref(),
+                uri_is_local: a.to_local,
+                caller_user: a.caller_user.as_deref(),
                 now_ms: Utc::now().timestamp_millis(),
             })
         };
@@ -319,18 +453,20 @@ impl Proxy {
             Decision::Forward(groups) => {
                 let record_route =
                     matches!(method, Method::Invite | Method::Subscribe | Method::Refer)
-                        && !in_dialog;
+                        && !a.in_dialog;
                 let relay = RelayPlan {
-                    popped,
+                    popped: a.popped,
                     source: Some(inbound.source),
-                    strict_routes: strict_fixup,
+                    strict_routes: a.strict_fixup,
                     record_route,
-                    max_forwards: max_forwards.map(|m| m.saturating_sub(1)).unwrap_or(70),
+                    max_forwards: a.max_forwards.map(|m| m.saturating_sub(1)).unwrap_or(70),
                     // RFC 3325: we vouch for the consultant who proved who
                     // they are; whatever identity they claimed is dropped.
-                    identity: caller_user
+                    identity: a
+                        .caller_user
                         .as_deref()
                         .map(|u| format!("<sip:{u}@{}>", self.cfg.advertised_host)),
+                    strip_credentials: a.caller_user.is_some(),
                 };
                 self.start_forwarding(id, shard_no, msg, method, inbound, groups, relay, wire);
             }
@@ -396,19 +532,36 @@ impl Proxy {
         self.flush(fx, wire);
     }
 
-    /// Called for every in-dialog BYE we relay: the dialog ends now.
+    /// Called for every in-dialog BYE we relay: the dialog ends now. Both
+    /// tags must match the answered dialog, so a BYE naming only a known
+    /// Call-ID ends nothing.
     pub(super) fn bye_seen(&self, msg: &SipMessage) -> Option<DialogEvent> {
         let call_id = msg.call_id()?;
+        let from_tag = msg.from_tag().ok().flatten()?;
+        let to_tag = msg.to_tag().ok().flatten()?;
         let shard_no = self.table.shard_of(&call_id);
-        let dialog = self.table.lock(shard_no).state.dialogs.remove(&call_id)?;
-        self.metrics.calls_active.dec();
-        let from_tag = msg.from_tag().ok().flatten().unwrap_or_default();
-        let by = if from_tag == dialog.caller_tag {
-            Party::Caller
-        } else {
-            Party::Callee
+        let (caller_tag, by) = {
+            let mut shard = self.table.lock(shard_no);
+            let dialogs = &mut shard.state.dialogs;
+            let by_caller = (call_id.clone(), from_tag.clone());
+            let by_callee = (call_id.clone(), to_tag.clone());
+            if dialogs
+                .get(&by_caller)
+                .is_some_and(|d| d.callee_tag == to_tag)
+            {
+                dialogs.remove(&by_caller);
+                (from_tag, Party::Caller)
+            } else if dialogs
+                .get(&by_callee)
+                .is_some_and(|d| d.callee_tag == from_tag)
+            {
+                dialogs.remove(&by_callee);
+                (to_tag, Party::Callee)
+            } else {
+                return None;
+            }
         };
-        let caller_tag = dialog.caller_tag;
+        self.metrics.calls_active.dec();
         Some(DialogEvent::Ended {
             id: DialogId {
                 call_id: lossy(&call_id),

@@ -31,7 +31,7 @@ impl Proxy {
             drop(shard);
             // No transaction: a retransmitted 2xx, relayed statelessly
             // (RFC 6026 / §16.7 step 10).
-            if (200..300).contains(&code) {
+            if (200..300).contains(&code) && self.knows_dialog(&msg) {
                 self.forward_stateless_response(&msg, wire);
             }
             return;
@@ -40,6 +40,38 @@ impl Proxy {
         self.client_response(&mut shard, cid, &msg, code, now, &mut fx);
         drop(shard);
         self.flush(fx, wire);
+    }
+
+    /// Whether a response belongs to a dialog we answered (From carries
+    /// the caller's tag, To the callee's).
+    fn knows_dialog(&self, msg: &SipMessage) -> bool {
+        let (Some(call_id), Ok(Some(from)), Ok(Some(to))) =
+            (msg.call_id(), msg.from_tag(), msg.to_tag())
+        else {
+            return false;
+        };
+        let shard = self.table.lock(self.table.shard_of(&call_id));
+        shard
+            .state
+            .dialogs
+            .get(&(call_id, from))
+            .is_some_and(|d| d.callee_tag == to)
+    }
+
+    /// A refreshed session (RFC 4028) keeps its dialog for another
+    /// interval.
+    fn refresh_dialog(&self, shard: &mut CallShard, msg: &SipMessage, se: u32, now: Millis) {
+        let (Some(call_id), Ok(Some(from)), Ok(Some(to))) =
+            (msg.call_id(), msg.from_tag(), msg.to_tag())
+        else {
+            return;
+        };
+        let until = now.saturating_add(u64::from(se) * 1000 + 32_000);
+        for caller in [from, to] {
+            if let Some(d) = shard.dialogs.get_mut(&(call_id.clone(), caller)) {
+                d.expires_at = d.expires_at.max(until);
+            }
+        }
     }
 
     pub(super) fn forward_stateless_response(&self, msg: &SipMessage, wire: &dyn Wire) {
@@ -175,6 +207,7 @@ impl Proxy {
             // An UPDATE answered with a session interval refreshes it.
             let update = msg.cseq().ok().is_some_and(|(_, m)| m == Method::Update);
             if let (true, Some(se)) = (update, session_expires_of(msg)) {
+                self.refresh_dialog(&mut shard.state, msg, se, now);
                 fx.events.push(DialogEvent::Refreshed {
                     id: dialog_id(msg),
                     session_expires: se,
@@ -286,8 +319,12 @@ impl Proxy {
                     session_expires: se,
                     at: Utc::now(),
                 });
+                self.refresh_dialog(&mut shard.state, msg, se, now);
             }
         }
+        let Some(st) = shard.state.servers.get_mut(&sid) else {
+            return;
+        };
         st.state = SState::Accepted;
         st.retransmit_at = None;
         st.expire_at = Some(now + self.t1x64());
@@ -303,10 +340,18 @@ impl Proxy {
             if let Some(call_id) = req.call_id() {
                 // Owned copies, so the dialog does not pin the INVITE's
                 // buffer for the whole call.
+                let age = session
+                    .map(|se| u64::from(se) * 1000 + 32_000)
+                    .unwrap_or(u64::MAX)
+                    .min(ms(self.cfg.edge.max_dialog_age));
                 shard.state.dialogs.insert(
-                    Bytes::copy_from_slice(&call_id),
+                    (
+                        Bytes::copy_from_slice(&call_id),
+                        Bytes::copy_from_slice(&from_tag),
+                    ),
                     Dialog {
-                        caller_tag: Bytes::copy_from_slice(&from_tag),
+                        callee_tag: Bytes::copy_from_slice(&to_tag),
+                        expires_at: now.saturating_add(age),
                     },
                 );
                 self.metrics.calls_active.inc();
@@ -378,6 +423,7 @@ impl Proxy {
                     .map(|m| m.saturating_sub(1))
                     .unwrap_or(70),
                 identity: st.identity.clone(),
+                strip_credentials: st.identity.is_some(),
             };
             let proto = st.reply_to.proto;
             self.fork_group(shard, sid, &req, group, &plan, proto, now, fx);

@@ -3,7 +3,26 @@
 
 use super::*;
 
+/// How often answered dialogs are checked for their age.
+const DIALOG_SWEEP_MS: Millis = 1000;
+
 impl Proxy {
+    /// Forgets answered dialogs whose BYE never came (the phone died, or
+    /// the BYE took another path): the table stays bounded. The call log
+    /// closes such calls on its own clock.
+    fn sweep_dialogs(&self, now: Millis) {
+        let mut gone = 0i64;
+        for i in 0..self.table.len() {
+            let mut shard = self.table.lock(i);
+            let before = shard.state.dialogs.len();
+            shard.state.dialogs.retain(|_, d| d.expires_at > now);
+            gone += (before - shard.state.dialogs.len()) as i64;
+        }
+        if gone > 0 {
+            self.metrics.calls_active.sub(gone);
+        }
+    }
+
     pub(super) fn rearm_server(&self, shard: &mut Locked, id: TxnId) {
         let Some(st) = shard.state.servers.get_mut(&id) else {
             return;
@@ -34,6 +53,15 @@ impl Proxy {
     /// Fires due timers in every shard; called every few milliseconds.
     pub fn tick(&self, wire: &dyn Wire) {
         let now = self.now();
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= DIALOG_SWEEP_MS
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sweep_dialogs(now);
+        }
         for i in 0..self.table.len() {
             let mut fx = Effects::default();
             {
