@@ -33,6 +33,7 @@ fn step(route: RouteKind, targets: &[(&str, &str)]) -> StepNote {
 fn consulting_call(steps: Vec<StepNote>) -> RoutedCall {
     RoutedCall {
         call_id: "c1".into(),
+        from_tag: "f".into(),
         direction: Direction::Inbound,
         from: "sip:11987654321@carrier".into(),
         to: "sip:4000@desk".into(),

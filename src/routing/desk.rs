@@ -4,7 +4,9 @@
 //! Everything here reads memory only: the snapshot, the dialplan and the
 //! registrar's bindings, so a decision costs microseconds and never waits
 //! for the database. Calls to a registered consultant's own username are
-//! internal calls and ring that consultant directly.
+//! internal calls and ring that consultant directly. Only initial INVITEs
+//! are reported to the call log; other requests are routed the same way
+//! but never become calls.
 
 use std::sync::{Arc, RwLock};
 
@@ -350,13 +352,27 @@ impl DeskRouter {
         (party, note, decision)
     }
 
+    /// Hands the decision to the call log when the request starts a call.
+    /// Anything else (OPTIONS, MESSAGE, SUBSCRIBE...) may be routed, but it
+    /// is not a call: logging it would make calls and contacts out of
+    /// pings and chat, and let anyone plant rows in the log.
     fn record(&self, req: &RouteRequest<'_>, routed: impl FnOnce() -> RoutedCall) {
-        if let Some(tx) = &self.notes {
-            if req.msg.call_id().is_some() && tx.try_send(routed()).is_err() {
-                tracing::warn!("call log queue full: a routing decision was not recorded");
-            }
+        let Some(tx) = &self.notes else { return };
+        if !starts_a_call(req.msg) {
+            return;
+        }
+        if tx.try_send(routed()).is_err() {
+            tracing::warn!("call log queue full: a routing decision was not recorded");
         }
     }
+}
+
+/// An initial INVITE (no To tag yet) with a Call-ID: the only request
+/// that makes a call. Requests inside a dialog are never calls either.
+fn starts_a_call(msg: &crate::sip::message::SipMessage) -> bool {
+    msg.method() == Some(crate::sip::message::Method::Invite)
+        && msg.call_id().is_some()
+        && matches!(msg.to_tag(), Ok(None))
 }
 
 impl Router for DeskRouter {
@@ -375,6 +391,13 @@ impl Router for DeskRouter {
             .and_then(|u| std::str::from_utf8(u).ok());
         let base = |direction, party, steps, reject| RoutedCall {
             call_id: req.msg.call_id().map(|c| lossy(&c)).unwrap_or_default(),
+            from_tag: req
+                .msg
+                .from_tag()
+                .ok()
+                .flatten()
+                .map(|t| lossy(&t))
+                .unwrap_or_default(),
             direction,
             from: header_uri(req.msg, "From"),
             to: header_uri(req.msg, "To"),
