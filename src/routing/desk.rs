@@ -561,3 +561,119 @@ impl DeskRouter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::location::LocationConfig;
+    use crate::sip::transport::Proto;
+
+    const PLAN: &str = r#"
+[[rule]]
+name = "everyone"
+steps = [{ action = "ura" }]
+"#;
+
+    /// The desk with `ana` registered and the call log's inbox.
+    fn desk(dir: &std::path::Path) -> (DeskRouter, tokio::sync::mpsc::Receiver<RoutedCall>) {
+        std::fs::write(dir.join("default.toml"), PLAN).unwrap();
+        let tz = chrono_tz::America::Sao_Paulo;
+        let location = Arc::new(Location::new(LocationConfig::default()));
+        let now = Utc::now().timestamp_millis();
+        location.load(
+            [Binding {
+                aor: "ana".into(),
+                contact: "sip:ana@127.0.0.1:5062".into(),
+                q: 1000,
+                expires_at_ms: now + 3_600_000,
+                registered_at_ms: now,
+                source: SocketAddr::from(([127, 0, 0, 1], 5062)),
+                proto: Proto::Udp,
+                conn: None,
+                call_id: "reg".into(),
+                cseq: 1,
+                user_agent: None,
+            }],
+            now,
+        );
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let desk = DeskRouter {
+            directory: Arc::new(SharedDirectory::new(Snapshot::default())),
+            dialplan: Arc::new(RwLock::new(Arc::new(
+                super::super::dialplan::load_dir(dir, tz).unwrap(),
+            ))),
+            dialplans_dir: dir.to_path_buf(),
+            location,
+            trusted: TrustedPeers::parse(&["127.0.0.2"]).unwrap(),
+            country: Country::BR,
+            tz,
+            ura: None,
+            trunk: None,
+            in_call: Arc::new(InCall::default()),
+            skip_busy: false,
+            notes: Some(tx),
+            decision_seconds: None,
+        };
+        (desk, rx)
+    }
+
+    fn request(method: &str, user: &str, to_tag: &str) -> crate::sip::message::SipMessage {
+        let text = format!(
+            "{method} sip:{user}@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK{method}{user}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:011987654321@carrier.example>;tag=caller-tag\r\n\
+             To: <sip:{user}@127.0.0.1>{to_tag}\r\nCall-ID: shared@127.0.0.2\r\n\
+             CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        crate::sip::parse::parse(bytes::Bytes::from(text), true).unwrap()
+    }
+
+    fn route(desk: &DeskRouter, msg: &crate::sip::message::SipMessage) -> Decision {
+        let uri = match msg.parsed_request_uri() {
+            Some(Ok(u)) => u,
+            other => panic!("request URI: {other:?}"),
+        };
+        desk.route(&RouteRequest {
+            msg,
+            uri: &uri,
+            source: SocketAddr::from(([127, 0, 0, 2], 5060)),
+            proto: Proto::Udp,
+            uri_is_local: true,
+            caller_user: None,
+            now_ms: Utc::now().timestamp_millis(),
+        })
+    }
+
+    #[test]
+    fn only_initial_invites_are_reported_as_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (desk, mut notes) = desk(dir.path());
+        // Requests that are not calls still reach the consultant's phone
+        // (or the dialplan's answer) but never the call log.
+        for method in ["OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"] {
+            let to_ana = route(&desk, &request(method, "ana", ""));
+            assert!(
+                matches!(to_ana, Decision::Forward(_)),
+                "{method} to a registered consultant is routed"
+            );
+            route(&desk, &request(method, "4000", ""));
+            assert!(notes.try_recv().is_err(), "{method} made a call");
+        }
+        // An INVITE inside a dialog is no new call either.
+        route(&desk, &request("INVITE", "ana", ";tag=callee-tag"));
+        assert!(notes.try_recv().is_err(), "an in-dialog INVITE made a call");
+
+        route(&desk, &request("INVITE", "ana", ""));
+        let note = notes.try_recv().expect("an initial INVITE is a call");
+        assert_eq!(note.rule, "direct");
+        assert_eq!(note.call_id, "shared@127.0.0.2");
+        assert_eq!(note.from_tag, "caller-tag", "keyed like the proxy's dialog");
+        route(&desk, &request("INVITE", "4000", ""));
+        let note = notes.try_recv().expect("a call to the desk is a call");
+        assert_eq!(note.rule, "everyone");
+        assert_eq!(note.reject, Some(480));
+    }
+}
