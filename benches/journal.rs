@@ -24,6 +24,7 @@ fn call_row(n: u64, ended: bool) -> CallRow {
     let start = 1_764_000_000_000 + n as i64;
     CallRow {
         call_id: format!("bench-{n}@127.0.0.2"),
+        from_tag: format!("t{n}"),
         direction: "inbound".into(),
         from_uri: "sip:011987654321@127.0.0.2".into(),
         to_uri: "sip:4000@127.0.0.1".into(),
@@ -51,6 +52,7 @@ fn contact(n: u64, ended: bool) -> CallContact {
     let start = 1_764_000_000_000 + n as i64;
     CallContact {
         call_id: format!("bench-{n}@127.0.0.2"),
+        from_tag: format!("t{n}"),
         direction: "inbound".into(),
         status: if ended { "done" } else { "open" }.into(),
         reason: None,

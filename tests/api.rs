@@ -734,6 +734,7 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
     let ana_id = ana["id"].as_i64().unwrap();
     let mut row = CallRow {
         call_id: "abc@host".into(),
+        from_tag: "f1".into(),
         direction: "inbound".into(),
         from_uri: "sip:11987654321@carrier".into(),
         to_uri: "sip:4000@desk".into(),
@@ -780,6 +781,7 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
 
     let cb = NewCallback {
         call_id: "abc@host".into(),
+        from_tag: "f1".into(),
         consultant_id: ana_id,
         provider_id: Some(7),
         protocol_id: Some(70),

@@ -59,6 +59,7 @@ async fn task(app: &TestApp, who: i64, cat: &str, from: i64, to: i64, protocol: 
 fn call(n: u32, who: i64, status: &str, rang: i64, wait_s: i64, talk_s: Option<i64>) -> Write {
     Write::Contact(CallContact {
         call_id: format!("seed-{n}"),
+        from_tag: "t".into(),
         direction: "inbound".into(),
         status: status.into(),
         reason: (status != "done").then(|| "busy".into()),

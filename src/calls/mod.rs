@@ -3,6 +3,10 @@
 //! tried with its result and timing, the outcome), marks consultants in a
 //! call, and decides the call-backs owed by owners who missed a client.
 //!
+//! A call is a dialog: its Call-ID and the caller's From tag, as the proxy
+//! reports them ([`DialogId`]). A request reusing a Call-ID with another
+//! From tag is another call and never touches the first one's record.
+//!
 //! [`Tracker`] is the pure state machine (unit-tested here); [`task`]
 //! runs it on the events and writes its output to the store, off the SIP
 //! path.
@@ -16,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::routing::caller::CallerClass;
 use crate::routing::note::{Direction, RouteKind, RoutedCall, StepNote};
-use crate::sip::dialog::{DialogEvent, Party};
+use crate::sip::dialog::{DialogEvent, DialogId, Party};
 
 /// How a call ended: the bounded `outcome` label of
 /// `protocall_calls_total`.
@@ -106,6 +110,7 @@ pub struct Detail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackDue {
     pub call_id: String,
+    pub from_tag: String,
     pub owner_id: i64,
     pub provider_id: Option<i64>,
     pub protocol_id: Option<i64>,
@@ -141,7 +146,7 @@ pub enum Effect {
 }
 
 pub struct Tracker {
-    active: HashMap<String, CallRecord>,
+    active: HashMap<DialogId, CallRecord>,
     callback_after: chrono::Duration,
     /// Longest an answered call may stay open without a BYE.
     max_call: chrono::Duration,
@@ -175,7 +180,15 @@ impl Tracker {
         self.active.len()
     }
 
+    /// Starts tracking a call routing decided. A second decision for a
+    /// dialog already in progress (a spiral, or someone replaying the
+    /// dialog's identifiers) does not replace the call it started.
     pub fn routed(&mut self, r: RoutedCall) {
+        let key = r.dialog();
+        if self.active.contains_key(&key) {
+            tracing::debug!("a routing decision for a dialog already tracked was ignored");
+            return;
+        }
         let consultant = match r.direction {
             Direction::Inbound => None,
             _ => r.consultant.clone(),
@@ -186,7 +199,7 @@ impl Tracker {
             .map(|s| s.route)
             .unwrap_or(RouteKind::Rejected);
         self.active.insert(
-            r.call_id.clone(),
+            key,
             CallRecord {
                 routed: r,
                 attempts: Vec::new(),
@@ -207,8 +220,8 @@ impl Tracker {
     /// Applies one dialog event; events of calls routing did not record
     /// (relays, static routes) are ignored.
     pub fn event(&mut self, e: &DialogEvent, out: &mut Vec<Effect>) {
-        let call_id = &e.id().call_id;
-        let Some(rec) = self.active.get_mut(call_id) else {
+        let key = e.id();
+        let Some(rec) = self.active.get_mut(key) else {
             return;
         };
         match e {
@@ -301,7 +314,7 @@ impl Tracker {
                 out.push(Effect::Save(Box::new(rec.clone())));
             }
             DialogEvent::Ended { by, at, .. } => {
-                if let Some(mut rec) = self.active.remove(call_id) {
+                if let Some(mut rec) = self.active.remove(key) {
                     rec.ended_at = Some(*at);
                     rec.ended_by = Some(
                         match by {
@@ -320,11 +333,11 @@ impl Tracker {
                 at,
                 ..
             } => {
-                if let Some(mut rec) = self.active.remove(call_id) {
+                if let Some(mut rec) = self.active.remove(key) {
                     if rec.answered_at.is_some() {
                         // A late failure of an answered call's INVITE
                         // transaction changes nothing.
-                        self.active.insert(call_id.clone(), rec);
+                        self.active.insert(key.clone(), rec);
                         return;
                     }
                     let outcome = Outcome::of_code(*code, *cancelled);
@@ -365,7 +378,7 @@ impl Tracker {
     /// maximum duration (the phone died before its BYE), unanswered ones
     /// that somehow never got a final response.
     pub fn sweep(&mut self, now: DateTime<Utc>, out: &mut Vec<Effect>) {
-        let stale: Vec<String> = self
+        let stale: Vec<DialogId> = self
             .active
             .iter()
             .filter(|(_, r)| match (r.answered_at, session_end(r)) {
@@ -559,6 +572,7 @@ fn callback(rec: &CallRecord, after: chrono::Duration, at: DateTime<Utc>) -> Opt
     };
     Some(CallbackDue {
         call_id: r.call_id.clone(),
+        from_tag: r.from_tag.clone(),
         owner_id,
         provider_id: r.party.provider_id,
         protocol_id: r.party.protocol_id,

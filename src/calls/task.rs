@@ -158,6 +158,7 @@ impl CallLog {
         let ms = |t: chrono::DateTime<Utc>| t.timestamp_millis();
         Some(CallContact {
             call_id: r.call_id.clone(),
+            from_tag: r.from_tag.clone(),
             direction: r.direction.as_str().into(),
             status: d.status.into(),
             reason: d.reason,
@@ -184,6 +185,7 @@ impl CallLog {
         let ms = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.timestamp_millis());
         CallRow {
             call_id: r.call_id.clone(),
+            from_tag: r.from_tag.clone(),
             direction: r.direction.as_str().into(),
             from_uri: r.from.clone(),
             to_uri: r.to.clone(),
@@ -255,6 +257,7 @@ impl LastHour {
 fn new_callback(cb: CallbackDue) -> NewCallback {
     NewCallback {
         call_id: cb.call_id,
+        from_tag: cb.from_tag,
         consultant_id: cb.owner_id,
         provider_id: cb.provider_id,
         protocol_id: cb.protocol_id,

@@ -33,6 +33,7 @@ fn step(route: RouteKind, targets: &[(&str, &str)]) -> StepNote {
 fn consulting_call(steps: Vec<StepNote>) -> RoutedCall {
     RoutedCall {
         call_id: "c1".into(),
+        from_tag: "f".into(),
         direction: Direction::Inbound,
         from: "sip:11987654321@carrier".into(),
         to: "sip:4000@desk".into(),
@@ -338,4 +339,97 @@ fn a_session_timer_that_runs_out_ends_the_call_at_its_expiry() {
     let contact = contact_of(rec).unwrap();
     assert_eq!(contact.flag, Some("expired"));
     assert_eq!(contact.ended_at, Some(t(151_000)));
+}
+
+#[test]
+fn a_reused_call_id_with_another_from_tag_is_another_call() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    run(
+        &mut tr,
+        &[forked("sip:ana@1", 10), answered("sip:ana@1", 1_000)],
+    );
+    // A second INVITE with the first call's Call-ID and its own From tag.
+    let other = DialogId {
+        call_id: "c1".into(),
+        from_tag: "mallory".into(),
+    };
+    tr.routed(RoutedCall {
+        from_tag: other.from_tag.clone(),
+        from: "sip:mallory@elsewhere".into(),
+        rule: "everyone-else".into(),
+        ..consulting_call(vec![step(RouteKind::Ura, &[("sip:ura@9", "")])])
+    });
+    assert_eq!(tr.active(), 2, "both calls are tracked");
+    let out = run(
+        &mut tr,
+        &[
+            DialogEvent::Forked {
+                id: other.clone(),
+                target: "sip:ura@9".into(),
+                at: t(2_000),
+            },
+            DialogEvent::Failed {
+                id: other.clone(),
+                code: 486,
+                cancelled: false,
+                caller: String::new(),
+                callee: String::new(),
+                at: t(2_500),
+            },
+        ],
+    );
+    let rec = saved(&out)[0];
+    assert_eq!(rec.routed.dialog(), other);
+    assert_eq!(rec.outcome, Some(Outcome::Busy));
+    assert!(
+        !out.iter().any(|e| matches!(e, Effect::Free(_))),
+        "the first call's consultant is still in it"
+    );
+    // The first call ends on its own BYE, with its own record.
+    let out = run(
+        &mut tr,
+        &[DialogEvent::Ended {
+            id: id(),
+            by: Party::Caller,
+            at: t(60_000),
+        }],
+    );
+    let rec = saved(&out)[0];
+    assert_eq!(rec.routed.dialog(), id());
+    assert_eq!(rec.routed.rule, "consulting-with-protocol");
+    assert_eq!(rec.outcome, Some(Outcome::Answered));
+    assert_eq!(rec.consultant.as_deref(), Some("ana"));
+    assert_eq!(rec.attempts.len(), 1, "no branch of the other call");
+    assert_eq!(rec.ended_at, Some(t(60_000)));
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Free(u) if u == "ana")));
+    assert_eq!(tr.active(), 0);
+}
+
+#[test]
+fn a_second_decision_for_a_tracked_dialog_does_not_replace_the_call() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![step(
+        RouteKind::Owner,
+        &[("sip:ana@1", "ana")],
+    )]));
+    run(&mut tr, &[forked("sip:ana@1", 10)]);
+    tr.routed(RoutedCall {
+        rule: "spiral".into(),
+        ..consulting_call(Vec::new())
+    });
+    let out = run(&mut tr, &[answered("sip:ana@1", 1_000)]);
+    let rec = saved(&out)[0];
+    assert_eq!(rec.routed.rule, "consulting-with-protocol");
+    assert_eq!(rec.route, RouteKind::Owner);
+    assert_eq!(
+        rec.consultant.as_deref(),
+        Some("ana"),
+        "the branch rung before"
+    );
 }

@@ -4,7 +4,9 @@
 //! Everything here reads memory only: the snapshot, the dialplan and the
 //! registrar's bindings, so a decision costs microseconds and never waits
 //! for the database. Calls to a registered consultant's own username are
-//! internal calls and ring that consultant directly.
+//! internal calls and ring that consultant directly. Only initial INVITEs
+//! are reported to the call log; other requests are routed the same way
+//! but never become calls.
 
 use std::sync::{Arc, RwLock};
 
@@ -350,13 +352,27 @@ impl DeskRouter {
         (party, note, decision)
     }
 
+    /// Hands the decision to the call log when the request starts a call.
+    /// Anything else (OPTIONS, MESSAGE, SUBSCRIBE...) may be routed, but it
+    /// is not a call: logging it would make calls and contacts out of
+    /// pings and chat, and let anyone plant rows in the log.
     fn record(&self, req: &RouteRequest<'_>, routed: impl FnOnce() -> RoutedCall) {
-        if let Some(tx) = &self.notes {
-            if req.msg.call_id().is_some() && tx.try_send(routed()).is_err() {
-                tracing::warn!("call log queue full: a routing decision was not recorded");
-            }
+        let Some(tx) = &self.notes else { return };
+        if !starts_a_call(req.msg) {
+            return;
+        }
+        if tx.try_send(routed()).is_err() {
+            tracing::warn!("call log queue full: a routing decision was not recorded");
         }
     }
+}
+
+/// An initial INVITE (no To tag yet) with a Call-ID: the only request
+/// that makes a call. Requests inside a dialog are never calls either.
+fn starts_a_call(msg: &crate::sip::message::SipMessage) -> bool {
+    msg.method() == Some(crate::sip::message::Method::Invite)
+        && msg.call_id().is_some()
+        && matches!(msg.to_tag(), Ok(None))
 }
 
 impl Router for DeskRouter {
@@ -375,6 +391,13 @@ impl Router for DeskRouter {
             .and_then(|u| std::str::from_utf8(u).ok());
         let base = |direction, party, steps, reject| RoutedCall {
             call_id: req.msg.call_id().map(|c| lossy(&c)).unwrap_or_default(),
+            from_tag: req
+                .msg
+                .from_tag()
+                .ok()
+                .flatten()
+                .map(|t| lossy(&t))
+                .unwrap_or_default(),
             direction,
             from: header_uri(req.msg, "From"),
             to: header_uri(req.msg, "To"),
@@ -536,5 +559,121 @@ impl DeskRouter {
                 Decision::Forward(_) => None,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::location::LocationConfig;
+    use crate::sip::transport::Proto;
+
+    const PLAN: &str = r#"
+[[rule]]
+name = "everyone"
+steps = [{ action = "ura" }]
+"#;
+
+    /// The desk with `ana` registered and the call log's inbox.
+    fn desk(dir: &std::path::Path) -> (DeskRouter, tokio::sync::mpsc::Receiver<RoutedCall>) {
+        std::fs::write(dir.join("default.toml"), PLAN).unwrap();
+        let tz = chrono_tz::America::Sao_Paulo;
+        let location = Arc::new(Location::new(LocationConfig::default()));
+        let now = Utc::now().timestamp_millis();
+        location.load(
+            [Binding {
+                aor: "ana".into(),
+                contact: "sip:ana@127.0.0.1:5062".into(),
+                q: 1000,
+                expires_at_ms: now + 3_600_000,
+                registered_at_ms: now,
+                source: SocketAddr::from(([127, 0, 0, 1], 5062)),
+                proto: Proto::Udp,
+                conn: None,
+                call_id: "reg".into(),
+                cseq: 1,
+                user_agent: None,
+            }],
+            now,
+        );
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let desk = DeskRouter {
+            directory: Arc::new(SharedDirectory::new(Snapshot::default())),
+            dialplan: Arc::new(RwLock::new(Arc::new(
+                super::super::dialplan::load_dir(dir, tz).unwrap(),
+            ))),
+            dialplans_dir: dir.to_path_buf(),
+            location,
+            trusted: TrustedPeers::parse(&["127.0.0.2"]).unwrap(),
+            country: Country::BR,
+            tz,
+            ura: None,
+            trunk: None,
+            in_call: Arc::new(InCall::default()),
+            skip_busy: false,
+            notes: Some(tx),
+            decision_seconds: None,
+        };
+        (desk, rx)
+    }
+
+    fn request(method: &str, user: &str, to_tag: &str) -> crate::sip::message::SipMessage {
+        let text = format!(
+            "{method} sip:{user}@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK{method}{user}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:011987654321@carrier.example>;tag=caller-tag\r\n\
+             To: <sip:{user}@127.0.0.1>{to_tag}\r\nCall-ID: shared@127.0.0.2\r\n\
+             CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        crate::sip::parse::parse(bytes::Bytes::from(text), true).unwrap()
+    }
+
+    fn route(desk: &DeskRouter, msg: &crate::sip::message::SipMessage) -> Decision {
+        let uri = match msg.parsed_request_uri() {
+            Some(Ok(u)) => u,
+            other => panic!("request URI: {other:?}"),
+        };
+        desk.route(&RouteRequest {
+            msg,
+            uri: &uri,
+            source: SocketAddr::from(([127, 0, 0, 2], 5060)),
+            proto: Proto::Udp,
+            uri_is_local: true,
+            caller_user: None,
+            now_ms: Utc::now().timestamp_millis(),
+        })
+    }
+
+    #[test]
+    fn only_initial_invites_are_reported_as_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (desk, mut notes) = desk(dir.path());
+        // Requests that are not calls still reach the consultant's phone
+        // (or the dialplan's answer) but never the call log.
+        for method in ["OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"] {
+            let to_ana = route(&desk, &request(method, "ana", ""));
+            assert!(
+                matches!(to_ana, Decision::Forward(_)),
+                "{method} to a registered consultant is routed"
+            );
+            route(&desk, &request(method, "4000", ""));
+            assert!(notes.try_recv().is_err(), "{method} made a call");
+        }
+        // An INVITE inside a dialog is no new call either.
+        route(&desk, &request("INVITE", "ana", ";tag=callee-tag"));
+        assert!(notes.try_recv().is_err(), "an in-dialog INVITE made a call");
+
+        route(&desk, &request("INVITE", "ana", ""));
+        let note = notes.try_recv().expect("an initial INVITE is a call");
+        assert_eq!(note.rule, "direct");
+        assert_eq!(note.call_id, "shared@127.0.0.2");
+        assert_eq!(note.from_tag, "caller-tag", "keyed like the proxy's dialog");
+        route(&desk, &request("INVITE", "4000", ""));
+        let note = notes.try_recv().expect("a call to the desk is a call");
+        assert_eq!(note.rule, "everyone");
+        assert_eq!(note.reject, Some(480));
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
+use crate::sip::dialog::DialogId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +92,10 @@ pub struct StepNote {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoutedCall {
     pub call_id: String,
+    /// The caller's From tag: with the Call-ID, the dialog the proxy
+    /// reports events for. A Call-ID alone is anyone's to reuse.
+    #[serde(default)]
+    pub from_tag: String,
     pub direction: Direction,
     /// From and To URIs of the INVITE.
     pub from: String,
@@ -108,6 +113,14 @@ pub struct RoutedCall {
 }
 
 impl RoutedCall {
+    /// The dialog this decision belongs to, as the proxy's events name it.
+    pub fn dialog(&self) -> DialogId {
+        DialogId {
+            call_id: self.call_id.clone(),
+            from_tag: self.from_tag.clone(),
+        }
+    }
+
     /// The owner the plan wanted to reach first, if it had an owner step.
     pub fn owner(&self) -> Option<&str> {
         let step = self.steps.iter().find(|s| s.route == RouteKind::Owner)?;

@@ -1,6 +1,10 @@
 //! The call log and the call-backs on disk. Rows only: what a route, an
 //! outcome or a SIP target means is the call log's business
 //! (`crate::calls`); here they are text columns and a JSON detail.
+//!
+//! A call is keyed by its dialog as the proxy reports it: the Call-ID and
+//! the caller's From tag. Writing a call with a reused Call-ID but another
+//! From tag adds a row; it never changes the first call's.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +17,10 @@ use crate::directory::Page;
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CallRow {
     pub call_id: String,
+    /// The caller's From tag (empty for rows logged before calls were
+    /// keyed by dialog, and for callers that send none).
+    #[serde(default)]
+    pub from_tag: String,
     pub direction: String,
     pub from_uri: String,
     pub to_uri: String,
@@ -60,6 +68,9 @@ pub struct CallQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NewCallback {
     pub call_id: String,
+    /// With the Call-ID, the call that owes this call-back.
+    #[serde(default)]
+    pub from_tag: String,
     pub consultant_id: i64,
     pub provider_id: Option<i64>,
     pub protocol_id: Option<i64>,
@@ -98,7 +109,8 @@ pub struct CallbackQuery {
     pub offset: i64,
 }
 
-const CALL_COLS: &str = "id, call_id, direction, from_uri, to_uri, caller_number, caller_class, \
+const CALL_COLS: &str =
+    "id, call_id, from_tag, direction, from_uri, to_uri, caller_number, caller_class, \
     provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, outcome, \
     final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail";
 
@@ -110,6 +122,7 @@ fn call_from_row(r: &AnyRow) -> Result<StoredCall, StoreError> {
         id: get(r, "id")?,
         row: CallRow {
             call_id: get(r, "call_id")?,
+            from_tag: get(r, "from_tag")?,
             direction: get(r, "direction")?,
             from_uri: get(r, "from_uri")?,
             to_uri: get(r, "to_uri")?,
@@ -135,14 +148,16 @@ fn call_from_row(r: &AnyRow) -> Result<StoredCall, StoreError> {
 }
 
 impl Store {
-    /// Inserts or completes a call (idempotent by Call-ID: the row written
+    /// Inserts or completes a call (idempotent by dialog: the row written
     /// at the answer is updated at the end).
     pub async fn save_call(&self, c: &CallRow) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
         save_call_on(&mut conn, c).await
     }
 
-    /// A call by its numeric id or, failing that, its Call-ID.
+    /// A call by its numeric id or, failing that, its Call-ID: the first
+    /// call logged under it, so a later dialog reusing the Call-ID cannot
+    /// stand in for it.
     pub async fn get_call(&self, key: &str) -> Result<StoredCall, StoreError> {
         let row = match key.parse::<i64>() {
             Ok(id) => {
@@ -156,10 +171,12 @@ impl Store {
         let row = match row {
             Some(r) => Some(r),
             None => {
-                sqlx::query(&format!("SELECT {CALL_COLS} FROM calls WHERE call_id = $1"))
-                    .bind(key.to_string())
-                    .fetch_optional(self.pool())
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {CALL_COLS} FROM calls WHERE call_id = $1 ORDER BY id LIMIT 1"
+                ))
+                .bind(key.to_string())
+                .fetch_optional(self.pool())
+                .await?
             }
         };
         row.as_ref()
@@ -190,7 +207,7 @@ impl Store {
         .await
     }
 
-    /// Records a call-back; a second one for the same call is ignored
+    /// Records a call-back; a second one for the same call (dialog) is ignored
     /// (returns false), so replays never double it.
     pub async fn create_callback(&self, c: &NewCallback) -> Result<bool, StoreError> {
         let mut conn = self.pool().acquire().await?;
@@ -278,18 +295,20 @@ pub(crate) async fn save_call_on(
     c: &CallRow,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO calls (call_id, direction, from_uri, to_uri, caller_number, caller_class, \
-         provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, \
-         outcome, final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail) \
+        "INSERT INTO calls (call_id, from_tag, direction, from_uri, to_uri, caller_number, \
+         caller_class, provider_id, provider_user_id, protocol_id, consultant_id, consultant, \
+         rule, route, outcome, final_code, started_at, ringing_at, answered_at, ended_at, \
+         ended_by, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21) \
-         ON CONFLICT (call_id) DO UPDATE SET consultant_id = excluded.consultant_id, \
+         $18, $19, $20, $21, $22) \
+         ON CONFLICT (call_id, from_tag) DO UPDATE SET consultant_id = excluded.consultant_id, \
          consultant = excluded.consultant, route = excluded.route, \
          outcome = excluded.outcome, final_code = excluded.final_code, \
          ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
     )
     .bind(c.call_id.clone())
+    .bind(c.from_tag.clone())
     .bind(c.direction.clone())
     .bind(c.from_uri.clone())
     .bind(c.to_uri.clone())
@@ -321,11 +340,13 @@ pub(crate) async fn create_callback_on(
     c: &NewCallback,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO callbacks (call_id, consultant_id, provider_id, protocol_id, \
+        "INSERT INTO callbacks (call_id, from_tag, consultant_id, provider_id, protocol_id, \
          caller_number, reason, status, created_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) ON CONFLICT (call_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) \
+         ON CONFLICT (call_id, from_tag) DO NOTHING",
     )
     .bind(c.call_id.clone())
+    .bind(c.from_tag.clone())
     .bind(c.consultant_id)
     .bind(c.provider_id)
     .bind(c.protocol_id)

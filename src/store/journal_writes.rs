@@ -1,7 +1,8 @@
 //! The writes that reach the store through the time-tracking journal:
 //! call-log rows, call-backs and contacts made from calls. Each is
-//! idempotent (keyed by Call-ID), so the journal may replay them after a
-//! crash without doubling anything; a batch is one transaction.
+//! idempotent (keyed by the call's dialog: Call-ID and From tag), so the
+//! journal may replay them after a crash without doubling anything; a
+//! batch is one transaction.
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -12,6 +13,9 @@ use super::{CallRow, NewCallback, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallContact {
     pub call_id: String,
+    /// The caller's From tag: with the Call-ID, the call's dialog.
+    #[serde(default)]
+    pub from_tag: String,
     pub direction: String,
     /// open (answered, not ended), done, missed or abandoned.
     pub status: String,
@@ -156,11 +160,14 @@ async fn apply(
                 .await
                 .map_err(StoreError::classify)?;
                 let contact_id: i64 = super::get(&row, "id")?;
-                sqlx::query("UPDATE callbacks SET contact_id = $1 WHERE call_id = $2")
-                    .bind(contact_id)
-                    .bind(cb.call_id.clone())
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE callbacks SET contact_id = $1 WHERE call_id = $2 AND from_tag = $3",
+                )
+                .bind(contact_id)
+                .bind(cb.call_id.clone())
+                .bind(cb.from_tag.clone())
+                .execute(&mut *conn)
+                .await?;
             }
             Ok(())
         }
@@ -168,10 +175,11 @@ async fn apply(
             let now = super::now_ms();
             sqlx::query(
                 "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \
-                 provider_id, provider_user_id, protocol_id, call_id, rang_at, started_at, ended_at, \
-                 wait_ms, flag, source, created_at, updated_at) VALUES ('triggered', 'phone', $1, $2, \
-                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'call', $14, $15) \
-                 ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, \
+                 provider_id, provider_user_id, protocol_id, call_id, call_from_tag, rang_at, \
+                 started_at, ended_at, wait_ms, flag, source, created_at, updated_at) VALUES \
+                 ('triggered', 'phone', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                 $14, 'call', $15, $16) \
+                 ON CONFLICT (call_id, call_from_tag) DO UPDATE SET status = excluded.status, \
                  reason = excluded.reason, consultant_id = excluded.consultant_id, \
                  started_at = excluded.started_at, ended_at = excluded.ended_at, \
                  wait_ms = excluded.wait_ms, flag = excluded.flag, updated_at = excluded.updated_at",
@@ -184,6 +192,7 @@ async fn apply(
             .bind(c.provider_user_id)
             .bind(c.protocol_id)
             .bind(c.call_id.clone())
+            .bind(c.from_tag.clone())
             .bind(c.rang_at_ms)
             .bind(c.started_at_ms)
             .bind(c.ended_at_ms)

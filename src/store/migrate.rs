@@ -53,6 +53,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_report_indexes.sql"),
         postgres: include_str!("../../migrations/postgres/0006_report_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "call_dialogs",
+        sqlite: include_str!("../../migrations/sqlite/0007_call_dialogs.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_call_dialogs.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
@@ -71,6 +77,41 @@ pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
     )
     .execute(pool)
     .await?;
+    let mut conn = pool.acquire().await?;
+    let sqlite = store.backend() == Backend::Sqlite;
+    // SQLite changes a table's constraints only by rebuilding it, and
+    // dropping the old table with foreign keys on would cascade to the
+    // rows that refer to it. The switch only works outside a transaction,
+    // so it is set here for all migrations; each one checks the keys before
+    // it commits.
+    if sqlite {
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let applied = apply_pending(store, &mut conn, sqlite).await;
+    let restored = match (&applied, sqlite) {
+        (Ok(_), true) => sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await
+            .map(drop),
+        _ => Ok(()),
+    };
+    if sqlite && (applied.is_err() || restored.is_err()) {
+        // Never hand the pool a connection that does not enforce foreign
+        // keys (or that a failed migration left mid-transaction).
+        let _ = sqlx::Connection::close(conn.detach()).await;
+    }
+    let applied = applied?;
+    restored?;
+    Ok(applied)
+}
+
+async fn apply_pending(
+    store: &Store,
+    conn: &mut sqlx::AnyConnection,
+    sqlite: bool,
+) -> Result<Vec<i64>, StoreError> {
     let mut applied = Vec::new();
     for m in MIGRATIONS {
         let sql = match store.backend() {
@@ -80,7 +121,7 @@ pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
         let sum = checksum(sql);
         let row = sqlx::query("SELECT checksum FROM protocall_migrations WHERE version = $1")
             .bind(m.version)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
             let existing: String = get(&row, "checksum")?;
@@ -94,8 +135,21 @@ pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
             name: m.name.to_string(),
             source,
         };
-        let mut tx = pool.begin().await.map_err(fail)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(fail)?;
         sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+        if sqlite {
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM pragma_foreign_key_check")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(fail)?;
+            let rows: i64 = get(&r, "n")?;
+            if rows > 0 {
+                return Err(StoreError::MigrationBrokeReferences {
+                    version: m.version,
+                    rows,
+                });
+            }
+        }
         sqlx::query(
             "INSERT INTO protocall_migrations (version, name, checksum, applied_at) \
              VALUES ($1, $2, $3, $4)",

@@ -61,6 +61,8 @@ pub enum StoreError {
     },
     #[error("migration {version} was changed after it was applied (checksum differs)")]
     MigrationChanged { version: i64 },
+    #[error("migration {version} would leave {rows} rows referring to rows that do not exist")]
+    MigrationBrokeReferences { version: i64, rows: i64 },
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("conflict: {0}")]

@@ -557,6 +557,7 @@ mod tests {
     fn write(n: i64) -> Write {
         Write::Callback(NewCallback {
             call_id: format!("c{n}"),
+            from_tag: String::new(),
             consultant_id: 1,
             provider_id: None,
             protocol_id: None,

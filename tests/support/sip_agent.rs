@@ -1565,6 +1565,19 @@ impl Agent {
         headers: &[(&str, &str)],
     ) -> Result<Call> {
         let call_id = format!("{}@127.0.0.1", random_hex(10));
+        self.invite_with_call_id(target_uri, &call_id, headers)
+            .await
+    }
+
+    /// [`Agent::invite_with`] under a Call-ID of the test's choosing (a
+    /// fresh From tag all the same), e.g. one another call already used.
+    pub async fn invite_with_call_id(
+        &mut self,
+        target_uri: &str,
+        call_id: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Call> {
+        let call_id = call_id.to_owned();
         let tag = random_hex(6);
         let from = format!("<{}>;tag={}", self.aor(), tag);
         let to = format!("<{target_uri}>");
