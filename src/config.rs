@@ -227,7 +227,14 @@ pub struct SipSettings {
     pub udp_workers: usize,
     pub max_message_bytes: usize,
     pub max_tcp_connections: usize,
+    /// Of `max_tcp_connections`, slots kept for connections we open to
+    /// phones, so that inbound connections cannot take them all.
+    pub tcp_outbound_reserve: usize,
+    /// Inbound TCP connections one IPv4 address (or IPv6 /64) may hold.
+    pub max_tcp_connections_per_source: usize,
     pub tcp_idle_timeout_secs: u64,
+    /// Time a TCP message may take to arrive once its first byte has.
+    pub tcp_message_timeout_secs: u64,
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
@@ -255,7 +262,10 @@ impl Default for SipSettings {
             udp_workers: 2,
             max_message_bytes: 65535,
             max_tcp_connections: 1024,
+            tcp_outbound_reserve: 128,
+            max_tcp_connections_per_source: 32,
             tcp_idle_timeout_secs: 120,
+            tcp_message_timeout_secs: 10,
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
@@ -519,6 +529,24 @@ impl Settings {
                 "expected max_bindings_per_aor and max_tcp_connections of at least 1".into(),
             ));
         }
+        if sip.tcp_outbound_reserve >= sip.max_tcp_connections {
+            return Err(invalid(
+                "sip.tcp_outbound_reserve",
+                "expected fewer than max_tcp_connections".into(),
+            ));
+        }
+        if sip.max_tcp_connections_per_source == 0 {
+            return Err(invalid(
+                "sip.max_tcp_connections_per_source",
+                "expected at least 1 connection".into(),
+            ));
+        }
+        if sip.tcp_idle_timeout_secs == 0 || sip.tcp_message_timeout_secs == 0 {
+            return Err(invalid(
+                "sip.tcp_message_timeout_secs",
+                "expected tcp_idle_timeout_secs and tcp_message_timeout_secs of at least 1".into(),
+            ));
+        }
         if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
             return Err(invalid("routing.trusted_peers", e.to_string()));
         }
@@ -744,6 +772,41 @@ mod tests {
         assert_eq!(s.store.url, "sqlite://data/protocall.db");
         assert_eq!(s.locale.tz(), chrono_tz::America::Sao_Paulo);
         assert_eq!(s.locale.country(), phonenumber::country::Id::BR);
+    }
+
+    #[test]
+    fn tcp_abuse_keys_ship_on_and_are_checked() {
+        let shipped = parse(SHIPPED).unwrap().sip;
+        let default = SipSettings::default();
+        for (got, want) in [
+            (shipped.tcp_outbound_reserve, default.tcp_outbound_reserve),
+            (
+                shipped.max_tcp_connections_per_source,
+                default.max_tcp_connections_per_source,
+            ),
+        ] {
+            assert_eq!(got, want);
+            assert!(got > 0);
+        }
+        assert!(shipped.tcp_outbound_reserve < shipped.max_tcp_connections);
+        assert_eq!(shipped.tcp_message_timeout_secs, 10);
+        for (text, key) in [
+            (
+                "max_tcp_connections = 8\ntcp_outbound_reserve = 8",
+                "sip.tcp_outbound_reserve",
+            ),
+            (
+                "max_tcp_connections_per_source = 0",
+                "sip.max_tcp_connections_per_source",
+            ),
+            (
+                "tcp_message_timeout_secs = 0",
+                "sip.tcp_message_timeout_secs",
+            ),
+        ] {
+            let err = parse(&format!("[sip]\n{text}\n")).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -404,6 +404,9 @@ pub async fn start(
             max_message_size: cfg.max_message_bytes,
             max_tcp_connections: cfg.max_tcp_connections,
             tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
+            tcp_outbound_reserve: cfg.tcp_outbound_reserve,
+            max_tcp_connections_per_source: cfg.max_tcp_connections_per_source,
+            tcp_message_timeout: Duration::from_secs(cfg.tcp_message_timeout_secs),
             ..TransportConfig::default()
         },
         handler.clone(),

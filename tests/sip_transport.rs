@@ -1,8 +1,12 @@
 //! Loopback tests of the SIP transports: UDP echo, TCP framing, reuse of
-//! connections in both directions, the connection cap, idle and oversize
-//! closes, keep-alive pongs, IPv6 and shutdown.
+//! connections in both directions, the connection caps (in all, per source,
+//! the outbound reserve), idle, message-deadline, oversize and header-count
+//! closes, keep-alive pongs, IPv6 and shutdown; and the daemon applying its
+//! `[sip]` TCP keys.
 
-use std::net::SocketAddr;
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +16,7 @@ use protocall::sip::transport::{
     TransportError, TransportStats, Transports,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, timeout, Instant};
 
@@ -373,6 +377,7 @@ async fn tcp_connect_failure_frees_the_slot() {
         .unwrap();
     let cfg = TransportConfig {
         max_tcp_connections: 1,
+        tcp_outbound_reserve: 0,
         ..loopback_v4()
     };
     let r = run(cfg, echo).await;
@@ -397,27 +402,58 @@ async fn tcp_connect_failure_frees_the_slot() {
     r.shutdown().await;
 }
 
+/// Connects to `to` from `ip`, another loopback address standing for
+/// another host.
+async fn connect_from(ip: &str, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 0))
+        .unwrap();
+    let stream = within("connect", socket.connect(to)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// A pong proves the connection was accepted and is being served.
+async fn served(c: &mut TcpStream) {
+    c.write_all(b"\r\n\r\n").await.unwrap();
+    assert_eq!(read_exactly(c, 2).await, b"\r\n");
+}
+
 #[tokio::test]
-async fn tcp_connection_cap_is_enforced() {
+async fn tcp_connection_cap_keeps_a_reserve_for_outbound() {
     let cfg = TransportConfig {
-        max_tcp_connections: 2,
+        max_tcp_connections: 3,
+        tcp_outbound_reserve: 1,
         ..loopback_v4()
     };
     let r = run(cfg, echo).await;
+    // Two hosts take every slot inbound connections may have.
     let mut kept = Vec::new();
-    for _ in 0..2 {
-        let mut c = TcpStream::connect(r.t.tcp_addr).await.unwrap();
-        // A pong proves the connection was accepted and is being served.
-        c.write_all(b"\r\n\r\n").await.unwrap();
-        assert_eq!(read_exactly(&mut c, 2).await, b"\r\n");
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        let mut c = connect_from(ip, r.t.tcp_addr).await;
+        served(&mut c).await;
         kept.push(c);
     }
-    let mut over = TcpStream::connect(r.t.tcp_addr).await.unwrap();
+    let mut over = connect_from("127.0.0.4", r.t.tcp_addr).await;
     assert!(within("cap close", closed_by_peer(&mut over)).await);
     let s = r.stats().snapshot();
     assert_eq!((s.tcp_accepted, s.tcp_rejected_cap, s.tcp_open), (2, 1, 2));
 
-    // Outbound connections count against the same cap.
+    // We can still reach a phone: the reserve is ours.
+    let phone = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let to = Outbound {
+        dest: phone.local_addr().unwrap(),
+        proto: Proto::Tcp,
+        conn: None,
+    };
+    let invite = request("to-phone", "");
+    r.t.sender.send(to, Bytes::from(invite.clone())).unwrap();
+    let (mut at_phone, _) = within("outbound connect", phone.accept()).await.unwrap();
+    assert_eq!(read_exactly(&mut at_phone, invite.len()).await, invite);
+    assert_eq!(r.stats().snapshot().tcp_connected, 1);
+
+    // Outbound connections count against the cap in all.
     let to = Outbound {
         dest: "127.0.0.1:9".parse().unwrap(),
         proto: Proto::Tcp,
@@ -426,13 +462,184 @@ async fn tcp_connection_cap_is_enforced() {
     let err = r.t.sender.send(to, Bytes::from_static(b"x")).unwrap_err();
     assert!(matches!(err, SendError::ConnectionLimit { .. }), "{err}");
 
-    // Closing one frees its slot.
+    // Closing an inbound connection frees an inbound slot.
     drop(kept.pop());
     let stats = Arc::clone(&r.t.stats);
-    eventually("slot release", || stats.snapshot().tcp_open == 1).await;
-    let mut again = TcpStream::connect(r.t.tcp_addr).await.unwrap();
-    again.write_all(b"\r\n\r\n").await.unwrap();
-    assert_eq!(read_exactly(&mut again, 2).await, b"\r\n");
+    eventually("slot release", || stats.snapshot().tcp_open == 2).await;
+    let mut again = connect_from("127.0.0.4", r.t.tcp_addr).await;
+    served(&mut again).await;
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_one_source_cannot_take_more_than_its_share() {
+    let cfg = TransportConfig {
+        max_tcp_connections_per_source: 3,
+        ..loopback_v4()
+    };
+    let r = run(cfg, echo).await;
+    let mut greedy = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect_from("127.0.0.2", r.t.tcp_addr).await;
+        served(&mut c).await;
+        greedy.push(c);
+    }
+    for _ in 0..2 {
+        let mut over = connect_from("127.0.0.2", r.t.tcp_addr).await;
+        assert!(within("per-source close", closed_by_peer(&mut over)).await);
+    }
+    let s = r.stats().snapshot();
+    assert_eq!(
+        (s.tcp_rejected_source, s.tcp_rejected_cap, s.tcp_open),
+        (2, 0, 3)
+    );
+
+    // Another host still connects and gets answers.
+    let mut other = connect_from("127.0.0.3", r.t.tcp_addr).await;
+    let msg = request("other-host", "hi");
+    other.write_all(&msg).await.unwrap();
+    assert_eq!(read_exactly(&mut other, msg.len()).await, msg);
+
+    // The greedy host's own connections are still served, and a closed
+    // one gives its share back.
+    served(&mut greedy[0]).await;
+    drop(greedy.pop());
+    let stats = Arc::clone(&r.t.stats);
+    eventually("share release", || stats.snapshot().tcp_open == 3).await;
+    let mut again = connect_from("127.0.0.2", r.t.tcp_addr).await;
+    served(&mut again).await;
+    assert_eq!(r.stats().snapshot().tcp_rejected_source, 2);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_slow_drip_is_closed_at_the_message_deadline() {
+    let deadline = Duration::from_millis(600);
+    let cfg = TransportConfig {
+        tcp_message_timeout: deadline,
+        tcp_idle_timeout: Duration::from_secs(30),
+        ..loopback_v4()
+    };
+    let (handler, mut rx) = recorder();
+    let r = run(cfg, handler).await;
+    let mut client = TcpStream::connect(r.t.tcp_addr).await.unwrap();
+    client.set_nodelay(true).unwrap();
+
+    // Quiet between messages, a lone CRLF included, is the idle
+    // timeout's business, not the message deadline's.
+    let first = request("before-quiet", "");
+    client.write_all(&first).await.unwrap();
+    assert_eq!(next(&mut rx).await.bytes, Bytes::from(first));
+    client.write_all(b"\r\n").await.unwrap();
+    sleep(deadline * 2).await;
+    let second = request("after-quiet", "");
+    client.write_all(&second).await.unwrap();
+    assert_eq!(next(&mut rx).await.bytes, Bytes::from(second));
+
+    // A message dripped a byte every 50 ms would take seconds; it is cut
+    // off at the deadline although bytes keep coming.
+    let (mut read, mut write) = client.into_split();
+    let dripped = request("drip", "");
+    let began = Instant::now();
+    let drip = tokio::spawn(async move {
+        for b in dripped {
+            if write.write_all(&[b]).await.is_err() {
+                return;
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let closed = within("deadline close", async {
+        let mut buf = [0u8; 64];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed - began >= deadline - Duration::from_millis(20));
+    drip.abort();
+    let stats = Arc::clone(&r.t.stats);
+    eventually("deadline accounting", || {
+        let s = stats.snapshot();
+        s.tcp_message_timeouts == 1 && s.tcp_open == 0
+    })
+    .await;
+    let s = r.stats().snapshot();
+    assert_eq!((s.tcp_idle_closed, s.tcp_rx), (0, 2));
+    assert!(rx.try_recv().is_err(), "the dripped message was delivered");
+    r.shutdown().await;
+}
+
+/// [`request`] with `extra` more header lines; it has seven of its own.
+fn request_with_headers(tag: &str, extra: usize) -> Vec<u8> {
+    let base = request(tag, "");
+    let split = base.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let mut m = base[..split].to_vec();
+    for i in 0..extra {
+        m.extend_from_slice(format!("X-Extra-{i}: value number {i} of {extra}\r\n").as_bytes());
+    }
+    m.extend_from_slice(&base[split..]);
+    m
+}
+
+#[tokio::test]
+async fn tcp_message_with_too_many_headers_is_refused() {
+    let limit = protocall::sip::parse::DEFAULT_MAX_HEADERS;
+    let (handler, mut rx) = recorder();
+    let r = run(loopback_v4(), handler).await;
+    assert_eq!(TransportConfig::default().max_headers, limit);
+
+    // At the limit: delivered, and the parser takes it.
+    let at = request_with_headers("at-limit", limit - 7);
+    assert!(protocall::sip::parse::parse(Bytes::from(at.clone()), false).is_ok());
+    let mut client = TcpStream::connect(r.t.tcp_addr).await.unwrap();
+    client.write_all(&at).await.unwrap();
+    assert_eq!(next(&mut rx).await.bytes, Bytes::from(at));
+
+    // One more: the datagram parser refuses it, and TCP closes on it.
+    let over = request_with_headers("over-limit", limit - 6);
+    assert!(matches!(
+        protocall::sip::parse::parse(Bytes::from(over.clone()), true),
+        Err(protocall::sip::parse::ParseError::TooManyHeaders { .. })
+    ));
+    client.write_all(&over).await.unwrap();
+    assert!(within("header-count close", closed_by_peer(&mut client)).await);
+    let stats = Arc::clone(&r.t.stats);
+    eventually("header-count accounting", || {
+        let s = stats.snapshot();
+        s.tcp_too_many_headers == 1 && s.tcp_framing_errors == 1 && s.tcp_open == 0
+    })
+    .await;
+    assert!(
+        rx.try_recv().is_err(),
+        "the over-limit message was delivered"
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_long_header_block_sent_byte_by_byte_is_framed() {
+    let (handler, mut rx) = recorder();
+    let r = run(loopback_v4(), handler).await;
+    let mut client = TcpStream::connect(r.t.tcp_addr).await.unwrap();
+    client.set_nodelay(true).unwrap();
+    let long = request_with_headers("long", 120);
+    let follow = request("follow", "after");
+    assert!(long.len() > 4000);
+    for (i, b) in long.iter().chain(&follow).enumerate() {
+        client.write_all(&[*b]).await.unwrap();
+        // Pauses now and then, so the reader sees many partial reads.
+        if i % 256 == 0 {
+            sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert_eq!(next(&mut rx).await.bytes, Bytes::from(long));
+    assert_eq!(next(&mut rx).await.bytes, Bytes::from(follow));
+    let s = r.stats().snapshot();
+    assert_eq!((s.tcp_rx, s.tcp_framing_errors), (2, 0));
     r.shutdown().await;
 }
 
@@ -648,4 +855,65 @@ async fn handler_panic_does_not_stop_the_udp_worker() {
         .unwrap();
     assert_eq!(&buf[..n], &msg[..]);
     r.shutdown().await;
+}
+
+/// Reads one response's header section from `stream`.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    within("a response", async {
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed early");
+            head.push(byte[0]);
+        }
+    })
+    .await;
+    String::from_utf8(head).unwrap()
+}
+
+/// The `[sip]` TCP keys reach the daemon's transport: a host over its
+/// share is turned away while another still gets answers from the proxy,
+/// and a message dripped past the deadline closes its connection.
+#[tokio::test]
+async fn daemon_applies_the_tcp_keys() {
+    let app = support::TestApp::spawn_with(
+        support::Backend::Sqlite,
+        &[
+            ("PROTOCALL__SIP__MAX_TCP_CONNECTIONS_PER_SOURCE", "2"),
+            ("PROTOCALL__SIP__TCP_MESSAGE_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .await;
+    let mut greedy = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.2", app.sip_tcp).await;
+        served(&mut c).await;
+        greedy.push(c);
+    }
+    let mut over = connect_from("127.0.0.2", app.sip_tcp).await;
+    assert!(within("per-source close", closed_by_peer(&mut over)).await);
+
+    let mut caller = connect_from("127.0.0.1", app.sip_tcp).await;
+    let local = caller.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:{proxy} SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bKtcpkeys\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@{local}>;tag=1\r\n\
+         To: <sip:{proxy}>\r\n\
+         Call-ID: tcp-keys\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+        proxy = app.sip_tcp
+    );
+    caller.write_all(options.as_bytes()).await.unwrap();
+    let head = read_head(&mut caller).await;
+    assert!(head.starts_with("SIP/2.0 200 "), "{head}");
+
+    // Half a request, then nothing: closed about a second later, long
+    // before the idle timeout.
+    let began = Instant::now();
+    caller.write_all(b"OPTIONS sip:").await.unwrap();
+    assert!(within("deadline close", closed_by_peer(&mut caller)).await);
+    assert!(began.elapsed() >= Duration::from_millis(980));
 }

@@ -1,9 +1,9 @@
 //! SIP wire framing and message indexing.
 //!
 //! This module owns the byte-level work: deciding where one message ends on a
-//! stream transport ([`frame_stream`]), and turning one complete message into
-//! a [`SipMessage`] whose start line and header lines are recorded as spans
-//! into the original buffer ([`parse`]). Nothing here interprets header
+//! stream transport ([`StreamFramer`], in `stream`), and turning one complete
+//! message into a [`SipMessage`] whose start line and header lines are
+//! recorded as spans into the original buffer ([`parse`]). Nothing here interprets header
 //! values beyond Content-Length, which framing cannot do without; typed
 //! parsing lives in `message`, policy in `validate`.
 
@@ -20,6 +20,10 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::message::{HeaderEntry, HeaderName, Method, SipMessage, Span, StartLine};
+
+mod stream;
+
+pub use stream::StreamFramer;
 
 /// Default upper bound on one message, headers and body together. SIP over
 /// UDP cannot exceed 64 KiB anyway, and a stream peer must not be able to make
@@ -120,91 +124,22 @@ pub enum ParseError {
     },
 }
 
-/// Frames the next message in a stream (TCP/TLS) receive buffer.
+/// Frames the next message in a stream (TCP/TLS) receive buffer, looking
+/// at the whole buffer afresh.
 ///
 /// Leading CR/LF bytes are reported as [`Frame::KeepAlive`] first so the
 /// caller can drop them (and pong) before the message itself is framed.
 /// Content-Length is mandatory here because nothing else marks the end of the
 /// body on a stream; any error means framing is lost and the connection
-/// should be closed. The header section is rescanned on each call, which is
-/// cheap at the sizes `max_size` permits.
+/// should be closed. Header lines are not counted. A connection should keep
+/// a [`StreamFramer`] instead, which applies [`Limits`] in full and does not
+/// rescan what earlier reads brought.
 pub fn frame_stream(buf: &[u8], max_size: usize) -> Result<Frame, ParseError> {
-    let run = buf
-        .iter()
-        .take_while(|b| **b == b'\r' || **b == b'\n')
-        .count();
-    if run > 0 {
-        // A ping may be split across reads; wait rather than consume half of
-        // it and miss that a pong is owed.
-        if run == buf.len() && run < 4 && b"\r\n\r\n".starts_with(buf) {
-            return Ok(Frame::Incomplete);
-        }
-        let pings = count_pings(buf.get(..run).unwrap_or_default());
-        return Ok(Frame::KeepAlive { len: run, pings });
-    }
-    let limits = Limits {
+    StreamFramer::new(Limits {
         max_message_size: max_size,
         max_headers: usize::MAX,
-    };
-    let Some(start) = next_line(buf, 0) else {
-        return incomplete_or_too_large(buf.len(), max_size);
-    };
-    let Some((headers, body_start)) = scan_headers(buf, start.end, &limits, false)? else {
-        return incomplete_or_too_large(buf.len(), max_size);
-    };
-    let declared = match content_length(buf, &headers) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            return Err(ParseError::ContentLength {
-                problem: ContentLengthProblem::Missing,
-                message: None,
-            })
-        }
-        Err(problem) => {
-            return Err(ParseError::ContentLength {
-                problem,
-                message: None,
-            })
-        }
-    };
-    let total = body_start
-        .checked_add(declared)
-        .ok_or(ParseError::ContentLength {
-            problem: ContentLengthProblem::Invalid,
-            message: None,
-        })?;
-    if total > max_size {
-        return Err(ParseError::TooLarge {
-            size: total,
-            limit: max_size,
-        });
-    }
-    if buf.len() >= total {
-        Ok(Frame::Message(total))
-    } else {
-        Ok(Frame::Incomplete)
-    }
-}
-
-fn incomplete_or_too_large(len: usize, max_size: usize) -> Result<Frame, ParseError> {
-    if len > max_size {
-        Err(ParseError::TooLarge {
-            size: len,
-            limit: max_size,
-        })
-    } else {
-        Ok(Frame::Incomplete)
-    }
-}
-
-fn count_pings(run: &[u8]) -> usize {
-    let mut pings = 0;
-    let mut rest = run;
-    while let Some(pos) = memchr::memmem::find(rest, b"\r\n\r\n") {
-        pings += 1;
-        rest = rest.get(pos + 4..).unwrap_or_default();
-    }
-    pings
+    })
+    .frame(buf)
 }
 
 /// Parses one complete message with the default [`Limits`].

@@ -1,7 +1,7 @@
 //! SIP transports: UDP and TCP on one address and port (RFC 3261 §18).
 //!
 //! The transport layer moves whole messages: it frames TCP streams by
-//! Content-Length, hands every message to a synchronous handler without
+//! Content-Length under the parser's size and header-count limits, hands every message to a synchronous handler without
 //! parsing it further, and sends without blocking the caller. TLS and
 //! WebSocket fit in as further [`Proto`] values.
 //!
@@ -31,6 +31,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::sip::parse::DEFAULT_MAX_HEADERS;
 
 /// Which transport a message came on or must leave by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,10 +120,25 @@ pub struct TransportConfig {
     /// Largest message accepted, headers and body; larger UDP datagrams are
     /// dropped and larger TCP messages close their connection.
     pub max_message_size: usize,
+    /// Header lines a TCP message may have before its connection closes;
+    /// the same bound the parser applies to datagrams.
+    pub max_headers: usize,
     /// Open plus connecting TCP connections, inbound and outbound together.
     pub max_tcp_connections: usize,
+    /// Of `max_tcp_connections`, slots only outbound connections may take,
+    /// so that a flood of inbound connections cannot keep us from reaching
+    /// a phone. Must be less than `max_tcp_connections`.
+    pub tcp_outbound_reserve: usize,
+    /// Inbound TCP connections one source may hold at once; further ones
+    /// are closed as soon as they are accepted. A source is an IPv4
+    /// address or an IPv6 /64, the block one host is usually given.
+    pub max_tcp_connections_per_source: usize,
     /// A TCP connection with no bytes read or written for this long closes.
     pub tcp_idle_timeout: Duration,
+    /// Once the first byte of a TCP message has arrived, the rest must
+    /// follow within this time or the connection closes. Keep-alive
+    /// traffic and the quiet between messages are the idle timeout's.
+    pub tcp_message_timeout: Duration,
     /// SO_RCVBUF and SO_SNDBUF for the UDP socket; 0 keeps the OS default.
     /// The kernel may clamp it (Linux: net.core.rmem_max / wmem_max).
     pub socket_buffer_bytes: usize,
@@ -133,8 +150,12 @@ impl Default for TransportConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             udp_workers: 2,
             max_message_size: 65535,
+            max_headers: DEFAULT_MAX_HEADERS,
             max_tcp_connections: 1024,
+            tcp_outbound_reserve: 128,
+            max_tcp_connections_per_source: 32,
             tcp_idle_timeout: Duration::from_secs(120),
+            tcp_message_timeout: Duration::from_secs(10),
             socket_buffer_bytes: 4 * 1024 * 1024,
         }
     }
@@ -148,13 +169,28 @@ impl TransportConfig {
         if self.max_message_size == 0 {
             return Err(TransportError::Config("max_message_size must be positive"));
         }
+        if self.max_headers == 0 {
+            return Err(TransportError::Config("max_headers must be positive"));
+        }
         if self.max_tcp_connections == 0 || self.max_tcp_connections > Semaphore::MAX_PERMITS {
             return Err(TransportError::Config(
                 "max_tcp_connections must be positive and within the semaphore limit",
             ));
         }
-        if self.tcp_idle_timeout.is_zero() {
-            return Err(TransportError::Config("tcp_idle_timeout must be positive"));
+        if self.tcp_outbound_reserve >= self.max_tcp_connections {
+            return Err(TransportError::Config(
+                "tcp_outbound_reserve must leave inbound connections at least one slot",
+            ));
+        }
+        if self.max_tcp_connections_per_source == 0 {
+            return Err(TransportError::Config(
+                "max_tcp_connections_per_source must be positive",
+            ));
+        }
+        if self.tcp_idle_timeout.is_zero() || self.tcp_message_timeout.is_zero() {
+            return Err(TransportError::Config(
+                "tcp_idle_timeout and tcp_message_timeout must be positive",
+            ));
         }
         Ok(())
     }
@@ -181,14 +217,23 @@ pub struct TransportStats {
     pub udp_send_errors: AtomicU64,
     /// Inbound connections accepted.
     pub tcp_accepted: AtomicU64,
-    /// Inbound connections closed at once because the cap was reached.
+    /// Inbound connections closed at once because every slot inbound
+    /// connections may take (all but the outbound reserve) was in use.
     pub tcp_rejected_cap: AtomicU64,
+    /// Inbound connections closed at once because their source already
+    /// held `max_tcp_connections_per_source`.
+    pub tcp_rejected_source: AtomicU64,
     /// Connections holding a slot now: accepted, connected or connecting.
     pub tcp_open: AtomicU64,
     /// Connections closed because framing failed, oversize included.
     pub tcp_framing_errors: AtomicU64,
     /// Of `tcp_framing_errors`, those due to `max_message_size`.
     pub tcp_oversize: AtomicU64,
+    /// Of `tcp_framing_errors`, those due to `max_headers`.
+    pub tcp_too_many_headers: AtomicU64,
+    /// Connections closed because a message was not complete within
+    /// `tcp_message_timeout` of its first byte.
+    pub tcp_message_timeouts: AtomicU64,
     /// Messages (not keep-alives) read from TCP and handed to the handler.
     pub tcp_rx: AtomicU64,
     /// Writes completed on TCP connections, pongs included.
@@ -214,9 +259,12 @@ pub struct StatsSnapshot {
     pub udp_send_errors: u64,
     pub tcp_accepted: u64,
     pub tcp_rejected_cap: u64,
+    pub tcp_rejected_source: u64,
     pub tcp_open: u64,
     pub tcp_framing_errors: u64,
     pub tcp_oversize: u64,
+    pub tcp_too_many_headers: u64,
+    pub tcp_message_timeouts: u64,
     pub tcp_rx: u64,
     pub tcp_tx: u64,
     pub tcp_connected: u64,
@@ -235,9 +283,12 @@ impl TransportStats {
             udp_send_errors: get(&self.udp_send_errors),
             tcp_accepted: get(&self.tcp_accepted),
             tcp_rejected_cap: get(&self.tcp_rejected_cap),
+            tcp_rejected_source: get(&self.tcp_rejected_source),
             tcp_open: get(&self.tcp_open),
             tcp_framing_errors: get(&self.tcp_framing_errors),
             tcp_oversize: get(&self.tcp_oversize),
+            tcp_too_many_headers: get(&self.tcp_too_many_headers),
+            tcp_message_timeouts: get(&self.tcp_message_timeouts),
             tcp_rx: get(&self.tcp_rx),
             tcp_tx: get(&self.tcp_tx),
             tcp_connected: get(&self.tcp_connected),

@@ -1,7 +1,9 @@
-//! TCP transport: the listener and its capped accept loop, the registry of
-//! open connections that lets `send` reuse them (RFC 3261 §18), outbound
-//! connects, and each connection's reader (Content-Length framing, RFC 5626
-//! keep-alive pongs, idle timeout, inline handler calls) and writer tasks.
+//! TCP transport: the listener and its accept loop with its caps (in all,
+//! per source, and a reserve of slots only outbound connections may take),
+//! the registry of open connections that lets `send` reuse them (RFC 3261
+//! §18), outbound connects, and each connection's reader (incremental
+//! Content-Length framing under the parser's limits, RFC 5626 keep-alive
+//! pongs, idle and message deadlines, inline handler calls) and writer tasks.
 
 #![forbid(unsafe_code)]
 #![deny(
@@ -13,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -30,7 +32,7 @@ use super::{
     bump, dispatch, shutdown_requested, ConnId, Inbound, Outbound, Proto, SendError, Sender,
     TaskToken, TransportConfig, TransportStats,
 };
-use crate::sip::parse::{frame_stream, Frame, ParseError};
+use crate::sip::parse::{Frame, Limits, ParseError, StreamFramer};
 
 /// Messages waiting for one connection's writer. Enough for a burst of
 /// retransmissions and in-dialog requests; beyond it the peer is not
@@ -68,10 +70,16 @@ pub(super) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// The TCP side of [`Sender`]: connection registry and slot accounting.
 pub(super) struct TcpOut {
     registry: Mutex<Registry>,
+    /// Every connection holds one of these.
     slots: Arc<Semaphore>,
+    /// Inbound connections hold one of these as well; there are fewer of
+    /// them than `slots` by the outbound reserve.
+    inbound_slots: Arc<Semaphore>,
+    sources: Arc<SourceCounts>,
     next_id: AtomicU64,
-    max_message_size: usize,
+    limits: Limits,
     idle_timeout: Duration,
+    message_timeout: Duration,
     /// Outbound connections leave from the listening IP (port 0) when it
     /// is a specific one, so that they match the host the Via names.
     bind_addr: Option<SocketAddr>,
@@ -96,9 +104,21 @@ impl TcpOut {
         TcpOut {
             registry: Mutex::new(Registry::default()),
             slots: Arc::new(Semaphore::new(cfg.max_tcp_connections)),
+            inbound_slots: Arc::new(Semaphore::new(
+                cfg.max_tcp_connections
+                    .saturating_sub(cfg.tcp_outbound_reserve),
+            )),
+            sources: Arc::new(SourceCounts {
+                cap: cfg.max_tcp_connections_per_source,
+                open: Mutex::new(HashMap::new()),
+            }),
             next_id: AtomicU64::new(1),
-            max_message_size: cfg.max_message_size,
+            limits: Limits {
+                max_message_size: cfg.max_message_size,
+                max_headers: cfg.max_headers,
+            },
             idle_timeout: cfg.tcp_idle_timeout,
+            message_timeout: cfg.tcp_message_timeout,
             bind_addr: (!bind_addr.ip().is_unspecified()).then_some(bind_addr),
         }
     }
@@ -127,6 +147,94 @@ impl TcpOut {
     fn new_id(&self) -> ConnId {
         ConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
+
+    /// The slots an inbound connection from `remote` needs, or why it
+    /// gets none. The source is checked first so that one host's surplus
+    /// connections never touch the shared pool.
+    fn admit(&self, remote: SocketAddr) -> Result<Slots, Refusal> {
+        let source = SourceCounts::admit(&self.sources, remote.ip()).ok_or(Refusal::Source)?;
+        let inbound = Arc::clone(&self.inbound_slots)
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Cap)?;
+        let total = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Cap)?;
+        Ok(Slots {
+            _total: total,
+            _inbound: Some((inbound, source)),
+        })
+    }
+}
+
+/// Why an inbound connection was closed at once.
+enum Refusal {
+    Source,
+    Cap,
+}
+
+/// Inbound connections open per source.
+struct SourceCounts {
+    cap: usize,
+    /// Only sources with a connection open have an entry, so the map is
+    /// no larger than the connection cap.
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl SourceCounts {
+    fn admit(this: &Arc<SourceCounts>, ip: IpAddr) -> Option<SourceGuard> {
+        let key = source_key(ip);
+        let mut open = this.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= this.cap {
+            return None;
+        }
+        *count += 1;
+        Some(SourceGuard {
+            counts: Arc::clone(this),
+            key,
+        })
+    }
+}
+
+/// One source's claim on its share; given back when dropped.
+struct SourceGuard {
+    counts: Arc<SourceCounts>,
+    key: IpAddr,
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// What one source is counted as: an IPv4 address, or the /64 an IPv6
+/// address belongs to, since one IPv6 host usually has a whole /64 to pick
+/// addresses from.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+    }
+}
+
+/// The slots a connection holds for as long as either of its tasks runs.
+struct Slots {
+    _total: OwnedSemaphorePermit,
+    _inbound: Option<(OwnedSemaphorePermit, SourceGuard)>,
 }
 
 /// Queues a message on an existing connection, or opens one for it.
@@ -153,9 +261,13 @@ pub(super) fn send(sender: &Sender, to: Outbound, bytes: Bytes) -> Result<(), Se
                 Err(mpsc::error::TrySendError::Closed(b)) => bytes = b,
             }
         }
-        let Ok(slot) = Arc::clone(&tcp.slots).try_acquire_owned() else {
+        let Ok(total) = Arc::clone(&tcp.slots).try_acquire_owned() else {
             bump(&shared.stats.tcp_send_dropped);
             return Err(SendError::ConnectionLimit { dest: to.dest });
+        };
+        let slot = Slots {
+            _total: total,
+            _inbound: None,
         };
         let Some(token) = shared.tasks.token.upgrade() else {
             return Err(SendError::Shutdown);
@@ -214,11 +326,20 @@ pub(super) async fn accept_loop(
                 }
             }
         };
-        let Ok(slot) = Arc::clone(&shared.tcp.slots).try_acquire_owned() else {
-            bump(&shared.stats.tcp_rejected_cap);
-            tracing::debug!(%remote, "TCP connection cap reached; closing");
-            drop(stream);
-            continue;
+        let slot = match shared.tcp.admit(remote) {
+            Ok(slot) => slot,
+            Err(Refusal::Source) => {
+                bump(&shared.stats.tcp_rejected_source);
+                tracing::debug!(%remote, "TCP connections per source reached; closing");
+                drop(stream);
+                continue;
+            }
+            Err(Refusal::Cap) => {
+                bump(&shared.stats.tcp_rejected_cap);
+                tracing::debug!(%remote, "TCP connection cap reached; closing");
+                drop(stream);
+                continue;
+            }
         };
         bump(&shared.stats.tcp_accepted);
         let (queue, outbound) = mpsc::channel(WRITE_QUEUE);
@@ -265,14 +386,14 @@ impl Drop for Registered {
     }
 }
 
-/// Holds the connection's slot until both its tasks have ended.
+/// Holds the connection's slots until both its tasks have ended.
 struct Life {
-    _slot: OwnedSemaphorePermit,
+    _slot: Slots,
     stats: Arc<TransportStats>,
 }
 
 impl Life {
-    fn new(slot: OwnedSemaphorePermit, stats: Arc<TransportStats>) -> Life {
+    fn new(slot: Slots, stats: Arc<TransportStats>) -> Life {
         stats.tcp_open.fetch_add(1, Ordering::Relaxed);
         Life { _slot: slot, stats }
     }
@@ -425,18 +546,32 @@ impl Reader {
         let shared = Arc::clone(&self.sender.shared);
         let idle = shared.tcp.idle_timeout;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        let mut watch = HeaderWatch::default();
+        let mut framer = StreamFramer::new(shared.tcp.limits);
+        // When the first byte of the message now being read arrived.
+        let mut started: Option<Instant> = None;
         loop {
-            if !self.deliver(&mut buf, &mut watch) {
+            if !self.deliver(&mut buf, &mut framer, &mut started) {
                 return;
             }
+            if message_pending(&buf) {
+                started.get_or_insert_with(Instant::now);
+            } else {
+                started = None;
+            }
+            let message_due = started.map(|at| at + shared.tcp.message_timeout);
+            let idle_due = self.activity.last() + idle;
+            let deadline = message_due.map_or(idle_due, |due| due.min(idle_due));
             buf.reserve(READ_CHUNK);
-            let deadline = self.activity.last() + idle;
             tokio::select! {
                 biased;
                 _ = shutdown_requested(&mut self.shutdown) => return,
                 _ = &mut self.writer_gone => return,
                 _ = tokio::time::sleep_until(deadline) => {
+                    if message_due.is_some_and(|due| due <= Instant::now()) {
+                        bump(&shared.stats.tcp_message_timeouts);
+                        tracing::debug!(id = self.id.0, remote = %self.remote, buffered = buf.len(), "TCP message not completed in time; closing");
+                        return;
+                    }
                     // The writer may have moved bytes since the deadline
                     // was computed; if so, just wait again.
                     if self.activity.last() + idle <= Instant::now() {
@@ -459,26 +594,27 @@ impl Reader {
 
     /// Hands every complete message in `buf` to the handler and answers
     /// pings; false when framing is lost and the connection must close.
-    /// Each round consumes at least one byte, so the loop ends.
-    fn deliver(&self, buf: &mut BytesMut, watch: &mut HeaderWatch) -> bool {
+    /// Each round consumes at least one byte, so the loop ends. A message
+    /// handed on clears `started`: what follows it is a new message.
+    fn deliver(
+        &self,
+        buf: &mut BytesMut,
+        framer: &mut StreamFramer,
+        started: &mut Option<Instant>,
+    ) -> bool {
         let shared = &self.sender.shared;
-        let max = shared.tcp.max_message_size;
         loop {
-            if !watch.worth_framing(buf, max) {
-                return true;
-            }
-            match frame_stream(buf, max) {
+            match framer.frame(buf) {
                 Ok(Frame::Incomplete) => return true,
                 Ok(Frame::KeepAlive { len, pings }) if len > 0 && len <= buf.len() => {
                     buf.advance(len);
-                    watch.reset();
                     if pings > 0 {
                         self.pong(pings);
                     }
                 }
                 Ok(Frame::Message(n)) if n > 0 && n <= buf.len() => {
                     bump(&shared.stats.tcp_rx);
-                    watch.reset();
+                    *started = None;
                     let msg = Inbound {
                         bytes: buf.split_to(n).freeze(),
                         source: self.remote,
@@ -495,10 +631,14 @@ impl Reader {
                 }
                 Err(e) => {
                     bump(&shared.stats.tcp_framing_errors);
-                    if matches!(e, ParseError::TooLarge { .. }) {
-                        bump(&shared.stats.tcp_oversize);
+                    match e {
+                        ParseError::TooLarge { .. } => bump(&shared.stats.tcp_oversize),
+                        ParseError::TooManyHeaders { .. } => {
+                            bump(&shared.stats.tcp_too_many_headers)
+                        }
+                        _ => {}
                     }
-                    tracing::debug!(id = self.id.0, remote = %self.remote, error = %e, "TCP framing lost; closing");
+                    tracing::debug!(id = self.id.0, remote = %self.remote, error = %e, "TCP message refused; closing");
                     return false;
                 }
             }
@@ -519,45 +659,11 @@ impl Reader {
     }
 }
 
-/// Remembers how far the buffer is known to hold no end of headers, so a
-/// peer dripping a large header section a byte at a time costs a scan of
-/// the new bytes per read instead of a rescan of the whole section.
-#[derive(Default)]
-struct HeaderWatch {
-    checked: usize,
-    complete: bool,
-}
-
-impl HeaderWatch {
-    /// False only when `frame_stream` would certainly report Incomplete:
-    /// below the size limit, not keep-alive bytes, and no empty line yet.
-    fn worth_framing(&mut self, buf: &[u8], max: usize) -> bool {
-        if self.complete || buf.len() > max {
-            return true;
-        }
-        match buf.first() {
-            None => return false,
-            Some(b'\r' | b'\n') => return true,
-            Some(_) => {}
-        }
-        // The empty line is LF, optional CR, LF; backing up two bytes
-        // catches one split across reads.
-        let fresh = buf
-            .get(self.checked.saturating_sub(2)..)
-            .unwrap_or_default();
-        if memchr::memmem::find(fresh, b"\n\n").is_some()
-            || memchr::memmem::find(fresh, b"\n\r\n").is_some()
-        {
-            self.complete = true;
-        } else {
-            self.checked = buf.len();
-        }
-        self.complete
-    }
-
-    fn reset(&mut self) {
-        *self = HeaderWatch::default();
-    }
+/// Whether `buf` holds the start of a message rather than nothing or part
+/// of a keep-alive: framing has consumed every CR/LF run it can, so a
+/// message has begun exactly when the first byte is something else.
+fn message_pending(buf: &[u8]) -> bool {
+    buf.first().is_some_and(|b| !matches!(b, b'\r' | b'\n'))
 }
 
 struct Writer {
@@ -615,27 +721,38 @@ mod tests {
 
     use super::*;
 
-    /// Fed one byte at a time, the watch may skip framing only where
-    /// `frame_stream` has nothing to report, and never misses the end.
     #[test]
-    fn header_watch_never_hides_a_frame() {
-        let crlf = b"OPTIONS sip:a SIP/2.0\r\nCall-ID: x\r\nContent-Length: 2\r\n\r\nhi".to_vec();
-        let bare_lf = b"OPTIONS sip:a SIP/2.0\nContent-Length: 0\n\n".to_vec();
-        let no_headers = b"OPTIONS sip:a SIP/2.0\r\n\r\n".to_vec();
-        let oversize = [b"OPTIONS sip:a SIP/2.0\r\nX: ".as_slice(), &[b'y'; 80]].concat();
-        for msg in [crlf, bare_lf, no_headers, oversize] {
-            let mut watch = HeaderWatch::default();
-            let mut seen_frame = false;
-            for end in 1..=msg.len() {
-                let prefix = &msg[..end];
-                let framed = frame_stream(prefix, 64);
-                if !watch.worth_framing(prefix, 64) {
-                    assert!(matches!(framed, Ok(Frame::Incomplete)), "{end}: {framed:?}");
-                } else if !matches!(framed, Ok(Frame::Incomplete)) {
-                    seen_frame = true;
-                }
-            }
-            assert!(seen_frame, "{:?}", String::from_utf8_lossy(&msg));
-        }
+    fn one_ipv6_host_is_one_source() {
+        let key = |s: &str| source_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
+
+    #[test]
+    fn a_source_share_is_given_back() {
+        let counts = Arc::new(SourceCounts {
+            cap: 2,
+            open: Mutex::new(HashMap::new()),
+        });
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = SourceCounts::admit(&counts, ip).unwrap();
+        let second = SourceCounts::admit(&counts, ip).unwrap();
+        assert!(SourceCounts::admit(&counts, ip).is_none());
+        assert!(SourceCounts::admit(&counts, "192.0.2.2".parse().unwrap()).is_some());
+        drop(first);
+        assert!(SourceCounts::admit(&counts, ip).is_some());
+        drop(second);
+        // Entries go with their last connection: the map stays bounded.
+        assert!(counts.open.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn keep_alive_bytes_are_not_a_message() {
+        assert!(!message_pending(b""));
+        assert!(!message_pending(b"\r\n"));
+        assert!(!message_pending(b"\r\n\r"));
+        assert!(message_pending(b"O"));
     }
 }
