@@ -129,6 +129,7 @@ impl Application {
         };
         let mut state = state;
         state.desk = sip.desk.clone();
+        state.guard = Some(sip.guard.clone());
         state.in_call = in_call;
         state
             .metrics

@@ -22,6 +22,7 @@ use crate::routing::desk::DeskRouter;
 use crate::routing::dialplan::load_dir;
 use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
+use crate::sip::guard::{Guard, GuardConfig};
 use crate::sip::message::SipMessage;
 use crate::sip::message::Uri;
 use crate::sip::proxy::{
@@ -42,6 +43,8 @@ use crate::store::{RegistrationRow, Store, StoreError};
 /// How often transaction timers are looked at. Retransmission timers are
 /// 500 ms and up, so 10 ms of slack is noise.
 pub const TICK: Duration = Duration::from_millis(10);
+/// How often the edge guard forgets idle sources and ends bans.
+pub const GUARD_SWEEP: Duration = Duration::from_secs(1);
 /// How many binding changes may wait for the store before new ones are
 /// dropped (and rebuilt from the table at the next start).
 pub const LOCATION_QUEUE: usize = 10_000;
@@ -170,6 +173,9 @@ pub struct SipServer {
     pub proxy: Arc<Proxy>,
     pub location: Arc<Location>,
     pub credentials: Arc<CredentialCache>,
+    /// Flood and password-guessing protection (`[security]`); its sweep
+    /// runs here, the proxy consults it.
+    pub guard: Arc<Guard>,
     transports: Transports,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -394,6 +400,13 @@ pub async fn start(
         }
     };
 
+    let guard = Arc::new(Guard::new(
+        GuardConfig::from(&settings.security),
+        TrustedPeers::parse(&settings.routing.trusted_peers)
+            .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+        metrics.guard.clone(),
+    ));
+
     let handler = Arc::new(ProxyHandler {
         proxy: OnceLock::new(),
     });
@@ -460,6 +473,21 @@ pub async fn start(
             loop {
                 tokio::select! {
                     _ = tick.tick() => proxy.tick(&SenderWire(&sender)),
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    // The guard's idle sources, ended bans and its bans gauge.
+    {
+        let guard = guard.clone();
+        let mut stop = shutdown.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GUARD_SWEEP);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => guard.sweep(std::time::Instant::now()),
                     _ = stop.changed() => break,
                 }
             }
@@ -600,6 +628,7 @@ pub async fn start(
         proxy,
         location,
         credentials,
+        guard,
         transports,
         background,
     })

@@ -5,6 +5,7 @@
 //! `directory`, persist with `store`, and map errors with `error`.
 
 pub mod auth;
+pub mod bans;
 pub mod calls;
 pub mod consultants;
 pub mod contacts;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub planner: Arc<crate::tracking::planning::Planner>,
     /// What the weekly report needs besides the store.
     pub reports: Arc<crate::reports::weekly::ReportConfig>,
+    /// The SIP edge guard, for the ban list (absent in CLI commands).
+    pub guard: Option<Arc<crate::sip::guard::Guard>>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             in_call: Default::default(),
             planner: Arc::new(reports.planner.clone()),
             reports: Arc::new(reports),
+            guard: None,
         }
     }
 
@@ -184,6 +188,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/schedule", post(planning::schedule))
         .route("/reports/weekly", get(reports::weekly))
+        .route("/bans", get(bans::list))
+        .route("/bans/{ip}", axum::routing::delete(bans::lift))
         .route("/callbacks", get(calls::list_callbacks))
         .route(
             "/callbacks/{id}/status",

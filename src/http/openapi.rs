@@ -6,7 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    calls, consultants, contacts, error, lookup, planning, protocols, providers, reports, tracking,
+    bans, calls, consultants, contacts, error, lookup, planning, protocols, providers, reports,
+    tracking,
 };
 use crate::directory;
 
@@ -44,7 +45,7 @@ impl Modify for BearerAuth {
         tracking::categories, tracking::add_category, tracking::rooms, tracking::create_room,
         planning::get_plan, planning::put_plan, planning::copy_plan, planning::get_hours,
         planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
-        planning::calendar, reports::weekly,
+        planning::calendar, reports::weekly, bans::list, bans::lift,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -63,7 +64,7 @@ impl Modify for BearerAuth {
         crate::store::PlanRow, crate::store::Absence, planning::PlanItemBody, planning::PlanBody,
         planning::CopyPlan, planning::Hours, planning::NewAbsence, planning::ScheduleBody,
         crate::tracking::planning::ConsultantWeek, crate::tracking::planning::PlacedBlock,
-        crate::tracking::planning::UnfitHours,
+        crate::tracking::planning::UnfitHours, bans::BanView,
     )),
     modifiers(&BearerAuth)
 )]

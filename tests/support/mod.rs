@@ -37,6 +37,7 @@ pub struct TestApp {
     pub sip_tcp: std::net::SocketAddr,
     pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
     pub location: std::sync::Arc<protocall::location::Location>,
+    pub guard: std::sync::Arc<protocall::sip::guard::Guard>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -121,6 +122,7 @@ impl TestApp {
         let sip_tcp = app.sip_tcp_addr();
         let events = app.take_dialog_events().unwrap();
         let location = app.sip().location.clone();
+        let guard = app.sip().guard.clone();
         let store = app.state().store.clone();
         let token = store.create_token("test").await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -137,6 +139,7 @@ impl TestApp {
             sip_tcp,
             events,
             location,
+            guard,
             shutdown: Some(tx),
             _dir: dir,
         }
