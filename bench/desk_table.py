@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Tables of bench/desk.sh steps: every step, then the median per build and
+rate with each build's ratio to the first one.
+
+usage: desk_table.py STEPS.tsv SUMMARY.tsv BUILD...
+
+STEPS.tsv (build, rate, out, status) is written by bench/desk.sh; SUMMARY.tsv
+is the peer harness' one-line-per-run file, in which the "accounting rows"
+are the contacts in protocall's database COUNT_AFTER_S after the load.
+Per step it also reads OUT.calls (call log after the step: rows, owner
+answered, URA answered, contacts) and OUT/uac_*_rtt.csv (SIPp -trace_rtt).
+"""
+import csv, glob, math, os, statistics, sys
+
+steps = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+summ = {r["out"]: r for r in csv.DictReader(open(sys.argv[2]), delimiter="\t")} if os.path.exists(sys.argv[2]) else {}
+builds = sys.argv[3:]
+NOISY = int(os.environ.get("NOISY_PCT", "30"))
+
+
+def num(s):
+    try:
+        return float(str(s).rstrip("%").split("%")[0])
+    except ValueError:
+        return None
+
+
+def rtt(out):  # INVITE->200 per answered call (ms), SIPp's coarse clock tick
+    vals = []
+    for path in glob.glob(os.path.join(out, "uac_*_rtt.csv")):
+        with open(path) as f:
+            next(f, None)
+            for line in f:
+                p = line.strip().split(";")
+                if len(p) >= 2 and num(p[1]) is not None:
+                    vals.append(num(p[1]))
+    return sorted(vals)
+
+
+def pct(v, q):  # nearest rank
+    return v[max(0, min(len(v) - 1, math.ceil(q / 100 * len(v)) - 1))] if v else None
+
+
+def fmt(v, d=0):
+    return "–" if v is None else f"{v:.{d}f}"
+
+
+rows, noisy_repeated = [], []
+for s in steps:
+    out = s["out"]
+    r = summ.get(os.path.basename(out), {})
+    try:
+        log_rows, owner_ok, ura_ok, contacts_end, done_end = (int(x) for x in open(out + ".calls").read().split())
+    except (OSError, ValueError):
+        log_rows = owner_ok = ura_ok = contacts_end = done_end = None
+    att, ok = num(r.get("attempted", "")), num(r.get("succeeded", ""))
+    busy = num(r.get("cpu_machine_busy", ""))
+    parts = [num(r.get(k, "")) for k in ("cpu_proxy", "cpu_uac", "cpu_ura", "cpu_owner")]
+    other = busy - sum(parts) if busy is not None and None not in parts else None
+    v = rtt(out)
+    x = dict(build=s["build"], rate=int(s["rate"]), out=os.path.basename(out), status=s["status"],
+             att=att, ok=ok, failed=(att - ok) if att is not None and ok is not None else None,
+             fail_pct=num(r.get("fail_pct", "")), cps=num(r.get("achieved_cps", "")),
+             p50=pct(v, 50), p99=pct(v, 99), cpu=parts[0], other=other, steal=r.get("steal", "?"),
+             rss=num(r.get("rss_max_mib", "")), drops=r.get("udp_drops", "?"),
+             contacts=num(r.get("acc_rows", "")), contacts_end=contacts_end, done_end=done_end, log_rows=log_rows, owner_ok=owner_ok, ura_ok=ura_ok)
+    (noisy_repeated if s["status"] == "noisy-repeated" else rows).append(x)
+
+print("Every step (failed = attempted - succeeded, SIPp UAC; CPU in % of one core during the load, machine = 200 %;")
+print("other = machine busy - proxy - SIPp; contacts = contacts made from calls, in the database 4 s after the load")
+print("(harness' SETTLE_S), and after the proxy stopped: all / done (= the owner answered and hung up);")
+print("call log = rows in `calls` after the proxy stopped, answered by the owner / by the URA):")
+print()
+print("| step | build | cps | succeeded/attempted | failed | achieved cps | INVITE→200 p50 / p99 ms | proxy CPU | other CPU | steal | peak RSS MiB | contacts 4 s after | at end: all / done | call log: rows (owner / URA answered) | UDP drops |")
+print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
+for x in rows:
+    flag = " ⚠" if x["other"] is not None and x["other"] > NOISY else ""
+    print(f"| {x['out']} | {x['build']} | {x['rate']} | {fmt(x['ok'])}/{fmt(x['att'])} | {fmt(x['failed'])} | {fmt(x['cps'], 1)} "
+          f"| {fmt(x['p50'])} / {fmt(x['p99'])} | {fmt(x['cpu'])}% | {fmt(x['other'])}%{flag} | {x['steal']} | {fmt(x['rss'])} "
+          f"| {fmt(x['contacts'])} | {fmt(x['contacts_end'])} / {fmt(x['done_end'])} | {fmt(x['log_rows'])} ({fmt(x['owner_ok'])} / {fmt(x['ura_ok'])}) | {x['drops']} |")
+if noisy_repeated:
+    print()
+    print("Discarded and repeated (other CPU above", NOISY, "%):", ", ".join(f"{x['out']} (other {fmt(x['other'])}%)" for x in noisy_repeated))
+
+
+def med(xs, k):
+    vals = [x[k] for x in xs if x[k] is not None]
+    return statistics.median(vals) if vals else None
+
+
+print()
+print("Median per build and rate (n = steps); ratio = build / " + (builds[0] if builds else "?") + " at the same rate:")
+print()
+print("| cps | build | n | failed calls (each step) | proxy CPU % | ratio | peak RSS MiB | ratio | contacts 4 s after | ratio | INVITE→200 p99 ms |")
+print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for rate in sorted({x["rate"] for x in rows}):
+    base = [x for x in rows if x["rate"] == rate and x["build"] == builds[0]] if builds else []
+    for b in builds:
+        xs = [x for x in rows if x["rate"] == rate and x["build"] == b]
+        if not xs:
+            continue
+        ratio = lambda k: fmt(med(xs, k) / med(base, k), 2) if base and med(base, k) and med(xs, k) is not None else "–"
+        print(f"| {rate} | {b} | {len(xs)} | {fmt(med(xs, 'failed'))} ({', '.join(fmt(x['failed']) for x in xs)}) "
+              f"| {fmt(med(xs, 'cpu'))} | {ratio('cpu')} | {fmt(med(xs, 'rss'))} | {ratio('rss')} "
+              f"| {fmt(med(xs, 'contacts'))} | {ratio('contacts')} | {fmt(med(xs, 'p99'))} |")
