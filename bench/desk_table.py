@@ -41,6 +41,17 @@ def pct(v, q):  # nearest rank
     return v[max(0, min(len(v) - 1, math.ceil(q / 100 * len(v)) - 1))] if v else None
 
 
+def metric_sum(path, name):  # sum of a counter's samples in a /metrics scrape; None when absent
+    total = None
+    try:
+        for line in open(path):
+            if line.startswith(name) and line[len(name)] in " {":
+                total = (total or 0) + float(line.rsplit(" ", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total
+
+
 def fmt(v, d=0):
     return "–" if v is None else f"{v:.{d}f}"
 
@@ -58,7 +69,10 @@ for s in steps:
     parts = [num(r.get(k, "")) for k in ("cpu_proxy", "cpu_uac", "cpu_ura", "cpu_owner")]
     other = busy - sum(parts) if busy is not None and None not in parts else None
     v = rtt(out)
-    x = dict(build=s["build"], rate=int(s["rate"]), out=os.path.basename(out), status=s["status"],
+    mfile = out + ".metrics"
+    x = dict(ev_drop=metric_sum(mfile, "protocall_dialog_events_dropped_total"),
+             edge_drop=metric_sum(mfile, "protocall_requests_dropped_total"),
+             build=s["build"], rate=int(s["rate"]), out=os.path.basename(out), status=s["status"],
              att=att, ok=ok, failed=(att - ok) if att is not None and ok is not None else None,
              fail_pct=num(r.get("fail_pct", "")), cps=num(r.get("achieved_cps", "")),
              p50=pct(v, 50), p99=pct(v, 99), cpu=parts[0], other=other, steal=r.get("steal", "?"),
@@ -69,15 +83,16 @@ for s in steps:
 print("Every step (failed = attempted - succeeded, SIPp UAC; CPU in % of one core during the load, machine = 200 %;")
 print("other = machine busy - proxy - SIPp; contacts = contacts made from calls, in the database 4 s after the load")
 print("(harness' SETTLE_S), and after the proxy stopped: all / done (= the owner answered and hung up);")
-print("call log = rows in `calls` after the proxy stopped, answered by the owner / by the URA):")
+print("call log = rows in `calls` after the proxy stopped, answered by the owner / by the URA;")
+print("dropped = protocall_dialog_events_dropped_total / protocall_requests_dropped_total (edge; – = no such metric)):")
 print()
-print("| step | build | cps | succeeded/attempted | failed | achieved cps | INVITE→200 p50 / p99 ms | proxy CPU | other CPU | steal | peak RSS MiB | contacts 4 s after | at end: all / done | call log: rows (owner / URA answered) | UDP drops |")
-print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
+print("| step | build | cps | succeeded/attempted | failed | achieved cps | INVITE→200 p50 / p99 ms | proxy CPU | other CPU | steal | peak RSS MiB | contacts 4 s after | at end: all / done | call log: rows (owner / URA answered) | dropped: events / edge | UDP drops |")
+print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |")
 for x in rows:
     flag = " ⚠" if x["other"] is not None and x["other"] > NOISY else ""
     print(f"| {x['out']} | {x['build']} | {x['rate']} | {fmt(x['ok'])}/{fmt(x['att'])} | {fmt(x['failed'])} | {fmt(x['cps'], 1)} "
           f"| {fmt(x['p50'])} / {fmt(x['p99'])} | {fmt(x['cpu'])}% | {fmt(x['other'])}%{flag} | {x['steal']} | {fmt(x['rss'])} "
-          f"| {fmt(x['contacts'])} | {fmt(x['contacts_end'])} / {fmt(x['done_end'])} | {fmt(x['log_rows'])} ({fmt(x['owner_ok'])} / {fmt(x['ura_ok'])}) | {x['drops']} |")
+          f"| {fmt(x['contacts'])} | {fmt(x['contacts_end'])} / {fmt(x['done_end'])} | {fmt(x['log_rows'])} ({fmt(x['owner_ok'])} / {fmt(x['ura_ok'])}) | {fmt(x['ev_drop'])} / {fmt(x['edge_drop'])} | {x['drops']} |")
 if noisy_repeated:
     print()
     print("Discarded and repeated (other CPU above", NOISY, "%):", ", ".join(f"{x['out']} (other {fmt(x['other'])}%)" for x in noisy_repeated))
