@@ -30,7 +30,8 @@
 //!
 //! Files: `credentials` (parsing what clients send), `challenge` (what we
 //! send), `nonce` (stateless nonces and nonce-count replay tracking),
-//! `verify` (responses against stored HA1 values, [`Authenticator`]).
+//! `verify` (responses against stored HA1 values, [`Authenticator`]),
+//! `uri` (whether a digest `uri` names the request).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -70,6 +71,7 @@ const DUMMY_HA1_LABEL: &[u8] = b"protocall-digest-dummy-ha1-v1\0";
 mod challenge;
 mod credentials;
 mod nonce;
+pub mod uri;
 mod verify;
 
 pub use challenge::*;

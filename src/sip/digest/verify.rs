@@ -151,9 +151,6 @@ pub struct Authenticator {
     realm: String,
     nonces: NonceSigner,
     replay: NonceCountTracker,
-    /// Offer MD5 before SHA-256: some clients (SIPp 3.6, old phones)
-    /// answer only the first challenge whatever its algorithm.
-    md5_first: bool,
 }
 
 impl Authenticator {
@@ -169,29 +166,26 @@ impl Authenticator {
             realm: realm.into(),
             nonces,
             replay,
-            md5_first: false,
         }
-    }
-
-    /// Orders the challenges MD5 first (see the field's comment).
-    pub fn with_md5_first(mut self, md5_first: bool) -> Self {
-        self.md5_first = md5_first;
-        self
     }
 
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
-    /// Two challenge header values (SHA-256, MD5) sharing one fresh nonce.
-    pub fn challenges(&self, stale: bool, now: u64) -> Result<[String; 2], RngError> {
+    /// One challenge header value per algorithm, in the order given,
+    /// sharing one fresh nonce (RFC 8760 §2.4: most preferred first).
+    pub fn challenges(
+        &self,
+        algorithms: &[Algorithm],
+        stale: bool,
+        now: u64,
+    ) -> Result<Vec<String>, RngError> {
         let nonce = self.nonces.issue(now)?;
-        let [sha, md5] = challenges(&self.realm, &nonce, stale, None);
-        Ok(if self.md5_first {
-            [md5, sha]
-        } else {
-            [sha, md5]
-        })
+        Ok(algorithms
+            .iter()
+            .map(|a| challenge(&self.realm, &nonce, *a, stale, None))
+            .collect())
     }
 
     /// `user` is `None` when the username is unknown; the result is then
