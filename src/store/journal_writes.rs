@@ -42,6 +42,8 @@ pub enum Write {
 pub struct WriteSummary {
     pub callbacks_created: u64,
     pub contacts_closed: Vec<ClosedContact>,
+    /// Writes the database refused for their data, set aside.
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,7 @@ impl WriteSummary {
     pub fn merge(&mut self, other: WriteSummary) {
         self.callbacks_created += other.callbacks_created;
         self.contacts_closed.extend(other.contacts_closed);
+        self.refused += other.refused;
     }
 }
 
@@ -78,13 +81,11 @@ impl Store {
         Ok(summary)
     }
 
-    /// Applies one write on its own (used to isolate a write the database
-    /// refuses, so it cannot block the ones after it).
+    /// Applies one write on its own, in its own transaction (used to
+    /// isolate a write the database refuses, so it cannot block the ones
+    /// after it, and leaves nothing half-written behind).
     pub async fn write_one(&self, w: &Write) -> Result<WriteSummary, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let mut summary = WriteSummary::default();
-        apply(&mut conn, w, &mut summary).await?;
-        Ok(summary)
+        self.write_batch([w]).await
     }
 
     /// Closes contacts made from calls that were still open when the
