@@ -379,16 +379,56 @@ fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>),
     }
 }
 
-/// Hides a password in a database URL before it reaches a log or an error.
+/// Query parameters whose value is a secret (compared ignoring case).
+const SECRET_PARAMS: [&str; 8] = [
+    "password",
+    "sslpassword",
+    "pass",
+    "passwd",
+    "pwd",
+    "token",
+    "secret",
+    "auth_token",
+];
+
+/// Hides the secrets in a database URL before it reaches a log or an
+/// error: the password of `user:password@` and the value of any query
+/// parameter that carries one (`?password=`, `sslpassword`, `token`...).
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
-            if let Some((user, _)) = cred.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
+    // Everything before the first '?' is scheme, credentials, host and
+    // path; a password may hold '@' or '/', so credentials end at the last
+    // '@' there.
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    match head.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((cred, host)) => match cred.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{scheme}://{user}:***@{host}")),
+                None => out.push_str(head),
+            },
+            None => out.push_str(head),
+        },
+        None => out.push_str(head),
     }
-    url.to_string()
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+fn is_secret_param(key: &str) -> bool {
+    SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
 }
 
 /// Builds a WHERE clause with `$n` placeholders numbered in order, because
@@ -483,6 +523,38 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u:p@ss/w@h/db"),
+            "postgres://u:***@h/db",
+            "a password holding '@' and '/'"
+        );
+    }
+
+    #[test]
+    fn passwords_in_query_strings_are_redacted() {
+        assert_eq!(
+            redact("postgres://h/db?user=u&password=secret"),
+            "postgres://h/db?user=u&password=***"
+        );
+        assert_eq!(
+            redact("postgres://h/db?PassWord=a&sslmode=require&SSLPASSWORD=b&pwd=c&pass=d&token=e"),
+            "postgres://h/db?PassWord=***&sslmode=require&SSLPASSWORD=***&pwd=***&pass=***&token=***"
+        );
+        // Both places at once; a query '@' does not move the credentials.
+        assert_eq!(
+            redact("postgres://u:s1@h/db?application_name=a@b&password=s2"),
+            "postgres://u:***@h/db?application_name=a@b&password=***"
+        );
+        // Names that merely contain a secret word are not secrets, and
+        // nothing else changes.
+        assert_eq!(
+            redact("postgres://h/db?passive=1&sslrootcert=/x&password"),
+            "postgres://h/db?passive=1&sslrootcert=/x&password"
+        );
+        assert_eq!(
+            redact("sqlite://data/protocall.db?mode=rwc"),
+            "sqlite://data/protocall.db?mode=rwc"
+        );
     }
 
     /// What each SQLite failure is, from real errors: data problems are
