@@ -72,7 +72,7 @@ impl Store {
         &self,
         writes: impl IntoIterator<Item = &'a Write>,
     ) -> Result<WriteSummary, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut summary = WriteSummary::default();
         for w in writes {
             apply(&mut tx, w, &mut summary).await?;

@@ -241,6 +241,21 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock
+    /// at BEGIN: a deferred transaction that reads first and then writes
+    /// fails at once with SQLITE_BUSY(_SNAPSHOT) when another connection
+    /// wrote in between (the busy timeout cannot help a stale snapshot),
+    /// which the API answered with a 503. Taken up front, the lock is
+    /// waited for like any other.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
