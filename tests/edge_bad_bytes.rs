@@ -76,9 +76,12 @@ async fn a_nul_in_the_call_id_is_refused_and_stored_nowhere(b: Backend) {
         .await
         .unwrap();
     let resp = caller.final_response(Method::Invite, T).await.unwrap();
-    // (The proxy answers with the standard phrase; the validator's reason,
-    // "Control character in Call-ID header", is pinned by its unit tests.)
+    // The reason phrase says what is wrong.
     assert_eq!(resp.status(), Some(400));
+    assert_eq!(
+        resp.reason().unwrap(),
+        b"Control character in Call-ID header"
+    );
     d.ana
         .nothing_matching(Duration::from_millis(500), |m| {
             m.method() == Some(Method::Invite)
