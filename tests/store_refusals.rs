@@ -17,6 +17,7 @@ on_every_backend!(refused_writes_are_set_aside_and_later_contacts_arrive);
 fn contact(call_id: &str, status: &str) -> Write {
     Write::Contact(CallContact {
         call_id: call_id.to_owned(),
+        from_tag: "caller-tag".into(),
         direction: "inbound".into(),
         status: status.to_owned(),
         reason: None,
