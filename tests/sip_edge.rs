@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use protocall::sip::dialog::{DialogEvent, Party};
 use protocall::sip::message::{Method, SipMessage};
-use serde_json::json;
 use support::sip_agent::{challenges_of, Agent};
 use support::{Backend, TestApp};
 
@@ -18,16 +17,7 @@ const STRANGER: &str = "127.0.0.2";
 
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     let app = TestApp::spawn_with(Backend::Sqlite, extra).await;
-    for user in ["ana", "bia"] {
-        let r = app
-            .post(
-                "/api/consultants",
-                json!({"name": user, "sip_username": user, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.add_consultants(&["ana", "bia"], PASSWORD).await;
     app
 }
 
@@ -314,13 +304,9 @@ async fn a_stranger_cannot_end_someone_elses_call() {
     let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
     ana.ack(&call, &ok).await.unwrap();
     bia.next_request_of(Method::Ack, T).await.unwrap();
-    let answered = loop {
-        match tokio::time::timeout(T, app.events.recv()).await.unwrap() {
-            Some(e @ DialogEvent::Answered { .. }) => break e,
-            Some(_) => continue,
-            None => panic!("events closed"),
-        }
-    };
+    let answered = app
+        .next_event_where(T, |e| matches!(e, DialogEvent::Answered { .. }))
+        .await;
     let DialogEvent::Answered { to_tag, .. } = answered else {
         unreachable!()
     };
@@ -364,13 +350,9 @@ async fn a_stranger_cannot_end_someone_elses_call() {
     ana.bye(&call).await.unwrap();
     let (bye, _) = bia.next_request_of(Method::Bye, T).await.unwrap();
     bia.respond(&bye, 200).await.unwrap();
-    let ended = loop {
-        match tokio::time::timeout(T, app.events.recv()).await.unwrap() {
-            Some(e @ DialogEvent::Ended { .. }) => break e,
-            Some(_) => continue,
-            None => panic!("events closed"),
-        }
-    };
+    let ended = app
+        .next_event_where(T, |e| matches!(e, DialogEvent::Ended { .. }))
+        .await;
     assert!(matches!(
         ended,
         DialogEvent::Ended {
