@@ -16,17 +16,7 @@ const PASSWORD: &str = "correct horse";
 
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     let app = TestApp::spawn_with(Backend::Sqlite, extra).await;
-    for user in ["ana", "bia"] {
-        let r = app
-            .post(
-                "/api/consultants",
-                json!({"name": user, "sip_username": user, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
-    // The credential cache refreshes on directory changes; give it a beat.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.add_consultants(&["ana", "bia"], PASSWORD).await;
     app
 }
 
@@ -62,18 +52,13 @@ fn target(app: &TestApp, user: &str) -> String {
 /// The next call-level event (branch events are the call log's business
 /// and are checked in sip_routing).
 async fn next_event(app: &mut TestApp) -> DialogEvent {
-    loop {
-        let e = tokio::time::timeout(T, app.events.recv())
-            .await
-            .expect("a dialog event in time")
-            .expect("event channel open");
-        if !matches!(
+    app.next_event_where(T, |e| {
+        !matches!(
             e,
             DialogEvent::Forked { .. } | DialogEvent::BranchFailed { .. }
-        ) {
-            return e;
-        }
-    }
+        )
+    })
+    .await
 }
 
 fn header(m: &SipMessage, name: &str) -> String {
@@ -478,7 +463,10 @@ fn rand_token() -> String {
 async fn bindings_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/p.db", dir.path().display());
-    let settings = support::settings(&db, &[]);
+    // Its own journal: the default one is the repository's data/, which a
+    // daemon running from the checkout holds locked.
+    let journal = dir.path().join("journal").display().to_string();
+    let settings = support::settings(&db, &[("PROTOCALL__TRACKING__JOURNAL_DIR", &journal)]);
     let contact;
     {
         let app = protocall::app::Application::build(&settings).await.unwrap();

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use protocall::sip::dialog::{DialogEvent, Party};
 use protocall::sip::message::{Method, SipMessage};
-use serde_json::json;
 use support::sip_agent::{challenges_of, Agent};
 use support::{Backend, TestApp};
 
@@ -18,16 +17,7 @@ const STRANGER: &str = "127.0.0.2";
 
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     let app = TestApp::spawn_with(Backend::Sqlite, extra).await;
-    for user in ["ana", "bia"] {
-        let r = app
-            .post(
-                "/api/consultants",
-                json!({"name": user, "sip_username": user, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.add_consultants(&["ana", "bia"], PASSWORD).await;
     app
 }
 
@@ -314,13 +304,9 @@ async fn a_stranger_cannot_end_someone_elses_call() {
     let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
     ana.ack(&call, &ok).await.unwrap();
     bia.next_request_of(Method::Ack, T).await.unwrap();
-    let answered = loop {
-        match tokio::time::timeout(T, app.events.recv()).await.unwrap() {
-            Some(e @ DialogEvent::Answered { .. }) => break e,
-            Some(_) => continue,
-            None => panic!("events closed"),
-        }
-    };
+    let answered = app
+        .next_event_where(T, |e| matches!(e, DialogEvent::Answered { .. }))
+        .await;
     let DialogEvent::Answered { to_tag, .. } = answered else {
         unreachable!()
     };
@@ -364,13 +350,9 @@ async fn a_stranger_cannot_end_someone_elses_call() {
     ana.bye(&call).await.unwrap();
     let (bye, _) = bia.next_request_of(Method::Bye, T).await.unwrap();
     bia.respond(&bye, 200).await.unwrap();
-    let ended = loop {
-        match tokio::time::timeout(T, app.events.recv()).await.unwrap() {
-            Some(e @ DialogEvent::Ended { .. }) => break e,
-            Some(_) => continue,
-            None => panic!("events closed"),
-        }
-    };
+    let ended = app
+        .next_event_where(T, |e| matches!(e, DialogEvent::Ended { .. }))
+        .await;
     assert!(matches!(
         ended,
         DialogEvent::Ended {
@@ -378,4 +360,67 @@ async fn a_stranger_cannot_end_someone_elses_call() {
             ..
         }
     ));
+}
+
+#[tokio::test]
+async fn password_guessing_is_banned_while_the_desk_works() {
+    let app = app_with(&[
+        ("PROTOCALL__ROUTING__TRUSTED_PEERS", "[]"),
+        ("PROTOCALL__SECURITY__BAN_SECS", "2"),
+    ])
+    .await;
+    let mut ana = agent(&app, "ana").await;
+    let mut bia = agent(&app, "bia").await;
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+    assert_eq!(bia.register(PASSWORD, 300).await.unwrap(), 200);
+
+    // Mallory guesses ana's password from another address.
+    let mut mallory = Agent::udp_on("ana", STRANGER.parse().unwrap(), app.sip_udp)
+        .await
+        .unwrap();
+    mallory.set_timeout(Duration::from_millis(700));
+    let mut answered = 0;
+    for i in 0..30 {
+        match mallory.register_raw(&format!("guess-{i}"), 300).await {
+            Ok(r) => {
+                assert_eq!(r.status(), Some(401));
+                answered += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    // The shipped default bans on the 10th failure: no more answers.
+    assert_eq!(answered, 10, "guesses answered before the ban");
+    assert!(mallory.register_raw(PASSWORD, 300).await.is_err());
+    let bans = support::json(app.get("/api/bans").await, 200).await;
+    assert!(bans.to_string().contains(STRANGER), "{bans}");
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("protocall_auth_failures_total{method=\"REGISTER\"} 10"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("protocall_bans_active 1"), "{metrics}");
+
+    // Ana's own phone is not locked out, and the desk still calls.
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+    let port = app.sip_udp.port();
+    let call = ana
+        .invite(&format!("sip:bia@127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let challenge = ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    let call = ana
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap();
+    let (inv, _) = bia.next_request_of(Method::Invite, T).await.unwrap();
+    bia.answer(&inv).await.unwrap();
+    let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
+    ana.ack(&call, &ok).await.unwrap();
+
+    // The ban ends on its own (2 s here; 5 min by default, growing).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after = mallory.register_raw("one more", 300).await.unwrap();
+    assert_eq!(after.status(), Some(401));
 }

@@ -158,6 +158,40 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Creates consultants named `users` (the name is also the SIP
+    /// username) with `password`, and gives the credential cache, which
+    /// refreshes on directory changes, a beat to catch up.
+    pub async fn add_consultants(&self, users: &[&str], password: &str) {
+        for user in users {
+            let r = self
+                .post(
+                    "/api/consultants",
+                    serde_json::json!({"name": user, "sip_username": user, "password": password}),
+                )
+                .await;
+            assert_eq!(r.status(), 201);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    /// The next dialog event `pick` accepts, skipping others; panics after
+    /// `wait`.
+    pub async fn next_event_where(
+        &mut self,
+        wait: std::time::Duration,
+        pick: impl Fn(&protocall::sip::dialog::DialogEvent) -> bool,
+    ) -> protocall::sip::dialog::DialogEvent {
+        loop {
+            let e = tokio::time::timeout(wait, self.events.recv())
+                .await
+                .expect("a dialog event in time")
+                .expect("event channel open");
+            if pick(&e) {
+                return e;
+            }
+        }
+    }
+
     /// The body of a GET, as text (e.g. `/metrics`).
     pub async fn get_text(&self, path: &str) -> String {
         self.get(path).await.text().await.unwrap()
