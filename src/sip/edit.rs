@@ -360,6 +360,16 @@ impl Relay {
         if let (Some(mf), false) = (self.max_forwards, wrote_mf) {
             let _ = write!(BytesWriter(&mut out), "Max-Forwards: {mf}\r\n");
         }
+        // A datagram may omit Content-Length (its body ends with the
+        // packet), but the copy may leave over TCP, where nothing else
+        // marks the end of the body (RFC 3261 §18.3).
+        if msg.content_length().is_none() {
+            let _ = write!(
+                BytesWriter(&mut out),
+                "Content-Length: {}\r\n",
+                msg.body().len()
+            );
+        }
         out.put_slice(b"\r\n");
         out.put_slice(msg.body());
         out.freeze()
