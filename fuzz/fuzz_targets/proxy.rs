@@ -111,6 +111,9 @@ struct Fixture {
     signer: NonceSigner,
     users: Arc<HashMap<String, UserSecret>>,
     sources: Vec<SocketAddr>,
+    /// `PROTOCALL_FUZZ_TRACE=1` prints every delivery and send, to read
+    /// what a seed or a crash input does.
+    trace: bool,
 }
 
 fn fixture() -> &'static Fixture {
@@ -139,6 +142,7 @@ fn fixture() -> &'static Fixture {
                 .iter()
                 .map(|s| s.parse().expect("literal"))
                 .collect(),
+            trace: std::env::var_os("PROTOCALL_FUZZ_TRACE").is_some(),
         }
     })
 }
@@ -242,19 +246,32 @@ async fn run(f: &Fixture, data: &[u8]) {
         if advance > 0 {
             tokio::time::advance(Duration::from_millis(advance)).await;
             p.tick(&wire);
-            check_sent(&wire, &mut echo);
+            check_sent(&wire, &mut echo, f.trace);
         }
         let bytes = expand(body, &echo, f);
+        if f.trace {
+            eprintln!(
+                ">> {proto:?} from {source} after {advance} ms: {:?}",
+                first_line(&bytes)
+            );
+        }
         deliver(&p, &wire, bytes, source, proto, usize::from(ctrl % 4));
         p.tick(&wire);
-        check_sent(&wire, &mut echo);
-        while rx.try_recv().is_ok() {}
+        check_sent(&wire, &mut echo, f.trace);
+        while let Ok(e) = rx.try_recv() {
+            if f.trace {
+                eprintln!("   event {e:?}");
+            }
+        }
     }
     // Let every timer run out, so expiry paths run too.
     for _ in 0..4 {
+        if f.trace {
+            eprintln!(".. 200 s later");
+        }
         tokio::time::advance(Duration::from_secs(200)).await;
         p.tick(&wire);
-        check_sent(&wire, &mut echo);
+        check_sent(&wire, &mut echo, f.trace);
     }
     while rx.try_recv().is_ok() {}
 }
@@ -295,7 +312,7 @@ fn deliver(
 }
 
 /// Every message sent must be one the far end can read.
-fn check_sent(wire: &Recorder, echo: &mut Echo) {
+fn check_sent(wire: &Recorder, echo: &mut Echo, trace: bool) {
     let sent: Vec<_> = wire
         .0
         .lock()
@@ -303,6 +320,9 @@ fn check_sent(wire: &Recorder, echo: &mut Echo) {
         .drain(..)
         .collect();
     for (to, bytes) in sent {
+        if trace {
+            eprintln!("<< {:?} to {}: {:?}", to.proto, to.dest, first_line(&bytes));
+        }
         let text = || String::from_utf8_lossy(&bytes).into_owned();
         if bytes == b"\r\n"[..] || bytes == b"\r\n\r\n"[..] {
             continue; // keep-alive pong
@@ -351,6 +371,14 @@ fn remember(msg: &SipMessage, echo: &mut Echo) {
         .flatten()
         .map(|t| t.to_vec())
         .unwrap_or_default();
+}
+
+fn first_line(b: &[u8]) -> String {
+    let end = b
+        .iter()
+        .position(|c| *c == b'\r' || *c == b'\n')
+        .unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 fn join(values: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
