@@ -9,7 +9,10 @@ use bytes::Bytes;
 use protocall::location::{Binding, ContactUpdate, Location, LocationConfig, Update};
 use protocall::metrics::SipMetrics;
 use protocall::routing::caller::TrustedPeers;
-use protocall::sip::parse::{frame_stream, parse, Frame, DEFAULT_MAX_MESSAGE_SIZE};
+use protocall::sip::edit::response;
+use protocall::sip::parse::{
+    frame_stream, parse, parse_with_limits, Frame, Limits, DEFAULT_MAX_MESSAGE_SIZE,
+};
 use protocall::sip::proxy::{Proxy, ProxyConfig, Wire};
 use protocall::sip::router::LocationRouter;
 use protocall::sip::transaction::Timers;
@@ -124,4 +127,67 @@ m=audio 4000 RTP/AVP 0\r\n";
     let msg = parse(relayed.clone(), false).unwrap();
     assert_eq!(msg.content_length(), Some(body.len()));
     assert_eq!(msg.body(), body, "the SDP arrives whole");
+}
+
+/// Found by `parse` (minimised from its crash input): the reply to a
+/// request copied each Via *value* onto a line of its own, so 192 bytes
+/// packing a hundred empty values into one Via line drew a 400 of some
+/// 125 header lines, more than our own parser (and the transport's limit)
+/// accepts, and about seven reply bytes per comma sent: an amplifier for
+/// anyone who can spoof a source address. Every To line was likewise
+/// rewritten with a tag: "t:" lines came back five times their size.
+#[test]
+fn a_reply_is_no_larger_than_the_request_it_answers() {
+    const PACKED_VIAS: &[u8] = b"B t SIP/2.0\nV:,U\nVia:0\nTo:\n\
+Via: ,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,a,,,,,,,,,,,,,,,,,,,,,,,,,,\n\
+Via:0\nCSeq: \nTo:\nV: O\nVia:,\r\nV:P\nCSeq:\nT:\n\r\n";
+    let many_tos = [&b"OPTIONS sip:a@b SIP/2.0\nv: SIP/2.0/UDP h;branch=z9hG4bK1\n"[..]]
+        .into_iter()
+        .chain(std::iter::repeat_n(&b"t:\n"[..], 100))
+        .chain([&b"\n"[..]])
+        .flatten()
+        .copied()
+        .collect::<Vec<u8>>();
+
+    for request in [PACKED_VIAS.to_vec(), many_tos] {
+        let req = parse(Bytes::from(request.clone()), true).unwrap();
+        // What a reply may add: status line, stamp on the top Via, To tag,
+        // Content-Length.
+        let bounded = |reply: &Bytes| {
+            let limits = Limits {
+                max_message_size: request.len() + 256,
+                max_headers: req.header_entries().len() + 2,
+            };
+            parse_with_limits(reply.clone(), true, &limits).unwrap_or_else(|e| {
+                panic!(
+                    "{e}: a {}-byte request drew {:?}",
+                    request.len(),
+                    String::from_utf8_lossy(reply)
+                )
+            })
+        };
+        let reply = response(&req, 400)
+            .to_tag("t1")
+            .source(TRUNK.parse().unwrap())
+            .build();
+        let r = bounded(&reply);
+        // The Via values are still all there, in order (RFC 3261 §8.2.6.2).
+        let sent: Vec<_> = req.headers("Via").map(|v| v.into_owned()).collect();
+        let back: Vec<_> = r.headers("Via").map(|v| v.into_owned()).collect();
+        assert_eq!(back.len(), sent.len());
+        assert_eq!(back[1..], sent[1..]);
+        assert_eq!(r.header_count("To"), req.header_count("To"));
+
+        // And through the proxy, from a stranger.
+        let p = proxy();
+        let wire = Recorder::default();
+        let inbound = Inbound {
+            bytes: Bytes::from(request.clone()),
+            ..udp_from("203.0.113.9:5062", b"")
+        };
+        p.on_message(inbound, &wire);
+        for (_, out) in wire.0.lock().unwrap().iter() {
+            bounded(out);
+        }
+    }
 }

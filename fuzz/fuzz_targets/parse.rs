@@ -16,7 +16,8 @@ use libfuzzer_sys::fuzz_target;
 use protocall::sip::edit::{hop_request, response, Relay};
 use protocall::sip::message::{split_list, unfold, Contact, NameAddr, SipMessage, Span, Uri, Via};
 use protocall::sip::parse::{
-    frame_stream, parse, ContentLengthProblem, Frame, ParseError, DEFAULT_MAX_MESSAGE_SIZE,
+    frame_stream, parse, parse_with_limits, ContentLengthProblem, Frame, Limits, ParseError,
+    DEFAULT_MAX_MESSAGE_SIZE,
 };
 use protocall::sip::validate::{check_request, check_response, reject_for_parse_error, Reject};
 
@@ -288,10 +289,16 @@ fn accepted_response(msg: &SipMessage) {
 fn reply_parses(msg: &SipMessage, code: u16, datagram: bool) {
     let source: SocketAddr = "192.0.2.1:5062".parse().expect("literal");
     let out = response(msg, code).to_tag("fuzz").source(source).build();
-    match parse(out.clone(), datagram) {
+    // A reply must not amplify: beyond the request's own lines only the
+    // status line, the Via stamp, the To tag and Content-Length.
+    let limits = Limits {
+        max_message_size: msg.as_bytes().len() + 256,
+        max_headers: msg.header_entries().len() + 2,
+    };
+    match parse_with_limits(out.clone(), datagram, &limits) {
         Ok(r) => assert_eq!(r.status(), Some(code)),
         Err(e) => panic!(
-            "our {code} reply does not parse ({e}): {:?}",
+            "our {code} reply does not parse within the request's size ({e}): {:?}",
             String::from_utf8_lossy(&out)
         ),
     }
