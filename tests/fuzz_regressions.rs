@@ -13,7 +13,7 @@ use protocall::sip::edit::response;
 use protocall::sip::parse::{
     frame_stream, parse, parse_with_limits, Frame, Limits, DEFAULT_MAX_MESSAGE_SIZE,
 };
-use protocall::sip::proxy::{Proxy, ProxyConfig, Wire};
+use protocall::sip::proxy::{EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use protocall::sip::router::LocationRouter;
 use protocall::sip::transaction::Timers;
 use protocall::sip::transport::{ConnId, Inbound, Outbound, Proto};
@@ -65,6 +65,7 @@ fn proxy() -> Proxy {
             local_hosts: vec!["protocall.test".into()],
             shards: 4,
             trusted: TrustedPeers::parse(&["192.0.2.10"]).unwrap(),
+            edge: EdgeConfig::new(RouteKey::random().unwrap(), "protocall.test"),
         },
         Arc::new(LocationRouter { location }),
         None,

@@ -35,7 +35,7 @@ use protocall::sip::digest::{
 };
 use protocall::sip::message::SipMessage;
 use protocall::sip::parse::{frame_stream, parse, Frame, DEFAULT_MAX_MESSAGE_SIZE};
-use protocall::sip::proxy::{CallAuth, Proxy, ProxyConfig, RegisterHandler, Wire};
+use protocall::sip::proxy::{EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use protocall::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
 use protocall::sip::router::LocationRouter;
 use protocall::sip::transaction::Timers;
@@ -77,33 +77,6 @@ struct Echo {
     record_route: Vec<u8>,
     call_id: Vec<u8>,
     from_tag: Vec<u8>,
-}
-
-/// The daemon's adapter (src/server.rs) in miniature: REGISTER to the
-/// registrar, untrusted calls through its digest check.
-struct RegistrarHandler(Registrar);
-
-impl RegisterHandler for RegistrarHandler {
-    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> (u16, Bytes) {
-        let out = self.0.handle_register(req, inbound, now_ms);
-        (out.status, out.response)
-    }
-
-    fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth {
-        match self.0.authenticate(req, true, now_ms) {
-            Ok(user) => CallAuth::Consultant(user),
-            Err(ch) if ch.failure.is_none() || ch.stale => CallAuth::Respond {
-                code: ch.code,
-                response: ch.response(req, inbound.source),
-            },
-            Err(_) => CallAuth::Respond {
-                code: 403,
-                response: protocall::sip::edit::response(req, 403)
-                    .source(inbound.source)
-                    .build(),
-            },
-        }
-    }
 }
 
 struct Fixture {
@@ -212,9 +185,10 @@ fn proxy(
             local_hosts: vec![REALM.into(), "localhost".into()],
             shards: 4,
             trusted: TrustedPeers::parse(&["192.0.2.10"]).expect("literal"),
+            edge: EdgeConfig::new(RouteKey::from_bytes([9; 32]), REALM),
         },
         Arc::new(LocationRouter { location }),
-        Some(Arc::new(RegistrarHandler(registrar))),
+        Some(Arc::new(registrar)),
         Some(events),
         SipMetrics::unregistered(),
     )
