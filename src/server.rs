@@ -451,7 +451,7 @@ pub async fn start(
                 max_dialog_age: Duration::from_secs(
                     u64::from(settings.routing.max_call_hours).saturating_mul(3600),
                 ),
-                guard: None,
+                guard: Some(guard.clone()),
             },
         },
         router,

@@ -379,3 +379,66 @@ async fn a_stranger_cannot_end_someone_elses_call() {
         }
     ));
 }
+
+#[tokio::test]
+async fn password_guessing_is_banned_while_the_desk_works() {
+    let app = app_with(&[
+        ("PROTOCALL__ROUTING__TRUSTED_PEERS", "[]"),
+        ("PROTOCALL__SECURITY__BAN_SECS", "2"),
+    ])
+    .await;
+    let mut ana = agent(&app, "ana").await;
+    let mut bia = agent(&app, "bia").await;
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+    assert_eq!(bia.register(PASSWORD, 300).await.unwrap(), 200);
+
+    // Mallory guesses ana's password from another address.
+    let mut mallory = Agent::udp_on("ana", STRANGER.parse().unwrap(), app.sip_udp)
+        .await
+        .unwrap();
+    mallory.set_timeout(Duration::from_millis(700));
+    let mut answered = 0;
+    for i in 0..30 {
+        match mallory.register_raw(&format!("guess-{i}"), 300).await {
+            Ok(r) => {
+                assert_eq!(r.status(), Some(401));
+                answered += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    // The shipped default bans on the 10th failure: no more answers.
+    assert_eq!(answered, 10, "guesses answered before the ban");
+    assert!(mallory.register_raw(PASSWORD, 300).await.is_err());
+    let bans = support::json(app.get("/api/bans").await, 200).await;
+    assert!(bans.to_string().contains(STRANGER), "{bans}");
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("protocall_auth_failures_total{method=\"REGISTER\"} 10"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("protocall_bans_active 1"), "{metrics}");
+
+    // Ana's own phone is not locked out, and the desk still calls.
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+    let port = app.sip_udp.port();
+    let call = ana
+        .invite(&format!("sip:bia@127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let challenge = ana.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    let call = ana
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap();
+    let (inv, _) = bia.next_request_of(Method::Invite, T).await.unwrap();
+    bia.answer(&inv).await.unwrap();
+    let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();
+    ana.ack(&call, &ok).await.unwrap();
+
+    // The ban ends on its own (2 s here; 5 min by default, growing).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after = mallory.register_raw("one more", 300).await.unwrap();
+    assert_eq!(after.status(), Some(401));
+}
