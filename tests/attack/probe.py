@@ -8,6 +8,11 @@
       masked. With --creds, each challenge is answered with a wrong password
       and the answer to that is compared as well. Exit 0 when the answers
       are identical for every method, 1 otherwise (the difference is shown).
+  probe.py login   --bind IP --target IP:PORT --method M --users USER
+                   --password P --expect CODES [--to CALLEE]
+      REGISTER as USER (or INVITE CALLEE as USER) answering the challenge
+      with password P; exit 0 when the final answer is one of CODES
+      (comma-separated), 1 otherwise.
   probe.py silent  --bind IP --target IP:PORT [--wait S]
       Sends one OPTIONS; exit 0 when nothing comes back within S seconds.
   probe.py answered --bind IP --target IP:PORT [--wait S]
@@ -127,7 +132,7 @@ def status(msg):
 def normalise(msg, user):
     """The answer with what legitimately differs between two requests
     masked: per-request random values, ports, and the username we sent."""
-    head = msg.split("\r\n\r\n", 1)[0]
+    head = msg.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
     rules = [
         (r"tag=[^;,>\s]+", "tag=*"),
         (r"branch=[^;,>\s]+", "branch=*"),
@@ -220,8 +225,46 @@ def diff(args):
             for u in users:
                 print(f"--- {u}:")
                 for a in seen[u]:
-                    print("    " + a.replace("\r\n", "\n    "))
+                    print("    " + a.replace("\n", "\n    "))
     return 0 if ok else 1
+
+
+def login(args):
+    agent = Agent(args.bind, args.target)
+    user = args.users.split(",")[0]
+    method = args.method
+    target = args.to if method == "INVITE" else user
+    msg, ruri, call_id, from_tag = agent.request(method, target)
+    if method == "INVITE":
+        # From the consultant, not from an outsider.
+        msg = msg.replace("sip:mallory@", f"sip:{user}@")
+    agent.send(msg)
+    got = agent.collect(args.wait)
+    final = [r for r in got if status(r) >= 200]
+    if method == "INVITE":
+        for r in final:
+            agent.ack(msg, r)
+    kind, chal = challenge_of(final[0]) if final else (None, None)
+    if chal is None:
+        print(f"{method} as {user} from {args.bind}: no challenge ({[status(r) for r in got]})")
+        return 1
+    auth = digest(chal, method, ruri, user, args.password)
+    msg2, _, _, _ = agent.request(
+        method, target, cseq=2, call_id=call_id, from_tag=from_tag, extra=f"{kind}: {auth}\r\n"
+    )
+    if method == "INVITE":
+        msg2 = msg2.replace("sip:mallory@", f"sip:{user}@")
+    agent.send(msg2)
+    got2 = agent.collect(args.wait)
+    codes = [status(r) for r in got2]
+    finals = [c for c in codes if c >= 200]
+    if method == "INVITE":
+        for r in got2:
+            if status(r) >= 200:
+                agent.ack(msg2, r)
+    print(f"{method} as {user} with the password from {args.bind}: answers {codes or 'none'}")
+    want = {int(c) for c in args.expect.split(",")}
+    return 0 if finals and finals[0] in want else 1
 
 
 def options(args):
@@ -236,15 +279,21 @@ def options(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["diff", "silent", "answered"])
+    p.add_argument("mode", choices=["diff", "login", "silent", "answered"])
     p.add_argument("--bind", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--users", default="ana,zed")
     p.add_argument("--creds", action="store_true")
     p.add_argument("--wait", type=float, default=1.0)
+    p.add_argument("--method", default="REGISTER")
+    p.add_argument("--password", default="")
+    p.add_argument("--expect", default="200")
+    p.add_argument("--to", default="")
     args = p.parse_args()
     if args.mode == "diff":
         sys.exit(diff(args))
+    if args.mode == "login":
+        sys.exit(login(args))
     got = options(args)
     if args.mode == "silent":
         sys.exit(0 if not got else 1)
