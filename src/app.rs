@@ -17,7 +17,7 @@ use crate::http::{self, AppState};
 use crate::metrics::{Metrics, MetricsError};
 use crate::server::{SipError, SipServer};
 use crate::sip::dialog::DialogEvent;
-use crate::store::{Store, StoreError};
+use crate::store::{DataLock, LockError, Store, StoreError};
 use crate::tracking::journal::{Journal, Recovered, Recovery};
 
 /// Dialog events waiting for time tracking; a full queue drops (and
@@ -41,6 +41,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error(transparent)]
     Journal(#[from] crate::tracking::journal::JournalError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 pub struct Application {
@@ -55,6 +57,8 @@ pub struct Application {
     recovered: Recovered,
     started_ms: i64,
     mail: crate::config::MailSettings,
+    /// This process's claim on the journal directory, until it stops.
+    lock: DataLock,
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -75,6 +79,9 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 impl Application {
     pub async fn build(settings: &Settings) -> Result<Application, AppError> {
         let started_ms = chrono::Utc::now().timestamp_millis();
+        // First: a second daemon must stop before it touches the database
+        // or the journal of the one already running.
+        let lock = DataLock::acquire(&settings.tracking.journal_dir)?;
         let store = open_store(settings).await?;
         store.add_categories(&settings.tracking.categories).await?;
         let (journal, journal_handle, recovered) = Journal::open(&settings.tracking.journal_dir)?;
@@ -150,6 +157,7 @@ impl Application {
             recovered,
             started_ms,
             mail: settings.reports.mail.clone(),
+            lock,
         })
     }
 
@@ -205,6 +213,7 @@ impl Application {
             let tracking = tracking.clone();
             Box::new(move |s: &crate::store::WriteSummary| {
                 callbacks.inc_by(s.callbacks_created);
+                tracking.journal_refused.inc_by(s.refused);
                 for c in &s.contacts_closed {
                     tracking.contact_closed(&c.channel, &c.status, c.talk_ms);
                 }
@@ -268,6 +277,7 @@ impl Application {
         // drains what it holds and stops.
         journal.join().await;
         store.close().await;
+        drop(self.lock);
         tracing::info!("protocall stopped");
         result
     }

@@ -243,7 +243,11 @@ pub struct SipSettings {
     pub max_expires: u32,
     pub default_expires: u32,
     pub max_bindings_per_aor: usize,
-    /// Offer the MD5 digest challenge before SHA-256.
+    /// Digest algorithms offered, most preferred first ("SHA-256", "MD5").
+    pub digest_algorithms: Vec<String>,
+    /// User-Agent substrings of clients offered MD5 alone (see README).
+    pub digest_md5_only_agents: Vec<String>,
+    /// Deprecated: moves MD5 to the front of `digest_algorithms`.
     pub digest_md5_first: bool,
     /// A static routing table (CSV `number,target`) for initial INVITEs:
     /// the caller's number (From user) picks the target URI, unknown
@@ -274,6 +278,8 @@ impl Default for SipSettings {
             max_expires: 3600,
             default_expires: 3600,
             max_bindings_per_aor: 10,
+            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            digest_md5_only_agents: crate::sip::registrar::default_md5_only_agents(),
             digest_md5_first: false,
             static_routes: None,
             static_default_target: None,
@@ -282,6 +288,27 @@ impl Default for SipSettings {
 }
 
 impl SipSettings {
+    /// `digest_algorithms` parsed, in the order offered.
+    pub fn digest_algorithm_list(&self) -> Result<Vec<crate::sip::digest::Algorithm>, String> {
+        let mut algs = Vec::new();
+        for name in &self.digest_algorithms {
+            let a: crate::sip::digest::Algorithm = name
+                .parse()
+                .map_err(|_| format!("`{name}` is not SHA-256 or MD5"))?;
+            if algs.contains(&a) {
+                return Err(format!("`{name}` is listed twice"));
+            }
+            algs.push(a);
+        }
+        if algs.is_empty() {
+            return Err("name at least one algorithm".into());
+        }
+        if self.digest_md5_first {
+            algs.sort_by_key(|a| *a != crate::sip::digest::Algorithm::Md5);
+        }
+        Ok(algs)
+    }
+
     /// The host we advertise in Via and Record-Route.
     pub fn advertised(&self) -> String {
         match &self.advertised_host {
@@ -522,6 +549,9 @@ impl Settings {
                 "sip.default_expires",
                 "expected 0 < min_expires <= default_expires <= max_expires".into(),
             ));
+        }
+        if let Err(e) = sip.digest_algorithm_list() {
+            return Err(invalid("sip.digest_algorithms", e));
         }
         if sip.max_bindings_per_aor == 0 || sip.max_tcp_connections == 0 {
             return Err(invalid(

@@ -128,6 +128,8 @@ pub struct TrackingMetrics {
     pub tasks_running: IntGauge,
     /// Journal writes on disk not yet in the store.
     pub journal_pending: IntGauge,
+    /// Journal writes the database refused for their data, set aside.
+    pub journal_refused: IntCounter,
 }
 
 impl TrackingMetrics {
@@ -160,11 +162,17 @@ impl TrackingMetrics {
         registry.register(Box::new(talk_seconds.clone()))?;
         registry.register(Box::new(tasks_running.clone()))?;
         registry.register(Box::new(journal_pending.clone()))?;
+        let journal_refused = IntCounter::new(
+            "protocall_journal_refused_total",
+            "Journal writes the database refused for their data (set aside in journal.rejects).",
+        )?;
+        registry.register(Box::new(journal_refused.clone()))?;
         Ok(TrackingMetrics {
             contacts,
             talk_seconds,
             tasks_running,
             journal_pending,
+            journal_refused,
         })
     }
 

@@ -325,7 +325,11 @@ pub async fn start(
         max_expires: cfg.max_expires,
         default_expires: cfg.default_expires,
         max_bindings_per_aor: cfg.max_bindings_per_aor,
-        md5_first: cfg.digest_md5_first,
+        algorithms: cfg
+            .digest_algorithm_list()
+            .map_err(|e| SipError::Setup(format!("sip.digest_algorithms: {e}")))?,
+        md5_only_agents: cfg.digest_md5_only_agents.clone(),
+        local_hosts: local_hosts(cfg, cfg.listen),
     };
     let location = Arc::new(Location::with_sink(
         reg_cfg.location_config(),

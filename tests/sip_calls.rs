@@ -478,7 +478,10 @@ fn rand_token() -> String {
 async fn bindings_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/p.db", dir.path().display());
-    let settings = support::settings(&db, &[]);
+    // Its own journal: the default one is the repository's data/, which a
+    // daemon running from the checkout holds locked.
+    let journal = dir.path().join("journal").display().to_string();
+    let settings = support::settings(&db, &[("PROTOCALL__TRACKING__JOURNAL_DIR", &journal)]);
     let contact;
     {
         let app = protocall::app::Application::build(&settings).await.unwrap();

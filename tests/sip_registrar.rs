@@ -910,7 +910,7 @@ fn invite_authentication_uses_proxy_headers() {
         let mut s = format!(
             "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKi\r\n\
              From: <sip:alice@{REALM}>;tag=a\r\nTo: <sip:bob@{REALM}>\r\nCall-ID: inv\r\n\
-             CSeq: 1 INVITE\r\n"
+             CSeq: 1 INVITE\r\nUser-Agent: TestPhone/1.0\r\n"
         );
         if let Some(a) = auth {
             s.push_str(&format!("Proxy-Authorization: {a}\r\n"));
@@ -1110,4 +1110,117 @@ fn mutated_registers_never_panic() {
 
 fn validate_ok(m: &SipMessage) -> bool {
     protocall::sip::validate::check_request(m).is_ok()
+}
+
+/// A REGISTER from alice sent by `agent` (no User-Agent line when `None`),
+/// with `auth` as its Authorization.
+fn register_from(agent: Option<&str>, ruri: &str, auth: Option<String>) -> SipMessage {
+    let mut s = format!(
+        "REGISTER {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKr\r\n\
+         From: <sip:alice@{REALM}>;tag=a\r\nTo: <sip:alice@{REALM}>\r\nCall-ID: ua\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@10.0.0.2>\r\n"
+    );
+    if let Some(a) = agent {
+        s.push_str(&format!("User-Agent: {a}\r\n"));
+    }
+    if let Some(a) = auth {
+        s.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
+    raw(&s)
+}
+
+fn offered_algorithms(reg: &Registrar, msg: &SipMessage) -> Vec<String> {
+    let ch = reg.authenticate(msg, false, T0).unwrap_err();
+    let r = parse_resp(&ch.response(msg, src()));
+    header_values(&r, "WWW-Authenticate")
+        .iter()
+        .map(|c| {
+            let at = c.find("algorithm=").unwrap() + 10;
+            c[at..].split(',').next().unwrap().trim().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn challenges_fit_the_client() {
+    let reg = registrar();
+    let ruri = format!("sip:{REALM}");
+    // RFC 8760: capable clients get SHA-256 first, MD5 as the fallback.
+    assert_eq!(
+        offered_algorithms(
+            &reg,
+            &register_from(Some("Linphone/5.1.65 (belle-sip/5.1.0)"), &ruri, None)
+        ),
+        ["SHA-256", "MD5"]
+    );
+    // baresip 1.0 gives up on a set holding an algorithm it cannot do, SIPp
+    // answers only the first, and a client that does not say who it is
+    // gets what every digest client can answer.
+    for agent in [
+        Some("baresip v1.0.0 (x86_64/linux)"),
+        Some("protocall-SIPp-uac"),
+        None,
+    ] {
+        assert_eq!(
+            offered_algorithms(&reg, &register_from(agent, &ruri, None)),
+            ["MD5"],
+            "{agent:?}"
+        );
+    }
+    // The operator's list and order win.
+    let cfg = RegistrarConfig {
+        algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+        md5_only_agents: vec![],
+        ..config()
+    };
+    let reg = registrar_with(cfg.clone(), Location::new(cfg.location_config()));
+    assert_eq!(
+        offered_algorithms(&reg, &register_from(Some("baresip v1.0.0"), &ruri, None)),
+        ["MD5", "SHA-256"]
+    );
+    let bad = RegistrarConfig {
+        algorithms: vec![],
+        ..config()
+    };
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn a_digest_uri_naming_the_proxy_or_an_equivalent_uri_is_accepted() {
+    let cfg = RegistrarConfig {
+        local_hosts: vec!["127.0.0.1".into(), REALM.into()],
+        ..config()
+    };
+    let reg = registrar_with(cfg.clone(), Location::new(cfg.location_config()));
+    let ruri = "sip:127.0.0.1";
+    let first = register_from(Some("sipp"), ruri, None);
+    let ch = reg.authenticate(&first, false, T0).unwrap_err();
+    let nonce = nonce_for(
+        &parse_resp(&ch.response(&first, src())),
+        "WWW-Authenticate",
+        Algorithm::Md5,
+    );
+    let answer = |nc: u32, uri: &str| {
+        let a = authorization(
+            "alice",
+            "alice-pass",
+            Algorithm::Md5,
+            &nonce,
+            nc,
+            "REGISTER",
+            uri,
+        );
+        reg.authenticate(&register_from(Some("sipp"), ruri, Some(a)), false, T0)
+    };
+    // What SIPp 3.6 sends: the proxy's address and port, not the Request-URI.
+    assert_eq!(answer(1, "sip:127.0.0.1:5060").unwrap(), "alice");
+    // RFC 3261 §19.1.4: the same URI written differently.
+    assert_eq!(answer(2, "SIP:127.0.0.1;x-other=1").unwrap(), "alice");
+    // Another resource is not this request, even with a good response.
+    let other = answer(3, "sip:bob@198.51.100.9").unwrap_err();
+    assert!(matches!(other.failure, Some(AuthFailure::UriMismatch)));
+    assert!(other.is_failed_attempt());
+    // A replayed nonce count still fails: the uri rule opens no replay.
+    assert!(answer(1, "sip:127.0.0.1:5060").is_err());
 }

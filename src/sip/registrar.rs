@@ -33,12 +33,13 @@ use sha2::{Digest, Sha256};
 use crate::location::{
     ApplyError, Binding, ContactUpdate, Location, LocationChange, LocationConfig, Update,
 };
+use crate::sip::digest::uri::digest_uri_names;
 use crate::sip::digest::{
-    parse_authorization_bytes, AuthError, Authenticator, Credentials, NonceSigner, ParseError,
-    RngError, StoredHa1, DEFAULT_REPLAY_CAPACITY,
+    parse_authorization_bytes, Algorithm, AuthError, Authenticator, Credentials, NonceSigner,
+    ParseError, RngError, StoredHa1, DEFAULT_REPLAY_CAPACITY,
 };
 use crate::sip::edit;
-use crate::sip::message::{Contact, Method, NameAddr, Scheme, SipMessage, Uri};
+use crate::sip::message::{Contact, Method, NameAddr, Scheme, SipMessage};
 use crate::sip::parse::is_token_char;
 use crate::sip::transport::Inbound;
 use crate::sip::validate::{self, Reject};
@@ -56,9 +57,16 @@ pub struct RegistrarConfig {
     pub default_expires: u32,
     /// Bindings kept per AoR; also the most Contacts one REGISTER may add.
     pub max_bindings_per_aor: usize,
-    /// Challenge with MD5 before SHA-256, for clients that only answer the
-    /// first challenge (SIPp 3.6).
-    pub md5_first: bool,
+    /// Digest algorithms offered, most preferred first (RFC 8760 §2.4).
+    pub algorithms: Vec<Algorithm>,
+    /// User-Agent substrings (any case) of clients offered MD5 alone: SIP
+    /// stacks that give up on a challenge set with an algorithm they cannot
+    /// compute (baresip 1.0) or answer only the first challenge (SIPp 3.6).
+    /// A request without User-Agent is offered MD5 alone too.
+    pub md5_only_agents: Vec<String>,
+    /// Host names that mean this proxy: a digest `uri` naming one of them
+    /// (without a user) is accepted for any request (see `digest::uri`).
+    pub local_hosts: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -69,9 +77,16 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             max_bindings_per_aor: crate::location::DEFAULT_MAX_BINDINGS_PER_AOR,
-            md5_first: false,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            md5_only_agents: default_md5_only_agents(),
+            local_hosts: Vec::new(),
         }
     }
+}
+
+/// The clients we know to fail on a SHA-256 challenge beside MD5.
+pub fn default_md5_only_agents() -> Vec<String> {
+    vec!["baresip".to_owned(), "sipp".to_owned()]
 }
 
 /// A [`RegistrarConfig`] that cannot work.
@@ -85,6 +100,8 @@ pub enum ConfigError {
     DefaultExpires(u32),
     #[error("max_bindings_per_aor must be at least 1")]
     MaxBindings,
+    #[error("digest_algorithms must name at least one of SHA-256, MD5, each once")]
+    Algorithms,
 }
 
 impl RegistrarConfig {
@@ -105,6 +122,14 @@ impl RegistrarConfig {
         }
         if self.max_bindings_per_aor == 0 {
             return Err(ConfigError::MaxBindings);
+        }
+        let unique = self
+            .algorithms
+            .iter()
+            .enumerate()
+            .all(|(i, a)| !self.algorithms.iter().skip(i + 1).any(|b| b == a));
+        if self.algorithms.is_empty() || !unique {
+            return Err(ConfigError::Algorithms);
         }
         Ok(())
     }
@@ -301,8 +326,7 @@ impl Registrar {
                 "registrar and location disagree on max bindings per AoR; the location's limit wins"
             );
         }
-        let auth = Authenticator::with_parts(config.realm.clone(), signer, DEFAULT_REPLAY_CAPACITY)
-            .with_md5_first(config.md5_first);
+        let auth = Authenticator::with_parts(config.realm.clone(), signer, DEFAULT_REPLAY_CAPACITY);
         Ok(Registrar {
             config,
             auth,
@@ -355,14 +379,16 @@ impl Registrar {
             }
         }
         let Some(creds) = ours else {
-            return Err(self.challenge(proxy, false, failure, now));
+            return Err(self.challenge(req, proxy, false, failure, now));
         };
         // RFC 7616 §3.4 and RFC 3261 §22.4: credentials computed for one
         // Request-URI must not authorise another. Checked before the user
         // lookup, so it reveals nothing about the user.
-        if !digest_uri_matches(&creds.uri, req) {
+        let ruri = req.parsed_request_uri().and_then(Result::ok);
+        let raw = req.request_uri().unwrap_or_default();
+        if !digest_uri_names(&creds.uri, raw, ruri.as_ref(), &self.config.local_hosts) {
             return Err(self
-                .challenge(proxy, false, Some(AuthFailure::UriMismatch), now)
+                .challenge(req, proxy, false, Some(AuthFailure::UriMismatch), now)
                 .naming(&creds.username));
         }
         let method = req
@@ -380,6 +406,7 @@ impl Registrar {
         match self.auth.verify(&creds, &method, ha1, now) {
             Ok(()) => Ok(creds.username),
             Err(AuthError::StaleNonce) => Err(self.challenge(
+                req,
                 proxy,
                 true,
                 Some(AuthFailure::Verify(AuthError::StaleNonce)),
@@ -391,14 +418,35 @@ impl Registrar {
                 }
                 let why = absent.unwrap_or(AuthFailure::Verify(e));
                 Err(self
-                    .challenge(proxy, false, Some(why), now)
+                    .challenge(req, proxy, false, Some(why), now)
                     .naming(&creds.username))
             }
         }
     }
 
+    /// The algorithms to offer this client, best first.
+    fn offered(&self, req: &SipMessage) -> Vec<Algorithm> {
+        let agent = req
+            .header("User-Agent")
+            .map(|v| String::from_utf8_lossy(&v).to_ascii_lowercase());
+        let legacy = match &agent {
+            None => true,
+            Some(a) => self
+                .config
+                .md5_only_agents
+                .iter()
+                .any(|m| !m.is_empty() && a.contains(&m.to_ascii_lowercase())),
+        };
+        if legacy && self.config.algorithms.contains(&Algorithm::Md5) {
+            vec![Algorithm::Md5]
+        } else {
+            self.config.algorithms.clone()
+        }
+    }
+
     fn challenge(
         &self,
+        req: &SipMessage,
         proxy: bool,
         stale: bool,
         failure: Option<AuthFailure>,
@@ -409,7 +457,7 @@ impl Registrar {
         } else {
             (401, "WWW-Authenticate")
         };
-        match self.auth.challenges(stale, now) {
+        match self.auth.challenges(&self.offered(req), stale, now) {
             Ok(values) => AuthChallenge {
                 code,
                 headers: values.into_iter().map(|v| (name, v)).collect(),
@@ -722,28 +770,6 @@ fn to_tag(req: &SipMessage) -> String {
     }
     let d = h.finalize();
     hex::encode(d.get(..8).unwrap_or_default())
-}
-
-/// The digest `uri` names the Request-URI: byte-equal, or the same SIP
-/// URI by scheme, user, host (any case) and port, since some clients
-/// re-serialise it.
-fn digest_uri_matches(digest_uri: &str, req: &SipMessage) -> bool {
-    let Some(ruri) = req.request_uri() else {
-        return false;
-    };
-    if digest_uri.as_bytes() == ruri {
-        return true;
-    }
-    let (Ok(a), Some(Ok(b))) = (
-        Uri::parse(Bytes::copy_from_slice(digest_uri.as_bytes())),
-        req.parsed_request_uri(),
-    ) else {
-        return false;
-    };
-    a.scheme == b.scheme
-        && a.user == b.user
-        && a.host.eq_ignore_ascii_case(&b.host)
-        && a.port == b.port
 }
 
 /// `delta-seconds`; values past u32 are clamped as RFC 3261 §10.2.1.1

@@ -98,6 +98,7 @@ fn check_common(msg: &SipMessage) -> Result<(), String> {
             return Err(format!("Multiple {label} headers"));
         }
     }
+    check_control_chars(msg)?;
     let call_id = msg.call_id().unwrap_or_default();
     if call_id.is_empty() || call_id.iter().any(|b| is_lws(*b)) {
         return Err("Malformed Call-ID header".to_owned());
@@ -111,6 +112,72 @@ fn check_common(msg: &SipMessage) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// RFC 3261 §25.1 leaves no room for control characters in a header value
+/// outside a quoted-pair, and they are how bad bytes reach logs and the
+/// store (PostgreSQL refuses a NUL in text). A control is 0x00-0x1F but
+/// HTAB, and 0x7F; UTF-8 is fine.
+fn is_ctl(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// Refuses a header value carrying a control character, naming the header
+/// when it is one we know (an extension header's name is received bytes,
+/// which never go on a status line).
+fn check_control_chars(msg: &SipMessage) -> Result<(), String> {
+    for h in msg.header_entries() {
+        let value = msg.span_bytes(h.value);
+        // Almost every value is plain text: one pass and done.
+        if !value.iter().any(|b| is_ctl(*b)) {
+            continue;
+        }
+        // The Call-ID is a key (dialogs, the call log, the store): it is a
+        // `word`, which has no quoted-pair, so no escape makes a control
+        // acceptable there.
+        if !controls_are_legal(value, h.kind != HeaderName::CallId) {
+            return Err(match h.kind.canonical() {
+                Some(name) => format!("Control character in {name} header"),
+                None => "Control character in an extension header".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether every control character in `value` is one RFC 3261 allows: the
+/// line break of a fold (CRLF or a tolerated bare LF, then SP or HTAB) or
+/// the second half of a quoted-pair inside a quoted-string, which may be
+/// anything but CR and LF (RFC 4475 §3.1.1.2 puts NUL, BEL and DEL there),
+/// when the header's grammar has quoted strings at all (`quoted_pairs`).
+fn controls_are_legal(value: &[u8], quoted_pairs: bool) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        if b == b'\r' || b == b'\n' {
+            let lf = if b == b'\r' { i + 1 } else { i };
+            if value.get(lf) != Some(&b'\n') || !matches!(value.get(lf + 1), Some(b' ' | b'\t')) {
+                return false;
+            }
+            // A fold is whitespace; it ends no quoted-string and escapes
+            // nothing (a quoted-pair cannot hold CR or LF).
+            escaped = false;
+            i = lf + 1;
+            continue;
+        }
+        if escaped {
+            escaped = false;
+        } else if is_ctl(b) {
+            return false;
+        } else if quoted_pairs && quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        }
+        i += 1;
+    }
+    true
 }
 
 fn header_reason(e: &HeaderError) -> String {
@@ -304,6 +371,87 @@ Max-Forwards: 70\r\n";
             code(check_replaced("example.com SIP", "example.com?X=y SIP")),
             Some(400)
         );
+    }
+
+    fn bad(reason: &str) -> Result<(), Reject> {
+        Err(Reject::Respond {
+            code: 400,
+            reason: reason.to_owned(),
+        })
+    }
+
+    #[test]
+    fn control_characters_in_call_id_are_refused() {
+        let want = bad("Control character in Call-ID header");
+        for ctl in ["\0", "\x01", "\x07", "\x1b", "\x1f", "\x7f", "\r"] {
+            let id = format!("a{ctl}b@h");
+            assert_eq!(check_replaced("abc@h", &id), want, "{id:?}");
+        }
+        // A Call-ID has no quoted strings: an escape makes nothing legal.
+        assert_eq!(check_replaced("abc@h", "\"\\\0\"@h"), want);
+        assert_eq!(check_replaced("Call-ID: abc@h", "i: x\0@h"), want);
+    }
+
+    #[test]
+    fn control_characters_in_other_headers_name_the_header() {
+        assert_eq!(
+            check_replaced("<sip:alice@", "\"A\0\" <sip:alice@"),
+            bad("Control character in From header")
+        );
+        assert_eq!(
+            check("Subject: hi\x08there"),
+            bad("Control character in Subject header")
+        );
+        assert_eq!(
+            check("X-Anything: a\x7fb"),
+            bad("Control character in an extension header")
+        );
+        // Outside a quoted string a backslash escapes nothing.
+        assert_eq!(
+            check("Subject: a\\\0b"),
+            bad("Control character in Subject header")
+        );
+        // A bare CR is not a fold.
+        assert_eq!(
+            check("Subject: a\rb"),
+            bad("Control character in Subject header")
+        );
+    }
+
+    #[test]
+    fn what_the_grammar_allows_stays_allowed() {
+        // HTAB, UTF-8, a folded value, and a quoted-pair holding NUL, BEL and
+        // DEL in a display name (RFC 4475 §3.1.1.2).
+        assert_eq!(check("Subject: a\tb"), Ok(()));
+        assert_eq!(check("Subject: работающий ☎"), Ok(()));
+        assert_eq!(check("Subject: one\r\n two\r\n\tthree"), Ok(()));
+        assert_eq!(check("Subject: one\n two"), Ok(()), "bare-LF fold");
+        assert_eq!(
+            check_replaced(
+                "To: <sip:bob@",
+                "To: \"BEL:\\\x07 NUL:\\\0 DEL:\\\x7f\" <sip:bob@"
+            ),
+            Ok(())
+        );
+        // ...but only escaped, and only inside the quotes.
+        assert_eq!(
+            check_replaced("To: <sip:bob@", "To: \"a\0\" <sip:bob@"),
+            bad("Control character in To header")
+        );
+        assert_eq!(
+            check_replaced("To: <sip:bob@", "To: \"a\" \\\0 <sip:bob@"),
+            bad("Control character in To header")
+        );
+    }
+
+    #[test]
+    fn a_response_with_a_control_character_is_dropped() {
+        let text = format!(
+            "SIP/2.0 200 OK\r\n{}\r\n",
+            BASE.split_once("\r\n").unwrap().1.replace("abc@h", "a\0@h")
+        );
+        let r = check_response(&parse(Bytes::from(text), true).unwrap());
+        assert_eq!(r.unwrap_err().code(), None);
     }
 
     #[test]

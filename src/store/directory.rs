@@ -152,7 +152,7 @@ impl Store {
         p: &ProviderFields,
         numbers_e164: &[String],
     ) -> Result<Provider, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_provider(&mut tx, p).await?;
         for n in numbers_e164 {
             insert_number(&mut tx, id, None, n, None).await?;
@@ -260,7 +260,7 @@ impl Store {
         e164: &str,
         label: Option<&str>,
     ) -> Result<PhoneNumber, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(uid) = user_id {
             let owner = user_provider(&mut tx, uid).await?;
             if owner != provider_id {
@@ -322,7 +322,7 @@ impl Store {
         email: Option<&str>,
         numbers_e164: &[String],
     ) -> Result<ProviderUser, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_user(&mut tx, provider_id, name, email).await?;
         for n in numbers_e164 {
             insert_number(&mut tx, provider_id, Some(id), n, None).await?;
@@ -452,7 +452,7 @@ impl Store {
         c: &Consultant,
         ha1: Option<(String, String)>,
     ) -> Result<Consultant, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE consultants SET name = $1, email = $2, weekly_capacity_hours = $3, \
              active = $4, updated_at = $5 WHERE id = $6",
@@ -561,7 +561,7 @@ impl Store {
 
     pub async fn open_protocol(&self, p: &ProtocolRecord) -> Result<Protocol, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // A provisional unique number lets the database hand out the id that
         // the generated number is made of, in the same transaction.
         let provisional = p

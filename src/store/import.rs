@@ -15,7 +15,7 @@ impl Store {
             rows: rows.len() as u64,
             ..Default::default()
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for row in rows {
             if let Err(e) = apply_row(&mut tx, row, &mut report).await {
                 match e {

@@ -46,6 +46,8 @@ pub enum Write {
 pub struct WriteSummary {
     pub callbacks_created: u64,
     pub contacts_closed: Vec<ClosedContact>,
+    /// Writes the database refused for their data, set aside.
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,7 @@ impl WriteSummary {
     pub fn merge(&mut self, other: WriteSummary) {
         self.callbacks_created += other.callbacks_created;
         self.contacts_closed.extend(other.contacts_closed);
+        self.refused += other.refused;
     }
 }
 
@@ -73,7 +76,7 @@ impl Store {
         &self,
         writes: impl IntoIterator<Item = &'a Write>,
     ) -> Result<WriteSummary, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut summary = WriteSummary::default();
         for w in writes {
             apply(&mut tx, w, &mut summary).await?;
@@ -82,13 +85,11 @@ impl Store {
         Ok(summary)
     }
 
-    /// Applies one write on its own (used to isolate a write the database
-    /// refuses, so it cannot block the ones after it).
+    /// Applies one write on its own, in its own transaction (used to
+    /// isolate a write the database refuses, so it cannot block the ones
+    /// after it, and leaves nothing half-written behind).
     pub async fn write_one(&self, w: &Write) -> Result<WriteSummary, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let mut summary = WriteSummary::default();
-        apply(&mut conn, w, &mut summary).await?;
-        Ok(summary)
+        self.write_batch([w]).await
     }
 
     /// Closes contacts made from calls that were still open when the

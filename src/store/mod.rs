@@ -10,8 +10,10 @@
 mod calls;
 mod contacts;
 mod directory;
+pub mod files;
 mod import;
 mod journal_writes;
+mod lock;
 mod migrate;
 mod planning;
 mod registrations;
@@ -24,6 +26,7 @@ pub use calls::*;
 pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
+pub use lock::{DataLock, LockError, LOCK_FILE};
 pub use migrate::MIGRATIONS;
 pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use registrations::RegistrationRow;
@@ -48,7 +51,7 @@ pub enum Backend {
 pub enum StoreError {
     #[error("cannot open the database at {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
-    #[error("cannot create the SQLite directory {path}: {source}")]
+    #[error("cannot create the SQLite database or its directory {path}: {source}")]
     CreateDir {
         path: String,
         source: std::io::Error,
@@ -76,13 +79,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database answered and said no (a constraint): retrying the
-    /// same write cannot succeed.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Conflict(_) | StoreError::Reference(_) | StoreError::Constraint(_)
-        )
+    /// The database refused the data itself, so retrying the same write
+    /// can never succeed: a constraint (PostgreSQL SQLSTATE class 23,
+    /// SQLite `SQLITE_CONSTRAINT`), or a value it cannot hold (class 22
+    /// "data exception", e.g. 22021 for a NUL byte in text; SQLite
+    /// `SQLITE_MISMATCH` and `SQLITE_TOOBIG`), or one sqlx could not encode.
+    /// Everything else (a refused connection, a pool timeout, SQLite busy
+    /// or locked, a missing table) may pass once the database or the
+    /// operator has done something, so it is not one.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Conflict(_) | StoreError::Reference(_) | StoreError::Constraint(_) => true,
+            StoreError::Db(e) => is_data_problem(e),
+            _ => false,
+        }
     }
 
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
@@ -111,6 +121,35 @@ impl StoreError {
     }
 }
 
+/// SQLite's primary result codes for data it will not store
+/// (<https://www.sqlite.org/rescode.html>): extended codes keep the primary
+/// one in their low byte.
+const SQLITE_TOOBIG: i32 = 18;
+const SQLITE_CONSTRAINT: i32 = 19;
+const SQLITE_MISMATCH: i32 = 20;
+
+/// Reads the database's own error code: the message text differs between
+/// versions and locales, the code does not.
+fn is_data_problem(e: &sqlx::Error) -> bool {
+    let db = match e {
+        sqlx::Error::Database(db) => db,
+        sqlx::Error::Encode(_) => return true,
+        _ => return false,
+    };
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = pg.code();
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+        return matches!(
+            code & 0xff,
+            SQLITE_TOOBIG | SQLITE_CONSTRAINT | SQLITE_MISMATCH
+        );
+    }
+    false
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -137,10 +176,10 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        let url = if backend == Backend::Sqlite {
+        let (url, created) = if backend == Backend::Sqlite {
             prepare_sqlite_url(url)?
         } else {
-            url.to_string()
+            (url.to_string(), None)
         };
         let mut opts = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -167,6 +206,17 @@ impl Store {
                 url: redact(&url),
                 source,
             })?;
+        if let Some(db) = created {
+            // SQLite gives -wal and -shm the database's mode already; this
+            // holds even if it one day does not.
+            for suffix in ["-wal", "-shm"] {
+                let mut side = db.clone().into_os_string();
+                side.push(suffix);
+                if let Err(e) = files::make_private(std::path::Path::new(&side)) {
+                    tracing::warn!(error = %e, file = ?side, "cannot make the SQLite file private");
+                }
+            }
+        }
         Ok(Store { pool, backend, tz })
     }
 
@@ -191,6 +241,21 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock
+    /// at BEGIN: a deferred transaction that reads first and then writes
+    /// fails at once with SQLITE_BUSY(_SNAPSHOT) when another connection
+    /// wrote in between (the busy timeout cannot help a stale snapshot),
+    /// which the API answered with a 503. Taken up front, the lock is
+    /// waited for like any other.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -266,48 +331,121 @@ pub(crate) fn get_bool(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
     }
 }
 
-/// Makes sure a SQLite file can be created: its directory exists and the
-/// URL asks for create-if-missing.
-fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+/// Makes sure a SQLite file can be created: its directory exists (0700
+/// when we create it) and the URL asks for create-if-missing. A database
+/// file we are to create is created here, 0600, so nothing else ever sees
+/// it with the umask's mode; its path is returned then. An existing one
+/// keeps its mode (a warning says when others can read it).
+fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-            }
-        }
-    }
     let mut out = format!("sqlite://{path}");
-    match query {
-        Some(q) if q.contains("mode=") => out.push_str(&format!("?{q}")),
-        Some(q) => out.push_str(&format!("?{q}&mode=rwc")),
-        None => out.push_str("?mode=rwc"),
-    }
+    let creates = match query {
+        Some(q) if q.contains("mode=") => {
+            out.push_str(&format!("?{q}"));
+            q.split('&').any(|kv| kv == "mode=rwc")
+        }
+        Some(q) => {
+            out.push_str(&format!("?{q}&mode=rwc"));
+            true
+        }
+        None => {
+            out.push_str("?mode=rwc");
+            true
+        }
+    };
     // Validate early so a bad URL fails with the URL, not deep in the pool.
     sqlx::sqlite::SqliteConnectOptions::from_str(&out).map_err(|source| StoreError::Connect {
         url: out.clone(),
         source,
     })?;
-    Ok(out)
+    if path == ":memory:" || path.is_empty() {
+        return Ok((out, None));
+    }
+    let file = std::path::Path::new(path);
+    let create_err = |p: &std::path::Path| {
+        let path = p.display().to_string();
+        move |source| StoreError::CreateDir { path, source }
+    };
+    if let Some(dir) = file.parent() {
+        files::create_private_dir(dir).map_err(create_err(dir))?;
+    }
+    if file.exists() {
+        if files::readable_by_others(file) {
+            tracing::warn!(
+                file = %file.display(),
+                "the SQLite database is readable by other users; chmod 600 it"
+            );
+        }
+        return Ok((out, None));
+    }
+    if !creates {
+        return Ok((out, None));
+    }
+    match files::open_private(
+        file,
+        std::fs::OpenOptions::new().write(true).create_new(true),
+    ) {
+        Ok(_) => Ok((out, Some(file.to_path_buf()))),
+        // Another process created it meanwhile: it is not ours to chmod.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((out, None)),
+        Err(e) => Err(create_err(file)(e)),
+    }
 }
 
-/// Hides a password in a database URL before it reaches a log or an error.
+/// Query parameters whose value is a secret (compared ignoring case).
+const SECRET_PARAMS: [&str; 8] = [
+    "password",
+    "sslpassword",
+    "pass",
+    "passwd",
+    "pwd",
+    "token",
+    "secret",
+    "auth_token",
+];
+
+/// Hides the secrets in a database URL before it reaches a log or an
+/// error: the password of `user:password@` and the value of any query
+/// parameter that carries one (`?password=`, `sslpassword`, `token`...).
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
-            if let Some((user, _)) = cred.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
+    // Everything before the first '?' is scheme, credentials, host and
+    // path; a password may hold '@' or '/', so credentials end at the last
+    // '@' there.
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    match head.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((cred, host)) => match cred.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{scheme}://{user}:***@{host}")),
+                None => out.push_str(head),
+            },
+            None => out.push_str(head),
+        },
+        None => out.push_str(head),
     }
-    url.to_string()
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+fn is_secret_param(key: &str) -> bool {
+    SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
 }
 
 /// Builds a WHERE clause with `$n` placeholders numbered in order, because
@@ -382,9 +520,17 @@ mod tests {
     fn sqlite_urls_get_create_mode() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/sub/x.db", dir.path().display());
-        let out = prepare_sqlite_url(&url).unwrap();
+        let (out, created) = prepare_sqlite_url(&url).unwrap();
         assert!(out.ends_with("x.db?mode=rwc"), "{out}");
         assert!(dir.path().join("sub").is_dir());
+        assert_eq!(created, Some(dir.path().join("sub/x.db")));
+        // An existing file is not ours to create.
+        let (_, again) = prepare_sqlite_url(&url).unwrap();
+        assert_eq!(again, None);
+        // Read-only mode creates nothing.
+        let ro = format!("sqlite://{}/ro.db?mode=ro", dir.path().display());
+        assert_eq!(prepare_sqlite_url(&ro).unwrap().1, None);
+        assert!(!dir.path().join("ro.db").exists());
     }
 
     #[test]
@@ -394,6 +540,88 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u:p@ss/w@h/db"),
+            "postgres://u:***@h/db",
+            "a password holding '@' and '/'"
+        );
+    }
+
+    #[test]
+    fn passwords_in_query_strings_are_redacted() {
+        assert_eq!(
+            redact("postgres://h/db?user=u&password=secret"),
+            "postgres://h/db?user=u&password=***"
+        );
+        assert_eq!(
+            redact("postgres://h/db?PassWord=a&sslmode=require&SSLPASSWORD=b&pwd=c&pass=d&token=e"),
+            "postgres://h/db?PassWord=***&sslmode=require&SSLPASSWORD=***&pwd=***&pass=***&token=***"
+        );
+        // Both places at once; a query '@' does not move the credentials.
+        assert_eq!(
+            redact("postgres://u:s1@h/db?application_name=a@b&password=s2"),
+            "postgres://u:***@h/db?application_name=a@b&password=***"
+        );
+        // Names that merely contain a secret word are not secrets, and
+        // nothing else changes.
+        assert_eq!(
+            redact("postgres://h/db?passive=1&sslrootcert=/x&password"),
+            "postgres://h/db?passive=1&sslrootcert=/x&password"
+        );
+        assert_eq!(
+            redact("sqlite://data/protocall.db?mode=rwc"),
+            "sqlite://data/protocall.db?mode=rwc"
+        );
+    }
+
+    /// What each SQLite failure is, from real errors: data problems are
+    /// refusals to set aside, the rest is retried.
+    #[tokio::test]
+    async fn sqlite_errors_are_told_apart_by_code() {
+        use sqlx::{Connection, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/c.db?mode=rwc", dir.path().display());
+        let mut a = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        a.execute(
+            "PRAGMA foreign_keys = ON; CREATE TABLE p (id INTEGER PRIMARY KEY); \
+             CREATE TABLE t (a TEXT NOT NULL CHECK (a <> 'bad'), b INTEGER UNIQUE, \
+             p INTEGER REFERENCES p (id)); INSERT INTO t (a, b) VALUES ('x', 1)",
+        )
+        .await
+        .unwrap();
+        let err = |e: sqlx::Error| StoreError::Db(e);
+        for (what, sql) in [
+            ("check", "INSERT INTO t (a) VALUES ('bad')"),
+            ("not null", "INSERT INTO t (a) VALUES (NULL)"),
+            ("unique", "INSERT INTO t (a, b) VALUES ('y', 1)"),
+            ("foreign key", "INSERT INTO t (a, p) VALUES ('y', 42)"),
+        ] {
+            let e = err(a.execute(sql).await.unwrap_err());
+            assert!(e.is_data_error(), "{what}: {e}");
+            // Classified or not, the same answer.
+            if let StoreError::Db(inner) = e {
+                assert!(StoreError::classify(inner).is_data_error(), "{what}");
+            }
+        }
+        let e = err(a
+            .execute("INSERT INTO nowhere VALUES (1)")
+            .await
+            .unwrap_err());
+        assert!(
+            !e.is_data_error(),
+            "a missing table is no data problem: {e}"
+        );
+        // Busy: another connection holds the write lock and we do not wait.
+        a.execute("BEGIN EXCLUSIVE").await.unwrap();
+        let mut b = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        b.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let e = err(b
+            .execute("INSERT INTO t (a) VALUES ('z')")
+            .await
+            .unwrap_err());
+        assert!(!e.is_data_error(), "busy is transient: {e}");
+        assert!(!StoreError::Db(sqlx::Error::PoolTimedOut).is_data_error());
+        assert!(!StoreError::not_found("x").is_data_error());
     }
 
     #[test]

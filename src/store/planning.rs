@@ -69,7 +69,7 @@ impl Store {
         week: &str,
         items: &[(String, i64)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM work_plans WHERE consultant_id = $1 AND iso_week = $2")
             .bind(consultant)
             .bind(week.to_string())
@@ -148,7 +148,7 @@ impl Store {
         consultant: i64,
         days: &[(i64, Vec<String>)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (day, ranges) in days {
             sqlx::query(
                 "INSERT INTO working_hours (consultant_id, weekday, ranges) VALUES ($1, $2, $3) \
@@ -281,7 +281,7 @@ impl Store {
         week: &str,
         blocks: &[ScheduledBlock],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM tasks WHERE consultant_id = $1 AND iso_week = $2 \
              AND source = 'schedule' AND status = 'planned'",

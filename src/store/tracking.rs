@@ -154,7 +154,7 @@ impl Store {
 
     /// Starts a transaction for a sequence of tracking writes.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(self.pool().begin().await?)
+        self.begin_write().await
     }
 
     pub async fn insert_task(&self, c: &mut Conn, t: &TaskRecord) -> Result<i64, StoreError> {

@@ -14,6 +14,13 @@
 //!
 //! File format: one JSON object per line, `{"seq": N, "write": {...}}`. A
 //! torn last line (the process died mid-write) is dropped at start.
+//!
+//! A write the database refuses for its data (a constraint, a NUL byte
+//! PostgreSQL cannot store: [`StoreError::is_data_error`]) will be refused
+//! forever, so it must not hold up the writes behind it: it is set aside in
+//! `journal.rejects` (same format plus the time and the reason), counted and
+//! logged once, and the drainer goes on. Every file here is 0600 and the
+//! directory 0700: contacts are client data.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -26,7 +33,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::store::{Store, Write};
+use crate::store::files;
+use crate::store::{Store, StoreError, Write};
 
 /// Writes accepted but not yet on disk are bounded by this queue.
 pub const APPEND_QUEUE: usize = 65_536;
@@ -35,6 +43,11 @@ pub const DRAIN_BATCH: usize = 500;
 /// The journal file is emptied once everything in it is in the store and
 /// it has grown past this.
 const COMPACT_BYTES: u64 = 8 << 20;
+/// Refused writes set aside, in the journal directory.
+pub const REJECTS_FILE: &str = "journal.rejects";
+/// The rejects file stops growing here (refusals are still counted and
+/// logged): something refusing every write must not fill the disk.
+const REJECTS_MAX_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -152,16 +165,18 @@ impl Journal {
     /// Opens (creating) the journal in `dir` and loads what the previous
     /// run left undrained.
     pub fn open(dir: &Path) -> Result<(Journal, JournalHandle, Recovered), JournalError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        files::create_private_dir(dir).map_err(io(dir))?;
+        if files::readable_by_others(dir) {
+            tracing::warn!(dir = %dir.display(), "the journal directory is open to other users; chmod 700 it");
+        }
         let log = dir.join("journal.log");
         let checkpoint = read_u64(&dir.join("journal.checkpoint")).unwrap_or(0);
         let last_alive_ms = read_u64(&dir.join("heartbeat")).map(|v| v as i64);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&log)
-            .map_err(io(&log))?;
+        let mut file = files::open_private(
+            &log,
+            OpenOptions::new().create(true).read(true).append(true),
+        )
+        .map_err(io(&log))?;
         let mut pending = VecDeque::new();
         let mut max_seq = checkpoint;
         let mut good_len = 0u64;
@@ -327,9 +342,94 @@ fn read_u64(path: &Path) -> Option<u64> {
 
 /// Replaces a small file atomically (write aside, rename).
 fn write_small(path: &Path, value: u64) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, value.to_string())?;
-    std::fs::rename(&tmp, path)
+    files::replace_private(path, value.to_string().as_bytes())
+}
+
+/// A refused write as `journal.rejects` keeps it.
+#[derive(Serialize)]
+struct RejectRef<'a> {
+    seq: u64,
+    refused_at_ms: i64,
+    reason: &'a str,
+    write: &'a Write,
+}
+
+/// The write's Call-ID, the one thing that names it in a log line.
+fn call_id_of(w: &Write) -> &str {
+    match w {
+        Write::Call(c) => &c.call_id,
+        Write::Callback(c) => &c.call_id,
+        Write::Contact(c) => &c.call_id,
+    }
+}
+
+fn kind_of(w: &Write) -> &'static str {
+    match w {
+        Write::Call(_) => "call",
+        Write::Callback(_) => "callback",
+        Write::Contact(_) => "contact",
+    }
+}
+
+/// Sets a refused write aside and says so once. The write is lost only if
+/// the disk refuses too (or the rejects file is full); the log line then
+/// carries it whole, and it was unstorable anyway.
+async fn set_aside(dir: &Path, seq: u64, write: &Write, error: &StoreError) {
+    let reason = error.to_string();
+    let line = RejectRef {
+        seq,
+        refused_at_ms: chrono::Utc::now().timestamp_millis(),
+        reason: &reason,
+        write,
+    };
+    let mut bytes = match serde_json::to_vec(&line) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(seq, error = %e, reason, "journal: refused write not serialisable; dropped");
+            return;
+        }
+    };
+    bytes.push(b'\n');
+    let path = dir.join(REJECTS_FILE);
+    let kept = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || append_reject(&path, &bytes)).await
+    };
+    // Debug formatting escapes the control characters a refused value
+    // may well hold.
+    let call_id = call_id_of(write);
+    match kept {
+        Ok(Ok(())) => tracing::error!(
+            seq,
+            kind = kind_of(write),
+            ?call_id,
+            reason,
+            file = %path.display(),
+            "journal: write refused by the database; set aside"
+        ),
+        Ok(Err(e)) => tracing::error!(
+            seq,
+            ?write,
+            reason,
+            error = %e,
+            file = %path.display(),
+            "journal: write refused by the database and not set aside; dropped"
+        ),
+        Err(e) => {
+            tracing::error!(seq, ?write, reason, error = %e, "journal: write refused by the database; dropped")
+        }
+    }
+}
+
+fn append_reject(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    let mut file = files::open_private(path, OpenOptions::new().create(true).append(true))?;
+    if file.metadata()?.len() + line.len() as u64 > REJECTS_MAX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{REJECTS_FILE} is full ({REJECTS_MAX_BYTES} bytes)"
+        )));
+    }
+    file.write_all(line)?;
+    file.sync_data()
 }
 
 fn append_loop(
@@ -468,17 +568,19 @@ async fn drain_loop(
                     f(&summary);
                 }
             }
-            Err(e) if e.is_refusal() => {
-                // One write the database refuses (a constraint) must not
-                // block the rest: apply them one by one, drop the refused.
+            Err(e) if e.is_data_error() => {
+                // One write the database refuses for its data must not
+                // block the rest: apply them one by one, set the refused
+                // aside.
                 let mut summary = crate::store::WriteSummary::default();
                 let mut unreachable = false;
                 let mut done = 0;
-                for (_, w) in &batch {
+                for (seq, w) in &batch {
                     match store.write_one(w).await {
                         Ok(s) => summary.merge(s),
-                        Err(e) if e.is_refusal() => {
-                            tracing::error!(error = %e, write = ?w, "journal: write refused by the database; dropped");
+                        Err(e) if e.is_data_error() => {
+                            set_aside(&dir, *seq, w, &e).await;
+                            summary.refused += 1;
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "journal: store write failed; retrying");

@@ -45,7 +45,6 @@ cat > "$work/protocall.toml" <<TOML
 [sip]
 listen = "127.0.0.1:$SIP"
 realm = "protocall"
-digest_md5_first = true
 [routing]
 dialplans = "$work/dialplans"
 ura_uri = "sip:ura@127.0.0.1:$URA"

@@ -28,7 +28,6 @@ cat > "$work/protocall.toml" <<TOML
 [sip]
 listen = "127.0.0.1:$SIP"
 realm = "protocall"
-digest_md5_first = true
 static_routes = "$work/routes.csv"
 static_default_target = "sip:bob@127.0.0.1:$UAS_UDP"
 [routing]

@@ -90,12 +90,13 @@ impl StreamFramer {
                 .take_while(|b| **b == b'\r' || **b == b'\n')
                 .count();
             if run > 0 {
-                self.count(run);
                 // A ping may be split across reads; wait rather than
-                // consume half of it and miss that a pong is owed.
+                // consume half of it and miss that a pong is owed. Its
+                // bytes are counted once, when they are consumed.
                 if run == buf.len() && run < 4 && b"\r\n\r\n".starts_with(buf) {
                     return Ok(Frame::Incomplete);
                 }
+                self.count(run);
                 let pings = count_pings(buf.get(..run).unwrap_or_default());
                 return Ok(Frame::KeepAlive { len: run, pings });
             }

@@ -28,8 +28,15 @@ impl Proxy {
         let Some(method) = msg.method() else { return };
         self.metrics.request(&method);
         if let Err(reject) = check_request(&msg) {
-            if let (Reject::Respond { code, .. }, false) = (reject, method == Method::Ack) {
-                self.reply_stateless(&msg, inbound, code, &[], wire);
+            if let (Reject::Respond { code, reason }, false) = (reject, method == Method::Ack) {
+                // The validator's reason names what is wrong; it is ours
+                // (never received bytes), but only printable ASCII goes out.
+                let tag = self.local_tag(&msg);
+                let mut b = response(&msg, code).source(inbound.source).to_tag(&tag);
+                if reason.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+                    b = b.reason(&reason);
+                }
+                wire.send(inbound.reply_to(), b.build());
             }
             return;
         }
