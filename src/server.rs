@@ -23,15 +23,9 @@ use crate::routing::dialplan::load_dir;
 use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
 use crate::sip::guard::{Guard, GuardConfig};
-use crate::sip::message::SipMessage;
 use crate::sip::message::Uri;
-use crate::sip::proxy::{
-    AuthNote, CallAuth, Destinations, EdgeConfig, Proxy, ProxyConfig, RegisterHandler,
-    RegisterReply, RouteKey, Wire,
-};
-use crate::sip::registrar::{
-    CredentialSource, RegisterResult, Registrar, RegistrarConfig, UserSecret,
-};
+use crate::sip::proxy::{Destinations, EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
+use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
 use crate::sip::router::{resolve, Target};
 use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
@@ -95,46 +89,6 @@ impl CredentialSource for CredentialCache {
     fn lookup(&self, username: &str) -> Option<UserSecret> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
         map.get(username).cloned()
-    }
-}
-
-struct RegistrarAdapter(Registrar);
-
-impl RegisterHandler for RegistrarAdapter {
-    fn handle_register(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> RegisterReply {
-        let out = self.0.handle_register(req, inbound, now_ms);
-        let auth = match &out.result {
-            RegisterResult::Accepted { aor, .. } => AuthNote::Passed(aor.clone()),
-            RegisterResult::Challenged {
-                failed_attempt: true,
-                username,
-                ..
-            } => AuthNote::Failed(username.clone()),
-            _ => AuthNote::None,
-        };
-        RegisterReply {
-            code: out.status,
-            response: out.response,
-            auth,
-        }
-    }
-
-    fn authorize_call(&self, req: &SipMessage, inbound: &Inbound, now_ms: i64) -> CallAuth {
-        match self.0.authenticate(req, true, now_ms) {
-            Ok(user) => CallAuth::Consultant(user),
-            Err(ch) if ch.is_failed_attempt() => CallAuth::Failed {
-                response: crate::sip::edit::response(req, 403)
-                    .source(inbound.source)
-                    .build(),
-                user: ch.username,
-            },
-            // No credentials yet, a stale nonce, or credentials for another
-            // proxy's realm: ask (again).
-            Err(ch) => CallAuth::Challenge {
-                code: ch.code,
-                response: ch.response(req, inbound.source),
-            },
-        }
     }
 }
 
@@ -459,7 +413,7 @@ pub async fn start(
             },
         },
         router,
-        Some(Arc::new(RegistrarAdapter(registrar))),
+        Some(Arc::new(registrar)),
         events,
         metrics.clone(),
     ));

@@ -424,3 +424,31 @@ async fn password_guessing_is_banned_while_the_desk_works() {
     let after = mallory.register_raw("one more", 300).await.unwrap();
     assert_eq!(after.status(), Some(401));
 }
+
+#[tokio::test]
+async fn a_locked_username_cannot_register_from_a_new_address() {
+    let app = app_with(&[("PROTOCALL__SECURITY__MAX_AUTH_FAILURES_PER_USER", "3")]).await;
+    let mut ana = agent(&app, "ana").await;
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+    // Three wrong guesses for ana from one address lock the username...
+    let mut guesser = Agent::udp_on("ana", STRANGER.parse().unwrap(), app.sip_udp)
+        .await
+        .unwrap();
+    guesser.set_timeout(T);
+    for i in 0..3 {
+        let r = guesser
+            .register_raw(&format!("guess-{i}"), 300)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), Some(401));
+    }
+    // ...so even the right password from yet another address is refused,
+    let mut other = Agent::udp_on("ana", "127.0.0.3".parse().unwrap(), app.sip_udp)
+        .await
+        .unwrap();
+    other.set_timeout(T);
+    let r = other.register_raw(PASSWORD, 300).await.unwrap();
+    assert_eq!(r.status(), Some(403));
+    // while ana's own phone, known to have logged in, keeps working.
+    assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
+}

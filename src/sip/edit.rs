@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::message::{split_list, HeaderEntry, HeaderName, Rport, SipMessage, StartLine};
+use super::message::{
+    split_list, split_next, HeaderEntry, HeaderName, Rport, SipMessage, Span, StartLine,
+};
 
 /// The reason phrase RFC 3261 §21 gives a status code.
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -176,20 +178,33 @@ impl<'a> ResponseBuilder<'a> {
             self.code,
             self.reason
         );
-        for (i, via) in req.headers("Via").enumerate() {
-            out.put_slice(b"Via: ");
-            match (i, self.source) {
-                (0, Some(src)) => out.put_slice(&stamp_via(&via, src)),
-                _ => out.put_slice(&via),
+        // Via lines are copied as lines, not one line per value: a request
+        // packing many (even empty) values into one line must not get a
+        // reply with more header lines, or more bytes, than it sent.
+        let mut stamped = self.source.is_none();
+        for e in req.header_entries() {
+            if e.kind != HeaderName::Via {
+                continue;
             }
-            out.put_slice(b"\r\n");
+            match self.source {
+                Some(src) if !stamped && !e.value.is_empty() => {
+                    stamped = true;
+                    put_via_stamped(&mut out, req, e, src);
+                }
+                _ => put_entry(&mut out, req, e),
+            }
         }
+        let mut wrote_to = false;
         for e in req.header_entries() {
             match e.kind {
                 HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
                     put_entry(&mut out, req, e)
                 }
+                // Only one To is legal; any further copy (a 400 for the
+                // duplicate) goes back as it came, not grown by a tag.
+                HeaderName::To if wrote_to => put_entry(&mut out, req, e),
                 HeaderName::To => {
+                    wrote_to = true;
                     let value = req.span_bytes(e.value);
                     out.put_slice(b"To: ");
                     out.put_slice(&super::message::unfold(value));
@@ -236,6 +251,24 @@ impl std::fmt::Write for BytesWriter<'_> {
 
 fn put_entry(out: &mut BytesMut, msg: &SipMessage, e: &HeaderEntry) {
     out.put_slice(msg.span_bytes(e.line));
+}
+
+/// Writes a Via line with `received`/`rport` stamped on its first value;
+/// the values after it are copied as they were, so the line grows by the
+/// stamp only.
+fn put_via_stamped(out: &mut BytesMut, msg: &SipMessage, e: &HeaderEntry, src: SocketAddr) {
+    let value = super::message::unfold(msg.span_bytes(e.value));
+    let (first, rest) = split_next(&value, Span::new(0, value.len()));
+    out.put_slice(b"Via: ");
+    out.put_slice(&stamp_via(
+        value.get(first.range()).unwrap_or_default(),
+        src,
+    ));
+    if let Some(rest) = rest {
+        out.put_u8(b',');
+        out.put_slice(value.get(rest.range()).unwrap_or_default());
+    }
+    out.put_slice(b"\r\n");
 }
 
 /// The edits a proxy makes to a message it relays; see the module docs for
@@ -323,19 +356,10 @@ impl Relay {
                 }
                 HeaderName::Via if !via_stamped => {
                     via_stamped = true;
-                    let value = super::message::unfold(msg.span_bytes(e.value));
-                    let parts = split_list(&value);
-                    out.put_slice(b"Via: ");
-                    for (i, p) in parts.iter().enumerate() {
-                        if i > 0 {
-                            out.put_slice(b", ");
-                        }
-                        match (i, self.stamp_via) {
-                            (0, Some(src)) => out.put_slice(&stamp_via(p.trim_ascii(), src)),
-                            _ => out.put_slice(p.trim_ascii()),
-                        }
+                    match self.stamp_via {
+                        Some(src) => put_via_stamped(&mut out, msg, e, src),
+                        None => put_entry(&mut out, msg, e),
                     }
-                    out.put_slice(b"\r\n");
                 }
                 HeaderName::Route if self.replace_routes.is_some() => {}
                 HeaderName::Other
@@ -369,6 +393,16 @@ impl Relay {
         }
         if let (Some(mf), false) = (self.max_forwards, wrote_mf) {
             let _ = write!(BytesWriter(&mut out), "Max-Forwards: {mf}\r\n");
+        }
+        // A datagram may omit Content-Length (its body ends with the
+        // packet), but the copy may leave over TCP, where nothing else
+        // marks the end of the body (RFC 3261 §18.3).
+        if msg.content_length().is_none() {
+            let _ = write!(
+                BytesWriter(&mut out),
+                "Content-Length: {}\r\n",
+                msg.body().len()
+            );
         }
         out.put_slice(b"\r\n");
         out.put_slice(msg.body());

@@ -666,7 +666,7 @@ impl<'a, I: Iterator<Item = &'a HeaderEntry>> Iterator for ValueSpans<'a, I> {
 
 /// Cuts the first element off a comma list. Commas inside a quoted string or
 /// `<...>` do not separate elements (display names and URIs may hold them).
-fn split_next(buf: &[u8], span: Span) -> (Span, Option<Span>) {
+pub(crate) fn split_next(buf: &[u8], span: Span) -> (Span, Option<Span>) {
     let bytes = buf.get(span.range()).unwrap_or_default();
     let mut in_quote = false;
     let mut escaped = false;

@@ -42,6 +42,7 @@ use super::validate::{check_request, check_response, reject_for_parse_error, Rej
 use crate::metrics::SipMetrics;
 pub use edge::{is_internal, Destinations, RouteKey};
 
+mod auth;
 mod cancel;
 mod edge;
 mod forward;

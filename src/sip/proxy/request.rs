@@ -370,6 +370,18 @@ impl Proxy {
                 wire,
             );
         };
+        // A locked username is refused before its credentials are looked
+        // at, from any source that has not logged in as it: guessing spread
+        // over many addresses stops at the per-user limit.
+        let claimed = msg
+            .headers("Authorization")
+            .filter_map(|v| crate::sip::digest::parse_authorization_bytes(&v).ok())
+            .find(|c| c.realm == self.cfg.edge.realm)
+            .map(|c| c.username);
+        if let Some(user) = claimed.filter(|u| self.user_locked(u, inbound)) {
+            self.auth_failed(inbound, Some(&user), &Method::Register);
+            return self.reply_stateless(msg, inbound, 403, &[], wire);
+        }
         let out = r.handle_register(msg, inbound, Utc::now().timestamp_millis());
         match &out.auth {
             AuthNote::Passed(user) => self.auth_passed(inbound, user),
