@@ -30,6 +30,8 @@
 #   CONSULTANTS=50      consultants (= the peer's make_db.sh CONSULTANTS)
 #   COUNT_AFTER_S=4     contacts in the database are counted this long after the load
 #   KEEP_DB=0           1: keep each step's database and journal (OUT.state/)
+#   STOP_WAIT_S=180     after the step, wait this long for protocall to stop on TERM
+#                       (it drains the contacts journal first), then KILL
 #   PEER=/work/shared/bench-peer   WORK=/tmp/protocall-desk-<time>
 #   PC_SIP=127.0.0.1:5070 PC_HTTP=127.0.0.1:18080   protocall listen addresses
 #   RTT_TRACE=1 PAUSE_S=3 QUIET_WAIT_S=0 RETRY_NOISY=0 NOISY_PCT=30   as in bench/run.sh
@@ -49,6 +51,7 @@ PC_WORKERS="${PC_WORKERS:-2}"
 CONSULTANTS="${CONSULTANTS:-50}"
 COUNT_AFTER_S="${COUNT_AFTER_S:-4}"
 KEEP_DB="${KEEP_DB:-0}"
+STOP_WAIT_S="${STOP_WAIT_S:-180}"
 PEER="${PEER:-/work/shared/bench-peer}"
 WORK="${WORK:-/tmp/protocall-desk-$(date +%Y%m%d-%H%M%S)}"
 PC_SIP="${PC_SIP:-127.0.0.1:5070}"
@@ -65,7 +68,7 @@ OWNER_PORT=5082
 case "$PC_SIP" in 127.*) ;; *) echo "PC_SIP must be on 127.0.0.0/8" >&2; exit 2 ;; esac
 case "$PC_HTTP" in 127.*) ;; *) echo "PC_HTTP must be on 127.0.0.0/8" >&2; exit 2 ;; esac
 for r in $RATES; do [[ "$r" =~ ^[0-9]+$ ]] || { echo "bad rate $r" >&2; exit 2; }; done
-for v in REPEATS DURATION PC_WORKERS CONSULTANTS COUNT_AFTER_S QUIET_WAIT_S RETRY_NOISY NOISY_PCT PAUSE_S; do
+for v in REPEATS DURATION PC_WORKERS CONSULTANTS COUNT_AFTER_S STOP_WAIT_S QUIET_WAIT_S RETRY_NOISY NOISY_PCT PAUSE_S; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "$v must be an integer" >&2; exit 2; }
 done
 [ -x "$PEER/run.sh" ] || { echo "no harness at $PEER" >&2; exit 2; }
@@ -178,12 +181,22 @@ pc_start() {  # pc_start NAME LOGFILE
   done
   curl -fs "http://$PC_HTTP/healthz" >/dev/null || { echo "protocall /healthz not ok" >&2; exit 4; }
 }
-pc_stop() {
+STOPPED_IN=""
+pc_stop() {  # TERM, then KILL after STOP_WAIT_S; STOPPED_IN = seconds it took ("killed" if it had to be)
   [ -n "$PC_PID" ] || return 0
+  local t0 t
+  STOPPED_IN=""
   if kill -0 "$PC_PID" 2>/dev/null; then
+    t0=$(date +%s.%N)
     kill -TERM "$PC_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$PC_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$PC_PID" 2>/dev/null && { log "protocall $PC_PID ignored TERM for 10 s: KILL"; kill -KILL "$PC_PID" 2>/dev/null || true; }
+    for _ in $(seq $((STOP_WAIT_S * 10))); do kill -0 "$PC_PID" 2>/dev/null || break; sleep 0.1; done
+    t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    if kill -0 "$PC_PID" 2>/dev/null; then
+      log "protocall $PC_PID ignored TERM for ${STOP_WAIT_S} s: KILL"; kill -KILL "$PC_PID" 2>/dev/null || true
+      STOPPED_IN=killed
+    else
+      STOPPED_IN=$t
+    fi
   else
     log "protocall $PC_PID had already exited"
   fi
@@ -251,7 +264,7 @@ one_step() {  # one_step NAME RATE: fresh database copy, fresh proxy, registrati
   n=$((n + 1))
   OUT="$WORK/runs/$(printf '%02d' "$n")-r$rate-$name"
   rm -rf "$WORK/$name/state"; mkdir -p "$WORK/$name/state"
-  cp "$WORK/$name/seed.db" "$db"
+  cp "$WORK/$name/seed.db" "$db"; chmod 600 "$db"
   pc_start "$name" "$OUT.protocall.log"
   register_all "$OUT"
   log "step $n: $name (pid $PC_PID) at $rate cps x ${DURATION}s"
@@ -264,6 +277,7 @@ one_step() {  # one_step NAME RATE: fresh database copy, fresh proxy, registrati
   curl -fs "http://$PC_HTTP/metrics" >"$OUT.metrics" 2>/dev/null || true
   kill -0 "$PC_PID" 2>/dev/null || log "protocall died during step $n"
   pc_stop
+  echo "$STOPPED_IN" >"$OUT.stop"
   # after the proxy stopped: the call log (rows, answered by the owner, by the
   # URA) and the contacts made from calls (all, done)
   sqlite3 -separator ' ' "$db" "SELECT count(*), coalesce(sum(route = 'owner' AND outcome = 'answered'), 0),

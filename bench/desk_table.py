@@ -70,7 +70,11 @@ for s in steps:
     other = busy - sum(parts) if busy is not None and None not in parts else None
     v = rtt(out)
     mfile = out + ".metrics"
-    x = dict(ev_drop=metric_sum(mfile, "protocall_dialog_events_dropped_total"),
+    try:
+        stop = open(out + ".stop").read().strip() or "?"
+    except OSError:
+        stop = "?"
+    x = dict(stop=stop, ev_drop=metric_sum(mfile, "protocall_dialog_events_dropped_total"),
              edge_drop=metric_sum(mfile, "protocall_requests_dropped_total"),
              build=s["build"], rate=int(s["rate"]), out=os.path.basename(out), status=s["status"],
              att=att, ok=ok, failed=(att - ok) if att is not None and ok is not None else None,
@@ -84,15 +88,16 @@ print("Every step (failed = attempted - succeeded, SIPp UAC; CPU in % of one cor
 print("other = machine busy - proxy - SIPp; contacts = contacts made from calls, in the database 4 s after the load")
 print("(harness' SETTLE_S), and after the proxy stopped: all / done (= the owner answered and hung up);")
 print("call log = rows in `calls` after the proxy stopped, answered by the owner / by the URA;")
-print("dropped = protocall_dialog_events_dropped_total / protocall_requests_dropped_total (edge; – = no such metric)):")
+print("dropped = protocall_dialog_events_dropped_total / protocall_requests_dropped_total (edge; – = no such metric);")
+print("stop s = seconds from SIGTERM after the step to the process' exit (it drains the contacts journal first)):")
 print()
-print("| step | build | cps | succeeded/attempted | failed | achieved cps | INVITE→200 p50 / p99 ms | proxy CPU | other CPU | steal | peak RSS MiB | contacts 4 s after | at end: all / done | call log: rows (owner / URA answered) | dropped: events / edge | UDP drops |")
-print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |")
+print("| step | build | cps | succeeded/attempted | failed | achieved cps | INVITE→200 p50 / p99 ms | proxy CPU | other CPU | steal | peak RSS MiB | contacts 4 s after | at end: all / done | call log: rows (owner / URA answered) | dropped: events / edge | UDP drops | stop s |")
+print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |")
 for x in rows:
     flag = " ⚠" if x["other"] is not None and x["other"] > NOISY else ""
     print(f"| {x['out']} | {x['build']} | {x['rate']} | {fmt(x['ok'])}/{fmt(x['att'])} | {fmt(x['failed'])} | {fmt(x['cps'], 1)} "
           f"| {fmt(x['p50'])} / {fmt(x['p99'])} | {fmt(x['cpu'])}% | {fmt(x['other'])}%{flag} | {x['steal']} | {fmt(x['rss'])} "
-          f"| {fmt(x['contacts'])} | {fmt(x['contacts_end'])} / {fmt(x['done_end'])} | {fmt(x['log_rows'])} ({fmt(x['owner_ok'])} / {fmt(x['ura_ok'])}) | {fmt(x['ev_drop'])} / {fmt(x['edge_drop'])} | {x['drops']} |")
+          f"| {fmt(x['contacts'])} | {fmt(x['contacts_end'])} / {fmt(x['done_end'])} | {fmt(x['log_rows'])} ({fmt(x['owner_ok'])} / {fmt(x['ura_ok'])}) | {fmt(x['ev_drop'])} / {fmt(x['edge_drop'])} | {x['drops']} | {x['stop']} |")
 if noisy_repeated:
     print()
     print("Discarded and repeated (other CPU above", NOISY, "%):", ", ".join(f"{x['out']} (other {fmt(x['other'])}%)" for x in noisy_repeated))
