@@ -189,15 +189,7 @@ async fn sip_metrics_are_exported_without_per_call_labels() {
     bia.next_request_of(Method::Ack, T).await.unwrap();
     // The registrations gauge is refreshed every second.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for needle in [
         "protocall_sip_requests_total{method=\"INVITE\"} 1",
         "protocall_sip_requests_total{method=\"REGISTER\"} 4",
@@ -537,15 +529,7 @@ async fn untrusted_callers_must_authenticate_as_consultants() {
     })
     .await
     .unwrap();
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("protocall_calls_rejected_total{reason=\"untrusted\"} 1"),
         "{metrics}"

@@ -125,15 +125,7 @@ async fn refused_writes_are_set_aside_and_later_contacts_arrive(b: Backend) {
     // Counted, and nothing left waiting (no endless retry).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text("/metrics").await;
         let refused = metric(&text, "protocall_journal_refused_total");
         let pending = metric(&text, "protocall_contacts_journal_pending");
         if refused == Some(refused_seqs.len() as f64) && pending == Some(0.0) {
