@@ -249,6 +249,8 @@ fn accepted_request(msg: &SipMessage, datagram: bool) {
         max_forwards: Some(69),
         stamp_via: Some(source),
         assert_identity: Some("<sip:+15550100@127.0.0.1>".into()),
+        // Our realm's credentials are consumed here (RFC 3261 §22.3).
+        strip_credentials_for: Some("protocall.test".into()),
     };
     let relayed = relay.apply(msg);
     let copy = parse(relayed.clone(), datagram).unwrap_or_else(|e| {
