@@ -270,13 +270,16 @@ pub const AUTH_METHOD_LABELS: [&str; 12] = [
 pub struct GuardMetrics {
     auth_failures: [IntCounter; AUTH_METHOD_LABELS.len()],
     pub bans_active: IntGauge,
-    /// `protocall_requests_dropped_total` by reason: the guard's own reasons
-    /// are bound below; other layers bind theirs ("relay", "no_dialog"…)
-    /// with `with_label_values` once, at start.
+    /// `protocall_requests_dropped_total` by reason, each label bound once:
+    /// the guard's (banned, flood, txn_cap) and the proxy's edge policy
+    /// (no_dialog: in-dialog request outside a route set we signed; relay:
+    /// out-of-dialog request to an internal address).
     pub requests_dropped: IntCounterVec,
     pub dropped_banned: IntCounter,
     pub dropped_flood: IntCounter,
     pub dropped_txn_cap: IntCounter,
+    pub dropped_no_dialog: IntCounter,
+    pub dropped_relay: IntCounter,
 }
 
 impl GuardMetrics {
@@ -308,6 +311,8 @@ impl GuardMetrics {
             dropped_banned: requests_dropped.with_label_values(&["banned"]),
             dropped_flood: requests_dropped.with_label_values(&["flood"]),
             dropped_txn_cap: requests_dropped.with_label_values(&["txn_cap"]),
+            dropped_no_dialog: requests_dropped.with_label_values(&["no_dialog"]),
+            dropped_relay: requests_dropped.with_label_values(&["relay"]),
             requests_dropped,
         })
     }

@@ -267,6 +267,10 @@ pub async fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Result<SipServer, SipError> {
     let cfg = &settings.sip;
+    // One list of carrier trunks and PBXs for the router, the proxy and the
+    // guard.
+    let trusted = TrustedPeers::parse(&settings.routing.trusted_peers)
+        .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?;
     let credentials = Arc::new(CredentialCache::default());
     let directory = Arc::new(SharedDirectory::new(store.load_snapshot().await?));
     let directory_for_log = directory.clone();
@@ -336,8 +340,7 @@ pub async fn start(
                 dialplan: Arc::new(RwLock::new(Arc::new(plan))),
                 dialplans_dir: settings.routing.dialplans.clone(),
                 location: location.clone(),
-                trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
-                    .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+                trusted: trusted.clone(),
                 country: settings.locale.country(),
                 tz: settings.locale.tz(),
                 ura,
@@ -360,8 +363,7 @@ pub async fn start(
 
     let guard = Arc::new(Guard::new(
         GuardConfig::from(&settings.security),
-        TrustedPeers::parse(&settings.routing.trusted_peers)
-            .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+        trusted.clone(),
         metrics.guard.clone(),
     ));
 
@@ -396,8 +398,7 @@ pub async fn start(
             advertised_port: transports.udp_addr.port(),
             local_hosts: local_hosts(cfg, transports.udp_addr),
             shards: 1024,
-            trusted: TrustedPeers::parse(&settings.routing.trusted_peers)
-                .map_err(|e| SipError::Setup(format!("routing.trusted_peers: {e}")))?,
+            trusted: trusted.clone(),
             edge: EdgeConfig {
                 route_key: route_key(&settings.tracking.journal_dir)?,
                 destinations: Destinations {

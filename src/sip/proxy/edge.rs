@@ -144,28 +144,6 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Why a request was refused at the edge; the label of
-/// `protocall_requests_dropped_total{reason}` and of the debug log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EdgeRefusal {
-    /// In-dialog request without a route set we signed.
-    NoDialog,
-    /// Out-of-dialog request to a destination we do not relay to.
-    Relay,
-    /// No room for another transaction.
-    TxnCap,
-}
-
-impl EdgeRefusal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EdgeRefusal::NoDialog => "no_dialog",
-            EdgeRefusal::Relay => "relay",
-            EdgeRefusal::TxnCap => "txn_cap",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

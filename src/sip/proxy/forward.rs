@@ -191,7 +191,7 @@ impl Proxy {
             .filter(|_| popped > 0)
             .is_some_and(|r| self.signed_for(&r.uri, &msg));
         if !signed {
-            self.dropped(super::edge::EdgeRefusal::NoDialog.as_str());
+            self.metrics.guard.dropped_no_dialog.inc();
             return;
         }
         let Some(dest) = resolve(next) else { return };

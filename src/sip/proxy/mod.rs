@@ -447,15 +447,6 @@ impl Proxy {
         }
     }
 
-    /// Counts a request refused at the edge.
-    fn dropped(&self, reason: &str) {
-        self.metrics
-            .guard
-            .requests_dropped
-            .with_label_values(&[reason])
-            .inc();
-    }
-
     /// A transaction slot for a request from `inbound`: `None` when the
     /// caps are reached; `Some(None)` when no guard counts them.
     fn txn_permit(&self, inbound: &Inbound) -> Option<Option<TxnPermit>> {

@@ -2,7 +2,7 @@
 //! local answers (OPTIONS, REGISTER, rejections) and the §16.3/§16.4 steps
 //! that decide whether and where a request goes.
 
-use super::edge::{self, EdgeRefusal};
+use super::edge;
 use super::*;
 
 /// Methods we answer for in `Allow`.
@@ -155,7 +155,7 @@ impl Proxy {
             return;
         };
         let Some(permit) = self.txn_permit(inbound) else {
-            self.dropped(EdgeRefusal::TxnCap.as_str());
+            // The budget counted the refusal (txn_cap).
             return self.reply_stateless(&msg, inbound, 503, &[("Retry-After", "5".into())], wire);
         };
         let invite = method == Method::Invite;
@@ -247,7 +247,7 @@ impl Proxy {
         if self.is_loop(msg) {
             return reply(482, &[]);
         }
-        let admitted = Admitted {
+        let mut admitted = Admitted {
             uri,
             routes,
             popped,
@@ -262,7 +262,7 @@ impl Proxy {
             if our_route.as_ref().is_some_and(|r| self.signed_for(r, msg)) {
                 return Some(admitted);
             }
-            self.dropped(EdgeRefusal::NoDialog.as_str());
+            self.metrics.guard.dropped_no_dialog.inc();
             let code = if admitted.to_local && admitted.routes.is_empty() && popped == 0 {
                 481
             } else {
@@ -275,7 +275,6 @@ impl Proxy {
             self.register(msg, inbound, wire);
             return None;
         }
-        let mut admitted = admitted;
         if !self.cfg.trusted.contains(inbound.source.ip()) {
             // Toll-fraud and relay protection: anything a stranger sends
             // must come from a consultant who answers the digest challenge.
@@ -296,7 +295,7 @@ impl Proxy {
             .or((!admitted.to_local).then_some(&admitted.uri));
         if let Some(dest) = written.and_then(resolve) {
             if !self.cfg.edge.destinations.allows(dest.dest.ip()) {
-                self.dropped(EdgeRefusal::Relay.as_str());
+                self.metrics.guard.dropped_relay.inc();
                 tracing::info!(source = %inbound.source, dest = %dest.dest, "relay to an internal address refused");
                 return reply(403, &[]);
             }
