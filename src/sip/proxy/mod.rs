@@ -429,6 +429,16 @@ impl Proxy {
     }
 
     fn flush(&self, fx: Effects, wire: &dyn Wire) {
+        // Events first: once a message is on the wire its answer may be
+        // handled by another worker at once, and that worker's events
+        // (an "answered") must not overtake ours (the "forked" it answers).
+        if let Some(sink) = &self.events {
+            for e in fx.events {
+                if sink.try_send(e).is_err() {
+                    self.metrics.events_dropped.inc();
+                }
+            }
+        }
         for (to, bytes) in fx.sends {
             wire.send(to, bytes);
         }
@@ -437,13 +447,6 @@ impl Proxy {
         }
         if let Some(s) = fx.setup {
             self.metrics.call_setup.observe(s);
-        }
-        if let Some(sink) = &self.events {
-            for e in fx.events {
-                if sink.try_send(e).is_err() {
-                    self.metrics.events_dropped.inc();
-                }
-            }
         }
     }
 
