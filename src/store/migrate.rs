@@ -59,6 +59,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_call_dialogs.sql"),
         postgres: include_str!("../../migrations/postgres/0007_call_dialogs.sql"),
     },
+    Migration {
+        version: 9,
+        name: "registrations_tls",
+        sqlite: include_str!("../../migrations/sqlite/0009_registrations_tls.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_registrations_tls.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
