@@ -240,3 +240,37 @@ fn request_logs_leave_tokens_out() {
     );
     assert!(!logged.contains(&token), "the token was logged: {logged}");
 }
+
+#[test]
+fn check_reads_the_tls_certificate_and_key_as_serve_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, one.cert.pem()).unwrap();
+    std::fs::write(&key, one.key_pair.serialize_pem()).unwrap();
+    let tls = format!(
+        "[sip]\nadvertised_host = \"sip.example.com\"\n[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let cfg = config_in(dir.path(), &tls);
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("TLS OK") && said.contains("sip.example.com"), "{said}");
+
+    // The key of another certificate: refused, naming the section.
+    std::fs::write(&key, other.key_pair.serialize_pem()).unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("sip.tls") && err.contains("key.pem"), "{err}");
+
+    // A missing certificate file is named.
+    std::fs::remove_file(&cert).unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cert.pem"), "{}", text(&out.stderr));
+}

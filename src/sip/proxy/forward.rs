@@ -194,7 +194,18 @@ impl Proxy {
             self.metrics.guard.dropped_no_dialog.inc();
             return;
         }
-        let Some(dest) = resolve(next) else { return };
+        // Past our routes, the Request-URI: a phone's Contact, maybe with
+        // the way back we wrote into it (see `nat`).
+        let aliased = (popped == routes.len())
+            .then(|| nat::alias_target(&uri))
+            .flatten();
+        let (request_uri, dest) = match aliased {
+            Some((stripped, dest)) => (Some(stripped), dest),
+            None => match resolve(next) {
+                Some(dest) => (None, dest),
+                None => return,
+            },
+        };
         let mf = match msg.max_forwards() {
             Ok(Some(0)) => return,
             Ok(Some(n)) => n - 1,
@@ -211,6 +222,7 @@ impl Proxy {
             strip_credentials: false,
         };
         let bytes = Relay {
+            request_uri,
             push_via: Some(self.our_via(dest.proto, &branch)),
             replace_routes: Some(plan.routes_after_pop(&msg)),
             max_forwards: Some(mf),

@@ -46,6 +46,7 @@ mod auth;
 mod cancel;
 mod edge;
 mod forward;
+mod nat;
 mod request;
 mod response;
 mod timers;
@@ -425,6 +426,9 @@ impl Proxy {
                 return;
             }
         };
+        // Before anything copies it: the Contact must lead back the way
+        // the message came.
+        let msg = nat::with_contact_alias(&msg, &inbound).unwrap_or(msg);
         if msg.is_request() {
             self.on_request(msg, &inbound, wire);
         } else {
