@@ -160,9 +160,11 @@ fn desk(dir: &std::path::Path) -> DeskRouter {
         tz,
         ura: protocall::routing::desk::Trunk::parse("sip:127.0.0.1:5090")
             .ok()
-            .map(|t| protocall::sip::router::Target {
-                uri: Bytes::from_static(b"sip:ura@127.0.0.1:5090"),
-                dest: t.dest,
+            .map(|t| {
+                protocall::sip::router::Target::new(
+                    Bytes::from_static(b"sip:ura@127.0.0.1:5090"),
+                    t.dest,
+                )
             }),
         trunk: None,
         in_call: Arc::new(InCall::default()),

@@ -356,7 +356,7 @@ pub async fn start(
                     let dest = resolve(&uri).ok_or_else(|| {
                         SipError::Setup("routing.ura_uri needs an IP address host".into())
                     })?;
-                    Some(Target { uri: uri.raw, dest })
+                    Some(Target::new(uri.raw, dest))
                 }
                 None => None,
             };

@@ -259,7 +259,10 @@ fn check_reads_the_tls_certificate_and_key_as_serve_would() {
     let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
-    assert!(said.contains("TLS OK") && said.contains("sip.example.com"), "{said}");
+    assert!(
+        said.contains("TLS OK") && said.contains("sip.example.com"),
+        "{said}"
+    );
 
     // The key of another certificate: refused, naming the section.
     std::fs::write(&key, other.key_pair.serialize_pem()).unwrap();
@@ -272,5 +275,9 @@ fn check_reads_the_tls_certificate_and_key_as_serve_would() {
     std::fs::remove_file(&cert).unwrap();
     let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cert.pem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cert.pem"),
+        "{}",
+        text(&out.stderr)
+    );
 }
