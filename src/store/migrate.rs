@@ -59,6 +59,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_call_dialogs.sql"),
         postgres: include_str!("../../migrations/postgres/0007_call_dialogs.sql"),
     },
+    Migration {
+        version: 8,
+        name: "roles_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0008_roles_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_roles_tokens.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
