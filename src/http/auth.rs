@@ -88,6 +88,9 @@ pub async fn require_token(
         token_id: verified.id,
         kind: verified.kind,
     };
+    // Who did it, in the request's log line (the request span declares
+    // the field; a name, never the token).
+    tracing::Span::current().record("person", tracing::field::display(&principal.person));
     // Unknown paths (no route matched) go on to the 404 fallback.
     let route = req
         .extensions()

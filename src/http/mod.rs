@@ -227,12 +227,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a calendar feed's query carries its token,
-                // and nothing secret is logged.
+                // and nothing secret is logged. `person` is filled in by
+                // the auth middleware (a username or `token:<name>`).
                 .make_span_with(|req: &Request| {
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
                         path = %req.uri().path(),
+                        person = tracing::field::Empty,
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
