@@ -149,3 +149,36 @@ pub struct ApiDoc;
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_carries_its_rights() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut n = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                assert!(
+                    rights::need(&m, path).is_some(),
+                    "{method} {path} has no rights decision in http::rights::RIGHTS"
+                );
+                assert!(op["x-roles"].as_array().is_some_and(|r| !r.is_empty()));
+                assert!(op["description"].as_str().unwrap().contains("Rights:"));
+                n += 1;
+            }
+        }
+        assert!(n > 60, "{n} operations");
+        let cal = &doc["paths"]["/api/consultants/{id}/calendar.ics"]["get"];
+        assert_eq!(
+            cal["security"],
+            serde_json::json!([{"bearer": []}, {"feed_token": []}])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["feed_token"]["in"],
+            "query"
+        );
+    }
+}
