@@ -547,6 +547,39 @@ async fn consultants_act_only_for_themselves(b: Backend) {
         let r = call(&app, method.clone(), Some(&anas), path, Some(json!({}))).await;
         assert_eq!(r.status(), 403, "{method} {path}");
     }
+    // Looking a caller up shows Ana her own open protocols, not Bia's.
+    let netsul = json(
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true, "numbers": ["(11) 98765-4321"]}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .clone();
+    for owner in [ana, bia] {
+        json(
+            app.post(
+                "/api/protocols",
+                json!({"provider_id": netsul, "owner_id": owner, "subject": "x"}),
+            )
+            .await,
+            201,
+        )
+        .await;
+    }
+    let lookup = "/api/lookup?number=%2B5511987654321";
+    let hers = json(get_as(&app, &anas, lookup).await, 200).await;
+    let owners: Vec<_> = hers["open_protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["owner_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(owners, [ana]);
+    let all = json(app.get(lookup).await, 200).await;
+    assert_eq!(all["open_protocols"].as_array().unwrap().len(), 2);
     // A method a route does not answer is still a 405.
     let r = call(
         &app,

@@ -99,7 +99,7 @@ fn error_response(description: &str) -> Response {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "protocall admin API", description = "Directory, consultants, protocols, routing and the call log of the consulting desk."),
+    info(title = "protocall admin API", description = "Directory, consultants, protocols, routing and the call log of the consulting desk. Every operation names the roles that may call it (its description and `x-roles`): admin, manager, consultant (own data), and feed tokens for the calendar feed only."),
     paths(
         providers::list, providers::create, providers::get, providers::update, providers::delete,
         providers::list_numbers, providers::add_number, providers::delete_number,
