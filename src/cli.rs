@@ -217,11 +217,45 @@ pub struct ConsultantAdd {
     pub role: crate::directory::Role,
 }
 
+/// What `check` says about how phones elsewhere reach us: the advertised
+/// host, and the TLS certificate and key (read and matched, as `serve`
+/// would).
+fn check_sip_edge(settings: &Settings) -> anyhow::Result<()> {
+    use crate::config::Advertised;
+    let sip = &settings.sip;
+    match sip.advertised() {
+        Advertised::Configured(h) => println!("advertised SIP host: {h} (sip.advertised_host)"),
+        Advertised::Listen(h) => println!("advertised SIP host: {h} (sip.listen)"),
+        Advertised::Interface(h) => println!(
+            "advertised SIP host: {h} (the default route's interface; set sip.advertised_host \
+             to the name or public address phones use if it differs)"
+        ),
+        Advertised::LoopbackOnly(h) => bail!(
+            "sip.listen is {} and sip.advertised_host is unset, and this machine has no \
+             default route: Via and Record-Route would name {h}, which phones on other hosts \
+             cannot reach; set sip.advertised_host",
+            sip.listen
+        ),
+    }
+    if let Some(tls) = &sip.tls {
+        crate::sip::transport::check_tls_files(&tls.cert, &tls.key)
+            .map_err(|e| anyhow::anyhow!("sip.tls: {e}"))?;
+        println!(
+            "TLS OK: {} with {} and {}",
+            tls.listen,
+            tls.cert.display(),
+            tls.key.display()
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Check => {
             println!("configuration OK: {}", describe(&settings));
+            check_sip_edge(&settings)?;
             let dir = &settings.routing.dialplans;
             match crate::routing::dialplan::load_dir(dir, settings.locale.tz()) {
                 Ok(plan) => {

@@ -12,7 +12,9 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod security;
+mod sip_edge;
 pub use security::SecuritySettings;
+pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
 
 /// Where `protocall` looks for its config when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/protocall.toml";
@@ -219,8 +221,8 @@ impl Default for RoutingSettings {
 pub struct SipSettings {
     pub listen: SocketAddr,
     pub realm: String,
-    /// Host we write in Via and Record-Route; defaults to the listen IP
-    /// (127.0.0.1 when listening on all addresses).
+    /// Host we write in Via and Record-Route; defaults to the listen IP,
+    /// or, listening on all addresses, the default route's interface.
     pub advertised_host: Option<String>,
     /// Domains served here: a Request-URI with one of these hosts is ours.
     pub domains: Vec<String>,
@@ -254,6 +256,8 @@ pub struct SipSettings {
     /// callers go to `static_default_target`. Unset: registered users only.
     pub static_routes: Option<std::path::PathBuf>,
     pub static_default_target: Option<String>,
+    /// `[sip.tls]`: the TLS listener; absent, none runs.
+    pub tls: Option<SipTlsSettings>,
 }
 
 impl Default for SipSettings {
@@ -283,6 +287,7 @@ impl Default for SipSettings {
             digest_md5_first: false,
             static_routes: None,
             static_default_target: None,
+            tls: None,
         }
     }
 }
@@ -309,16 +314,10 @@ impl SipSettings {
         Ok(algs)
     }
 
-    /// The host we advertise in Via and Record-Route.
-    pub fn advertised(&self) -> String {
-        match &self.advertised_host {
-            Some(h) => h.clone(),
-            None if self.listen.ip().is_unspecified() => "127.0.0.1".into(),
-            None => match self.listen.ip() {
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                ip => ip.to_string(),
-            },
-        }
+    /// The host we advertise in Via and Record-Route, and where it came
+    /// from (see `config::sip_edge`).
+    pub fn advertised(&self) -> Advertised {
+        advertised_host(self.advertised_host.as_deref(), self.listen)
     }
 }
 

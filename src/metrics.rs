@@ -11,6 +11,9 @@ use prometheus::{
 use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
+mod transport;
+pub use transport::TransportCollector;
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -231,7 +234,7 @@ impl CallMetrics {
 pub struct SipMetrics {
     requests: [IntCounter; 10],
     responses: [IntCounter; 6],
-    parse_errors: [IntCounter; 2],
+    parse_errors: [IntCounter; 3],
     pub transactions_active: IntGauge,
     pub retransmissions: IntCounter,
     pub registrations_active: IntGauge,
@@ -245,6 +248,8 @@ pub struct SipMetrics {
     pub routing_decision: Histogram,
     /// The edge guard's (bans, drops, failed authentications).
     pub guard: GuardMetrics,
+    /// Connection and TLS counters, read from the transports.
+    pub transport: TransportCollector,
 }
 
 /// Methods `protocall_auth_failures_total` tells apart; any other is
@@ -427,12 +432,15 @@ impl SipMetrics {
         )?;
         registry.register(Box::new(routing_decision.clone()))?;
         let guard = GuardMetrics::new(registry)?;
+        let transport = TransportCollector::new()?;
+        registry.register(Box::new(transport.clone()))?;
         Ok(SipMetrics {
             guard,
+            transport,
             requests: METHOD_LABELS.map(|m| requests.with_label_values(&[m])),
             responses: ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
                 .map(|c| responses.with_label_values(&[c])),
-            parse_errors: ["udp", "tcp"].map(|t| parse_errors.with_label_values(&[t])),
+            parse_errors: ["udp", "tcp", "tls"].map(|t| parse_errors.with_label_values(&[t])),
             transactions_active,
             retransmissions,
             registrations_active,
@@ -478,6 +486,7 @@ impl SipMetrics {
         self.parse_errors[match proto {
             Proto::Udp => 0,
             Proto::Tcp => 1,
+            Proto::Tls => 2,
         }]
         .inc();
     }

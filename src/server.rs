@@ -30,7 +30,8 @@ use crate::sip::router::{resolve, Target};
 use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{
-    self, Handler, Inbound, Outbound, Proto, Sender, TransportConfig, Transports,
+    self, Handler, Inbound, Outbound, Proto, Sender, TlsIdentity, TlsListen, TransportConfig,
+    Transports,
 };
 use crate::store::{RegistrationRow, Store, StoreError};
 
@@ -145,6 +146,7 @@ fn binding_row(b: &Binding) -> RegistrationRow {
         transport: match b.proto {
             Proto::Udp => "udp".into(),
             Proto::Tcp => "tcp".into(),
+            Proto::Tls => "tls".into(),
         },
         call_id: b.call_id.clone(),
         cseq: i64::from(b.cseq),
@@ -160,13 +162,14 @@ fn row_binding(r: RegistrationRow) -> Option<Binding> {
         expires_at_ms: r.expires_at_ms,
         registered_at_ms: r.registered_at_ms,
         source: r.source.parse().ok()?,
-        proto: if r.transport == "tcp" {
-            Proto::Tcp
-        } else {
-            Proto::Udp
+        proto: match r.transport.as_str() {
+            "tcp" => Proto::Tcp,
+            "tls" => Proto::Tls,
+            _ => Proto::Udp,
         },
-        // A TCP connection does not survive a restart; the phone's next
-        // REGISTER brings a new one.
+        // A connection does not survive a restart; the phone's next
+        // REGISTER brings a new one (until then a TLS binding is not
+        // reachable: we open no TLS connections).
         conn: None,
         call_id: r.call_id,
         cseq: u32::try_from(r.cseq).ok()?,
@@ -186,8 +189,12 @@ async fn persist(store: &Store, change: LocationChange) {
 
 /// Local names for URIs: the advertised host, the listen address and the
 /// configured domains.
-fn local_hosts(cfg: &SipSettings, bound: SocketAddr) -> Vec<String> {
-    let mut hosts = vec![bound.ip().to_string(), format!("[{}]", bound.ip())];
+fn local_hosts(cfg: &SipSettings, bound: SocketAddr, advertised: &str) -> Vec<String> {
+    let mut hosts = vec![
+        bound.ip().to_string(),
+        format!("[{}]", bound.ip()),
+        advertised.to_string(),
+    ];
     if bound.ip().is_unspecified() || bound.ip().is_loopback() {
         hosts.extend([
             "127.0.0.1".to_string(),
@@ -267,6 +274,23 @@ pub async fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Result<SipServer, SipError> {
     let cfg = &settings.sip;
+    let advertised = cfg.advertised();
+    match &advertised {
+        crate::config::Advertised::LoopbackOnly(h) => tracing::warn!(
+            host = %h,
+            "listening on every address, no sip.advertised_host and no default route: \
+             Via and Record-Route name loopback, so only phones on this host can follow them"
+        ),
+        a => tracing::info!(host = %a.host(), "advertised SIP host"),
+    }
+    let tls_identity = match &cfg.tls {
+        Some(t) => Some((
+            t.listen,
+            TlsIdentity::load(&t.cert, &t.key)
+                .map_err(|e| SipError::Setup(format!("sip.tls: {e}")))?,
+        )),
+        None => None,
+    };
     // One list of carrier trunks and PBXs for the router, the proxy and the
     // guard.
     let trusted = TrustedPeers::parse(&settings.routing.trusted_peers)
@@ -287,7 +311,7 @@ pub async fn start(
             .digest_algorithm_list()
             .map_err(|e| SipError::Setup(format!("sip.digest_algorithms: {e}")))?,
         md5_only_agents: cfg.digest_md5_only_agents.clone(),
-        local_hosts: local_hosts(cfg, cfg.listen),
+        local_hosts: local_hosts(cfg, cfg.listen, advertised.host()),
     };
     let location = Arc::new(Location::with_sink(
         reg_cfg.location_config(),
@@ -380,12 +404,16 @@ pub async fn start(
             tcp_outbound_reserve: cfg.tcp_outbound_reserve,
             max_tcp_connections_per_source: cfg.max_tcp_connections_per_source,
             tcp_message_timeout: Duration::from_secs(cfg.tcp_message_timeout_secs),
+            tls: tls_identity
+                .clone()
+                .map(|(listen, identity)| TlsListen { listen, identity }),
             ..TransportConfig::default()
         },
         handler.clone(),
         shutdown.clone(),
     )
     .await?;
+    metrics.transport.attach(Arc::clone(&transports.stats));
     let proxy = Arc::new(Proxy::new(
         ProxyConfig {
             timers: Timers {
@@ -394,9 +422,10 @@ pub async fn start(
                 t4: Duration::from_millis(cfg.t4_ms),
                 timer_c: Duration::from_secs(cfg.timer_c_secs),
             },
-            advertised_host: cfg.advertised(),
+            advertised_host: advertised.host().to_string(),
             advertised_port: transports.udp_addr.port(),
-            local_hosts: local_hosts(cfg, transports.udp_addr),
+            advertised_tls_port: transports.tls_addr.map(|a| a.port()),
+            local_hosts: local_hosts(cfg, transports.udp_addr, advertised.host()),
             shards: 1024,
             trusted: trusted.clone(),
             edge: EdgeConfig {
@@ -494,9 +523,12 @@ pub async fn start(
         }));
     }
     // SIGHUP reloads the dialplan (a broken one is refused, see
-    // DeskRouter::reload).
+    // DeskRouter::reload) and the TLS certificate (a broken one is refused
+    // too: the running identity stays).
     #[cfg(unix)]
-    if let Some(d) = desk.clone() {
+    if desk.is_some() || tls_identity.is_some() {
+        let d = desk.clone();
+        let tls = tls_identity.as_ref().map(|(_, id)| id.clone());
         let mut stop = shutdown.clone();
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(mut hup) => background.push(tokio::spawn(async move {
@@ -504,7 +536,15 @@ pub async fn start(
                     tokio::select! {
                         got = hup.recv() => {
                             if got.is_none() { break; }
-                            let _ = d.reload();
+                            if let Some(d) = &d {
+                                let _ = d.reload();
+                            }
+                            if let Some(tls) = &tls {
+                                match tls.reload() {
+                                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                                    Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use"),
+                                }
+                            }
                         }
                         _ = stop.changed() => break,
                     }

@@ -33,6 +33,7 @@ fn proxy() -> Proxy {
             timers: Timers::default(),
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
+            advertised_tls_port: None,
             local_hosts: vec!["localhost".into()],
             shards: 8,
             trusted: Default::default(),

@@ -66,9 +66,12 @@ pub fn default_port(uri: &Uri) -> u16 {
     })
 }
 
-/// The transport a URI asks for (`;transport=tcp`), UDP by default.
+/// The transport a URI asks for (`;transport=tcp`, `;transport=tls`, or a
+/// `sips:` URI, RFC 3261 §26.2.2), UDP by default.
 pub fn uri_proto(uri: &Uri) -> Proto {
     match uri.transport() {
+        Some(t) if t.eq_ignore_ascii_case(b"tls") => Proto::Tls,
+        _ if uri.scheme == super::message::Scheme::Sips => Proto::Tls,
         Some(t) if t.eq_ignore_ascii_case(b"tcp") => Proto::Tcp,
         _ => Proto::Udp,
     }

@@ -65,6 +65,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_roles_tokens.sql"),
         postgres: include_str!("../../migrations/postgres/0008_roles_tokens.sql"),
     },
+    Migration {
+        version: 9,
+        name: "registrations_tls",
+        sqlite: include_str!("../../migrations/sqlite/0009_registrations_tls.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_registrations_tls.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Real softphones against the real daemon: Debian's baresip 1.0 (driven
 # through its ctrl_tcp module) and linphonec 5.1 (commands on stdin) register
-# with digest auth and call each other and a SIPp UAS, over UDP and TCP on
-# 127.0.0.1 and on [::1]; wrong passwords are refused; SIPp's stock digest
+# with digest auth and call each other and a SIPp UAS, over UDP, TCP and
+# TLS on 127.0.0.1 and on [::1] (TLS with a test CA the phones are given,
+# verified as a consultant's phone at home would); wrong passwords are
+# refused; a phone that does not trust the certificate cannot register; SIPp's stock digest
 # scenario registers; a carrier call from a trusted trunk rings each phone
 # and what the phone shows for the caller is printed (INFO lines).
 #
@@ -19,7 +21,7 @@
 # The script stops only the processes it started, by PID.
 #
 # INTEROP_KEEP=1 keeps the work directory (configs, phone logs, SIP traces);
-# INTEROP_PORT_BASE (default 15600) moves the ~300 ports the run uses, and
+# INTEROP_PORT_BASE (default 15600) moves the ~400 ports the run uses, and
 # PORT_BASE+3000.. for the admin API, so two runs can share a machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +55,7 @@ DEADLINE=$((SECONDS + 170))  # after this every wait gives up at once
 # PORT+30..PORT+37).
 B=${INTEROP_PORT_BASE:-15600}
 V4_SIP=$B V4_HTTP=$((B + 3000)) V4_UAS=$((B + 10)) V4_CARRIER=$((B + 20))
+V4_TLS=$((B + 5)) V6_TLS=$((B + 55))
 V6_SIP=$((B + 50)) V6_HTTP=$((B + 3050)) V6_UAS=$((B + 60))
 PASSWORD_OF_ana=ana-secret-1 PASSWORD_OF_bia=bia-secret-2
 PASSWORD_OF_caio=caio-secret-3 PASSWORD_OF_duda=duda-secret-4
@@ -110,10 +113,36 @@ info() { echo "INFO $*"; }
 # Addresses as URIs write them.
 host_of() { case $1 in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
 
+# ------------------------------------------------------------ certificates
+# A test CA and each daemon's certificate (v4 for 127.0.0.1, v6 for ::1),
+# made as the README's TLS steps make them; the phones get the CA. The
+# address is in the SAN twice: as an IP (what RFC 5922 and rustls-based or
+# OpenSSL clients check) and as a DNS name, because linphonec's mbedTLS 2
+# compares only DNS names; a real desk uses a host name and needs neither.
+make_certs() {
+  local c=$work/certs
+  mkdir -p "$c"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=protocall interop CA" -keyout "$c/ca.key" -out "$c/ca.pem" 2>/dev/null
+  local name ip
+  for name in v4 v6; do
+    ip=$([ $name = v4 ] && echo 127.0.0.1 || echo ::1)
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=$ip" -keyout "$c/$name.key" -out "$c/$name.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s,DNS:%s\nextendedKeyUsage=serverAuth\n' "$ip" "$ip" >"$c/$name.ext"
+    openssl x509 -req -in "$c/$name.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
+      -days 2 -extfile "$c/$name.ext" -out "$c/$name.pem" 2>/dev/null
+  done
+  # A CA the phones trust that did not sign the daemon's certificate.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=someone else" -keyout "$c/other.key" -out "$c/other.pem" 2>/dev/null
+  chmod 600 "$c"/*.key
+}
+
 # ---------------------------------------------------------------- daemon
-# start_daemon NAME IP SIP_PORT HTTP_PORT UAS_PORT TRUSTED_JSON
+# start_daemon NAME IP SIP_PORT HTTP_PORT UAS_PORT TRUSTED_JSON TLS_PORT
 start_daemon() {
-  local name=$1 ip=$2 sip=$3 http=$4 uas=$5 trusted=$6
+  local name=$1 ip=$2 sip=$3 http=$4 uas=$5 trusted=$6 tls=$7
   local d=$work/$name
   mkdir -p "$d"
   local h
@@ -126,6 +155,9 @@ start_daemon() {
     PROTOCALL__ROUTING__DIALPLANS="$top/dialplans"
     PROTOCALL__ROUTING__TRUNK_URI="sip:$h:$uas"
     PROTOCALL__ROUTING__TRUSTED_PEERS="$trusted"
+    PROTOCALL__SIP__TLS__LISTEN="$h:$tls"
+    PROTOCALL__SIP__TLS__CERT="$work/certs/$name.pem"
+    PROTOCALL__SIP__TLS__KEY="$work/certs/$name.key"
   )
   local cfg=(--config "$top/config/protocall.toml")
   env "${env[@]}" "$BIN" migrate "${cfg[@]}" >/dev/null
@@ -160,11 +192,12 @@ api() { # daemon method path [json]
 }
 
 # --------------------------------------------------------------- baresip
-# bs_start NAME IP PORT: baresip on IP:PORT (UDP and TCP; TLS would take
-# PORT+1), its ctrl_tcp on 127.0.0.1:PORT+5, no account yet (added with
-# `uanew`, so the driver is connected before the first REGISTER goes out).
+# bs_start NAME IP PORT [CA]: baresip on IP:PORT (UDP and TCP; TLS takes
+# PORT+1), trusting CA (the test CA by default), its ctrl_tcp on
+# 127.0.0.1:PORT+5, no account yet (added with `uanew`, so the driver is
+# connected before the first REGISTER goes out).
 bs_start() {
-  local name=$1 ip=$2 port=$3
+  local name=$1 ip=$2 port=$3 ca=${4:-$work/certs/ca.pem}
   local d=$work/$name
   mkdir -p "$d"
   cat >"$d/config" <<EOF
@@ -173,6 +206,7 @@ net_interface		$ip
 # Every URI here is an address; any lookup anyway stays on loopback.
 dns_server		127.0.0.1:53
 sip_listen		$(host_of "$ip"):$port
+sip_cafile		$ca
 rtp_ports		$((port + 10))-$((port + 19))
 # No sound card: the audio bridge plays and records nothing.
 audio_player		aubridge,nil
@@ -210,16 +244,20 @@ bs_account() {
 declare -A lpfd
 lp_start() {
   local name=$1 ip=$2 port=$3 transport=$4 user=$5 password=$6 domain=$7 proxy=$8
+  local ca=${9:-$work/certs/ca.pem}
   local d=$work/$name
   mkdir -p "$d/home/.local/share/linphone"
-  local udp=0 tcp=0
-  if [ "$transport" = udp ]; then udp=$port; else tcp=$port; fi
+  local udp=0 tcp=0 tls=0
+  case $transport in udp) udp=$port ;; tcp) tcp=$port ;; tls) tls=$port ;; esac
   cat >"$d/linphonerc" <<EOF
 [sip]
 bind_address=$ip
 sip_port=$udp
 sip_tcp_port=$tcp
-sip_tls_port=0
+sip_tls_port=$tls
+root_ca=$ca
+verify_server_certs=1
+verify_server_cn=1
 guess_hostname=0
 default_proxy=0
 [rtp]
@@ -372,7 +410,7 @@ check() { # name function args...: PASS/FAIL from the function
 # ------------------------------------------------------------------ legs
 # leg TAG IP SIP_PORT UAS_PORT TRANSPORT BS_USER LP_USER PHONE_PORT: a
 # baresip and a linphonec register over TRANSPORT, call each other and the
-# trunk.
+# trunk. SIP_PORT is the daemon's port for TRANSPORT (its TLS port for tls).
 leg() {
   local tag=$1 ip=$2 sip=$3 uas=$4 transport=$5 bu=$6 lu=$7 port=$8
   local h domain proxy
@@ -539,9 +577,11 @@ PY
 echo "protocall: $BIN"
 echo "baresip: $(baresip -h 2>&1 | head -1 | cut -d' ' -f1-2); linphonec: $(linphonec -v 2>&1 | tail -1); $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -1)"
 
-start_daemon v4 127.0.0.1 $V4_SIP $V4_HTTP $V4_UAS '["127.0.0.2"]'
+make_certs
+start_daemon v4 127.0.0.1 $V4_SIP $V4_HTTP $V4_UAS '["127.0.0.2"]' $V4_TLS
 leg v4_udp 127.0.0.1 $V4_SIP $V4_UAS udp ana bia $((B + 100))
 leg v4_tcp 127.0.0.1 $V4_SIP $V4_UAS tcp caio duda $((B + 140))
+leg v4_tls 127.0.0.1 $V4_TLS $V4_UAS tls bia ana $((B + 280))
 
 # Screen-pop: a consulting client whose open protocol Ana owns calls Ana's
 # baresip and Bia's linphonec (both still registered over UDP).
@@ -553,8 +593,8 @@ info "directory: provider NetSul Telecom ($CARRIER_CALLER), protocol $(echo "$pr
 check carrier_calls_baresip_owner carrier_call screen_pop_owner bs bs_v4_udp ana
 check carrier_calls_linphone carrier_call screen_pop_colleague lp lp_v4_udp bia
 
-for p in bs_v4_udp bs_v4_tcp; do bs_stop "$p"; done
-for p in lp_v4_udp lp_v4_tcp; do lp_stop "$p"; done
+for p in bs_v4_udp bs_v4_tcp bs_v4_tls; do bs_stop "$p"; done
+for p in lp_v4_udp lp_v4_tcp lp_v4_tls; do lp_stop "$p"; done
 info "baresip (ana, v4_udp) received INVITEs: $(received_invites "$work/bs_v4_udp/stdout")"
 info "linphonec (bia, v4_udp) received INVITEs: $(received_invites "$work/lp_v4_udp/log")"
 
@@ -562,15 +602,36 @@ info "linphonec (bia, v4_udp) received INVITEs: $(received_invites "$work/lp_v4_
 check baresip_wrong_password_refused baresip_wrong_password "$work/v4/protocall.log" 127.0.0.1 $V4_SIP 127.0.0.3 $((B + 180)) ana
 check linphone_wrong_password_refused linphone_wrong_password "$work/v4/protocall.log" 127.0.0.1 $V4_SIP 127.0.0.4 $((B + 210)) bia
 
+# A linphonec whose CA did not sign the daemon's certificate never
+# registers over TLS: it refuses the handshake (the daemon counts it), no
+# REGISTER reaches the registrar. (baresip 1.0 does not check the server's
+# certificate at all: it has no sip_verify_server yet, README.)
+tls_untrusted() {
+  local l=lp_untrusted
+  local hs0 hs
+  hs0=$(curl -fs "http://127.0.0.1:$V4_HTTP/metrics" | awk '/^protocall_tls_handshake_errors_total/ {print $2}')
+  lp_start "$l" 127.0.0.1 $((B + 360)) tls duda "$PASSWORD_OF_duda" 127.0.0.1 "127.0.0.1:$V4_TLS" "$work/certs/other.pem"
+  local rc=0
+  lp_registered "$l" || rc=$?
+  [ $rc = 1 ] || why="registration state $rc (0 registered, 1 refused, 2 no answer)"
+  hs=$(curl -fs "http://127.0.0.1:$V4_HTTP/metrics" | awk '/^protocall_tls_handshake_errors_total/ {print $2}')
+  info "untrusted certificate: linphonec: $(grep -o 'SSL handshake failed.*' "$work/$l/log" | head -1); daemon TLS handshake errors ${hs0:-?} -> ${hs:-?}"
+  [ "${hs:-0}" -gt "${hs0:-0}" ] || why="${why:+$why; }the daemon counted no failed handshake"
+  lp_stop "$l"
+  [ -z "$why" ]
+}
+check tls_untrusted_certificate_refused tls_untrusted
+
 # SIPp's stock digest scenario.
 sipp_stock_register sipp_stock_register_v4 127.0.0.1 $V4_SIP 127.0.0.1 $((B + 30)) caio "$PASSWORD_OF_caio" 0
 sipp_stock_register sipp_stock_wrong_password_v4 127.0.0.1 $V4_SIP 127.0.0.5 $((B + 40)) caio wrong-password 1
 
 # IPv6 loopback: the same phones on a daemon listening on [::1].
 if grep -q '^0\{31\}1 .* lo$' /proc/net/if_inet6 2>/dev/null; then
-  start_daemon v6 ::1 $V6_SIP $V6_HTTP $V6_UAS '[]'
+  start_daemon v6 ::1 $V6_SIP $V6_HTTP $V6_UAS '[]' $V6_TLS
   leg v6_udp ::1 $V6_SIP $V6_UAS udp ana bia $((B + 220))
   leg v6_tcp ::1 $V6_SIP $V6_UAS tcp caio duda $((B + 260))
+  leg v6_tls ::1 $V6_TLS $V6_UAS tls bia ana $((B + 320))
   # Reported, not checked: over IPv6 SIPp 3.6 writes its digest uri without
   # brackets (uri="sip:::1:PORT"), which is no URI at all.
   rc=0
@@ -578,8 +639,8 @@ if grep -q '^0\{31\}1 .* lo$' /proc/net/if_inet6 2>/dev/null; then
     -m 1 -timeout 10s -timeout_error -nostdin -s ana -au ana -ap "$PASSWORD_OF_ana" \
     -trace_msg -message_file "$work/sipp_stock_v6.msg" >"$work/sipp_stock_v6.out" 2>&1) || rc=$?
   info "sipp stock digest over IPv6: SIPp exited $rc; it sent $(grep -o 'uri="[^"]*"' "$work/sipp_stock_v6.msg" | head -1) and got $(grep -Eo '^SIP/2.0 [0-9]{3} .*' "$work/sipp_stock_v6.msg" | tail -1)"
-  for p in bs_v6_udp bs_v6_tcp; do bs_stop "$p"; done
-  for p in lp_v6_udp lp_v6_tcp; do lp_stop "$p"; done
+  for p in bs_v6_udp bs_v6_tcp bs_v6_tls; do bs_stop "$p"; done
+  for p in lp_v6_udp lp_v6_tcp lp_v6_tls; do lp_stop "$p"; done
 else
   fail ipv6 "no ::1 on the loopback interface"
 fi

@@ -141,6 +141,9 @@ pub struct ProxyConfig {
     /// Host and port we put in Via and Record-Route.
     pub advertised_host: String,
     pub advertised_port: u16,
+    /// The TLS port we put in Via and Record-Route for TLS legs; `None`
+    /// when TLS does not listen.
+    pub advertised_tls_port: Option<u16>,
     /// Other names and addresses that mean "this proxy" in a URI.
     pub local_hosts: Vec<String>,
     pub shards: usize,
@@ -153,13 +156,14 @@ pub struct ProxyConfig {
 /// Names that mean us: a URI whose host:port is one of these is ours.
 struct LocalNames {
     hosts: Vec<Vec<u8>>,
-    port: u16,
+    /// The UDP/TCP port and, when TLS listens, its port.
+    ports: Vec<u16>,
 }
 
 impl LocalNames {
     fn is_local(&self, uri: &Uri) -> bool {
-        let port = uri.port.unwrap_or(5060);
-        port == self.port
+        let port = super::router::default_port(uri);
+        self.ports.contains(&port)
             && self
                 .hosts
                 .iter()
@@ -321,7 +325,9 @@ impl Proxy {
         Proxy {
             local: LocalNames {
                 hosts,
-                port: cfg.advertised_port,
+                ports: std::iter::once(cfg.advertised_port)
+                    .chain(cfg.advertised_tls_port)
+                    .collect(),
             },
             table: Table::new(cfg.shards),
             branches: BranchGen::new(),
@@ -352,12 +358,23 @@ impl Proxy {
         ms(self.cfg.timers.t1x64())
     }
 
+    /// The port we are reached on over `proto`.
+    fn our_port(&self, proto: Proto) -> u16 {
+        match proto {
+            Proto::Tls => self
+                .cfg
+                .advertised_tls_port
+                .unwrap_or(self.cfg.advertised_port),
+            Proto::Udp | Proto::Tcp => self.cfg.advertised_port,
+        }
+    }
+
     fn our_via(&self, proto: Proto, branch: &str) -> String {
         format!(
             "SIP/2.0/{} {}:{};branch={branch}",
             proto.via_token(),
             self.cfg.advertised_host,
-            self.cfg.advertised_port
+            self.our_port(proto)
         )
     }
 
@@ -365,15 +382,19 @@ impl Proxy {
     /// the Route of every in-dialog request and proves the dialog.
     fn record_route(&self, inbound: Proto, outbound: Proto, mac: &str) -> String {
         let param = edge::ROUTE_MAC_PARAM;
-        let one = |p: Proto| match p {
-            Proto::Udp => format!(
-                "<sip:{}:{};lr;{param}={mac}>",
-                self.cfg.advertised_host, self.cfg.advertised_port
-            ),
-            Proto::Tcp => format!(
-                "<sip:{}:{};transport=tcp;lr;{param}={mac}>",
-                self.cfg.advertised_host, self.cfg.advertised_port
-            ),
+        // `sip:` with `transport=tls` rather than `sips:` (RFC 5630 §3.2):
+        // TLS on this hop only, which is all a proxy can promise.
+        let one = |p: Proto| {
+            let transport = match p {
+                Proto::Udp => "",
+                Proto::Tcp => ";transport=tcp",
+                Proto::Tls => ";transport=tls",
+            };
+            format!(
+                "<sip:{}:{}{transport};lr;{param}={mac}>",
+                self.cfg.advertised_host,
+                self.our_port(p)
+            )
         };
         // RFC 5658: two entries when the call changes transport here, so
         // each side addresses us over its own transport.
@@ -595,6 +616,7 @@ fn via_destination(via: &super::message::Via) -> Option<Outbound> {
     };
     let proto = match via.transport {
         Transport::Tcp => Proto::Tcp,
+        Transport::Tls => Proto::Tls,
         _ => Proto::Udp,
     };
     Some(Outbound {

@@ -1,14 +1,17 @@
-//! SIP transports: UDP and TCP on one address and port (RFC 3261 §18).
+//! SIP transports: UDP and TCP on one address and port (RFC 3261 §18), and
+//! TLS on its own port (RFC 3261 §26, RFC 5630).
 //!
 //! The transport layer moves whole messages: it frames TCP streams by
 //! Content-Length under the parser's size and header-count limits, hands every message to a synchronous handler without
-//! parsing it further, and sends without blocking the caller. TLS and
-//! WebSocket fit in as further [`Proto`] values.
+//! parsing it further, and sends without blocking the caller. WebSocket
+//! would fit in as a further [`Proto`] value.
 //!
 //! This file owns the shared surface: the message types, [`Handler`],
 //! [`Sender`], [`TransportConfig`], [`TransportStats`], the errors, and
-//! [`start`], which binds both sockets and spawns every task. `udp` and `tcp`
-//! own their sockets' receive loops and send paths.
+//! [`start`], which binds the sockets and spawns every task. `udp` owns its
+//! socket's receive loop and send path, `tcp` the stream connections'
+//! registry and TCP's listener and connects, `tls` the TLS listener and its
+//! identity, `conn` what runs on any stream connection.
 
 #![forbid(unsafe_code)]
 #![deny(
@@ -18,8 +21,12 @@
     clippy::panic
 )]
 
+mod conn;
 mod tcp;
+mod tls;
 mod udp;
+
+pub use tls::{check_files as check_tls_files, TlsError, TlsIdentity};
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +46,7 @@ use crate::sip::parse::DEFAULT_MAX_HEADERS;
 pub enum Proto {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl Proto {
@@ -47,7 +55,14 @@ impl Proto {
         match self {
             Proto::Udp => "UDP",
             Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
         }
+    }
+
+    /// Whether messages travel over a connection (TCP or TLS), which
+    /// changes framing and retransmission rules (RFC 3261 §17.1.1.2).
+    pub fn is_stream(self) -> bool {
+        !matches!(self, Proto::Udp)
     }
 }
 
@@ -142,6 +157,16 @@ pub struct TransportConfig {
     /// SO_RCVBUF and SO_SNDBUF for the UDP socket; 0 keeps the OS default.
     /// The kernel may clamp it (Linux: net.core.rmem_max / wmem_max).
     pub socket_buffer_bytes: usize,
+    /// A TLS listener, when configured. Its connections share the TCP caps.
+    pub tls: Option<TlsListen>,
+}
+
+/// Where TLS listens and with which identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    /// Port 0 picks a free one (tests).
+    pub listen: SocketAddr,
+    pub identity: TlsIdentity,
 }
 
 impl Default for TransportConfig {
@@ -157,6 +182,7 @@ impl Default for TransportConfig {
             tcp_idle_timeout: Duration::from_secs(120),
             tcp_message_timeout: Duration::from_secs(10),
             socket_buffer_bytes: 4 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -248,6 +274,11 @@ pub struct TransportStats {
     pub tcp_send_dropped: AtomicU64,
     /// Connections closed for idleness.
     pub tcp_idle_closed: AtomicU64,
+    /// TLS handshakes completed. TLS connections share the TCP caps and
+    /// count in `tcp_open` (and the other connection counters) too.
+    pub tls_accepted: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_errors: AtomicU64,
 }
 
 /// A point-in-time copy of [`TransportStats`].
@@ -271,6 +302,8 @@ pub struct StatsSnapshot {
     pub tcp_connect_errors: u64,
     pub tcp_send_dropped: u64,
     pub tcp_idle_closed: u64,
+    pub tls_accepted: u64,
+    pub tls_handshake_errors: u64,
 }
 
 impl TransportStats {
@@ -295,6 +328,8 @@ impl TransportStats {
             tcp_connect_errors: get(&self.tcp_connect_errors),
             tcp_send_dropped: get(&self.tcp_send_dropped),
             tcp_idle_closed: get(&self.tcp_idle_closed),
+            tls_accepted: get(&self.tls_accepted),
+            tls_handshake_errors: get(&self.tls_handshake_errors),
         }
     }
 }
@@ -332,6 +367,8 @@ pub enum SendError {
     QueueFull { dest: SocketAddr },
     #[error("TCP connection limit reached; cannot connect to {dest}")]
     ConnectionLimit { dest: SocketAddr },
+    #[error("no {} connection from {dest} is open, and we open none", proto.via_token())]
+    NoConnection { dest: SocketAddr, proto: Proto },
     #[error("UDP send to {dest} failed: {source}")]
     Udp {
         dest: SocketAddr,
@@ -351,6 +388,7 @@ struct Shared {
     tcp: tcp::TcpOut,
     udp_addr: SocketAddr,
     tcp_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     stats: Arc<TransportStats>,
     tasks: TaskCtx,
 }
@@ -398,15 +436,17 @@ impl Sender {
         }
         match to.proto {
             Proto::Udp => self.shared.udp.send(to.dest, bytes, &self.shared.stats),
-            Proto::Tcp => tcp::send(self, to, bytes),
+            Proto::Tcp | Proto::Tls => tcp::send(self, to, bytes),
         }
     }
 
-    /// The bound address of `proto`'s listening socket.
+    /// The bound address of `proto`'s listening socket (TCP's when TLS
+    /// has none: both are the same address family).
     pub fn local_addr(&self, proto: Proto) -> SocketAddr {
         match proto {
             Proto::Udp => self.shared.udp_addr,
             Proto::Tcp => self.shared.tcp_addr,
+            Proto::Tls => self.shared.tls_addr.unwrap_or(self.shared.tcp_addr),
         }
     }
 
@@ -420,6 +460,7 @@ impl Sender {
 pub struct Transports {
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
     pub sender: Sender,
     pub stats: Arc<TransportStats>,
     pub tasks: TransportTasks,
@@ -464,6 +505,20 @@ pub async fn start(
 ) -> Result<Transports, TransportError> {
     cfg.validate()?;
     let (udp_socket, listener) = bind_pair(&cfg)?;
+    let tls_listener = match &cfg.tls {
+        Some(tls) => {
+            let bind_error = |source| TransportError::Bind {
+                proto: Proto::Tls,
+                addr: tls.listen,
+                source,
+            };
+            let listener = tcp::bind(tls.listen).map_err(bind_error)?;
+            let addr = listener.local_addr().map_err(bind_error)?;
+            Some((listener, addr, tls.identity.clone()))
+        }
+        None => None,
+    };
+    let tls_addr = tls_listener.as_ref().map(|(_, addr, _)| *addr);
     let udp_addr = udp_socket
         .local_addr()
         .map_err(|source| TransportError::Bind {
@@ -489,6 +544,7 @@ pub async fn start(
             tcp: tcp::TcpOut::new(&cfg),
             udp_addr,
             tcp_addr,
+            tls_addr,
             stats: Arc::clone(&stats),
             tasks: TaskCtx {
                 runtime: tokio::runtime::Handle::current(),
@@ -516,6 +572,16 @@ pub async fn start(
         shutdown.clone(),
         token.clone(),
     ));
+    if let Some((listener, addr, identity)) = tls_listener {
+        tokio::spawn(tls::accept_loop(
+            listener,
+            identity,
+            sender.clone(),
+            shutdown.clone(),
+            token.clone(),
+        ));
+        tracing::info!(tls = %addr, "SIP over TLS listening");
+    }
     tokio::spawn(tcp::accept_loop(
         listener,
         sender.clone(),
@@ -527,6 +593,7 @@ pub async fn start(
     Ok(Transports {
         udp_addr,
         tcp_addr,
+        tls_addr,
         sender,
         stats,
         tasks: TransportTasks { token, done },
