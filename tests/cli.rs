@@ -177,7 +177,8 @@ fn check_validates_dialplans_naming_file_rule_and_field() {
 }
 
 /// Nothing secret in the logs: a calendar feed's token travels in its URL,
-/// and the request log keeps the path only.
+/// and the request log keeps the path only. (`curl -f`: the feed answers
+/// 200, so the feed token really opened it.)
 #[test]
 fn request_logs_leave_tokens_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +204,21 @@ fn request_logs_leave_tokens_out() {
         .replace("127.0.0.1:0", &format!("127.0.0.1:{http}"));
     std::fs::write(&cfg, text_cfg).unwrap();
     let cfg = cfg.to_str().unwrap();
-    let out = run(&["token", "create", "--name", "cal", "--config", cfg], None);
+    let out = run(
+        &[
+            "consultant",
+            "add",
+            "--name",
+            "Ana",
+            "--username",
+            "ana",
+            "--config",
+            cfg,
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["token", "feed", "ana", "--config", cfg], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_string();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
@@ -219,7 +234,7 @@ fn request_logs_leave_tokens_out() {
     let mut answered = false;
     for _ in 0..50 {
         if let Ok(out) = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", &url])
+            .args(["-sf", "-o", "/dev/null", &url])
             .output()
         {
             if out.status.success() {
@@ -239,6 +254,27 @@ fn request_logs_leave_tokens_out() {
         "{logged}"
     );
     assert!(!logged.contains(&token), "the token was logged: {logged}");
+    // The person behind the token is named instead.
+    let plain = strip_colours(&logged);
+    assert!(plain.contains("person=ana"), "{plain}");
+}
+
+/// The log without its terminal colour codes (`ESC [ ... m`).
+fn strip_colours(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[test]
