@@ -2,11 +2,11 @@
 //! Prometheus metrics, read from the transport's atomics at scrape time so
 //! that the hot path pays nothing for them.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 
 use crate::sip::transport::TransportStats;
 
@@ -17,9 +17,11 @@ pub struct TransportCollector {
     stats: Arc<OnceLock<Arc<TransportStats>>>,
     connections_open: IntGauge,
     connections_refused: IntCounterVec,
-    tls_handshakes: IntGauge,
-    tls_handshake_errors: IntGauge,
+    tls_handshakes: IntCounter,
+    tls_handshake_errors: IntCounter,
     descs: Vec<Desc>,
+    /// Two scrapes at once must not both add the same delta.
+    catching_up: Arc<Mutex<()>>,
 }
 
 impl TransportCollector {
@@ -36,13 +38,12 @@ impl TransportCollector {
             ),
             &["reason"],
         )?;
-        // Counters kept as gauges of the transport's own monotonic counts:
-        // the value is set from the atomic at each scrape.
-        let tls_handshakes = IntGauge::new(
+        // The transport's own monotonic counts, caught up at each scrape.
+        let tls_handshakes = IntCounter::new(
             "protocall_tls_handshakes_total",
             "TLS handshakes completed on the SIP TLS listener.",
         )?;
-        let tls_handshake_errors = IntGauge::new(
+        let tls_handshake_errors = IntCounter::new(
             "protocall_tls_handshake_errors_total",
             "TLS handshakes on the SIP TLS listener that failed or timed out.",
         )?;
@@ -63,6 +64,7 @@ impl TransportCollector {
             tls_handshakes,
             tls_handshake_errors,
             descs,
+            catching_up: Arc::new(Mutex::new(())),
         })
     }
 
@@ -81,19 +83,25 @@ impl Collector for TransportCollector {
         let Some(stats) = self.stats.get() else {
             return Vec::new();
         };
+        let _one_at_a_time = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let s = stats.snapshot();
         let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let catch_up = |c: &IntCounter, value: u64| c.inc_by(value.saturating_sub(c.get()));
         self.connections_open.set(signed(s.tcp_open));
         for (reason, value) in [
             ("cap", s.tcp_rejected_cap),
             ("source", s.tcp_rejected_source),
         ] {
-            let c = self.connections_refused.with_label_values(&[reason]);
-            c.inc_by(value.saturating_sub(c.get()));
+            catch_up(
+                &self.connections_refused.with_label_values(&[reason]),
+                value,
+            );
         }
-        self.tls_handshakes.set(signed(s.tls_accepted));
-        self.tls_handshake_errors
-            .set(signed(s.tls_handshake_errors));
+        catch_up(&self.tls_handshakes, s.tls_accepted);
+        catch_up(&self.tls_handshake_errors, s.tls_handshake_errors);
         let mut families = self.connections_open.collect();
         families.extend(self.connections_refused.collect());
         families.extend(self.tls_handshakes.collect());
