@@ -71,6 +71,7 @@ impl Provider {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
+    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub tax_id: Option<String>,
@@ -217,6 +218,7 @@ pub struct PhoneNumber {
 #[serde(deny_unknown_fields)]
 pub struct NewNumber {
     /// Any common spelling: `(11) 98765-4321`, `011987654321`, `+55 11 …`.
+    #[schema(min_length = 1)]
     pub number: String,
     #[serde(default)]
     pub label: Option<String>,
@@ -236,6 +238,7 @@ pub struct ProviderUser {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProviderUser {
+    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub email: Option<String>,
@@ -363,9 +366,16 @@ impl std::fmt::Debug for SipCredentials {
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsultant {
+    #[schema(min_length = 1)]
     pub name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[A-Za-z0-9_.!~*'()&=+$,;?/-]+$"
+    )]
     pub sip_username: String,
     /// Used once to derive the digest HA1 values; never stored or returned.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     #[serde(default)]
     pub email: Option<String>,

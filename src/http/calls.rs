@@ -98,6 +98,7 @@ fn call(st: &AppState, c: StoredCall) -> Call {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallListParams {
     pub call_id: Option<String>,
@@ -177,6 +178,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackListParams {
     pub consultant_id: Option<i64>,

@@ -18,6 +18,7 @@ use crate::sip::digest::{ha1, Algorithm};
 use crate::store::{ConsultantQuery, ConsultantRecord};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsultantListParams {
     pub active: Option<bool>,

@@ -24,6 +24,7 @@ pub(crate) const STATUSES: &[&str] = &[
 ];
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContactListParams {
     pub consultant_id: Option<i64>,

@@ -13,6 +13,7 @@ use crate::directory::import::{parse_csv, ImportReport};
 use crate::directory::Lookup;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LookupParams {
     /// The number as a caller ID carries it, in any common spelling.

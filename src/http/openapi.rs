@@ -87,6 +87,87 @@ impl Modify for Rights {
     }
 }
 
+/// Writes the failures every operation of a given shape can answer, from
+/// the layers and extractors all handlers share, so that a client
+/// generated from the document knows them: a body can be malformed (400),
+/// too large (413), not JSON (415) or invalid (422); a path or query can be
+/// malformed (400) and a path name nothing (404); a write can conflict
+/// (409) or break a rule of the directory (422); any request can time out
+/// (408) or find the database unavailable (503). Responses an operation
+/// declares itself keep their own description.
+struct Failures;
+
+impl Modify for Failures {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                (false, &mut item.get),
+                (true, &mut item.put),
+                (true, &mut item.post),
+                (true, &mut item.delete),
+                (true, &mut item.patch),
+            ];
+            for (write, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let in_path = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let in_query = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let body = op.request_body.is_some();
+                let mut add: Vec<(&str, &str)> = vec![
+                    (
+                        "408",
+                        "The request took longer than `http.request_timeout_secs`",
+                    ),
+                    ("503", "The database is unavailable; nothing was changed"),
+                ];
+                if body {
+                    add.extend([
+                        (
+                            "400",
+                            "The body is not well-formed JSON, or a field has the wrong type",
+                        ),
+                        ("413", "The body is larger than `http.max_body_bytes`"),
+                        ("415", "The body is not `application/json`"),
+                        (
+                            "422",
+                            "The body is JSON but breaks a rule (a missing or out-of-range field)",
+                        ),
+                    ]);
+                }
+                if in_path || in_query {
+                    add.push(("400", "A path or query parameter is malformed"));
+                }
+                if in_path {
+                    add.push(("404", "Nothing has this id"));
+                }
+                if write {
+                    add.extend([
+                        (
+                            "409",
+                            "The change conflicts with what is stored (a duplicate, or an overlap)",
+                        ),
+                        (
+                            "422",
+                            "The change breaks a rule of the directory or of time tracking",
+                        ),
+                    ]);
+                }
+                for (code, what) in add {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| RefOr::T(error_response(what)));
+                }
+            }
+        }
+    }
+}
+
 fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -142,7 +223,7 @@ fn error_response(description: &str) -> Response {
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
     )),
-    modifiers(&BearerAuth, &Rights)
+    modifiers(&BearerAuth, &Rights, &Failures)
 )]
 pub struct ApiDoc;
 

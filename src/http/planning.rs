@@ -21,9 +21,11 @@ fn week(w: &str) -> Result<String, ApiError> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlanParams {
     /// ISO week, e.g. 2026-W49.
+    #[param(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
     pub week: String,
     pub consultant_id: Option<i64>,
 }
@@ -44,6 +46,7 @@ pub async fn get_plan(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItemBody {
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
     /// Planned hours (decimals allowed: 1.5 = 90 minutes).
     pub hours: f64,
@@ -97,6 +100,7 @@ pub async fn put_plan(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CopyPlan {
+    #[schema(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
     pub from_week: String,
     /// Default: the week after `from_week`.
     pub to_week: Option<String>,
@@ -249,6 +253,7 @@ pub async fn add_absence(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AbsenceParams {
     pub consultant_id: Option<i64>,
@@ -275,6 +280,7 @@ pub async fn absences(
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     /// ISO week, e.g. 2026-W49.
+    #[schema(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
     pub week: String,
     /// Default: every consultant with a plan for the week.
     pub consultant_id: Option<i64>,

@@ -13,6 +13,7 @@ use crate::directory::{AssignOwner, NewProtocol, Page, Protocol, ProtocolStatus}
 use crate::store::{ProtocolQuery, ProtocolRecord};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProtocolListParams {
     pub owner_id: Option<i64>,

@@ -16,6 +16,7 @@ use crate::directory::{
 use crate::store::ProviderQuery;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderListParams {
     /// Substring of the name, case-insensitive.

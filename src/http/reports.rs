@@ -20,6 +20,7 @@ impl From<ReportError> for ApiError {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyParams {
     /// ISO week of items 1–4 and 7–10 (default: last week).

@@ -26,6 +26,7 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<TokenInfo>>, Ap
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// 1 to 100 printable characters, unique among live tokens.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub role: Role,
     /// The consultant whose rights the token carries; required for

@@ -65,6 +65,7 @@ pub(crate) fn may_read_contact(p: &Principal, c: &Contact) -> Result<(), ApiErro
 #[serde(deny_unknown_fields)]
 pub struct NewTaskBody {
     pub consultant_id: i64,
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
     pub protocol_id: Option<i64>,
     pub title: Option<String>,
@@ -113,6 +114,7 @@ pub async fn create_task(
 #[serde(deny_unknown_fields)]
 pub struct StartTaskBody {
     pub consultant_id: i64,
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
     pub protocol_id: Option<i64>,
     pub title: Option<String>,
@@ -261,6 +263,7 @@ pub async fn get_task(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskListParams {
     pub consultant_id: Option<i64>,
@@ -331,6 +334,7 @@ pub async fn task_audit(
 #[serde(deny_unknown_fields)]
 pub struct NewContactBody {
     /// phone, chat, email, meeting or other.
+    #[schema(pattern = r"^(phone|chat|email|meeting|other)$")]
     pub channel: String,
     pub consultant_id: i64,
     /// inbound or outbound.
@@ -393,6 +397,7 @@ pub async fn create_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartContactBody {
+    #[schema(pattern = r"^(phone|chat|email|meeting|other)$")]
     pub channel: String,
     pub consultant_id: i64,
     pub direction: Option<String>,
@@ -544,6 +549,7 @@ pub async fn categories(State(st): State<AppState>) -> Result<Json<Vec<Category>
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
     /// lowercase letters, digits and -, e.g. `training`.
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub name: String,
 }
 
@@ -572,6 +578,7 @@ pub async fn rooms(State(st): State<AppState>) -> Result<Json<Vec<Room>>, ApiErr
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoom {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub capacity: Option<i64>,
 }
