@@ -12,8 +12,10 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod security;
+mod sip_dns;
 mod sip_edge;
 pub use security::SecuritySettings;
+pub use sip_dns::SipDnsSettings;
 pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
 
 /// Where `protocall` looks for its config when no `--config` is given.
@@ -258,6 +260,8 @@ pub struct SipSettings {
     pub static_default_target: Option<String>,
     /// `[sip.tls]`: the TLS listener; absent, none runs.
     pub tls: Option<SipTlsSettings>,
+    /// `[sip.dns]`: how target names are resolved (RFC 3263).
+    pub dns: SipDnsSettings,
 }
 
 impl Default for SipSettings {
@@ -288,6 +292,7 @@ impl Default for SipSettings {
             static_routes: None,
             static_default_target: None,
             tls: None,
+            dns: SipDnsSettings::default(),
         }
     }
 }
