@@ -590,16 +590,22 @@ impl Settings {
             return Err(invalid("security.allowed_destinations", e.to_string()));
         }
         if let Some(u) = &self.routing.ura_uri {
+            // A host name is fine here: it is resolved (RFC 3263) at start
+            // and kept fresh; `protocall check` says when it does not.
             let ok = crate::sip::message::Uri::parse(bytes::Bytes::from(u.clone()))
                 .ok()
-                .and_then(|u| crate::sip::router::resolve(&u))
-                .is_some();
+                .is_some_and(|u| {
+                    crate::sip::resolve::classify(&u) != crate::sip::resolve::Host::Invalid
+                });
             if !ok {
                 return Err(invalid(
                     "routing.ura_uri",
-                    format!("`{u}` is not a SIP URI with an IP address host"),
+                    format!("`{u}` is not a SIP URI with an IP address or host name"),
                 ));
             }
+        }
+        if let Some(p) = sip.dns.problem() {
+            return Err(invalid("sip.dns", p));
         }
         if let Some(u) = &self.routing.trunk_uri {
             if let Err(e) = crate::routing::desk::Trunk::parse(u) {

@@ -159,10 +159,12 @@ pub struct SipResolver {
 
 impl SipResolver {
     /// The resolver with its worker task; must be called inside the tokio
-    /// runtime. The worker ends when the resolver is dropped.
+    /// runtime. The worker ends when the resolver is dropped or `stop`
+    /// changes.
     pub fn start(
         s: &SipDnsSettings,
         metrics: DnsMetrics,
+        stop: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<(Arc<SipResolver>, tokio::task::JoinHandle<()>), ResolveError> {
         if let Some(p) = s.problem() {
             return Err(ResolveError::Setup(p));
@@ -175,7 +177,7 @@ impl SipResolver {
             max_names: s.max_names,
         }));
         let (tx, rx) = mpsc::channel(QUEUE);
-        let worker = tokio::spawn(work(rx, cache.clone(), dns.clone(), metrics.clone()));
+        let worker = tokio::spawn(work(rx, cache.clone(), dns.clone(), metrics.clone(), stop));
         let r = SipResolver {
             cache,
             tx: Some(tx),
@@ -331,9 +333,9 @@ impl SipResolver {
 
     /// Makes `uris` the configured targets: their names are kept resolved
     /// and fresh from now on (names no longer configured are left to
-    /// expire). Waits at most `wait` for the new names' first answers and
-    /// returns those that have none by then, with why.
-    pub async fn watch(&self, uris: &[Uri], wait: Duration) -> Vec<(Query, Arc<Unresolved>)> {
+    /// expire). New names start resolving in the background; nothing
+    /// waits.
+    pub fn watch_now(&self, uris: &[Uri]) -> HashSet<Query> {
         let names: HashSet<Query> = uris
             .iter()
             .filter_map(|u| match classify(u) {
@@ -341,11 +343,20 @@ impl SipResolver {
                 _ => None,
             })
             .collect();
+        if self.tx.is_some() {
+            for q in self.cache.pin(&names, Instant::now()) {
+                self.ask(q);
+            }
+        }
+        names
+    }
+
+    /// [`Self::watch_now`], then waits at most `wait` for the names' first
+    /// answers and returns those that have none by then, with why.
+    pub async fn watch(&self, uris: &[Uri], wait: Duration) -> Vec<(Query, Arc<Unresolved>)> {
+        let names = self.watch_now(uris);
         if self.tx.is_none() {
             return names.into_iter().map(|q| (q, Self::no_dns())).collect();
-        }
-        for q in self.cache.pin(&names, Instant::now()) {
-            self.ask(q);
         }
         let deadline = Instant::now() + wait;
         loop {
@@ -384,6 +395,16 @@ impl SipResolver {
     }
 }
 
+/// Resolves when shutdown is signalled; never without a receiver.
+async fn stopped(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            let _ = rx.changed().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 /// The worker: resolves what the hot path and `watch` ask for, and every
 /// second what is due for a refresh.
 async fn work(
@@ -391,7 +412,9 @@ async fn work(
     cache: Arc<Cache>,
     dns: Arc<HickoryDns>,
     metrics: DnsMetrics,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 ) {
+    let mut stop = stop;
     let permits = Arc::new(Semaphore::new(CONCURRENT));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -402,6 +425,7 @@ async fn work(
                 None => return,
             },
             _ = tick.tick() => cache.due(Instant::now()),
+            _ = stopped(&mut stop) => return,
         };
         for q in queries {
             let Ok(permit) = permits.clone().acquire_owned().await else {

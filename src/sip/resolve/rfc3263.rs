@@ -94,6 +94,9 @@ pub struct Unresolved {
 
 impl std::fmt::Display for Unresolved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tried.is_empty() && self.error.is_none() {
+            return write!(f, "no answer from DNS yet");
+        }
         write!(f, "no address (tried {})", self.tried.join(", "))?;
         if let Some(e) = &self.error {
             write!(f, "; last error: {e}")?;
