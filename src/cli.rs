@@ -274,12 +274,9 @@ async fn check_target_names(
     if named.is_empty() {
         return Ok(());
     }
-    let (resolver, _worker) = SipResolver::start(
-        &settings.sip.dns,
-        DnsMetrics::unregistered(),
-        None,
-    )
-    .map_err(|e| anyhow::anyhow!("sip.dns: {e}"))?;
+    let (resolver, _worker) =
+        SipResolver::start(&settings.sip.dns, DnsMetrics::unregistered(), None)
+            .map_err(|e| anyhow::anyhow!("sip.dns: {e}"))?;
     for (what, raw, uri) in named {
         match resolver.resolve_now(&uri).await {
             Ok(targets) => {

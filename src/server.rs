@@ -341,9 +341,20 @@ pub async fn start(
         location.clone(),
     )
     .map_err(|e| SipError::Setup(e.to_string()))?;
-    let (resolver, resolver_task) =
-        SipResolver::start(&cfg.dns, metrics.dns.clone(), Some(shutdown.clone()))
-            .map_err(|e| SipError::Setup(format!("sip.dns: {e}")))?;
+    let (resolver, resolver_task) = match SipResolver::start(
+        &cfg.dns,
+        metrics.dns.clone(),
+        Some(shutdown.clone()),
+    ) {
+        Ok(started) => started,
+        // Targets given by address need no DNS: start anyway, and let
+        // every name fail (warned about below and at each call).
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: SIP targets given by host name will not be reached");
+            let r = Arc::new(SipResolver::without_dns(metrics.dns.clone()));
+            (r, tokio::spawn(async {}))
+        }
+    };
     let mut desk: Option<Arc<DeskRouter>> = None;
     let router: Arc<dyn Router> = match (router, &cfg.static_routes) {
         (Some(r), _) => r,

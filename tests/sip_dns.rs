@@ -116,7 +116,9 @@ const T_RING: Duration = Duration::from_secs(6);
 
 #[tokio::test]
 async fn dialplan_uri_step_ura_and_trunk_reached_by_host_name_ring() {
-    let mut pbx = support::sip_agent::Agent::udp_listener("pbx").await.unwrap();
+    let mut pbx = support::sip_agent::Agent::udp_listener("pbx")
+        .await
+        .unwrap();
     pbx.set_timeout(T_RING);
     let pbx_port = pbx.local_addr().port();
     let plan = r#"
@@ -157,7 +159,10 @@ steps = [
                 "PROTOCALL__SIP__DNS__SERVERS".into(),
                 format!("[\"{addr}\"]"),
             ),
-            ("PROTOCALL__ROUTING__TRUNK_URI".into(), "sip:trunk.test".into()),
+            (
+                "PROTOCALL__ROUTING__TRUNK_URI".into(),
+                "sip:trunk.test".into(),
+            ),
             (
                 "PROTOCALL__ROUTING__URA_URI".into(),
                 format!("sip:ura@ura.test:{ura_port}"),
@@ -295,4 +300,51 @@ async fn check_warns_about_names_that_do_not_resolve() {
     ] {
         assert!(warning.contains(tried), "{warning}");
     }
+}
+
+#[tokio::test]
+async fn resolver_orders_srv_targets_and_fails_over_to_the_next() {
+    use protocall::config::SipDnsSettings;
+    use protocall::sip::message::Uri;
+    use protocall::sip::resolve::{DnsMetrics, Lookup, SipResolver};
+    use protocall::sip::transport::Proto;
+
+    let s = stub(vec![
+        srv("_sip._tcp.multi.test", 20, 0, 5072, "b.multi.test"),
+        srv("_sip._tcp.multi.test", 10, 0, 5071, "a.multi.test"),
+        a("a.multi.test", Ipv4Addr::new(127, 0, 0, 1)),
+        a("b.multi.test", Ipv4Addr::new(127, 0, 0, 2)),
+    ])
+    .await;
+    let settings = SipDnsSettings {
+        servers: vec![s.addr],
+        ..SipDnsSettings::default()
+    };
+    let (r, _worker) = SipResolver::start(&settings, DnsMetrics::unregistered(), None).unwrap();
+    let uri = Uri::parse(bytes::Bytes::from_static(b"sip:multi.test;transport=tcp")).unwrap();
+    // The hot path never waits: the first look only starts the query.
+    assert!(matches!(r.lookup(&uri), Lookup::Pending));
+    let Lookup::Ready(first) = r.lookup_within(&uri, Duration::from_secs(3)).await else {
+        panic!("no answer from the stub")
+    };
+    assert_eq!(first.dest, "127.0.0.1:5071".parse().unwrap());
+    assert_eq!(first.proto, Proto::Tcp);
+    let all: Vec<SocketAddr> = r.lookup_all(&uri).unwrap().iter().map(|o| o.dest).collect();
+    assert_eq!(
+        all,
+        [
+            "127.0.0.1:5071".parse::<SocketAddr>().unwrap(),
+            "127.0.0.2:5072".parse().unwrap()
+        ]
+    );
+    // The first did not answer: the next SRV target, from the cache.
+    r.mark_unreachable(first.dest);
+    let Lookup::Ready(next) = r.lookup(&uri) else {
+        panic!("cached answer expected")
+    };
+    assert_eq!(next.dest, "127.0.0.2:5072".parse().unwrap());
+    // Cached: no second round of questions.
+    let asked = s.asked.lock().unwrap().len();
+    r.lookup(&uri);
+    assert_eq!(s.asked.lock().unwrap().len(), asked);
 }

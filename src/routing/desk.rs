@@ -139,7 +139,11 @@ impl DeskRouter {
     /// The trunk, the URA and every dialplan `uri` step: the names to keep
     /// resolved.
     pub fn configured_uris(&self) -> Vec<Uri> {
-        let plan = self.dialplan.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let plan = self
+            .dialplan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let steps = plan
             .uri_steps()
             .filter_map(|u| Uri::parse(bytes::Bytes::from(u.to_string())).ok());

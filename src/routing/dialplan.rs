@@ -495,10 +495,13 @@ impl Dialplan {
 
     /// Every `uri` step's URI, for the resolver to keep answered.
     pub fn uri_steps(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().flat_map(|r| &r.steps).filter_map(|s| match &s.kind {
-            StepKind::Uri(u) => Some(u.as_str()),
-            _ => None,
-        })
+        self.rules
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter_map(|s| match &s.kind {
+                StepKind::Uri(u) => Some(u.as_str()),
+                _ => None,
+            })
     }
 }
 

@@ -243,7 +243,6 @@ impl Cache {
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|e| e.into_inner()).len()
     }
-
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ pub use self::rfc3263::{Query, Unresolved};
 use super::message::{Scheme, Uri};
 use super::router::uri_proto;
 use super::transport::Outbound;
-pub use crate::metrics::DnsMetrics;
 use crate::config::SipDnsSettings;
+pub use crate::metrics::DnsMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -193,6 +193,13 @@ impl SipResolver {
     /// A resolver that knows IP literals only: every name fails. For
     /// routers built without a runtime (benchmarks, unit tests).
     pub fn literal_only() -> SipResolver {
+        SipResolver::without_dns(DnsMetrics::unregistered())
+    }
+
+    /// [`Self::literal_only`] counting its failures in `metrics`: what the
+    /// daemon falls back to when no DNS resolver can be set up (no usable
+    /// /etc/resolv.conf), so that a deployment by address still starts.
+    pub fn without_dns(metrics: DnsMetrics) -> SipResolver {
         SipResolver {
             cache: Arc::new(Cache::new(Limits {
                 floor: Duration::from_secs(1),
@@ -203,7 +210,7 @@ impl SipResolver {
             tx: None,
             dns: None,
             down: RwLock::new(HashMap::new()),
-            metrics: DnsMetrics::unregistered(),
+            metrics,
             last_warn_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -284,8 +291,20 @@ impl SipResolver {
     /// [`Self::lookup`] for routing: the address, or `None` after a
     /// (rate-limited) warning and a `protocall_dns_failures_total` count.
     pub fn target(&self, uri: &Uri, role: Role) -> Option<Outbound> {
-        let (reason, why) = match self.lookup(uri) {
-            Lookup::Ready(o) => return Some(o),
+        match self.lookup(uri) {
+            Lookup::Ready(o) => Some(o),
+            miss => {
+                self.report(uri, role, &miss);
+                None
+            }
+        }
+    }
+
+    /// Logs (at most once a second) and counts a lookup that gave no
+    /// address; `Ready` is ignored.
+    pub fn report(&self, uri: &Uri, role: Role, lookup: &Lookup) {
+        let (reason, why) = match lookup {
+            Lookup::Ready(_) => return,
             Lookup::Pending => ("pending", "no answer from DNS yet".to_string()),
             Lookup::Failed(f) => ("failed", f.to_string()),
         };
@@ -302,10 +321,23 @@ impl SipResolver {
                 target_kind = role.label(),
                 uri = %String::from_utf8_lossy(&uri.raw),
                 reason = %why,
-                "SIP target has no address; step skipped"
+                "SIP target has no address; not sent"
             );
         }
-        None
+    }
+
+    /// For a caller that may wait (a task of its own, never a transport
+    /// worker): [`Self::lookup`], and while it is `Pending`, again every
+    /// 10 ms until `limit` has passed.
+    pub async fn lookup_within(&self, uri: &Uri, limit: Duration) -> Lookup {
+        let deadline = Instant::now() + limit;
+        loop {
+            let l = self.lookup(uri);
+            if !matches!(l, Lookup::Pending) || Instant::now() >= deadline {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn pick(&self, targets: &[Outbound]) -> Option<Outbound> {
@@ -493,7 +525,10 @@ mod tests {
             r.lookup(&uri("sip:192.0.2.1")),
             Lookup::Ready(o) if o.dest.port() == 5060
         ));
-        assert!(matches!(r.lookup(&uri("sip:pbx.example")), Lookup::Failed(_)));
+        assert!(matches!(
+            r.lookup(&uri("sip:pbx.example")),
+            Lookup::Failed(_)
+        ));
         assert_eq!(r.target(&uri("sip:pbx.example"), Role::Dialplan), None);
     }
 

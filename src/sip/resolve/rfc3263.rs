@@ -70,7 +70,10 @@ impl Query {
             s.push_str(&format!(":{p}"));
         }
         if let Some(t) = self.transport {
-            s.push_str(&format!(";transport={}", t.via_token().to_ascii_lowercase()));
+            s.push_str(&format!(
+                ";transport={}",
+                t.via_token().to_ascii_lowercase()
+            ));
         }
         s
     }
@@ -447,7 +450,10 @@ mod tests {
         );
         t.srv.insert(
             "_sip._udp.pbx.test".into(),
-            vec![srv(20, 0, 5070, "b.pbx.test"), srv(10, 0, 5080, "a.pbx.test")],
+            vec![
+                srv(20, 0, 5070, "b.pbx.test"),
+                srv(10, 0, 5080, "a.pbx.test"),
+            ],
         );
         t.a.insert("a.pbx.test".into(), vec![ip("192.0.2.1")]);
         t.a.insert("b.pbx.test".into(), vec![ip("192.0.2.2")]);
@@ -501,10 +507,8 @@ mod tests {
             "x.test".into(),
             vec![naptr(10, 10, "SIP+D2U", "_sip._udp.x.test")],
         );
-        t.srv.insert(
-            "_sip._tcp.x.test".into(),
-            vec![srv(0, 0, 5099, "x.test")],
-        );
+        t.srv
+            .insert("_sip._tcp.x.test".into(), vec![srv(0, 0, 5099, "x.test")]);
         t.a.insert("x.test".into(), vec![ip("192.0.2.3")]);
         let r = resolve(&t, &q("x.test", Some(5070), None, false), &mut |_| 0)
             .await
@@ -519,7 +523,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(dests(&r), ["Tls 192.0.2.3:5061"]);
-        assert!(!t.asked.lock().unwrap().iter().any(|a| a.starts_with("NAPTR")));
+        assert!(!t
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.starts_with("NAPTR")));
     }
 
     #[tokio::test]
