@@ -561,7 +561,7 @@ pub async fn start(
                         got = hup.recv() => {
                             if got.is_none() { break; }
                             if let Some(d) = &d {
-                                let _ = d.reload();
+                                let _ = d.reload_and_resolve().await;
                             }
                             if let Some(tls) = &tls {
                                 match tls.reload() {

@@ -133,9 +133,10 @@ steps = [
     let zone: Arc<Mutex<Vec<Record>>> = Arc::default();
     let dns = stub_shared(zone.clone()).await;
     let addr = dns.addr;
+    let fill = zone.clone();
     let mut d = desk_custom(Backend::Sqlite, plan, move |ura, trunk| {
         let ura_port = ura.local_addr().port();
-        *zone.lock().unwrap() = vec![
+        *fill.lock().unwrap() = vec![
             // pbx.test: NAPTR → SRV (the lower priority first) → A.
             naptr("pbx.test", 10, "SIP+D2U", "_sip._udp.pbx.test"),
             srv("_sip._udp.pbx.test", 20, 0, 9, "spare.pbx.test"),
@@ -240,6 +241,38 @@ steps = [
         !asked.iter().any(|a| a == "NAPTR ura.test."),
         "a port means no NAPTR: {asked:?}"
     );
+
+    // A reloaded plan's new name is answered before the reload returns,
+    // so the very next call rings it.
+    zone.lock()
+        .unwrap()
+        .push(a("new.pbx.test", Ipv4Addr::LOCALHOST));
+    std::fs::write(
+        d.plans.join("default.toml"),
+        format!(
+            "[[rule]]\nname = \"everyone\"\nsteps = [ {{ action = \"uri\", \
+             uri = \"sip:desk@new.pbx.test:{pbx_port}\", ring_seconds = 2 }}, \
+             {{ action = \"ura\" }} ]\n"
+        ),
+    )
+    .unwrap();
+    let reloaded = d
+        .app
+        .post("/api/routing/reload", serde_json::json!({}))
+        .await;
+    assert_eq!(reloaded.status(), 200);
+    let mut caller = carrier(&d, "011987654321").await;
+    caller.invite(&desk_uri(&d)).await.unwrap();
+    let (inv, _) = pbx.next_request_of(Method::Invite, T_RING).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(inv.request_uri().unwrap()),
+        format!("sip:desk@new.pbx.test:{pbx_port}")
+    );
+    pbx.answer(&inv).await.unwrap();
+    caller
+        .expect_response(Method::Invite, 200, T)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

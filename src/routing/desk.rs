@@ -136,6 +136,15 @@ impl DeskRouter {
         }
     }
 
+    /// [`Self::reload`], then waits (at most two seconds) for the new
+    /// plan's names, so the first call after a reload finds them answered.
+    pub async fn reload_and_resolve(&self) -> Result<usize, Vec<String>> {
+        let rules = self.reload()?;
+        self.resolve_targets(std::time::Duration::from_secs(2))
+            .await;
+        Ok(rules)
+    }
+
     /// The trunk, the URA and every dialplan `uri` step: the names to keep
     /// resolved.
     pub fn configured_uris(&self) -> Vec<Uri> {
