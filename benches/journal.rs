@@ -79,6 +79,7 @@ async fn seed(store: &Store) {
         email: None,
         weekly_capacity_hours: 40.0,
         active: true,
+        role: protocall::directory::Role::Consultant,
     };
     store.create_consultant(&rec).await.unwrap();
     store

@@ -169,6 +169,11 @@ impl Application {
         self.sip.tcp_addr
     }
 
+    /// The TLS listener's address, when `[sip.tls]` is configured.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip.tls_addr
+    }
+
     pub fn sip(&self) -> &SipServer {
         &self.sip
     }

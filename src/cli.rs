@@ -1,6 +1,12 @@
 //! The command line: `protocall serve | migrate | check | import |
-//! consultant add | consultant presence | token create`. Errors surface as `anyhow` here only,
-//! at the binary's edge.
+//! consultant add | consultant presence | consultant role | token ... |
+//! task | contact | report | schedule`. Errors surface as `anyhow` here
+//! only, at the binary's edge.
+//!
+//! Whoever runs it has the server's shell and the database: every write is
+//! an admin action, and the audit trail says so (`cli-admin:<unix user>`).
+
+mod tokens;
 
 use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
@@ -46,9 +52,9 @@ pub enum Command {
     /// Manage consultants.
     #[command(subcommand)]
     Consultant(ConsultantCommand),
-    /// Manage admin API tokens.
+    /// Manage API tokens (roles, owners, expiry) and calendar-feed tokens.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(tokens::TokenCommand),
     /// Task timers: start, stop, list (times like 09:30, "yesterday 14:00").
     #[command(subcommand)]
     Task(TaskCommand),
@@ -185,6 +191,13 @@ pub enum ConsultantCommand {
         #[arg(value_parser = ["available", "dnd", "away"])]
         status: String,
     },
+    /// Set a consultant's role: consultant, manager or admin. Their tokens
+    /// never carry more than it.
+    Role {
+        /// The consultant's SIP username.
+        username: String,
+        role: crate::directory::Role,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -199,15 +212,9 @@ pub struct ConsultantAdd {
     /// Weekly capacity in hours.
     #[arg(long, default_value_t = 40.0)]
     pub capacity: f64,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a token; it is printed once and stored only as a hash.
-    Create {
-        #[arg(long)]
-        name: String,
-    },
+    /// consultant, manager or admin.
+    #[arg(long, default_value = "consultant")]
+    pub role: crate::directory::Role,
 }
 
 /// What `check` says about how phones elsewhere reach us: the advertised
@@ -357,6 +364,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 email: a.email,
                 weekly_capacity_hours: a.capacity,
                 active: true,
+                role: a.role,
             };
             let record = consultant_record(&new, &settings.sip.realm)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -383,6 +391,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.sip_username,
                 c.presence.as_str()
             );
+            Ok(())
+        }
+        Command::Consultant(ConsultantCommand::Role { username, role }) => {
+            let store = open_store(&settings).await?;
+            let r = async {
+                let id = consultant_id(&store, &username).await?;
+                let mut c = store.get_consultant(id).await?;
+                c.role = role;
+                anyhow::Ok(store.update_consultant(id, &c, None).await?)
+            }
+            .await;
+            store.close().await;
+            let c = r?;
+            println!("{} ({}) is now {}", c.name, c.sip_username, c.role);
             Ok(())
         }
         Command::Task(cmd) => {
@@ -478,13 +500,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Create { name }) => {
+        Command::Token(cmd) => {
             let store = open_store(&settings).await?;
-            let token = store.create_token(&name).await?;
+            let r = tokens::run(&store, cmd).await;
             store.close().await;
-            eprintln!("token `{name}` created; it is shown only once:");
-            println!("{token}");
-            Ok(())
+            r
         }
     }
 }
@@ -532,10 +552,12 @@ fn read_password() -> anyhow::Result<String> {
 
 // ---- time tracking from the command line ------------------------------------
 
-/// The actor the audit trail names for CLI changes.
-fn cli_actor() -> String {
+/// The actor the audit trail names for a CLI change made for consultant
+/// `username`: an admin action (whoever has the shell has the database),
+/// by the Unix user, for that person.
+fn cli_actor(username: &str) -> String {
     format!(
-        "cli:{}",
+        "cli-admin:{} for {username}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     )
 }
@@ -611,7 +633,6 @@ async fn task_command(
     cmd: TaskCommand,
 ) -> anyhow::Result<()> {
     use crate::tracking::service;
-    let actor = cli_actor();
     match cmd {
         TaskCommand::Start {
             consultant,
@@ -628,7 +649,8 @@ async fn task_command(
                 ..Default::default()
             };
             let at = when(settings, at.as_deref())?;
-            let (started, stopped) = service::start_task(store, new, at, &actor).await?;
+            let (started, stopped) =
+                service::start_task(store, new, at, &cli_actor(&consultant)).await?;
             if let Some(s) = stopped {
                 println!("stopped {}", show_task(&s));
             }
@@ -637,7 +659,7 @@ async fn task_command(
         TaskCommand::Stop { consultant, at } => {
             let id = consultant_id(store, &consultant).await?;
             let at = when(settings, at.as_deref())?;
-            let t = service::stop_task(store, id, None, at, &actor).await?;
+            let t = service::stop_task(store, id, None, at, &cli_actor(&consultant)).await?;
             println!("stopped {}", show_task(&t));
         }
         TaskCommand::List { consultant, day } => {
@@ -692,7 +714,6 @@ async fn contact_command(
     cmd: ContactCommand,
 ) -> anyhow::Result<()> {
     use crate::tracking::service;
-    let actor = cli_actor();
     let new = |a: &ContactArgs, consultant: i64, provider, protocol| service::NewContact {
         channel: a.channel.clone(),
         consultant_id: consultant,
@@ -724,9 +745,13 @@ async fn contact_command(
             let provider = provider_id(store, settings, a.provider.as_deref()).await?;
             let protocol = protocol_id(store, a.protocol.as_deref()).await?;
             let at = when(settings, a.at.as_deref())?;
-            let (started, stopped) =
-                service::start_contact(store, new(&a, consultant, provider, protocol), at, &actor)
-                    .await?;
+            let (started, stopped) = service::start_contact(
+                store,
+                new(&a, consultant, provider, protocol),
+                at,
+                &cli_actor(&a.consultant),
+            )
+            .await?;
             if let Some(s) = stopped {
                 println!("ended {}", show(&s));
             }
@@ -735,7 +760,7 @@ async fn contact_command(
         ContactCommand::Stop { consultant, at } => {
             let id = consultant_id(store, &consultant).await?;
             let at = when(settings, at.as_deref())?;
-            let c = service::stop_contact(store, id, None, at, &actor).await?;
+            let c = service::stop_contact(store, id, None, at, &cli_actor(&consultant)).await?;
             println!("ended {}", show(&c));
         }
         ContactCommand::Add { contact: a, until } => {
@@ -745,7 +770,7 @@ async fn contact_command(
             let mut n = new(&a, consultant, provider, protocol);
             n.started_at_ms = Some(when(settings, a.at.as_deref())?);
             n.ended_at_ms = Some(when(settings, Some(&until))?);
-            let c = service::add_contact(store, n, &actor).await?;
+            let c = service::add_contact(store, n, &cli_actor(&a.consultant)).await?;
             println!("added {}", show(&c));
         }
     }

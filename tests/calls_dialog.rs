@@ -282,7 +282,8 @@ async fn upgrading_keeps_the_calls_contacts_and_callbacks_already_stored(b: Back
     conn.close().await.unwrap();
 
     let store = Store::connect(&url, 2, chrono_tz::UTC).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![7]);
+    // 7 and whatever came after it.
+    assert_eq!(store.migrate().await.unwrap().first(), Some(&7));
     assert!(store.migrate().await.unwrap().is_empty(), "applied once");
     let old = store.get_call("old@carrier").await.unwrap();
     assert_eq!(old.id, 10);

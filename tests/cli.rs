@@ -177,7 +177,8 @@ fn check_validates_dialplans_naming_file_rule_and_field() {
 }
 
 /// Nothing secret in the logs: a calendar feed's token travels in its URL,
-/// and the request log keeps the path only.
+/// and the request log keeps the path only. (`curl -f`: the feed answers
+/// 200, so the feed token really opened it.)
 #[test]
 fn request_logs_leave_tokens_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +204,21 @@ fn request_logs_leave_tokens_out() {
         .replace("127.0.0.1:0", &format!("127.0.0.1:{http}"));
     std::fs::write(&cfg, text_cfg).unwrap();
     let cfg = cfg.to_str().unwrap();
-    let out = run(&["token", "create", "--name", "cal", "--config", cfg], None);
+    let out = run(
+        &[
+            "consultant",
+            "add",
+            "--name",
+            "Ana",
+            "--username",
+            "ana",
+            "--config",
+            cfg,
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["token", "feed", "ana", "--config", cfg], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_string();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
@@ -219,7 +234,7 @@ fn request_logs_leave_tokens_out() {
     let mut answered = false;
     for _ in 0..50 {
         if let Ok(out) = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", &url])
+            .args(["-sf", "-o", "/dev/null", &url])
             .output()
         {
             if out.status.success() {
@@ -239,4 +254,66 @@ fn request_logs_leave_tokens_out() {
         "{logged}"
     );
     assert!(!logged.contains(&token), "the token was logged: {logged}");
+    // The person behind the token is named instead.
+    let plain = strip_colours(&logged);
+    assert!(plain.contains("person=ana"), "{plain}");
+}
+
+/// The log without its terminal colour codes (`ESC [ ... m`).
+fn strip_colours(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn check_reads_the_tls_certificate_and_key_as_serve_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, one.cert.pem()).unwrap();
+    std::fs::write(&key, one.key_pair.serialize_pem()).unwrap();
+    let tls = format!(
+        "[sip]\nadvertised_host = \"sip.example.com\"\n[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let cfg = config_in(dir.path(), &tls);
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("TLS OK") && said.contains("sip.example.com"),
+        "{said}"
+    );
+
+    // The key of another certificate: refused, naming the section.
+    std::fs::write(&key, other.key_pair.serialize_pem()).unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("sip.tls") && err.contains("key.pem"), "{err}");
+
+    // A missing certificate file is named.
+    std::fs::remove_file(&cert).unwrap();
+    let out = run(&["check", "--config", cfg.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cert.pem"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -63,8 +63,45 @@ async fn owner_busy_goes_to_the_team() {
     let mut caller = carrier(&d, "11987654321").await;
     let call = caller.invite(&desk_uri(&d)).await.unwrap();
     let (inv, _) = d.ana.next_request_of(Method::Invite, T).await.unwrap();
+    // Screen-pop: the owner's phone shows the provider and the protocol
+    // it is about, in the From display name phones show, in a
+    // P-Asserted-Identity we vouch for and in the Subject.
+    let protocol = json(
+        d.app
+            .get(&format!("/api/protocols/{}", d.protocol_id))
+            .await,
+        200,
+    )
+    .await;
+    let number = protocol["number"].as_str().unwrap().to_string();
+    let shown = |m: &protocall::sip::message::SipMessage, h: &str| {
+        m.header(h)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
+    let from = shown(&inv, "From");
+    assert!(
+        from.starts_with(&format!("\"NetSul \u{b7} {number}\" <")),
+        "{from}"
+    );
+    let sent_from = String::from_utf8_lossy(&call.invite).into_owned();
+    let tag = sent_from
+        .split("tag=")
+        .nth(1)
+        .and_then(|t| t.split(['\r', ';']).next())
+        .unwrap()
+        .to_string();
+    assert!(from.ends_with(&format!(";tag={tag}")), "tag kept: {from}");
+    assert_eq!(
+        shown(&inv, "P-Asserted-Identity"),
+        format!("\"NetSul \u{b7} {number}\" <tel:+5511987654321>")
+    );
+    assert_eq!(shown(&inv, "Subject"), format!("Protocolo {number}"));
     d.ana.respond(&inv, 486).await.unwrap();
     let (team_inv, _) = d.bia.next_request_of(Method::Invite, T).await.unwrap();
+    // A colleague's phone shows the provider; the protocol is the owner's.
+    assert!(shown(&team_inv, "From").starts_with("\"NetSul\" <"));
+    assert_eq!(shown(&team_inv, "Subject"), "");
     d.bia.answer(&team_inv).await.unwrap();
     let ok = caller
         .expect_response(Method::Invite, 200, T)

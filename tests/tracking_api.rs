@@ -547,8 +547,10 @@ async fn cli_task_and_contact_timers_with_human_times() {
         200,
     )
     .await;
+    // From the shell it is an admin acting for Ana, and it says so.
+    let actor = audit[0]["actor"].as_str().unwrap();
     assert!(
-        audit[0]["actor"].as_str().unwrap().starts_with("cli:"),
+        actor.starts_with("cli-admin:") && actor.ends_with(" for ana"),
         "{audit}"
     );
     let contacts = json(app.get("/api/contacts?channel=email").await, 200).await;

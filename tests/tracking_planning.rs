@@ -231,13 +231,16 @@ async fn schedule_places_the_plan_around_fixed_time_and_feeds_the_calendar(b: Ba
     )
     .await;
 
-    // The calendar feed, with the token in the URL as calendar apps need.
+    // The calendar feed, with a feed token in the URL as calendar apps need.
+    let feed = json(
+        app.post(&format!("/api/consultants/{ana}/feed-token"), json!({}))
+            .await,
+        201,
+    )
+    .await;
     let ics = app
         .client
-        .get(app.url(&format!(
-            "/api/consultants/{ana}/calendar.ics?token={}",
-            app.token
-        )))
+        .get(app.url(feed["path"].as_str().unwrap()))
         .send()
         .await
         .unwrap();

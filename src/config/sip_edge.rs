@@ -63,7 +63,15 @@ pub fn advertised_host(configured: Option<&str>, listen: SocketAddr) -> Advertis
     if !ip.is_unspecified() {
         return Advertised::Listen(host_text(ip));
     }
-    match route_source(ip.is_ipv6()) {
+    // `[::]` takes IPv4 too (dual stack): most phones are IPv4, so the
+    // IPv4 route's address first. A desk with IPv6-only phones sets a
+    // name with A and AAAA records as advertised_host.
+    let found = if ip.is_ipv6() {
+        route_source(false).or_else(|| route_source(true))
+    } else {
+        route_source(false)
+    };
+    match found {
         Some(found) => Advertised::Interface(host_text(found)),
         None => Advertised::LoopbackOnly(host_text(if ip.is_ipv6() {
             IpAddr::V6(Ipv6Addr::LOCALHOST)

@@ -7,7 +7,10 @@
 
 pub mod import;
 pub mod number;
+pub mod role;
 pub mod snapshot;
+
+pub use role::Role;
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
@@ -291,6 +294,9 @@ pub struct Consultant {
     pub email: Option<String>,
     pub weekly_capacity_hours: f64,
     pub active: bool,
+    /// What the person may do through the API (one person, one SIP login,
+    /// one role).
+    pub role: Role,
     pub presence: Presence,
     /// In a call right now (derived from answered calls, not stored).
     #[serde(default)]
@@ -367,6 +373,13 @@ pub struct NewConsultant {
     pub weekly_capacity_hours: f64,
     #[serde(default = "default_true")]
     pub active: bool,
+    /// consultant (the default), manager or admin.
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_role() -> Role {
+    Role::Consultant
 }
 
 fn default_capacity() -> f64 {
@@ -391,6 +404,8 @@ pub struct ConsultantPatch {
     pub weekly_capacity_hours: Option<f64>,
     #[serde(default)]
     pub active: Option<bool>,
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
 /// SIP user part rules (RFC 3261 `user` unreserved set, minus escapes) so a

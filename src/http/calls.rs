@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{CallQuery, Callback, CallbackQuery, StoredCall};
@@ -121,8 +122,10 @@ pub struct CallListParams {
     responses((status = 200, body = Page<Call>)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<CallListParams>,
 ) -> Result<Json<Page<Call>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     ApiError::one_of(
         "direction",
         p.direction.as_deref(),
@@ -144,7 +147,7 @@ pub async fn list(
         outcome: p.outcome,
         route: p.route,
         provider_id: p.provider_id,
-        consultant_id: p.consultant_id,
+        consultant_id,
         from_ms: p.from.map(|t| t.timestamp_millis()),
         to_ms: p.to.map(|t| t.timestamp_millis()),
         limit: p.limit.unwrap_or(0),
@@ -165,9 +168,11 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(st): State<AppState>,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Call>, ApiError> {
     let c = st.store.get_call(&id).await?;
+    who.may_see(c.row.consultant_id)?;
     Ok(Json(call(&st, c)))
 }
 
@@ -186,15 +191,17 @@ pub struct CallbackListParams {
     responses((status = 200, body = Page<Callback>)), security(("bearer" = [])))]
 pub async fn list_callbacks(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<CallbackListParams>,
 ) -> Result<Json<Page<Callback>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     ApiError::one_of(
         "status",
         p.status.as_deref(),
         &["pending", "done", "cancelled"],
     )?;
     let q = CallbackQuery {
-        consultant_id: p.consultant_id,
+        consultant_id,
         status: p.status,
         limit: p.limit.unwrap_or(0),
         offset: p.offset.unwrap_or(0),
@@ -215,9 +222,11 @@ pub struct SetCallbackStatus {
     security(("bearer" = [])))]
 pub async fn set_callback_status(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
     ApiJson(body): ApiJson<SetCallbackStatus>,
 ) -> Result<Json<Callback>, ApiError> {
+    who.may_act_for(st.store.get_callback(id).await?.consultant_id)?;
     ApiError::one_of(
         "status",
         Some(body.status.as_str()),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::directory::{
     validate_capacity, validate_email, validate_password, validate_person_name,
@@ -49,6 +50,7 @@ pub fn consultant_record(c: &NewConsultant, realm: &str) -> Result<ConsultantRec
         email,
         weekly_capacity_hours,
         active: c.active,
+        role: c.role,
     })
 }
 
@@ -112,6 +114,9 @@ pub async fn update(
     if let Some(a) = patch.active {
         c.active = a;
     }
+    if let Some(r) = patch.role {
+        c.role = r;
+    }
     let ha1 = match &patch.password {
         Some(p) => {
             validate_password(p)?;
@@ -139,9 +144,11 @@ pub async fn delete(State(st): State<AppState>, Id(id): Id) -> Result<StatusCode
     security(("bearer" = [])))]
 pub async fn set_presence(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
     ApiJson(body): ApiJson<crate::directory::SetPresence>,
 ) -> Result<Json<Consultant>, ApiError> {
+    who.may_act_for(id)?;
     let c = st.store.set_presence(id, body.status).await?;
     st.directory_changed();
     Ok(Json(c))

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{Contact, ContactQuery};
@@ -50,13 +51,15 @@ pub struct ContactListParams {
     responses((status = 200, body = Page<Contact>)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<ContactListParams>,
 ) -> Result<Json<Page<Contact>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     ApiError::one_of("channel", p.channel.as_deref(), CHANNELS)?;
     ApiError::one_of("status", p.status.as_deref(), STATUSES)?;
     ApiError::one_of("kind", p.kind.as_deref(), &["triggered", "scheduled"])?;
     let q = ContactQuery {
-        consultant_id: p.consultant_id,
+        consultant_id,
         provider_id: p.provider_id,
         protocol_id: p.protocol_id,
         call_id: p.call_id,
@@ -74,6 +77,12 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/contacts/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = Contact), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Contact>, ApiError> {
-    Ok(Json(st.store.get_contact(id).await?))
+pub async fn get(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Contact>, ApiError> {
+    let c = st.store.get_contact(id).await?;
+    super::tracking::may_read_contact(&who, &c)?;
+    Ok(Json(c))
 }

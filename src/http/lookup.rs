@@ -19,22 +19,28 @@ pub struct LookupParams {
     pub number: String,
 }
 
+/// Who a number belongs to. A consultant sees only their own protocols
+/// among the open ones; managers and admins see them all.
 #[utoipa::path(get, path = "/api/lookup", params(LookupParams),
     responses((status = 200, body = Lookup), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn lookup(
     State(st): State<AppState>,
+    who: super::rights::Principal,
     ApiQuery(p): ApiQuery<LookupParams>,
 ) -> Result<Json<Lookup>, ApiError> {
     let e164 = st.e164("number", &p.number)?;
     let found = st.store.lookup_number(&e164).await?;
-    let Some((provider, user, open_protocols)) = found else {
+    let Some((provider, user, mut open_protocols)) = found else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("{e164} is not in the directory"),
         ));
     };
+    if !who.sees_everyone() {
+        open_protocols.retain(|p| p.owner_id.is_some() && p.owner_id == who.consultant_id);
+    }
     let today = chrono::Utc::now()
         .with_timezone(&st.store.tz())
         .date_naive();

@@ -1,8 +1,10 @@
 //! The admin HTTP API (axum): routes, shared state and the layer stack.
 //!
 //! `/healthz`, `/readyz` and (by config) `/metrics` are open; everything
-//! under `/api` needs a bearer token. Handlers are thin: they validate with
-//! `directory`, persist with `store`, and map errors with `error`.
+//! under `/api` needs a token, and what it may reach is decided in
+//! `rights` (a role per route, ownership in the handlers). Handlers are
+//! thin: they validate with `directory`, persist with `store`, and map
+//! errors with `error`.
 
 pub mod auth;
 pub mod bans;
@@ -16,6 +18,8 @@ pub mod planning;
 pub mod protocols;
 pub mod providers;
 pub mod reports;
+pub mod rights;
+pub mod tokens;
 pub mod tracking;
 
 use std::sync::Arc;
@@ -182,6 +186,9 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             get(planning::get_hours).put(planning::put_hours),
         )
         .route("/consultants/{id}/calendar.ics", get(planning::calendar))
+        .route("/consultants/{id}/feed-token", post(tokens::feed))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route(
             "/absences",
             get(planning::absences).post(planning::add_absence),
@@ -220,12 +227,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a calendar feed's query carries its token,
-                // and nothing secret is logged.
+                // and nothing secret is logged. `person` is filled in by
+                // the auth middleware (a username or `token:<name>`).
                 .make_span_with(|req: &Request| {
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
                         path = %req.uri().path(),
+                        person = tracing::field::Empty,
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),

@@ -1,13 +1,16 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the routes.
 
+use axum::http::Method;
 use axum::Json;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
     bans, calls, consultants, contacts, error, lookup, planning, protocols, providers, reports,
-    tracking,
+    rights, tokens, tracking,
 };
 use crate::directory;
 
@@ -16,17 +19,87 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(c) = openapi.components.as_mut() {
+            let mut bearer = Http::new(HttpAuthScheme::Bearer);
+            bearer.description = Some(
+                "An API token (`protocall token create`, `POST /api/tokens`) with a role: \
+                 admin, manager or consultant. Each operation says which roles it admits."
+                    .into(),
+            );
+            c.add_security_scheme("bearer", SecurityScheme::Http(bearer));
             c.add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+                "feed_token",
+                SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                    "token",
+                    "A feed token (`protocall token feed`, `POST /api/consultants/{id}/feed-token`): \
+                     opens its consultant's calendar.ics, read-only, and nothing else.",
+                ))),
             );
         }
     }
 }
 
+/// Writes the rights table into the document: who may call each operation
+/// (its description and `x-roles`), and the 401 and 403 every operation
+/// can answer.
+struct Rights;
+
+impl Modify for Rights {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let (line, roles): (&str, &[&str]) = match rights::need(&method, path) {
+                    Some(n) => (n.describe(), n.roles()),
+                    None => ("Rights: none defined; refused to everyone.", &[]),
+                };
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                    _ => line.to_string(),
+                });
+                let mut ext = op.extensions.take().unwrap_or_default();
+                ext.merge(
+                    ExtensionsBuilder::new()
+                        .add("x-roles", serde_json::json!(roles))
+                        .build(),
+                );
+                op.extensions = Some(ext);
+                for (code, what) in [
+                    ("401", "No token, or an unknown, expired or revoked one"),
+                    (
+                        "403",
+                        "The token's role or owner does not admit this operation",
+                    ),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| RefOr::T(error_response(what)));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build()
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "protocall admin API", description = "Directory, consultants, protocols, routing and the call log of the consulting desk."),
+    info(title = "protocall admin API", description = "Directory, consultants, protocols, routing and the call log of the consulting desk. Every operation names the roles that may call it (its description and `x-roles`): admin, manager, consultant (own data), and feed tokens for the calendar feed only."),
     paths(
         providers::list, providers::create, providers::get, providers::update, providers::delete,
         providers::list_numbers, providers::add_number, providers::delete_number,
@@ -46,6 +119,7 @@ impl Modify for BearerAuth {
         planning::get_plan, planning::put_plan, planning::copy_plan, planning::get_hours,
         planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
         planning::calendar, reports::weekly, bans::list, bans::lift,
+        tokens::list, tokens::create, tokens::revoke, tokens::feed,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -65,11 +139,46 @@ impl Modify for BearerAuth {
         planning::CopyPlan, planning::Hours, planning::NewAbsence, planning::ScheduleBody,
         crate::tracking::planning::ConsultantWeek, crate::tracking::planning::PlacedBlock,
         crate::tracking::planning::UnfitHours, bans::BanView,
+        crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
+        crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Rights)
 )]
 pub struct ApiDoc;
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_carries_its_rights() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut n = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                assert!(
+                    rights::need(&m, path).is_some(),
+                    "{method} {path} has no rights decision in http::rights::RIGHTS"
+                );
+                assert!(op["x-roles"].as_array().is_some_and(|r| !r.is_empty()));
+                assert!(op["description"].as_str().unwrap().contains("Rights:"));
+                n += 1;
+            }
+        }
+        assert!(n > 60, "{n} operations");
+        let cal = &doc["paths"]["/api/consultants/{id}/calendar.ics"]["get"];
+        assert_eq!(
+            cal["security"],
+            serde_json::json!([{"bearer": []}, {"feed_token": []}])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["feed_token"]["in"],
+            "query"
+        );
+    }
 }

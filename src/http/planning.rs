@@ -9,6 +9,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::store::{Absence, PlanRow};
 use crate::tracking::planning::ConsultantWeek;
@@ -32,10 +33,12 @@ pub struct PlanParams {
     responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
 pub async fn get_plan(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<PlanParams>,
 ) -> Result<Json<Vec<PlanRow>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     let w = week(&p.week)?;
-    Ok(Json(st.store.work_plan(p.consultant_id, &w).await?))
+    Ok(Json(st.store.work_plan(consultant_id, &w).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,9 +146,11 @@ pub struct Hours {
     request_body = Hours, responses((status = 200, body = Hours)), security(("bearer" = [])))]
 pub async fn put_hours(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
     ApiJson(b): ApiJson<Hours>,
 ) -> Result<Json<Hours>, ApiError> {
+    who.may_act_for(id)?;
     st.store.get_consultant(id).await?;
     let days = [&b.mon, &b.tue, &b.wed, &b.thu, &b.fri, &b.sat, &b.sun];
     let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -163,7 +168,12 @@ pub async fn put_hours(
 
 #[utoipa::path(get, path = "/api/consultants/{id}/hours", params(("id" = i64, Path)),
     responses((status = 200, body = Hours)), security(("bearer" = [])))]
-pub async fn get_hours(State(st): State<AppState>, Id(id): Id) -> Result<Json<Hours>, ApiError> {
+pub async fn get_hours(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Hours>, ApiError> {
+    who.may_act_for(id)?;
     st.store.get_consultant(id).await?;
     hours(st, id).await
 }
@@ -216,8 +226,10 @@ pub struct NewAbsence {
     responses((status = 201, body = Absence)), security(("bearer" = [])))]
 pub async fn add_absence(
     State(st): State<AppState>,
+    who: Principal,
     ApiJson(b): ApiJson<NewAbsence>,
 ) -> Result<(StatusCode, Json<Absence>), ApiError> {
+    who.may_act_for(b.consultant_id)?;
     if b.last_day < b.first_day {
         return Err(ApiError::field("last_day", "before first_day"));
     }
@@ -248,11 +260,13 @@ pub struct AbsenceParams {
     responses((status = 200, body = Vec<Absence>)), security(("bearer" = [])))]
 pub async fn absences(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<AbsenceParams>,
 ) -> Result<Json<Vec<Absence>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     Ok(Json(
         st.store
-            .absences(p.consultant_id, &p.from.to_string(), &p.to.to_string())
+            .absences(consultant_id, &p.from.to_string(), &p.to.to_string())
             .await?,
     ))
 }
@@ -282,10 +296,19 @@ pub async fn schedule(
 }
 
 /// The consultant's calendar (iCalendar): scheduled and realised tasks,
-/// contacts and meetings. Calendar apps may pass the token as `?token=`.
-#[utoipa::path(get, path = "/api/consultants/{id}/calendar.ics", params(("id" = i64, Path)),
-    responses((status = 200, content_type = "text/calendar")), security(("bearer" = [])))]
-pub async fn calendar(State(st): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
+/// contacts and meetings. Calendar apps, which cannot send headers, pass
+/// a feed token (`POST /api/consultants/{id}/feed-token`) as `?token=`;
+/// API tokens go in the Authorization header only.
+#[utoipa::path(get, path = "/api/consultants/{id}/calendar.ics",
+    params(("id" = i64, Path), ("token" = Option<String>, Query, description = "A feed token for this consultant")),
+    responses((status = 200, content_type = "text/calendar")),
+    security(("bearer" = []), ("feed_token" = [])))]
+pub async fn calendar(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Response, ApiError> {
+    who.may_act_for(id)?;
     let c = st.store.get_consultant(id).await?;
     let body = crate::tracking::planning::calendar_feed(
         &st.store,

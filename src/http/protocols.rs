@@ -7,6 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::directory::{AssignOwner, NewProtocol, Page, Protocol, ProtocolStatus};
 use crate::store::{ProtocolQuery, ProtocolRecord};
@@ -36,10 +37,13 @@ fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     responses((status = 200, body = Page<Protocol>)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<ProtocolListParams>,
 ) -> Result<Json<Page<Protocol>>, ApiError> {
+    // A consultant lists the protocols they own.
+    let owner_id = who.scope(p.owner_id)?;
     let q = ProtocolQuery {
-        owner_id: p.owner_id,
+        owner_id,
         provider_id: p.provider_id,
         status: p.status,
         limit: p.limit.unwrap_or(0),
@@ -80,8 +84,14 @@ pub async fn open(
 
 #[utoipa::path(get, path = "/api/protocols/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = Protocol)), security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Protocol>, ApiError> {
-    Ok(Json(st.store.get_protocol(id).await?))
+pub async fn get(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Protocol>, ApiError> {
+    let p = st.store.get_protocol(id).await?;
+    who.may_see(p.owner_id)?;
+    Ok(Json(p))
 }
 
 #[utoipa::path(post, path = "/api/protocols/{id}/assign", params(("id" = i64, Path)),

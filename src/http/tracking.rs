@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::rights::Principal;
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{AuditEntry, Category, Contact, Room, Task, TaskQuery};
@@ -49,24 +50,12 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Who made a change, for the audit trail: `token:<name>` of the admin
-/// token the request came with.
-pub struct Actor(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Actor(
-            parts
-                .extensions
-                .get::<super::auth::TokenName>()
-                .map(|t| format!("token:{}", t.0))
-                .unwrap_or_else(|| "api".into()),
-        ))
+/// Whether `p` may read contact `c`: its consultant, a participant (a
+/// meeting they were asked to), or a manager.
+pub(crate) fn may_read_contact(p: &Principal, c: &Contact) -> Result<(), ApiError> {
+    match p.consultant_id {
+        Some(me) if !p.is_feed() && c.participants.contains(&me) => Ok(()),
+        _ => p.may_see(c.consultant_id),
     }
 }
 
@@ -112,10 +101,11 @@ impl NewTaskBody {
     security(("bearer" = [])))]
 pub async fn create_task(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<NewTaskBody>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let t = service::add_task(&st.store, b.into_new(), &who).await?;
+    who.may_act_for(b.consultant_id)?;
+    let t = service::add_task(&st.store, b.into_new(), &who.person).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -145,9 +135,10 @@ pub struct Started<T: ToSchema> {
     responses((status = 201, body = Started<Task>)), security(("bearer" = [])))]
 pub async fn start_task(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<StartTaskBody>,
 ) -> Result<(StatusCode, Json<Started<Task>>), ApiError> {
+    who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let new = NewTask {
         consultant_id: b.consultant_id,
@@ -157,7 +148,7 @@ pub async fn start_task(
         notes: b.notes,
         ..Default::default()
     };
-    let (started, stopped) = service::start_task(&st.store, new, at, &who).await?;
+    let (started, stopped) = service::start_task(&st.store, new, at, &who.person).await?;
     st.refresh_tasks_running().await;
     Ok((StatusCode::CREATED, Json(Started { started, stopped })))
 }
@@ -178,14 +169,15 @@ pub struct StopBody {
     security(("bearer" = [])))]
 pub async fn stop_running_task(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Task>, ApiError> {
     let consultant = b
         .consultant_id
         .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+    who.may_act_for(consultant)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let t = service::stop_task(&st.store, consultant, None, at, &who).await?;
+    let t = service::stop_task(&st.store, consultant, None, at, &who.person).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
@@ -195,12 +187,13 @@ pub async fn stop_running_task(
     request_body = StopBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
 pub async fn stop_task(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     Id(id): Id,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Task>, ApiError> {
+    who.may_act_for(st.store.get_task(id).await?.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let t = service::stop_task(&st.store, 0, Some(id), at, &who).await?;
+    let t = service::stop_task(&st.store, 0, Some(id), at, &who.person).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
@@ -234,10 +227,11 @@ pub struct TaskPatchBody {
     request_body = TaskPatchBody, responses((status = 200, body = Task)), security(("bearer" = [])))]
 pub async fn update_task(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     Id(id): Id,
     ApiJson(b): ApiJson<TaskPatchBody>,
 ) -> Result<Json<Task>, ApiError> {
+    who.may_act_for(st.store.get_task(id).await?.consultant_id)?;
     let p = TaskPatch {
         category: b.category,
         protocol_id: b.protocol_id,
@@ -249,15 +243,21 @@ pub async fn update_task(
         started_at_ms: b.started_at.map(ms),
         ended_at_ms: b.ended_at.map(ms),
     };
-    let t = service::update_task(&st.store, id, p, &who).await?;
+    let t = service::update_task(&st.store, id, p, &who.person).await?;
     st.refresh_tasks_running().await;
     Ok(Json(t))
 }
 
 #[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = Task)), security(("bearer" = [])))]
-pub async fn get_task(State(st): State<AppState>, Id(id): Id) -> Result<Json<Task>, ApiError> {
-    Ok(Json(st.store.get_task(id).await?))
+pub async fn get_task(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Task>, ApiError> {
+    let t = st.store.get_task(id).await?;
+    who.may_act_for(t.consultant_id)?;
+    Ok(Json(t))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -284,8 +284,10 @@ pub struct TaskListParams {
     responses((status = 200, body = Page<Task>)), security(("bearer" = [])))]
 pub async fn list_tasks(
     State(st): State<AppState>,
+    who: Principal,
     ApiQuery(p): ApiQuery<TaskListParams>,
 ) -> Result<Json<Page<Task>>, ApiError> {
+    let consultant_id = who.scope(p.consultant_id)?;
     ApiError::one_of(
         "status",
         p.status.as_deref(),
@@ -297,7 +299,7 @@ pub async fn list_tasks(
         &["manual", "schedule", "rule"],
     )?;
     let q = TaskQuery {
-        consultant_id: p.consultant_id,
+        consultant_id,
         status: p.status,
         category: p.category,
         protocol_id: p.protocol_id,
@@ -316,9 +318,10 @@ pub async fn list_tasks(
     responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
 pub async fn task_audit(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    st.store.get_task(id).await?;
+    who.may_act_for(st.store.get_task(id).await?.consultant_id)?;
     Ok(Json(st.store.audit_trail("task", id).await?))
 }
 
@@ -358,9 +361,10 @@ pub struct NewContactBody {
     security(("bearer" = [])))]
 pub async fn create_contact(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<NewContactBody>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
+    who.may_act_for(b.consultant_id)?;
     let n = NewContact {
         channel: b.channel,
         consultant_id: b.consultant_id,
@@ -377,7 +381,7 @@ pub async fn create_contact(
         notes: b.notes,
         participants: b.participants,
     };
-    let c = service::add_contact(&st.store, n, &who).await?;
+    let c = service::add_contact(&st.store, n, &who.person).await?;
     if c.status == "done" {
         st.metrics
             .tracking
@@ -406,9 +410,10 @@ pub struct StartContactBody {
     responses((status = 201, body = Started<Contact>)), security(("bearer" = [])))]
 pub async fn start_contact(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<StartContactBody>,
 ) -> Result<(StatusCode, Json<Started<Contact>>), ApiError> {
+    who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let n = NewContact {
         channel: b.channel,
@@ -420,7 +425,7 @@ pub async fn start_contact(
         notes: b.notes,
         ..Default::default()
     };
-    let (started, stopped) = service::start_contact(&st.store, n, at, &who).await?;
+    let (started, stopped) = service::start_contact(&st.store, n, at, &who.person).await?;
     if let Some(s) = &stopped {
         st.metrics
             .tracking
@@ -434,14 +439,15 @@ pub async fn start_contact(
     responses((status = 200, body = Contact)), security(("bearer" = [])))]
 pub async fn stop_open_contact(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Contact>, ApiError> {
     let consultant = b
         .consultant_id
         .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+    who.may_act_for(consultant)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
-    let c = service::stop_contact(&st.store, consultant, None, at, &who).await?;
+    let c = service::stop_contact(&st.store, consultant, None, at, &who.person).await?;
     st.metrics
         .tracking
         .contact_closed(&c.channel, "done", c.duration_ms);
@@ -486,11 +492,13 @@ pub struct ContactPatchBody {
     security(("bearer" = [])))]
 pub async fn update_contact(
     State(st): State<AppState>,
-    Actor(who): Actor,
+    who: Principal,
     Id(id): Id,
     ApiJson(b): ApiJson<ContactPatchBody>,
 ) -> Result<Json<Contact>, ApiError> {
     let before = st.store.get_contact(id).await?;
+    // Participants read a meeting; its consultant (or a manager) edits it.
+    who.may_see(before.consultant_id)?;
     let p = ContactPatch {
         status: b.status,
         provider_id: b.provider_id,
@@ -504,7 +512,7 @@ pub async fn update_contact(
         agenda: b.agenda,
         notes: b.notes,
     };
-    let c = service::update_contact(&st.store, id, p, &who).await?;
+    let c = service::update_contact(&st.store, id, p, &who.person).await?;
     if before.status != c.status && ["done", "missed", "cancelled"].contains(&c.status.as_str()) {
         st.metrics
             .tracking
@@ -517,9 +525,10 @@ pub async fn update_contact(
     responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
 pub async fn contact_audit(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    st.store.get_contact(id).await?;
+    may_read_contact(&who, &st.store.get_contact(id).await?)?;
     Ok(Json(st.store.audit_trail("contact", id).await?))
 }
 

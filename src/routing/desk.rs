@@ -24,7 +24,7 @@ use crate::sip::dialog::header_uri;
 use crate::sip::message::Uri;
 use crate::sip::resolve::{classify, Host, Role, SipResolver};
 use crate::sip::router::{
-    groups_by_q, Decision, LocationRouter, RouteRequest, Router, Target, TargetGroup,
+    groups_by_q, Decision, LocationRouter, Presentation, RouteRequest, Router, Target, TargetGroup,
 };
 
 pub struct DeskRouter {
@@ -82,20 +82,17 @@ impl Trunk {
     /// address now (logged and counted by the resolver).
     fn target(&self, number: &str, resolver: &SipResolver) -> Option<Target> {
         let dest = resolver.target(&self.uri, Role::Trunk)?;
-        Some(Target {
-            uri: bytes::Bytes::from(format!("sip:{number}@{}", self.host_part)),
+        Some(Target::new(
+            bytes::Bytes::from(format!("sip:{number}@{}", self.host_part)),
             dest,
-        })
+        ))
     }
 }
 
 /// A configured URI as a branch, when its host has an address now.
 fn configured(uri: &Uri, role: Role, resolver: &SipResolver) -> Option<Target> {
     let dest = resolver.target(uri, role)?;
-    Some(Target {
-        uri: uri.raw.clone(),
-        dest,
-    })
+    Some(Target::new(uri.raw.clone(), dest))
 }
 
 /// What was decided for one call, for the call log and `simulate`.
@@ -195,7 +192,9 @@ impl DeskRouter {
         Ok(bindings)
     }
 
-    /// The phones of `users` that may ring, noting who was skipped.
+    /// The phones of `users` that may ring, noting who was skipped; each
+    /// branch carries what its phone should show (`present`).
+    #[allow(clippy::too_many_arguments)]
     fn reach(
         &self,
         snap: &Snapshot,
@@ -203,6 +202,7 @@ impl DeskRouter {
         now_ms: i64,
         ring: std::time::Duration,
         note: &mut StepNote,
+        present: &dyn Fn(&str) -> Option<Arc<Presentation>>,
     ) -> Option<TargetGroup> {
         let mut targets = Vec::new();
         for u in users {
@@ -216,12 +216,14 @@ impl DeskRouter {
                     continue;
                 }
             };
+            let shown = present(u);
             for g in groups_by_q(&bindings) {
-                for t in g.targets {
+                for mut t in g.targets {
                     note.targets.push(TargetNote {
                         uri: lossy(&t.uri),
                         user: Some(u.clone()),
                     });
+                    t.present = shown.clone();
                     targets.push(t);
                 }
             }
@@ -275,6 +277,8 @@ impl DeskRouter {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .decide(&facts);
+        let present =
+            |user: &str| presentation(&snap, &caller, facts.owner.as_deref() == Some(user));
         let mut groups = Vec::new();
         let mut steps = Vec::new();
         let mut reject = None;
@@ -294,6 +298,7 @@ impl DeskRouter {
                         req.now_ms,
                         step.ring,
                         &mut note,
+                        &present,
                     ));
                 }
                 Action::Team {
@@ -301,7 +306,9 @@ impl DeskRouter {
                     parallel: true,
                 } => {
                     note.route = RouteKind::Team;
-                    groups.extend(self.reach(&snap, members, req.now_ms, step.ring, &mut note));
+                    groups.extend(
+                        self.reach(&snap, members, req.now_ms, step.ring, &mut note, &present),
+                    );
                 }
                 Action::Team {
                     members,
@@ -315,6 +322,7 @@ impl DeskRouter {
                             req.now_ms,
                             step.ring,
                             &mut note,
+                            &present,
                         ));
                     }
                 }
@@ -482,7 +490,24 @@ impl Router for DeskRouter {
             .map(|u| (u, self.location.lookup(u, req.now_ms)))
             .filter(|(_, bindings)| !bindings.is_empty());
         if let Some((user, bindings)) = direct {
-            let groups = groups_by_q(&bindings);
+            let mut groups = groups_by_q(&bindings);
+            // An inbound caller is identified now: the phone shows who it is.
+            let party = req.caller_user.is_none().then(|| {
+                let snap = self.directory.load();
+                let raw = caller_number(req.msg, req.source.ip(), &self.trusted);
+                let today = Utc::now().with_timezone(&self.tz).date_naive();
+                let party = identify(&snap, raw.as_deref(), self.country, today);
+                let for_owner = party
+                    .owner_id
+                    .and_then(|id| snap.consultants.get(&id))
+                    .is_some_and(|c| c.sip_username == user);
+                if let Some(shown) = presentation(&snap, &party, for_owner) {
+                    for t in groups.iter_mut().flat_map(|g| g.targets.iter_mut()) {
+                        t.present = Some(shown.clone());
+                    }
+                }
+                party
+            });
             let step = StepNote {
                 route: RouteKind::Uri,
                 ring_ms: 0,
@@ -497,15 +522,9 @@ impl Router for DeskRouter {
                 skipped: Vec::new(),
             };
             self.record(req, || {
-                let (direction, party) = match req.caller_user {
-                    Some(_) => (Direction::Internal, Caller::default()),
-                    None => {
-                        let snap = self.directory.load();
-                        let raw = caller_number(req.msg, req.source.ip(), &self.trusted);
-                        let today = Utc::now().with_timezone(&self.tz).date_naive();
-                        let party = identify(&snap, raw.as_deref(), self.country, today);
-                        (Direction::Inbound, party)
-                    }
+                let (direction, party) = match party {
+                    None => (Direction::Internal, Caller::default()),
+                    Some(party) => (Direction::Inbound, party),
                 };
                 RoutedCall {
                     rule: "direct".into(),
@@ -624,6 +643,33 @@ impl DeskRouter {
             },
         })
     }
+}
+
+/// What a consultant's phone shows for a caller the directory knows: the
+/// provider's name, with the protocol's number on the owner's phone (the
+/// call is about it); nothing for callers we do not know, whose own From
+/// is all there is.
+fn presentation(snap: &Snapshot, caller: &Caller, for_owner: bool) -> Option<Arc<Presentation>> {
+    let provider = snap.providers.get(&caller.provider_id?)?;
+    let protocol = caller.protocol_id.and_then(|id| {
+        snap.open_protocols
+            .get(&provider.id)?
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.number.clone())
+    });
+    let (display, subject) = match (&protocol, for_owner) {
+        (Some(number), true) => (
+            format!("{} \u{b7} {number}", provider.name),
+            Some(format!("Protocolo {number}")),
+        ),
+        _ => (provider.name.clone(), None),
+    };
+    Some(Arc::new(Presentation {
+        display,
+        identity: caller.e164.as_ref().map(|e| format!("tel:{e}")),
+        subject,
+    }))
 }
 
 #[cfg(test)]

@@ -298,6 +298,51 @@ pub struct Relay {
     /// Our realm: `Proxy-Authorization` values for it were consumed here
     /// and must not travel on (RFC 3261 §22.3); other realms' stay.
     pub strip_credentials_for: Option<String>,
+    /// A display name for the From header (the URI and tag stay): what a
+    /// consultant's phone shows for the caller. Dialogs match on tags,
+    /// never on display names, so the phones' later requests still match.
+    pub from_display: Option<String>,
+    /// A Subject to write, replacing any the request carried.
+    pub subject: Option<String>,
+}
+
+/// `text` as a quoted-string (RFC 3261 §25.1) with control characters
+/// dropped, so a directory entry can never break a header line.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars().filter(|c| !c.is_control()) {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A From/To value with its display name replaced by `display` (already
+/// quoted): `"Old" <uri>;tag=x` and `<uri>;tag=x` keep URI and parameters;
+/// an unbracketed `uri;tag=x` becomes `"New" <uri>;tag=x` (its parameters
+/// were the header's, §20.10).
+fn with_display(value: &[u8], display: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + display.len() + 3);
+    out.extend_from_slice(display.as_bytes());
+    out.push(b' ');
+    match value.iter().position(|&b| b == b'<') {
+        Some(lt) => out.extend_from_slice(value.get(lt..).unwrap_or_default()),
+        None => {
+            let end = value
+                .iter()
+                .position(|&b| b == b';' || b == b' ' || b == b'\t')
+                .unwrap_or(value.len());
+            out.push(b'<');
+            out.extend_from_slice(value.get(..end).unwrap_or_default());
+            out.push(b'>');
+            out.extend_from_slice(value.get(end..).unwrap_or_default());
+        }
+    }
+    out
 }
 
 impl Relay {
@@ -344,6 +389,11 @@ impl Relay {
             out.put_slice(id.as_bytes());
             out.put_slice(b"\r\n");
         }
+        if let Some(subject) = &self.subject {
+            out.put_slice(b"Subject: ");
+            out.put_slice(subject.as_bytes());
+            out.put_slice(b"\r\n");
+        }
         let mut via_popped = !self.pop_via;
         let mut via_stamped = self.stamp_via.is_none() || self.pop_via;
         let mut route_popped = !self.pop_route;
@@ -362,6 +412,17 @@ impl Relay {
                     }
                 }
                 HeaderName::Route if self.replace_routes.is_some() => {}
+                HeaderName::From if self.from_display.is_some() => {
+                    let display = self.from_display.as_deref().unwrap_or_default();
+                    let value = super::message::unfold(msg.span_bytes(e.value));
+                    out.put_slice(b"From: ");
+                    out.put_slice(&with_display(&value, display));
+                    out.put_slice(b"\r\n");
+                }
+                HeaderName::Other
+                    if self.subject.is_some()
+                        && (msg.span_bytes(e.name).eq_ignore_ascii_case(b"Subject")
+                            || msg.span_bytes(e.name).eq_ignore_ascii_case(b"s")) => {}
                 HeaderName::Other
                     if self.assert_identity.is_some()
                         && msg
@@ -489,6 +550,31 @@ l: 4\r\n\r\nv=0\n";
 
     fn msg(b: &[u8]) -> SipMessage {
         parse(Bytes::copy_from_slice(b), true).unwrap()
+    }
+
+    #[test]
+    fn the_caller_is_presented_without_touching_uri_or_tag() {
+        let req = msg(INVITE);
+        let out = Relay {
+            from_display: Some(quoted("NetSul \"Telecom\" · 2026-000123\r\nX: y")),
+            subject: Some("Protocolo 2026-000123".into()),
+            ..Default::default()
+        }
+        .apply(&req);
+        let m = parse(out, true).unwrap();
+        let from = m.from().unwrap();
+        assert_eq!(
+            from.display.as_deref(),
+            Some(&b"\"NetSul \\\"Telecom\\\" \xc2\xb7 2026-000123X: y\""[..])
+        );
+        assert_eq!(&from.uri.raw[..], b"sip:alice@example.com");
+        assert_eq!(from.tag().map(|t| &t[..]), Some(&b"a1"[..]));
+        assert_eq!(m.headers("Subject").count(), 1);
+        // An unbracketed From keeps its tag as a header parameter.
+        assert_eq!(
+            with_display(b"sip:alice@example.com;tag=a1", "\"A\""),
+            b"\"A\" <sip:alice@example.com>;tag=a1".to_vec()
+        );
     }
 
     #[test]

@@ -25,6 +25,32 @@ pub struct Target {
     /// Where the branch is sent (for a registered phone: the address its
     /// REGISTER came from, which is what gets through a NAT).
     pub dest: Outbound,
+    /// Who the phone should show as calling, when we know better than
+    /// the caller's own From (a consultant's phone ringing for a client).
+    pub present: Option<Arc<Presentation>>,
+}
+
+impl Target {
+    pub fn new(uri: Bytes, dest: Outbound) -> Target {
+        Target {
+            uri,
+            dest,
+            present: None,
+        }
+    }
+}
+
+/// What a consultant's phone shows for a call we vouch for: softphones
+/// and desk phones show the From display name (baresip and linphonec show
+/// nothing else), some the P-Asserted-Identity or the Subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presentation {
+    /// E.g. `NetSul Telecom · 2026-000123`; plain text, quoted on use.
+    pub display: String,
+    /// The caller as an E.164 `tel:` URI, when known.
+    pub identity: Option<String>,
+    /// The open protocol, for phones that show a Subject.
+    pub subject: Option<String>,
 }
 
 /// Targets rung together; `ring_timeout` ends the group with "no answer".
@@ -105,10 +131,7 @@ impl Router for LocationRouter {
         if !req.uri_is_local {
             return match resolve(req.uri) {
                 Some(dest) => Decision::Forward(vec![TargetGroup {
-                    targets: vec![Target {
-                        uri: req.uri.raw.clone(),
-                        dest,
-                    }],
+                    targets: vec![Target::new(req.uri.raw.clone(), dest)],
                     ring_timeout: None,
                 }]),
                 None => Decision::Reject { code: 404 },
@@ -137,6 +160,7 @@ pub fn groups_by_q(bindings: &[crate::location::Binding]) -> Vec<TargetGroup> {
     for b in bindings {
         let target = Target {
             uri: Bytes::from(b.contact.clone()),
+            present: None,
             dest: Outbound {
                 dest: b.source,
                 proto: b.proto,
@@ -275,10 +299,7 @@ impl Router for StaticRouter {
             .or(self.default.as_ref());
         match hit {
             Some((uri, dest)) => Decision::Forward(vec![TargetGroup {
-                targets: vec![Target {
-                    uri: uri.clone(),
-                    dest: *dest,
-                }],
+                targets: vec![Target::new(uri.clone(), *dest)],
                 ring_timeout: None,
             }]),
             None => Decision::Reject { code: 404 },

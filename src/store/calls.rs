@@ -267,6 +267,17 @@ impl Store {
         Ok((get(&r, "within")?, get(&r, "n")?))
     }
 
+    pub async fn get_callback(&self, id: i64) -> Result<Callback, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLS} FROM callbacks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("call-back {id}")))?;
+        self.callback_from_row(&row)
+    }
+
     /// Marks a call-back done or cancelled (or pending again).
     pub async fn set_callback_status(&self, id: i64, status: &str) -> Result<Callback, StoreError> {
         let closed = (status != "pending").then(|| Utc::now().timestamp_millis());

@@ -16,7 +16,7 @@ use crate::directory::{
 const PROVIDER_COLS: &str = "id, name, tax_id, consulting, contract_valid_from, \
                              contract_valid_until, created_at, updated_at";
 const CONSULTANT_COLS: &str = "id, name, sip_username, email, weekly_capacity_hours, active, \
-                               presence, created_at, updated_at";
+                               role, presence, created_at, updated_at";
 const PROTOCOL_COLS: &str =
     "id, number, provider_id, owner_id, category, subject, status, opened_at, due_at, closed_at";
 
@@ -59,6 +59,7 @@ pub struct ConsultantRecord {
     pub email: Option<String>,
     pub weekly_capacity_hours: f64,
     pub active: bool,
+    pub role: crate::directory::Role,
 }
 
 /// A protocol to open, validated and with `due_at` in UTC milliseconds.
@@ -82,6 +83,14 @@ fn parse_date(col: &str, s: Option<String>) -> Result<Option<NaiveDate>, StoreEr
             .map_err(|_| StoreError::Constraint(format!("{col} holds `{s}`, not a date")))
     })
     .transpose()
+}
+
+/// A role column (consultants, tokens); the CHECK keeps other values out,
+/// so one here means the database was edited by hand.
+pub(crate) fn role_from_row(r: &AnyRow) -> Result<crate::directory::Role, StoreError> {
+    let s: String = get(r, "role")?;
+    crate::directory::Role::parse(&s)
+        .ok_or_else(|| StoreError::Constraint(format!("role holds `{s}`, not a role")))
 }
 
 pub(crate) fn clamp_page(limit: i64, offset: i64) -> (i64, i64) {
@@ -118,6 +127,7 @@ impl Store {
             email: get(r, "email")?,
             weekly_capacity_hours: get(r, "weekly_capacity_hours")?,
             active: get_bool(r, "active")?,
+            role: role_from_row(r)?,
             presence: crate::directory::Presence::parse(&get::<String>(r, "presence")?),
             in_call: false,
             created_at: self.ts(get(r, "created_at")?),
@@ -410,8 +420,8 @@ impl Store {
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO consultants (name, sip_username, ha1_md5, ha1_sha256, email, \
-             weekly_capacity_hours, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             weekly_capacity_hours, active, created_at, updated_at, role) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(c.name.clone())
         .bind(c.sip_username.clone())
@@ -422,6 +432,7 @@ impl Store {
         .bind(c.active)
         .bind(now)
         .bind(now)
+        .bind(c.role.as_str())
         .fetch_one(self.pool())
         .await
         .map_err(|e| match StoreError::classify(e) {
@@ -455,13 +466,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE consultants SET name = $1, email = $2, weekly_capacity_hours = $3, \
-             active = $4, updated_at = $5 WHERE id = $6",
+             active = $4, updated_at = $5, role = $6 WHERE id = $7",
         )
         .bind(c.name.clone())
         .bind(c.email.clone())
         .bind(c.weekly_capacity_hours)
         .bind(c.active)
         .bind(now_ms())
+        .bind(c.role.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await

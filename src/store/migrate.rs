@@ -60,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0007_call_dialogs.sql"),
     },
     Migration {
+        version: 8,
+        name: "roles_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0008_roles_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_roles_tokens.sql"),
+    },
+    Migration {
         version: 9,
         name: "registrations_tls",
         sqlite: include_str!("../../migrations/sqlite/0009_registrations_tls.sql"),

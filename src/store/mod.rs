@@ -19,7 +19,7 @@ mod planning;
 mod registrations;
 mod reports;
 mod snapshot;
-mod tokens;
+pub mod tokens;
 mod tracking;
 
 pub use calls::*;
@@ -31,6 +31,7 @@ pub use migrate::MIGRATIONS;
 pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use registrations::RegistrationRow;
 pub use reports::{ClosedProtocol, ContactSpan, TaskSpan};
+pub use tokens::{NewToken, TokenCheck, TokenInfo, TokenKind, TokenStatus, VerifiedToken};
 pub use tracking::{AuditEntry, Category, ContactRecord, Room, Task, TaskQuery, TaskRecord};
 
 use std::str::FromStr;

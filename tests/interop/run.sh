@@ -520,11 +520,12 @@ sipp_stock_register() {
   fi
 }
 
-# carrier_call TAG KIND PHONE USER: SIPp plays the carrier trunk
+# carrier_call TAG KIND PHONE USER SHOWN: SIPp plays the carrier trunk
 # (127.0.0.2, trusted) and calls the consultant's username from a
-# provider's number; the phone answers; what it shows is printed.
+# provider's number; the phone must show SHOWN as the caller's name (the
+# screen-pop); it answers.
 carrier_call() {
-  local tag=$1 kind=$2 p=$3 user=$4
+  local tag=$1 kind=$2 p=$3 user=$4 want=$5
   local f n0
   if [ "$kind" = bs ]; then f=$work/$p/events; else f=$work/$p/stdout; fi
   n0=$(lines "$f")
@@ -535,18 +536,25 @@ carrier_call() {
   pids+=("$c")
   if [ "$kind" = bs ]; then
     wait_for "$f" '"type": "CALL_INCOMING"' 10 "$n0" || { why="baresip never rang"; kill "$c" 2>/dev/null; return 1; }
-    info "$tag: baresip shows: $(bs_incoming "$f" "$n0")"
+    local got
+    got=$(bs_incoming "$f" "$n0")
+    info "$tag: baresip shows: $got"
+    case $got in *"display='$want'"*) ;; *) why="baresip shows $got, not '$want'" ;; esac
     bs "$p" accept
     wait_for "$f" '"type": "CALL_CLOSED"' 15 "$n0" || { why="baresip: call never ended"; bs "$p" hangup; return 1; }
   else
     wait_for "$f" 'Receiving new incoming call from' 10 "$n0" || { why="linphone never rang"; kill "$c" 2>/dev/null; return 1; }
-    info "$tag: linphonec shows: $(tail -n +"$((n0 + 1))" "$f" | grep -o 'Receiving new incoming call from .*' | head -1)"
+    local got
+    got=$(tail -n +"$((n0 + 1))" "$f" | grep -o 'Receiving new incoming call from .*' | head -1)
+    info "$tag: linphonec shows: $got"
+    case $got in *"from \"$want\" <"*) ;; *) why="linphonec shows $got, not \"$want\"" ;; esac
     lp "$p" answer
     wait_for "$f" ' ended \(' 15 "$n0" || { why="linphone: call never ended"; lp "$p" terminate; return 1; }
   fi
   local rc=0
   wait_exit "$c" 10 || rc=$?
   [ "$rc" = 0 ] || { why="the carrier's SIPp exited $rc"; return 1; }
+  [ -z "$why" ]
 }
 
 # The caller as each INVITE a phone received through protocall carried it
@@ -589,9 +597,12 @@ ana_id=$(api v4 GET /api/consultants | python3 -c 'import json,sys; print([c["id
 provider_id=$(api v4 POST /api/providers '{"name":"NetSul Telecom","consulting":true,"numbers":["(11) 98765-4321"]}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 protocol=$(api v4 POST /api/protocols "{\"provider_id\":$provider_id,\"owner_id\":$ana_id,\"subject\":\"BGP session down\"}")
-info "directory: provider NetSul Telecom ($CARRIER_CALLER), protocol $(echo "$protocol" | python3 -c 'import json,sys; p=json.load(sys.stdin); print(p.get("number") or p.get("id"))') owned by ana"
-check carrier_calls_baresip_owner carrier_call screen_pop_owner bs bs_v4_udp ana
-check carrier_calls_linphone carrier_call screen_pop_colleague lp lp_v4_udp bia
+protocol_number=$(echo "$protocol" | python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
+info "directory: provider NetSul Telecom ($CARRIER_CALLER), protocol $protocol_number owned by ana"
+# The owner's phone shows the provider and the protocol; a colleague's the
+# provider only.
+check carrier_calls_baresip_owner_screen_pop carrier_call screen_pop_owner bs bs_v4_udp ana "NetSul Telecom · $protocol_number"
+check carrier_calls_linphone_screen_pop carrier_call screen_pop_colleague lp lp_v4_udp bia "NetSul Telecom"
 
 for p in bs_v4_udp bs_v4_tcp bs_v4_tls; do bs_stop "$p"; done
 for p in lp_v4_udp lp_v4_tcp lp_v4_tls; do lp_stop "$p"; done

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub db_url: String,
     pub sip_udp: std::net::SocketAddr,
     pub sip_tcp: std::net::SocketAddr,
+    /// The TLS listener, when the test configured `[sip.tls]`.
+    pub sip_tls: Option<std::net::SocketAddr>,
     pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
     pub location: std::sync::Arc<protocall::location::Location>,
     pub guard: std::sync::Arc<protocall::sip::guard::Guard>,
@@ -120,6 +122,7 @@ impl TestApp {
         let base = format!("http://{}", app.http_addr());
         let sip_udp = app.sip_udp_addr();
         let sip_tcp = app.sip_tcp_addr();
+        let sip_tls = app.sip_tls_addr();
         let events = app.take_dialog_events().unwrap();
         let location = app.sip().location.clone();
         let guard = app.sip().guard.clone();
@@ -137,6 +140,7 @@ impl TestApp {
             db_url,
             sip_udp,
             sip_tcp,
+            sip_tls,
             events,
             location,
             guard,

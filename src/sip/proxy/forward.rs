@@ -92,8 +92,19 @@ impl Proxy {
                 replace_routes: Some(plan.routes_after_pop(msg)),
                 max_forwards: Some(plan.max_forwards),
                 stamp_via: plan.source,
-                assert_identity: plan.identity.clone(),
+                // RFC 3325: towards our own phones we vouch for the caller
+                // we identified (the directory's name, the E.164 number).
+                assert_identity: plan.identity.clone().or_else(|| {
+                    let p = target.present.as_ref()?;
+                    Some(format!("{} <{}>", quoted(&p.display), p.identity.as_ref()?))
+                }),
                 strip_credentials_for: plan.strip_credentials.then(|| self.cfg.edge.realm.clone()),
+                from_display: target.present.as_ref().map(|p| quoted(&p.display)),
+                subject: target
+                    .present
+                    .as_ref()
+                    .and_then(|p| p.subject.as_deref())
+                    .map(|s| s.chars().filter(|c| !c.is_control()).collect()),
             };
             let bytes = relay.apply(msg);
             let cid = self.next_id();
@@ -194,7 +205,18 @@ impl Proxy {
             self.metrics.guard.dropped_no_dialog.inc();
             return;
         }
-        let Some(dest) = resolve(next) else { return };
+        // Past our routes, the Request-URI: a phone's Contact, maybe with
+        // the way back we wrote into it (see `nat`).
+        let aliased = (popped == routes.len())
+            .then(|| nat::alias_target(&uri))
+            .flatten();
+        let (request_uri, dest) = match aliased {
+            Some((stripped, dest)) => (Some(stripped), dest),
+            None => match resolve(next) {
+                Some(dest) => (None, dest),
+                None => return,
+            },
+        };
         let mf = match msg.max_forwards() {
             Ok(Some(0)) => return,
             Ok(Some(n)) => n - 1,
@@ -211,6 +233,7 @@ impl Proxy {
             strip_credentials: false,
         };
         let bytes = Relay {
+            request_uri,
             push_via: Some(self.our_via(dest.proto, &branch)),
             replace_routes: Some(plan.routes_after_pop(&msg)),
             max_forwards: Some(mf),

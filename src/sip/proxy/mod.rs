@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::budget::TxnPermit;
 use super::dialog::{header_uri, DialogEvent, DialogId, EventSink, Party};
-use super::edit::{hop_request, response, Relay};
+use super::edit::{hop_request, quoted, response, Relay};
 use super::guard::Guard;
 use super::message::{Method, NameAddr, SipMessage, Uri};
 use super::parse::{parse, ParseError};
@@ -46,6 +46,7 @@ mod auth;
 mod cancel;
 mod edge;
 mod forward;
+mod nat;
 mod request;
 mod response;
 mod timers;
@@ -425,6 +426,9 @@ impl Proxy {
                 return;
             }
         };
+        // Before anything copies it: the Contact must lead back the way
+        // the message came.
+        let msg = nat::with_contact_alias(&msg, &inbound).unwrap_or(msg);
         if msg.is_request() {
             self.on_request(msg, &inbound, wire);
         } else {
@@ -546,7 +550,7 @@ impl RelayPlan {
 
 fn single(uri: Bytes, dest: Outbound) -> TargetGroup {
     TargetGroup {
-        targets: vec![super::router::Target { uri, dest }],
+        targets: vec![super::router::Target::new(uri, dest)],
         ring_timeout: None,
     }
 }

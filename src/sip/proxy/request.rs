@@ -293,7 +293,9 @@ impl Proxy {
             .first()
             .map(|r| &r.uri)
             .or((!admitted.to_local).then_some(&admitted.uri));
-        if let Some(dest) = written.and_then(resolve) {
+        if let Some(dest) =
+            written.and_then(|u| nat::alias_target(u).map(|(_, d)| d).or_else(|| resolve(u)))
+        {
             if !self.cfg.edge.destinations.allows(dest.dest.ip()) {
                 self.metrics.guard.dropped_relay.inc();
                 tracing::info!(source = %inbound.source, dest = %dest.dest, "relay to an internal address refused");
@@ -449,6 +451,9 @@ impl Proxy {
             if a.to_local {
                 // An in-dialog request addressed to us has nowhere to go.
                 Decision::Reject { code: 481 }
+            } else if let Some((stripped, dest)) = nat::alias_target(uri) {
+                // A phone reached back the way it came (see `nat`).
+                Decision::Forward(vec![single(stripped, dest)])
             } else {
                 match resolve(uri) {
                     Some(dest) => Decision::Forward(vec![single(uri.raw.clone(), dest)]),

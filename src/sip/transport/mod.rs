@@ -125,9 +125,10 @@ where
 /// Listening address and resource bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
-    /// UDP and TCP both bind here. Port 0 picks one port free for both. An
-    /// IPv6 address listens for IPv6 only, so that peers never show up as
-    /// IPv4-mapped addresses in Via `received`.
+    /// UDP and TCP both bind here. Port 0 picks one port free for both.
+    /// `[::]` listens on IPv6 and IPv4 at once (dual stack; IPv4 peers are
+    /// reported as IPv4 addresses, never IPv4-mapped ones); a specific IPv6
+    /// address listens for IPv6 only.
     pub listen: SocketAddr,
     /// Tasks draining the one UDP socket. With more than one, two datagrams
     /// from the same source may be handled concurrently.
@@ -428,7 +429,8 @@ impl Sender {
             return Err(SendError::Shutdown);
         }
         let local = self.local_addr(to.proto);
-        if local.is_ipv4() != to.dest.is_ipv4() {
+        let reachable = local.is_ipv4() == to.dest.is_ipv4() || dual_stack(local);
+        if !reachable {
             return Err(SendError::AddressFamily {
                 dest: to.dest,
                 local,
@@ -537,7 +539,7 @@ pub async fn start(
     let stats = Arc::new(TransportStats::default());
     let (token, done) = mpsc::channel::<()>(1);
     let udp_socket = Arc::new(udp_socket);
-    let (udp_out, fallback) = udp::UdpOut::new(Arc::clone(&udp_socket));
+    let (udp_out, fallback) = udp::UdpOut::new(Arc::clone(&udp_socket), dual_stack(udp_addr));
     let sender = Sender {
         shared: Arc::new(Shared {
             udp: udp_out,
@@ -644,6 +646,26 @@ fn bind_pair(
         ip: cfg.listen.ip(),
         attempts,
     })
+}
+
+/// Whether a socket bound here takes both IPv6 and IPv4: the IPv6
+/// wildcard. A specific IPv6 address (or an IPv4 one) is one family only.
+fn dual_stack(addr: SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V6(v6) if v6.is_unspecified())
+}
+
+/// An address as peers and logs should see it: an IPv4-mapped IPv6
+/// address (what a dual-stack socket reports for an IPv4 peer) becomes
+/// the IPv4 address it is, so Via `received`, bans and bindings key IPv4
+/// peers the same way whichever socket they reached.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
 }
 
 /// Resolves when shutdown is requested or can no longer be requested.

@@ -46,7 +46,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 pub(super) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(!super::dual_stack(addr))?;
     }
     // A restart must not fail on the previous run's TIME_WAIT connections.
     // Buffer sizes are left alone: setting them disables TCP autotuning.
@@ -361,7 +361,7 @@ pub(super) async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {
-            Ok(pair) => pair,
+            Ok((stream, remote)) => (stream, super::canonical(remote)),
             Err(e) => {
                 tracing::warn!(error = %e, "TCP accept failed");
                 tokio::select! {
@@ -446,7 +446,7 @@ async fn open(dest: SocketAddr, bind_addr: Option<SocketAddr>) -> io::Result<Tcp
 /// A TCP socket as a [`Stream`]; None when it is already gone.
 pub(super) fn tcp_stream(stream: TcpStream, id: ConnId) -> Option<Stream> {
     let (remote, local) = match (stream.peer_addr(), stream.local_addr()) {
-        (Ok(remote), Ok(local)) => (remote, local),
+        (Ok(remote), Ok(local)) => (super::canonical(remote), super::canonical(local)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::debug!(id = id.0, error = %e, "TCP connection gone before start");
             return None;

@@ -185,7 +185,7 @@ pub(super) async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {
-            Ok(pair) => pair,
+            Ok((stream, remote)) => (stream, super::canonical(remote)),
             Err(e) => {
                 tracing::warn!(error = %e, "TLS accept failed");
                 tokio::select! {
@@ -229,7 +229,7 @@ async fn handshake(
 ) {
     let stats = Arc::clone(&sender.shared.stats);
     let local = match stream.local_addr() {
-        Ok(local) => local,
+        Ok(local) => super::canonical(local),
         Err(_) => return,
     };
     if let Err(e) = stream.set_nodelay(true) {

@@ -43,7 +43,7 @@ const MAX_DATAGRAM: usize = 65535;
 pub(super) fn bind(addr: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(!super::dual_stack(addr))?;
     }
     if buffer_bytes > 0 {
         // A short burst of INVITEs must not overflow the kernel's default
@@ -104,7 +104,7 @@ pub(super) async fn worker(
                     bump(&stats.udp_rx);
                     let msg = Inbound {
                         bytes: Bytes::copy_from_slice(data),
-                        source,
+                        source: super::canonical(source),
                         local,
                         proto: Proto::Udp,
                         conn: None,
@@ -130,14 +130,24 @@ pub(super) async fn worker(
 pub(super) struct UdpOut {
     socket: Arc<UdpSocket>,
     fallback: mpsc::Sender<(SocketAddr, Bytes)>,
+    /// The socket is IPv6 on `[::]` and takes IPv4 too: IPv4 peers are
+    /// addressed as IPv4-mapped IPv6 addresses.
+    dual: bool,
 }
 
 pub(super) type Fallback = mpsc::Receiver<(SocketAddr, Bytes)>;
 
 impl UdpOut {
-    pub(super) fn new(socket: Arc<UdpSocket>) -> (UdpOut, Fallback) {
+    pub(super) fn new(socket: Arc<UdpSocket>, dual: bool) -> (UdpOut, Fallback) {
         let (fallback, rx) = mpsc::channel(FALLBACK_QUEUE);
-        (UdpOut { socket, fallback }, rx)
+        (
+            UdpOut {
+                socket,
+                fallback,
+                dual,
+            },
+            rx,
+        )
     }
 
     pub(super) fn send(
@@ -146,6 +156,12 @@ impl UdpOut {
         bytes: Bytes,
         stats: &TransportStats,
     ) -> Result<(), SendError> {
+        let dest = match dest {
+            SocketAddr::V4(v4) if self.dual => {
+                SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            other => other,
+        };
         // Sending directly while older datagrams wait would reorder a
         // response ahead of, say, the provisional queued before it.
         if self.fallback.capacity() < self.fallback.max_capacity() {
