@@ -24,6 +24,10 @@ pub struct Limits {
 
 /// A failed refresh of a still-valid answer is tried again this soon.
 const RETRY: Duration = Duration::from_secs(5);
+/// A resolution that has not reported back after this long is taken as
+/// lost (its task died, or its query was never handed over) and asked
+/// again, so a name can never stay "in flight" for ever.
+const LOST_MS: u64 = 60_000;
 
 /// What the cache holds for a name right now.
 #[derive(Debug, Clone)]
@@ -42,6 +46,8 @@ struct Entry {
     refresh_at: Instant,
     failure: Option<Arc<Unresolved>>,
     in_flight: AtomicBool,
+    /// When `in_flight` was last set (same clock as `last_used`).
+    asked_ms: AtomicU64,
     /// Configured targets are kept fresh for ever; the rest only while used.
     pinned: bool,
     /// Milliseconds since the cache's epoch; atomic so reads stay shared.
@@ -88,6 +94,9 @@ impl Cache {
                     && e.in_flight
                         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
                         .is_ok();
+                if ask {
+                    e.asked_ms.store(self.ms(now), Ordering::Relaxed);
+                }
                 let cached = match (&e.good, &e.failure) {
                     (Some(g), _) if now < e.expires_at => Cached::Ready(g.clone()),
                     (_, Some(f)) => Cached::Failed(f.clone()),
@@ -116,6 +125,7 @@ impl Cache {
             refresh_at: now + self.limits.negative,
             failure: None,
             in_flight: AtomicBool::new(true),
+            asked_ms: AtomicU64::new(self.ms(now)),
             pinned,
             last_used: AtomicU64::new(self.ms(now)),
             stored_ms: self.ms(now),
@@ -188,13 +198,15 @@ impl Cache {
         });
         let mut out = Vec::new();
         for (q, e) in map.iter() {
-            if now < e.refresh_at || e.in_flight.load(Ordering::Acquire) {
+            let lost = now_ms.saturating_sub(e.asked_ms.load(Ordering::Relaxed)) > LOST_MS;
+            if now < e.refresh_at || (e.in_flight.load(Ordering::Acquire) && !lost) {
                 continue;
             }
             // Read since the answer was stored: the refresh is wanted.
             let used = e.last_used.load(Ordering::Relaxed) > e.stored_ms;
             if e.pinned || (used && e.good.is_some()) {
                 e.in_flight.store(true, Ordering::Release);
+                e.asked_ms.store(now_ms, Ordering::Relaxed);
                 out.push(q.clone());
             }
         }
@@ -218,6 +230,7 @@ impl Cache {
                             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
                             .is_ok()
                     {
+                        e.asked_ms.store(self.ms(now), Ordering::Relaxed);
                         ask.push(q.clone());
                     }
                 }
@@ -365,5 +378,16 @@ mod tests {
         c.store(&q("c.test"), answer(4, 20), t0);
         c.due(t0 + Duration::from_secs(500));
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_resolution_that_never_reports_back_is_asked_again() {
+        let c = Cache::new(limits());
+        let t0 = Instant::now();
+        let pinned: HashSet<Query> = [q("trunk.test")].into_iter().collect();
+        assert_eq!(c.pin(&pinned, t0), vec![q("trunk.test")]);
+        // Nothing stored: still in flight at 40 s, lost at 61 s.
+        assert!(c.due(t0 + Duration::from_secs(40)).is_empty());
+        assert_eq!(c.due(t0 + Duration::from_secs(61)), vec![q("trunk.test")]);
     }
 }

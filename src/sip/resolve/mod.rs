@@ -395,7 +395,9 @@ impl SipResolver {
             let mut missing = Vec::new();
             let mut pending = false;
             for q in &names {
-                match self.cache.get(q, Instant::now()).cached {
+                // Through `cached`, so a refresh this read makes due is
+                // handed to the worker, not left marked in flight.
+                match self.cached(q) {
                     Cached::Ready(_) => {}
                     Cached::Pending => {
                         pending = true;
