@@ -158,19 +158,14 @@ fn desk(dir: &std::path::Path) -> DeskRouter {
         trusted: TrustedPeers::parse(&["127.0.0.2"]).unwrap(),
         country: phonenumber::country::Id::BR,
         tz,
-        ura: protocall::routing::desk::Trunk::parse("sip:127.0.0.1:5090")
-            .ok()
-            .map(|t| {
-                protocall::sip::router::Target::new(
-                    Bytes::from_static(b"sip:ura@127.0.0.1:5090"),
-                    t.dest,
-                )
-            }),
+        ura: protocall::sip::message::Uri::parse(Bytes::from_static(b"sip:ura@127.0.0.1:5090"))
+            .ok(),
         trunk: None,
         in_call: Arc::new(InCall::default()),
         skip_busy: true,
         notes: None,
         decision_seconds: None,
+        resolver: Arc::new(protocall::sip::resolve::SipResolver::literal_only()),
     }
 }
 

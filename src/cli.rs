@@ -250,6 +250,57 @@ fn check_sip_edge(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Configured targets given by host name (trunk, URA, dialplan `uri`
+/// steps), resolved now as the daemon would (RFC 3263). One that does not
+/// resolve is a warning naming the records tried, not an error: DNS may be
+/// unreachable only from where `check` runs, and the daemon keeps asking.
+async fn check_target_names(
+    settings: &Settings,
+    plan: &crate::routing::dialplan::Dialplan,
+) -> anyhow::Result<()> {
+    use crate::sip::resolve::{classify, DnsMetrics, Host, SipResolver};
+    let mut named = Vec::new();
+    let configured = [
+        ("routing.trunk_uri", settings.routing.trunk_uri.as_deref()),
+        ("routing.ura_uri", settings.routing.ura_uri.as_deref()),
+    ];
+    let steps = plan.uri_steps().map(|u| ("dialplan uri step", Some(u)));
+    for (what, raw) in configured.into_iter().chain(steps) {
+        let Some(raw) = raw else { continue };
+        let Ok(uri) = crate::sip::message::Uri::parse(bytes::Bytes::from(raw.to_string())) else {
+            continue;
+        };
+        match classify(&uri) {
+            Host::Name(_) => named.push((what, raw, uri)),
+            Host::Invalid => println!(
+                "warning: {what}: `{raw}` has no IP address or host name to send to;                  calls skip it"
+            ),
+            Host::Literal(_) => {}
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let (resolver, _worker) =
+        SipResolver::start(&settings.sip.dns, DnsMetrics::unregistered(), None)
+            .map_err(|e| anyhow::anyhow!("sip.dns: {e}"))?;
+    for (what, raw, uri) in named {
+        match resolver.resolve_now(&uri).await {
+            Ok(targets) => {
+                let list: Vec<String> = targets
+                    .iter()
+                    .map(|t| format!("{} {}", t.proto.via_token(), t.dest))
+                    .collect();
+                println!("{what}: `{raw}` resolves to {}", list.join(", "));
+            }
+            Err(why) => println!(
+                "warning: {what}: `{raw}` does not resolve: {why}; calls skip it until it does"
+            ),
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
@@ -264,7 +315,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         dir.display(),
                         plan.rule_names().count()
                     );
-                    Ok(())
+                    check_target_names(&settings, &plan).await
                 }
                 Err(errors) => {
                     for e in &errors {

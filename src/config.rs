@@ -12,8 +12,10 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod security;
+mod sip_dns;
 mod sip_edge;
 pub use security::SecuritySettings;
+pub use sip_dns::SipDnsSettings;
 pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
 
 /// Where `protocall` looks for its config when no `--config` is given.
@@ -258,6 +260,8 @@ pub struct SipSettings {
     pub static_default_target: Option<String>,
     /// `[sip.tls]`: the TLS listener; absent, none runs.
     pub tls: Option<SipTlsSettings>,
+    /// `[sip.dns]`: how target names are resolved (RFC 3263).
+    pub dns: SipDnsSettings,
 }
 
 impl Default for SipSettings {
@@ -288,6 +292,7 @@ impl Default for SipSettings {
             static_routes: None,
             static_default_target: None,
             tls: None,
+            dns: SipDnsSettings::default(),
         }
     }
 }
@@ -585,16 +590,22 @@ impl Settings {
             return Err(invalid("security.allowed_destinations", e.to_string()));
         }
         if let Some(u) = &self.routing.ura_uri {
+            // A host name is fine here: it is resolved (RFC 3263) at start
+            // and kept fresh; `protocall check` says when it does not.
             let ok = crate::sip::message::Uri::parse(bytes::Bytes::from(u.clone()))
                 .ok()
-                .and_then(|u| crate::sip::router::resolve(&u))
-                .is_some();
+                .is_some_and(|u| {
+                    crate::sip::resolve::classify(&u) != crate::sip::resolve::Host::Invalid
+                });
             if !ok {
                 return Err(invalid(
                     "routing.ura_uri",
-                    format!("`{u}` is not a SIP URI with an IP address host"),
+                    format!("`{u}` is not a SIP URI with an IP address or host name"),
                 ));
             }
+        }
+        if let Some(p) = sip.dns.problem() {
+            return Err(invalid("sip.dns", p));
         }
         if let Some(u) = &self.routing.trunk_uri {
             if let Err(e) = crate::routing::desk::Trunk::parse(u) {

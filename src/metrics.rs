@@ -11,7 +11,9 @@ use prometheus::{
 use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
+mod dns;
 mod transport;
+pub use dns::DnsMetrics;
 pub use transport::TransportCollector;
 
 #[derive(Clone)]
@@ -250,6 +252,8 @@ pub struct SipMetrics {
     pub guard: GuardMetrics,
     /// Connection and TLS counters, read from the transports.
     pub transport: TransportCollector,
+    /// SIP target name resolution.
+    pub dns: DnsMetrics,
 }
 
 /// Methods `protocall_auth_failures_total` tells apart; any other is
@@ -434,9 +438,11 @@ impl SipMetrics {
         let guard = GuardMetrics::new(registry)?;
         let transport = TransportCollector::new()?;
         registry.register(Box::new(transport.clone()))?;
+        let dns = DnsMetrics::new(registry)?;
         Ok(SipMetrics {
             guard,
             transport,
+            dns,
             requests: METHOD_LABELS.map(|m| requests.with_label_values(&[m])),
             responses: ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
                 .map(|c| responses.with_label_values(&[c])),

@@ -26,7 +26,7 @@ use crate::sip::guard::{Guard, GuardConfig};
 use crate::sip::message::Uri;
 use crate::sip::proxy::{Destinations, EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
-use crate::sip::router::{resolve, Target};
+use crate::sip::resolve::SipResolver;
 use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{
@@ -52,6 +52,15 @@ pub enum SipError {
     Setup(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How long start-up waits for configured names: one full query round
+/// (every attempt), but never more than ten seconds.
+fn resolve_wait(dns: &crate::config::SipDnsSettings) -> Duration {
+    let attempts = u32::try_from(dns.attempts).unwrap_or(u32::MAX);
+    Duration::from_millis(dns.timeout_ms)
+        .saturating_mul(attempts)
+        .min(Duration::from_secs(10))
 }
 
 /// Consultants' HA1 values, served from memory to the registrar and
@@ -333,6 +342,20 @@ pub async fn start(
         location.clone(),
     )
     .map_err(|e| SipError::Setup(e.to_string()))?;
+    let (resolver, resolver_task) = match SipResolver::start(
+        &cfg.dns,
+        metrics.dns.clone(),
+        Some(shutdown.clone()),
+    ) {
+        Ok(started) => started,
+        // Targets given by address need no DNS: start anyway, and let
+        // every name fail (warned about below and at each call).
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: SIP targets given by host name will not be reached");
+            let r = Arc::new(SipResolver::without_dns(metrics.dns.clone()));
+            (r, tokio::spawn(async {}))
+        }
+    };
     let mut desk: Option<Arc<DeskRouter>> = None;
     let router: Arc<dyn Router> = match (router, &cfg.static_routes) {
         (Some(r), _) => r,
@@ -350,14 +373,10 @@ pub async fn start(
                     SipError::Setup(text.join("\n"))
                 })?;
             let ura = match &settings.routing.ura_uri {
-                Some(u) => {
-                    let uri = Uri::parse(bytes::Bytes::from(u.clone()))
-                        .map_err(|e| SipError::Setup(format!("routing.ura_uri: {}", e.reason)))?;
-                    let dest = resolve(&uri).ok_or_else(|| {
-                        SipError::Setup("routing.ura_uri needs an IP address host".into())
-                    })?;
-                    Some(Target::new(uri.raw, dest))
-                }
+                Some(u) => Some(
+                    Uri::parse(bytes::Bytes::from(u.clone()))
+                        .map_err(|e| SipError::Setup(format!("routing.ura_uri: {}", e.reason)))?,
+                ),
                 None => None,
             };
             let d = Arc::new(DeskRouter {
@@ -380,7 +399,12 @@ pub async fn start(
                 skip_busy: settings.routing.skip_busy,
                 notes: hooks.routed.clone(),
                 decision_seconds: Some(metrics.routing_decision.clone()),
+                resolver: resolver.clone(),
             });
+            // The first call must find its names answered: wait for them
+            // here, within the DNS timeout (a name still without an answer
+            // is warned about and keeps being asked in the background).
+            d.resolve_targets(resolve_wait(&cfg.dns)).await;
             desk = Some(d.clone());
             d
         }
@@ -450,7 +474,7 @@ pub async fn start(
     ));
     let _ = handler.proxy.set(proxy.clone());
 
-    let mut background = Vec::new();
+    let mut background = vec![resolver_task];
     // Transaction timers.
     {
         let proxy = proxy.clone();
@@ -538,7 +562,7 @@ pub async fn start(
                         got = hup.recv() => {
                             if got.is_none() { break; }
                             if let Some(d) = &d {
-                                let _ = d.reload();
+                                let _ = d.reload_and_resolve().await;
                             }
                             if let Some(tls) = &tls {
                                 match tls.reload() {

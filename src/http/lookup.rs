@@ -135,7 +135,7 @@ pub async fn reload(State(st): State<AppState>) -> Result<(StatusCode, Json<Relo
             "routing uses a static table (sip.static_routes); there is no dialplan to reload",
         ));
     };
-    Ok(match desk.reload() {
+    Ok(match desk.reload_and_resolve().await {
         Ok(rules) => (
             StatusCode::OK,
             Json(Reloaded {

@@ -21,9 +21,10 @@ use crate::directory::snapshot::{SharedDirectory, Snapshot};
 use crate::directory::Presence;
 use crate::location::{Binding, Location};
 use crate::sip::dialog::header_uri;
+use crate::sip::message::Uri;
+use crate::sip::resolve::{classify, Host, Role, SipResolver};
 use crate::sip::router::{
-    groups_by_q, resolve, Decision, LocationRouter, Presentation, RouteRequest, Router, Target,
-    TargetGroup,
+    groups_by_q, Decision, LocationRouter, Presentation, RouteRequest, Router, Target, TargetGroup,
 };
 
 pub struct DeskRouter {
@@ -35,8 +36,8 @@ pub struct DeskRouter {
     pub trusted: TrustedPeers,
     pub country: Country,
     pub tz: chrono_tz::Tz,
-    /// Where the URA answers.
-    pub ura: Option<Target>,
+    /// Where the URA answers (an address or a name, see `sip::resolve`).
+    pub ura: Option<Uri>,
     /// Where consultants' calls to external numbers go.
     pub trunk: Option<Trunk>,
     /// Consultants in a call now (fed by the call log).
@@ -46,6 +47,9 @@ pub struct DeskRouter {
     /// The call log's inbox; `None` when nothing records calls.
     pub notes: Option<tokio::sync::mpsc::Sender<RoutedCall>>,
     pub decision_seconds: Option<prometheus::Histogram>,
+    /// Names of the trunk, the URA and dialplan `uri` steps, answered from
+    /// its cache (never waiting for DNS).
+    pub resolver: Arc<SipResolver>,
 }
 
 /// The carrier trunk: calls out are sent to `sip:<number>@<host_part>`.
@@ -53,29 +57,42 @@ pub struct DeskRouter {
 pub struct Trunk {
     /// Host, port and URI parameters of the configured trunk URI.
     pub host_part: String,
-    pub dest: crate::sip::transport::Outbound,
+    /// The configured URI, resolved (RFC 3263) at call time from the cache.
+    pub uri: Uri,
 }
 
 impl Trunk {
-    /// From a configured URI such as `sip:192.0.2.30:5060;transport=tcp`.
+    /// From a configured URI such as `sip:192.0.2.30:5060;transport=tcp`
+    /// or `sip:trunk.example.net`.
     pub fn parse(raw: &str) -> Result<Trunk, String> {
-        let uri = crate::sip::message::Uri::parse(bytes::Bytes::from(raw.to_string()))
+        let uri = Uri::parse(bytes::Bytes::from(raw.to_string()))
             .map_err(|e| format!("`{raw}` is not a SIP URI: {}", e.reason))?;
-        let dest = resolve(&uri).ok_or_else(|| format!("`{raw}` needs an IP address host"))?;
+        if classify(&uri) == Host::Invalid {
+            return Err(format!("`{raw}` needs an IP address or a host name"));
+        }
         let rest = raw.split_once(':').map(|(_, r)| r).unwrap_or(raw);
         let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
         Ok(Trunk {
             host_part: host_part.to_string(),
-            dest,
+            uri,
         })
     }
 
-    fn target(&self, number: &str) -> Target {
-        Target::new(
+    /// The branch for `number`, or `None` when the trunk's name has no
+    /// address now (logged and counted by the resolver).
+    fn target(&self, number: &str, resolver: &SipResolver) -> Option<Target> {
+        let dest = resolver.target(&self.uri, Role::Trunk)?;
+        Some(Target::new(
             bytes::Bytes::from(format!("sip:{number}@{}", self.host_part)),
-            self.dest,
-        )
+            dest,
+        ))
     }
+}
+
+/// A configured URI as a branch, when its host has an address now.
+fn configured(uri: &Uri, role: Role, resolver: &SipResolver) -> Option<Target> {
+    let dest = resolver.target(uri, role)?;
+    Some(Target::new(uri.raw.clone(), dest))
 }
 
 /// What was decided for one call, for the call log and `simulate`.
@@ -103,6 +120,8 @@ impl DeskRouter {
             Ok(plan) => {
                 let rules = plan.rule_names().count();
                 *self.dialplan.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+                // New `uri` steps start resolving now, in the background.
+                self.resolver.watch_now(&self.configured_uris());
                 tracing::info!(rules, dir = %self.dialplans_dir.display(), "dialplan reloaded");
                 Ok(rules)
             }
@@ -111,6 +130,42 @@ impl DeskRouter {
                 tracing::warn!(?errors, "dialplan reload refused; the previous plan stays");
                 Err(errors)
             }
+        }
+    }
+
+    /// [`Self::reload`], then waits (at most two seconds) for the new
+    /// plan's names, so the first call after a reload finds them answered.
+    pub async fn reload_and_resolve(&self) -> Result<usize, Vec<String>> {
+        let rules = self.reload()?;
+        self.resolve_targets(std::time::Duration::from_secs(2))
+            .await;
+        Ok(rules)
+    }
+
+    /// The trunk, the URA and every dialplan `uri` step: the names to keep
+    /// resolved.
+    pub fn configured_uris(&self) -> Vec<Uri> {
+        let plan = self
+            .dialplan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let steps = plan
+            .uri_steps()
+            .filter_map(|u| Uri::parse(bytes::Bytes::from(u.to_string())).ok());
+        self.trunk
+            .iter()
+            .map(|t| t.uri.clone())
+            .chain(self.ura.iter().cloned())
+            .chain(steps)
+            .collect()
+    }
+
+    /// Resolves the configured names now, waiting at most `wait` (at start,
+    /// so that the first call finds answers); warns about those without.
+    pub async fn resolve_targets(&self, wait: std::time::Duration) {
+        for (q, why) in self.resolver.watch(&self.configured_uris(), wait).await {
+            tracing::warn!(name = %q.describe(), reason = %why, "configured SIP target does not resolve yet; calls skip it until it does");
         }
     }
 
@@ -274,7 +329,8 @@ impl DeskRouter {
                 Action::Ura => {
                     note.route = RouteKind::Ura;
                     note.ring_ms = 0;
-                    if let Some(t) = self.ura.clone() {
+                    let ura = self.ura.as_ref();
+                    if let Some(t) = ura.and_then(|u| configured(u, Role::Ura, &self.resolver)) {
                         note.targets.push(TargetNote {
                             uri: lossy(&t.uri),
                             user: None,
@@ -286,9 +342,9 @@ impl DeskRouter {
                     }
                 }
                 Action::Uri(uri) => {
-                    let target = crate::sip::message::Uri::parse(bytes::Bytes::from(uri.clone()))
+                    let target = Uri::parse(bytes::Bytes::from(uri.clone()))
                         .ok()
-                        .and_then(|u| resolve(&u).map(|dest| Target::new(u.raw, dest)));
+                        .and_then(|u| configured(&u, Role::Dialplan, &self.resolver));
                     if let Some(t) = target {
                         note.targets.push(TargetNote {
                             uri: lossy(&t.uri),
@@ -341,17 +397,21 @@ impl DeskRouter {
             skipped: Vec::new(),
         };
         let decision = match (&party.e164, &self.trunk) {
-            (Some(number), Some(trunk)) => {
-                let t = trunk.target(number);
-                note.targets.push(TargetNote {
-                    uri: lossy(&t.uri),
-                    user: None,
-                });
-                Decision::Forward(vec![TargetGroup {
-                    targets: vec![t],
-                    ring_timeout: None,
-                }])
-            }
+            (Some(number), Some(trunk)) => match trunk.target(number, &self.resolver) {
+                Some(t) => {
+                    note.targets.push(TargetNote {
+                        uri: lossy(&t.uri),
+                        user: None,
+                    });
+                    Decision::Forward(vec![TargetGroup {
+                        targets: vec![t],
+                        ring_timeout: None,
+                    }])
+                }
+                // The trunk's name has no address now: the way out is
+                // down, as when none is configured.
+                None => Decision::Reject { code: 503 },
+            },
             // Not a number we can dial: nobody by that name either.
             (None, _) => Decision::Reject { code: 404 },
             // No way out configured.
@@ -665,6 +725,7 @@ steps = [{ action = "ura" }]
             skip_busy: false,
             notes: Some(tx),
             decision_seconds: None,
+            resolver: Arc::new(SipResolver::literal_only()),
         };
         (desk, rx)
     }

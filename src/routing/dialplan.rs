@@ -492,6 +492,17 @@ impl Dialplan {
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|rule| rule.name.as_str())
     }
+
+    /// Every `uri` step's URI, for the resolver to keep answered.
+    pub fn uri_steps(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter_map(|s| match &s.kind {
+                StepKind::Uri(u) => Some(u.as_str()),
+                _ => None,
+            })
+    }
 }
 
 /// `*` matches any run of characters (also none), `?` exactly one; the

@@ -9,7 +9,9 @@
 //! - `edit`: responses and relayed copies, written once from spans;
 //! - `digest`: digest authentication (RFC 7616) and HA1 values;
 //! - `guard`: flood and password-guessing protection (density limit, bans,
-//!   user locks); `budget`: the cap on transactions held.
+//!   user locks); `budget`: the cap on transactions held;
+//! - `resolve`: RFC 3263 name resolution for targets, cached, never
+//!   blocking the hot path.
 
 pub mod budget;
 pub mod dialog;
@@ -20,6 +22,7 @@ pub mod message;
 pub mod parse;
 pub mod proxy;
 pub mod registrar;
+pub mod resolve;
 pub mod router;
 pub mod transaction;
 pub mod transport;

@@ -65,6 +65,17 @@ pub async fn desk_with_plan(plan: &str) -> Desk {
 }
 
 pub async fn desk_on(backend: Backend, plan: &str) -> Desk {
+    desk_custom(backend, plan, |_, _| Vec::new()).await
+}
+
+/// The desk with more settings, chosen once the URA and trunk agents
+/// listen (`env(ura, trunk)`; they override the defaults, e.g. the
+/// trunk's URI by host name).
+pub async fn desk_custom(
+    backend: Backend,
+    plan: &str,
+    env: impl FnOnce(&Agent, &Agent) -> Vec<(String, String)>,
+) -> Desk {
     let plans = tempfile::tempdir().unwrap();
     std::fs::write(plans.path().join("default.toml"), plan).unwrap();
     let mut ura = Agent::udp_listener("ura").await.unwrap();
@@ -73,19 +84,18 @@ pub async fn desk_on(backend: Backend, plan: &str) -> Desk {
     let mut trunk = Agent::udp_listener("trunk").await.unwrap();
     trunk.set_timeout(T);
     let trunk_uri = format!("sip:{}", trunk.local_addr());
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            (
-                "PROTOCALL__ROUTING__DIALPLANS",
-                plans.path().to_str().unwrap(),
-            ),
-            ("PROTOCALL__ROUTING__URA_URI", &ura_uri),
-            ("PROTOCALL__ROUTING__TRUNK_URI", &trunk_uri),
-            ("PROTOCALL__ROUTING__TRUSTED_PEERS", "[\"127.0.0.2\"]"),
-        ],
-    )
-    .await;
+    let custom = env(&ura, &trunk);
+    let mut settings = vec![
+        (
+            "PROTOCALL__ROUTING__DIALPLANS",
+            plans.path().to_str().unwrap(),
+        ),
+        ("PROTOCALL__ROUTING__URA_URI", &ura_uri),
+        ("PROTOCALL__ROUTING__TRUNK_URI", &trunk_uri),
+        ("PROTOCALL__ROUTING__TRUSTED_PEERS", "[\"127.0.0.2\"]"),
+    ];
+    settings.extend(custom.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let app = TestApp::spawn_with(backend, &settings).await;
     let mut ids = Vec::new();
     for user in ["ana", "bia"] {
         let c = json(
