@@ -450,6 +450,7 @@ pub async fn start(
             advertised_host: advertised.host().to_string(),
             advertised_port: transports.udp_addr.port(),
             advertised_tls_port: transports.tls_addr.map(|a| a.port()),
+            resolver: Some(resolver.clone()),
             local_hosts: local_hosts(cfg, transports.udp_addr, advertised.host()),
             shards: 1024,
             trusted: trusted.clone(),

@@ -381,3 +381,45 @@ async fn resolver_orders_srv_targets_and_fails_over_to_the_next() {
     r.lookup(&uri);
     assert_eq!(s.asked.lock().unwrap().len(), asked);
 }
+
+/// A Request-URI outside our domain, by name: the proxy resolves it
+/// (RFC 3263, A with the explicit port here) without making the worker
+/// wait: the first request gets 503 with Retry-After while the lookup
+/// runs, the retry is relayed to the address DNS gave.
+#[tokio::test]
+async fn a_request_uri_by_name_is_relayed_once_dns_has_answered() {
+    let mut uas = support::sip_agent::Agent::udp_listener("far")
+        .await
+        .unwrap();
+    uas.set_timeout(T_RING);
+    let dns = stub(vec![a("far.test", Ipv4Addr::LOCALHOST)]).await;
+    let servers = format!("[\"{}\"]", dns.addr);
+    let app = support::TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("PROTOCALL__SIP__DNS__SERVERS", servers.as_str())],
+    )
+    .await;
+    // 127.0.0.1 is a trusted peer in the tests: a PBX relaying a call on.
+    let mut pbx = support::sip_agent::Agent::udp("pbx", app.sip_udp)
+        .await
+        .unwrap();
+    pbx.set_timeout(T);
+    let target = format!("sip:vip@far.test:{}", uas.local_addr().port());
+    pbx.invite(&target).await.unwrap();
+    let first = pbx.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(first.status(), Some(503), "{first:?}");
+    assert_eq!(
+        first.header("Retry-After").map(|v| v.into_owned()),
+        Some(b"1".to_vec())
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pbx.invite(&target).await.unwrap();
+    let (inv, _) = uas.next_request_of(Method::Invite, T_RING).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(inv.request_uri().unwrap()), target);
+    assert!(dns
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|q| q.contains("far.test")));
+}

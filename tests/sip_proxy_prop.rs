@@ -34,6 +34,7 @@ fn proxy() -> Proxy {
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
             advertised_tls_port: None,
+            resolver: None,
             local_hosts: vec!["localhost".into()],
             shards: 8,
             trusted: Default::default(),

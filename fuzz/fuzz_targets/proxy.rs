@@ -183,6 +183,7 @@ fn proxy(
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
             advertised_tls_port: None,
+            resolver: None,
             local_hosts: vec![REALM.into(), "localhost".into()],
             shards: 4,
             trusted: TrustedPeers::parse(&["192.0.2.10"]).expect("literal"),

@@ -214,7 +214,16 @@ impl Proxy {
             Some((stripped, dest)) => (Some(stripped), dest),
             None => match resolve(next) {
                 Some(dest) => (None, dest),
-                None => return,
+                // A name: only an answer already cached; the ACK's sender
+                // retransmits it (with the 2xx) if this one is dropped.
+                None => match self.cfg.resolver.as_ref().map(|r| r.lookup(next)) {
+                    Some(Lookup::Ready(dest))
+                        if self.cfg.edge.destinations.allows(dest.dest.ip()) =>
+                    {
+                        (None, dest)
+                    }
+                    _ => return,
+                },
             },
         };
         let mf = match msg.max_forwards() {

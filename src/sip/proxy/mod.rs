@@ -35,6 +35,7 @@ use super::edit::{hop_request, quoted, response, Relay};
 use super::guard::Guard;
 use super::message::{Method, NameAddr, SipMessage, Uri};
 use super::parse::{parse, ParseError};
+use super::resolve::{Lookup, Role};
 use super::router::{resolve, Decision, RouteRequest, Router, TargetGroup};
 use super::transaction::{ms, BranchGen, KeyMethod, Millis, ServerKey, Table, Timers};
 use super::transport::{Inbound, Outbound, Proto};
@@ -145,6 +146,9 @@ pub struct ProxyConfig {
     /// The TLS port we put in Via and Record-Route for TLS legs; `None`
     /// when TLS does not listen.
     pub advertised_tls_port: Option<u16>,
+    /// RFC 3263 for Route and Request-URI hosts that are names; `None`:
+    /// addresses only.
+    pub resolver: Option<Arc<super::resolve::SipResolver>>,
     /// Other names and addresses that mean "this proxy" in a URI.
     pub local_hosts: Vec<String>,
     pub shards: usize,

@@ -413,6 +413,40 @@ impl Proxy {
         self.flush(fx, wire);
     }
 
+    /// Where a URI we route by (the next Route, or a Request-URI outside
+    /// our domain) leads: an address at once, a name through the RFC 3263
+    /// cache. A name whose answer is not cached yet gets 503 with
+    /// Retry-After (the lookup has started; the worker never waits for
+    /// DNS); one with no address gets `failed`. A name may resolve inside
+    /// our network, so the relay policy is checked on its answer too.
+    fn hop(&self, uri: &Uri, request_uri: Bytes, failed: u16) -> Decision {
+        if let Some(dest) = resolve(uri) {
+            return Decision::Forward(vec![single(request_uri, dest)]);
+        }
+        let Some(resolver) = &self.cfg.resolver else {
+            return Decision::Reject { code: failed };
+        };
+        let found = resolver.lookup(uri);
+        match &found {
+            Lookup::Ready(dest) if self.cfg.edge.destinations.allows(dest.dest.ip()) => {
+                Decision::Forward(vec![single(request_uri, *dest)])
+            }
+            Lookup::Ready(dest) => {
+                self.metrics.guard.dropped_relay.inc();
+                tracing::info!(dest = %dest.dest, "relay to a name resolving inside our network refused");
+                Decision::Reject { code: 403 }
+            }
+            Lookup::Pending => {
+                resolver.report(uri, Role::Request, &found);
+                Decision::Reject { code: 503 }
+            }
+            Lookup::Failed(_) => {
+                resolver.report(uri, Role::Request, &found);
+                Decision::Reject { code: failed }
+            }
+        }
+    }
+
     /// Routing and forwarding of an admitted request, inside its server
     /// transaction.
     #[allow(clippy::too_many_arguments)]
@@ -443,10 +477,7 @@ impl Proxy {
         let uri = &a.uri;
         let decision = if let Some(next) = a.routes.first() {
             // Loose routing towards the next hop; the Request-URI stays.
-            match resolve(&next.uri) {
-                Some(dest) => Decision::Forward(vec![single(uri.raw.clone(), dest)]),
-                None => Decision::Reject { code: 502 },
-            }
+            self.hop(&next.uri, uri.raw.clone(), 502)
         } else if a.in_dialog || !a.to_local {
             if a.to_local {
                 // An in-dialog request addressed to us has nowhere to go.
@@ -455,10 +486,7 @@ impl Proxy {
                 // A phone reached back the way it came (see `nat`).
                 Decision::Forward(vec![single(stripped, dest)])
             } else {
-                match resolve(uri) {
-                    Some(dest) => Decision::Forward(vec![single(uri.raw.clone(), dest)]),
-                    None => Decision::Reject { code: 404 },
-                }
+                self.hop(uri, uri.raw.clone(), 404)
             }
         } else {
             self.router.route(&RouteRequest {
@@ -472,6 +500,8 @@ impl Proxy {
             })
         };
         match decision {
+            // 503 only while DNS answers a name: worth retrying soon.
+            Decision::Reject { code: 503 } => reply(503, &[("Retry-After", "1".to_string())]),
             Decision::Reject { code } => reply(code, &[]),
             Decision::Forward(groups) => {
                 let record_route =

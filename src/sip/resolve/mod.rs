@@ -157,6 +157,12 @@ pub struct SipResolver {
     epoch: Instant,
 }
 
+impl std::fmt::Debug for SipResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipResolver").finish_non_exhaustive()
+    }
+}
+
 impl SipResolver {
     /// The resolver with its worker task; must be called inside the tokio
     /// runtime. The worker ends when the resolver is dropped or `stop`
