@@ -269,10 +269,16 @@ impl Application {
             .call_log
             .map(|log| tokio::spawn(log.run(stop.subscribe())));
         let store = self.state.store.clone();
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(AppError::Serve);
+        let result = axum::serve(
+            self.listener,
+            // The peer's address, for the console's per-source sign-in
+            // throttle.
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(AppError::Serve);
         let _ = stop.send(true);
         self.sip.join().await;
         if let Some(log) = call_log {

@@ -333,6 +333,11 @@ pub struct HttpSettings {
     pub metrics_require_token: bool,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// The console's session cookie is `Secure` (sent over HTTPS only).
+    /// Off only for plain-HTTP loopback use, e.g. tests.
+    pub console_secure_cookie: bool,
+    /// How long a console sign-in lasts.
+    pub console_session_hours: u64,
 }
 
 impl Default for HttpSettings {
@@ -342,6 +347,9 @@ impl Default for HttpSettings {
             metrics_require_token: false,
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 30,
+            console_secure_cookie: true,
+            // A working day and some: people sign in once in the morning.
+            console_session_hours: 12,
         }
     }
 }
@@ -682,6 +690,12 @@ impl Settings {
             return Err(invalid(
                 "http.request_timeout_secs",
                 "expected a timeout of at least 1 second".into(),
+            ));
+        }
+        if !(1..=24 * 31).contains(&self.http.console_session_hours) {
+            return Err(invalid(
+                "http.console_session_hours",
+                "expected 1 to 744 hours".into(),
             ));
         }
         if let Err((key, message)) = self.security.check() {

@@ -1,7 +1,8 @@
 //! The admin HTTP API (axum): routes, shared state and the layer stack.
 //!
-//! `/healthz`, `/readyz` and (by config) `/metrics` are open; everything
-//! under `/api` needs a token, and what it may reach is decided in
+//! `/healthz`, `/readyz` and (by config) `/metrics` are open; the browser
+//! console (`console`: `/`, `/login`, `/gestao`, …) needs a signed-in
+//! session; everything under `/api` needs a token, and what it may reach is decided in
 //! `rights` (a role per route, ownership in the handlers). Handlers are
 //! thin: they validate with `directory`, persist with `store`, and map
 //! errors with `error`.
@@ -9,6 +10,7 @@
 pub mod auth;
 pub mod bans;
 pub mod calls;
+pub mod console;
 pub mod consultants;
 pub mod contacts;
 pub mod error;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub reports: Arc<crate::reports::weekly::ReportConfig>,
     /// The SIP edge guard, for the ban list (absent in CLI commands).
     pub guard: Option<Arc<crate::sip::guard::Guard>>,
+    /// The browser console's cookie settings and sign-in throttle.
+    pub console: Arc<console::Console>,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             planner: Arc::new(reports.planner.clone()),
             reports: Arc::new(reports),
             guard: None,
+            console: Arc::new(console::Console::from_settings(settings)),
         }
     }
 
@@ -221,6 +226,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/readyz", get(readyz))
         .merge(metrics_route)
         .nest("/api", api)
+        .merge(console::router(state.clone()))
         .fallback(api_not_found)
         // Outermost first: the trace span covers everything below it, so
         // each request logs one line with its final status and latency.

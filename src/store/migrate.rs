@@ -71,6 +71,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_registrations_tls.sql"),
         postgres: include_str!("../../migrations/postgres/0009_registrations_tls.sql"),
     },
+    Migration {
+        version: 10,
+        name: "sessions",
+        sqlite: include_str!("../../migrations/sqlite/0010_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -18,6 +18,7 @@ mod migrate;
 mod planning;
 mod registrations;
 mod reports;
+pub mod sessions;
 mod snapshot;
 pub mod tokens;
 mod tracking;

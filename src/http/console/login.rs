@@ -1,0 +1,242 @@
+//! Signing in and out: `GET /login` (the form), `POST /login` (username and
+//! password checked against the stored SIP digest HA1; no second password
+//! to keep), `POST /logout`.
+//!
+//! The password is hashed into the realm's SHA-256 HA1, the same value the
+//! registrar checks phones against, and compared in constant time. An
+//! unknown user costs the same hash and gets the same answer as a wrong
+//! password. Attempts are throttled per account and per source (see
+//! `throttle`). The sign-in form has no session to hold a CSRF token, so it
+//! uses a double-submit cookie: `GET /login` sets a random value in an
+//! HttpOnly, SameSite=Strict cookie and in the form, and the POST must
+//! bring both, equal.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::html;
+use serde::Deserialize;
+
+use super::i18n::Lang;
+use super::layout::{self, respond};
+use super::session::{cookie, ct_eq, Session};
+use super::throttle::Verdict;
+use crate::http::AppState;
+use crate::sip::digest::{ha1, Algorithm};
+
+/// Longest username or password read; longer ones are wrong anyway.
+const MAX_FIELD: usize = 256;
+
+fn random_hex() -> Option<String> {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).ok()?;
+    Some(hex::encode(b))
+}
+
+fn form_page(lang: Lang, csrf: &str, username: &str, error: Option<&str>) -> maud::Markup {
+    let body = html! {
+        @if let Some(e) = error {
+            p class="notice error" role="alert" { (e) }
+        }
+        form method="post" action="/login" class="card login" {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="username" { (lang.t("login.username")) }
+            input id="username" name="username" type="text" required
+                autocomplete="username" autocapitalize="none" spellcheck="false"
+                maxlength="256" value=(username);
+            label for="password" { (lang.t("login.password")) }
+            input id="password" name="password" type="password" required
+                autocomplete="current-password" maxlength="256";
+            button type="submit" { (lang.t("login.submit")) }
+            p class="hint" { (lang.t("login.hint")) }
+        }
+    };
+    layout::page(lang, lang.t("login.title"), None, body)
+}
+
+/// The form, with a fresh double-submit token in a cookie and a field.
+fn show_form(
+    st: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let Some(token) = random_hex() else {
+        return layout::error_page(
+            lang,
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error.unavailable",
+        );
+    };
+    let policy = st.console.cookies;
+    let mut resp = respond(status, form_page(lang, &token, username, error));
+    if let Some(c) = policy.set(policy.login_name(), &token, 3600) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    show_form(&st, lang, StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The address the request came from (the proxy's, behind one).
+fn source(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Whether `password` is `username`'s: `Some(consultant id)` if so.
+async fn check_password(
+    st: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Option<i64>, crate::store::StoreError> {
+    let computed = ha1(Algorithm::Sha256, username, &st.realm, password);
+    let creds = st.store.sip_credentials(username).await?;
+    Ok(match creds {
+        Some(c) if c.active => ct_eq(
+            computed.as_bytes(),
+            c.ha1_sha256.to_ascii_lowercase().as_bytes(),
+        )
+        .then_some(c.consultant_id),
+        _ => None,
+    })
+}
+
+pub async fn submit(State(st): State<AppState>, req: Request) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let ip = source(&req);
+    let policy = st.console.cookies;
+    let pre = cookie(req.headers(), policy.login_name());
+    let Ok(Form(f)) = Form::<LoginForm>::from_request(req, &st).await else {
+        return layout::error_page(lang, None, StatusCode::BAD_REQUEST, "error.bad_form");
+    };
+    let fresh = pre.is_some_and(|p| !p.is_empty() && ct_eq(p.as_bytes(), f.csrf.as_bytes()));
+    if !fresh {
+        return show_form(
+            &st,
+            lang,
+            StatusCode::FORBIDDEN,
+            "",
+            Some(lang.t("login.form_expired")),
+        );
+    }
+    let username = f.username.trim();
+    if username.is_empty()
+        || username.len() > MAX_FIELD
+        || f.password.is_empty()
+        || f.password.len() > MAX_FIELD
+    {
+        return show_form(
+            &st,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            "",
+            Some(lang.t("login.bad")),
+        );
+    }
+    let throttled = |st: &AppState| {
+        let mut r = show_form(
+            st,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            username,
+            Some(lang.t("login.throttled")),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+        r
+    };
+    let now = Instant::now();
+    if st.console.throttle.check(username, ip, now) == Verdict::Throttled {
+        tracing::warn!(%ip, user = username, "console sign-in throttled");
+        return throttled(&st);
+    }
+    let who = match check_password(&st, username, &f.password).await {
+        Ok(who) => who,
+        Err(e) => {
+            tracing::error!(error = %e, "console sign-in could not read the directory");
+            return layout::error_page(
+                lang,
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error.unavailable",
+            );
+        }
+    };
+    let Some(consultant_id) = who else {
+        tracing::info!(%ip, user = username, "console sign-in refused");
+        if st.console.throttle.failure(username, ip, now) == Verdict::Throttled {
+            return throttled(&st);
+        }
+        return show_form(
+            &st,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            username,
+            Some(lang.t("login.bad")),
+        );
+    };
+    st.console.throttle.success(username);
+    let session = match st
+        .store
+        .create_session(consultant_id, policy.session_secs * 1000)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "console session not created");
+            return layout::error_page(
+                lang,
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error.unavailable",
+            );
+        }
+    };
+    tracing::info!(%ip, user = username, "console sign-in");
+    let mut resp = Redirect::to("/").into_response();
+    let h = resp.headers_mut();
+    if let Some(c) = policy.set(policy.session_name(), &session.id, policy.session_secs) {
+        h.append(header::SET_COOKIE, c);
+    }
+    if let Some(c) = policy.set(policy.login_name(), "", 0) {
+        h.append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+pub async fn logout(State(st): State<AppState>, s: Session, headers: HeaderMap) -> Response {
+    let policy = st.console.cookies;
+    if let Some(id) = cookie(&headers, policy.session_name()) {
+        if let Err(e) = st.store.delete_session(&id).await {
+            tracing::error!(error = %e, "console session not deleted");
+        }
+    }
+    tracing::info!(user = %s.principal.person, "console sign-out");
+    let mut resp = Redirect::to("/login").into_response();
+    if let Some(c) = policy.set(policy.session_name(), "", 0) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}

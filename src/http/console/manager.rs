@@ -1,0 +1,215 @@
+//! "A mesa agora", the manager's page at `/gestao`: who is available, in a
+//! call, on do-not-disturb or away; the call-backs past their deadline; and
+//! the weekly report (the API's own HTML and downloads, served under the
+//! session at `/gestao/report`).
+//!
+//! Both need the manager role, checked on the session's principal with the
+//! same `Principal::require` the API uses; a consultant gets a 403 page.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use maud::html;
+use serde::Deserialize;
+
+use super::desk::{callback_cells, presence_label};
+use super::i18n::Lang;
+use super::layout::{self, respond, when};
+use super::session::Session;
+use crate::directory::Role;
+use crate::http::error::ApiQuery;
+use crate::http::reports::WeeklyParams;
+use crate::http::AppState;
+use crate::reports::weekly::default_weeks;
+use crate::store::{CallbackQuery, ConsultantQuery, StoreError};
+
+fn refused(s: &Session) -> Option<Response> {
+    s.principal.require(Role::Manager).err().map(|_| {
+        layout::error_page(
+            s.lang,
+            Some(s),
+            StatusCode::FORBIDDEN,
+            "error.forbidden.manager",
+        )
+    })
+}
+
+fn unavailable(s: &Session, e: StoreError) -> Response {
+    tracing::error!(error = %e, "manager page not loaded");
+    layout::error_page(
+        s.lang,
+        Some(s),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error.unavailable",
+    )
+}
+
+fn report_links(lang: Lang, week: &str) -> maud::Markup {
+    html! {
+        a href=(format!("/gestao/report?week={week}&format=html")) { (week) }
+        " · " (lang.t("manager.report_downloads")) ": "
+        @for f in ["csv", "xlsx", "json"] {
+            a href=(format!("/gestao/report?week={week}&format={f}")) { (f.to_uppercase()) }
+            " "
+        }
+    }
+}
+
+pub async fn page(State(st): State<AppState>, s: Session) -> Response {
+    if let Some(r) = refused(&s) {
+        return r;
+    }
+    let lang = s.lang;
+    let people = match st
+        .store
+        .list_consultants(&ConsultantQuery {
+            active: Some(true),
+            limit: crate::store::MAX_PAGE,
+            offset: 0,
+        })
+        .await
+    {
+        Ok(p) => p.items,
+        Err(e) => return unavailable(&s, e),
+    };
+    let pending = match st
+        .store
+        .list_callbacks(&CallbackQuery {
+            consultant_id: None,
+            status: Some("pending".into()),
+            limit: crate::store::MAX_PAGE,
+            offset: 0,
+        })
+        .await
+    {
+        Ok(p) => p.items,
+        Err(e) => return unavailable(&s, e),
+    };
+    let now = Utc::now();
+    // Soonest due first, so the overdue ones lead the list.
+    let overdue: Vec<_> = pending.iter().filter(|c| c.due_at < now).collect();
+    let name_of = |id: i64| {
+        people
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+    let (last, this) = default_weeks(now, st.reports.planner.tz);
+    let body = html! {
+        div class="grid" {
+            section class="card wide" aria-labelledby="people-h" {
+                h2 id="people-h" { (lang.t("manager.people")) }
+                @if people.is_empty() {
+                    p { (lang.t("manager.nobody")) }
+                } @else {
+                    div class="scroll" tabindex="0" role="region" aria-labelledby="people-h" {
+                        table {
+                            thead { tr {
+                                th scope="col" { (lang.t("manager.consultant")) }
+                                th scope="col" { (lang.t("manager.state")) }
+                            } }
+                            tbody {
+                                @for p in &people {
+                                    @let in_call = st.in_call.contains(&p.sip_username);
+                                    @let (class, label) = if in_call {
+                                        ("in_call", lang.t("presence.in_call"))
+                                    } else {
+                                        (p.presence.as_str(), presence_label(lang, p.presence))
+                                    };
+                                    tr {
+                                        td { (p.name) " " span class="muted" { "(" (p.sip_username) ")" } }
+                                        td { span class=(format!("state {class}")) { (label) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section class="card wide" aria-labelledby="overdue-h" {
+                h2 id="overdue-h" { (lang.t("manager.overdue")) }
+                @if overdue.is_empty() {
+                    p { (lang.t("manager.overdue_none")) }
+                } @else {
+                    div class="scroll" tabindex="0" role="region" aria-labelledby="overdue-h" {
+                        table {
+                            thead { tr {
+                                th scope="col" { (lang.t("callbacks.due")) }
+                                th scope="col" { (lang.t("manager.consultant")) }
+                                th scope="col" { (lang.t("callbacks.caller")) }
+                                th scope="col" { (lang.t("callbacks.reason")) }
+                            } }
+                            tbody {
+                                @for cb in &overdue {
+                                    @let (caller, reason) = callback_cells(lang, cb.caller_number.as_deref(), &cb.reason);
+                                    tr {
+                                        td { span class="late" { (when(&cb.due_at)) } }
+                                        td { (name_of(cb.consultant_id)) }
+                                        td { (caller) }
+                                        td { (reason) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section class="card wide" aria-labelledby="report-h" {
+                h2 id="report-h" { (lang.t("manager.report")) }
+                p { (lang.t("manager.report_last")) ": " (report_links(lang, &last)) }
+                p { (lang.t("manager.report_this")) ": " (report_links(lang, &this)) }
+                form method="get" action="/gestao/report" class="inline" {
+                    input type="hidden" name="format" value="html";
+                    label for="week" { (lang.t("manager.report_week")) }
+                    input id="week" name="week" type="text" required pattern="[0-9]{4}-W[0-9]{2}"
+                        value=(last);
+                    button type="submit" { (lang.t("manager.report_open")) }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout::page(lang, lang.t("manager.title"), Some(&s), body),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportParams {
+    week: Option<String>,
+    format: Option<String>,
+}
+
+/// The weekly report exactly as `GET /api/reports/weekly` serves it (the
+/// same handler), for a signed-in manager.
+pub async fn report(
+    State(st): State<AppState>,
+    s: Session,
+    Query(p): Query<ReportParams>,
+) -> Response {
+    if let Some(r) = refused(&s) {
+        return r;
+    }
+    let params = WeeklyParams {
+        week: p.week.filter(|w| !w.trim().is_empty()),
+        schedule_week: None,
+        format: Some(p.format.unwrap_or_else(|| "html".into())),
+    };
+    match crate::http::reports::weekly(State(st), ApiQuery(params)).await {
+        Ok(r) => r,
+        Err(e) if e.status.is_client_error() => {
+            layout::error_page(s.lang, Some(&s), StatusCode::BAD_REQUEST, "flash.invalid")
+        }
+        Err(e) => {
+            tracing::error!(error = %e.message, "weekly report not served to the console");
+            layout::error_page(
+                s.lang,
+                Some(&s),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error.unavailable",
+            )
+        }
+    }
+}
