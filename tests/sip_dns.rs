@@ -423,3 +423,74 @@ async fn a_request_uri_by_name_is_relayed_once_dns_has_answered() {
         .iter()
         .any(|q| q.contains("far.test")));
 }
+
+/// RFC 3263 §4.3 through the proxy: a name whose first SRV target never
+/// answers (Timer B) is tried at its next target on the next request.
+#[tokio::test]
+async fn a_silent_srv_target_is_passed_over_for_the_next() {
+    let mut live = support::sip_agent::Agent::udp_listener("live")
+        .await
+        .unwrap();
+    live.set_timeout(T_RING);
+    // A port nothing answers on: bound and never read.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = stub(vec![
+        srv(
+            "_sip._udp.far.test",
+            10,
+            0,
+            dead.local_addr().unwrap().port(),
+            "a.far.test",
+        ),
+        srv(
+            "_sip._udp.far.test",
+            20,
+            0,
+            live.local_addr().port(),
+            "b.far.test",
+        ),
+        a("a.far.test", Ipv4Addr::LOCALHOST),
+        a("b.far.test", Ipv4Addr::LOCALHOST),
+    ])
+    .await;
+    let servers = format!("[\"{}\"]", dns.addr);
+    let app = support::TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("PROTOCALL__SIP__DNS__SERVERS", servers.as_str()),
+            // Timer B = 64 × T1: 3.2 s instead of 32.
+            ("PROTOCALL__SIP__T1_MS", "50"),
+            ("PROTOCALL__SIP__T2_MS", "400"),
+        ],
+    )
+    .await;
+    let mut pbx = support::sip_agent::Agent::udp("pbx", app.sip_udp)
+        .await
+        .unwrap();
+    pbx.set_timeout(Duration::from_secs(8));
+    let target = "sip:vip@far.test;transport=udp";
+    let call = pbx.invite(target).await.unwrap();
+    let first = pbx.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(first.status(), Some(503), "the lookup has only started");
+    pbx.ack(&call, &first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The preferred target is silent: 408 once Timer B fires.
+    let call = pbx.invite(target).await.unwrap();
+    let silent = loop {
+        let r = pbx
+            .final_response(Method::Invite, Duration::from_secs(8))
+            .await
+            .unwrap();
+        // Late retransmissions of the first call's 503 are not this call's.
+        if r.call_id().map(|c| c.to_vec()) == Some(call.call_id.as_bytes().to_vec()) {
+            break r;
+        }
+    };
+    assert_eq!(silent.status(), Some(408), "{silent:?}");
+    pbx.ack(&call, &silent).await.unwrap();
+    // The next request goes to the next SRV target.
+    pbx.invite(target).await.unwrap();
+    let (inv, _) = live.next_request_of(Method::Invite, T_RING).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(inv.request_uri().unwrap()), target);
+    drop(dead);
+}

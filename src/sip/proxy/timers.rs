@@ -137,6 +137,13 @@ impl Proxy {
             let completed = ct.state == CState::Completed;
             let server = ct.server;
             let was_settled = ct.settled;
+            if !completed && !ct.got_provisional && !ct.cancel {
+                // Not a word from it (Timer B/F): the next request for the
+                // same name tries its next address (RFC 3263 §4.3).
+                if let Some(r) = &self.cfg.resolver {
+                    r.mark_unreachable(ct.dest.dest);
+                }
+            }
             if !completed && ct.invite && !ct.cancel {
                 self.report_branch_failed(&mut shard.state, id, 408, fx);
             }
