@@ -194,3 +194,26 @@ Via:0\nCSeq: \nTo:\nV: O\nVia:,\r\nV:P\nCSeq:\nT:\n\r\n";
         }
     }
 }
+
+/// fuzz/parse: a screen-pop display name put on an unbracketed From whose
+/// URI text ends in `>` (`From:ip:caller@example.com>;tag=323`, which the
+/// parser accepts as an opaque URI) made the relayed From unparsable. Such a
+/// From is now relayed as it came; URI and tag never change.
+#[test]
+fn screen_pop_leaves_an_odd_from_parsable() {
+    use protocall::sip::edit::{quoted, Relay};
+    let raw = b"OPTIONS sip:user@example.com SIP/2.0\r\nTo: sip:user@example.com\r\n\
+From:ip:caller@example.com>;tag=323\r\nMax-Forwards: 70\r\nCall-ID:  transports.kijh4akdnaqjkwendsasfdj\r\n\
+CSeq: 60 OPTIONS\r\nVia: SIP/2.0/UDP t1.example.com;branch=z9hG4bKkdjuw\r\nl: 0\r\n\r\n";
+    let msg = parse(Bytes::from_static(raw), true).unwrap();
+    let before = msg.from().unwrap();
+    let relayed = Relay {
+        from_display: Some(quoted("NetSul Telecom \u{b7} 2026-000001")),
+        ..Default::default()
+    }
+    .apply(&msg);
+    let copy = parse(relayed, true).unwrap();
+    let after = copy.from().unwrap();
+    assert_eq!(before.uri.raw, after.uri.raw);
+    assert_eq!(before.tag(), after.tag());
+}

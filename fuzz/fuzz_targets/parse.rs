@@ -251,6 +251,11 @@ fn accepted_request(msg: &SipMessage, datagram: bool) {
         assert_identity: Some("<sip:+15550100@127.0.0.1>".into()),
         // Our realm's credentials are consumed here (RFC 3261 §22.3).
         strip_credentials_for: Some("protocall.test".into()),
+        // The screen-pop: a display name of our own on whatever From came.
+        from_display: Some(protocall::sip::edit::quoted(
+            "NetSul \"Telecom\" \u{b7} 2026-000001",
+        )),
+        subject: Some("Protocolo 2026-000001".into()),
     };
     let relayed = relay.apply(msg);
     let copy = parse(relayed.clone(), datagram).unwrap_or_else(|e| {
@@ -260,6 +265,18 @@ fn accepted_request(msg: &SipMessage, datagram: bool) {
         )
     });
     assert_eq!(copy.body(), msg.body(), "relaying must not change the body");
+    // A new display name never changes who the dialog is with.
+    let (before, after) = (
+        msg.from().expect("checked above"),
+        copy.from().unwrap_or_else(|e| {
+            panic!(
+                "relayed From does not parse ({e:?}): {:?}",
+                String::from_utf8_lossy(&relayed)
+            )
+        }),
+    );
+    assert_eq!(before.uri.raw, after.uri.raw, "From URI changed");
+    assert_eq!(before.tag(), after.tag(), "From tag changed");
     assert!(copy.is_request());
     let hop = hop_request(&copy, "CANCEL", None);
     if let Err(e) = parse(hop.clone(), datagram) {

@@ -324,25 +324,54 @@ pub fn quoted(text: &str) -> String {
 /// A From/To value with its display name replaced by `display` (already
 /// quoted): `"Old" <uri>;tag=x` and `<uri>;tag=x` keep URI and parameters;
 /// an unbracketed `uri;tag=x` becomes `"New" <uri>;tag=x` (its parameters
-/// were the header's, §20.10).
-fn with_display(value: &[u8], display: &str) -> Vec<u8> {
+/// were the header's, §20.10). `None` when the value is not one of those
+/// shapes (the header is then relayed as it came, never made unparsable).
+fn with_display(value: &[u8], display: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(value.len() + display.len() + 3);
     out.extend_from_slice(display.as_bytes());
     out.push(b' ');
-    match value.iter().position(|&b| b == b'<') {
-        Some(lt) => out.extend_from_slice(value.get(lt..).unwrap_or_default()),
+    match first_unquoted(value, b'<') {
+        Some(lt) => {
+            let rest = value.get(lt..)?;
+            // `<uri>` then parameters: the URI itself holds no `>`.
+            rest.iter().position(|&b| b == b'>')?;
+            out.extend_from_slice(rest);
+        }
         None => {
             let end = value
                 .iter()
                 .position(|&b| b == b';' || b == b' ' || b == b'\t')
                 .unwrap_or(value.len());
+            let uri = value.get(..end)?;
+            if uri.is_empty() || uri.iter().any(|b| matches!(b, b'<' | b'>' | b'"')) {
+                return None;
+            }
             out.push(b'<');
-            out.extend_from_slice(value.get(..end).unwrap_or_default());
+            out.extend_from_slice(uri);
             out.push(b'>');
-            out.extend_from_slice(value.get(end..).unwrap_or_default());
+            out.extend_from_slice(value.get(end..)?);
         }
     }
-    out
+    Some(out)
+}
+
+/// The first `needle` outside a quoted-string (whose `\\` escapes the next
+/// character), as a display name may hold a `<`.
+fn first_unquoted(value: &[u8], needle: u8) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, &b) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && b == needle {
+            return Some(i);
+        }
+    }
+    None
 }
 
 impl Relay {
@@ -415,9 +444,14 @@ impl Relay {
                 HeaderName::From if self.from_display.is_some() => {
                     let display = self.from_display.as_deref().unwrap_or_default();
                     let value = super::message::unfold(msg.span_bytes(e.value));
-                    out.put_slice(b"From: ");
-                    out.put_slice(&with_display(&value, display));
-                    out.put_slice(b"\r\n");
+                    match with_display(&value, display) {
+                        Some(v) => {
+                            out.put_slice(b"From: ");
+                            out.put_slice(&v);
+                            out.put_slice(b"\r\n");
+                        }
+                        None => put_entry(&mut out, msg, e),
+                    }
                 }
                 HeaderName::Other
                     if self.subject.is_some()
@@ -573,7 +607,18 @@ l: 4\r\n\r\nv=0\n";
         // An unbracketed From keeps its tag as a header parameter.
         assert_eq!(
             with_display(b"sip:alice@example.com;tag=a1", "\"A\""),
-            b"\"A\" <sip:alice@example.com>;tag=a1".to_vec()
+            Some(b"\"A\" <sip:alice@example.com>;tag=a1".to_vec())
+        );
+        // A `<` inside the old display name is not the URI's.
+        assert_eq!(
+            with_display(b"\"a<b\" <sip:x@y>;tag=1", "\"N\""),
+            Some(b"\"N\" <sip:x@y>;tag=1".to_vec())
+        );
+        // Found by fuzz/parse: an unbracketed URI ending in `>` is left
+        // alone rather than made unparsable.
+        assert_eq!(
+            with_display(b"ip:caller@example.com>;tag=323", "\"N\""),
+            None
         );
     }
 
