@@ -528,6 +528,23 @@ async fn consultants_act_only_for_themselves(b: Backend) {
     let mine = json(get_as(&app, &anas, "/api/tasks").await, 200).await;
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["consultant_id"], ana);
+    // "Stop my timer" needs no id: the token says whose.
+    let stopped = json(
+        post_as(&app, &anas, "/api/tasks/stop", json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(stopped["consultant_id"], ana);
+    assert!(!stopped["ended_at"].is_null(), "{stopped}");
+    // An ownerless admin token must say whose.
+    let r = json(app.post("/api/tasks/stop", json!({})).await, 400).await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("consultant_id"),
+        "{r}"
+    );
     assert_eq!(
         get_as(&app, &anas, &format!("/api/tasks?consultant_id={bia}"))
             .await

@@ -158,7 +158,8 @@ pub async fn start_task(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopBody {
-    /// Whose timer (when no id is in the path).
+    /// Whose timer (when no id is in the path); default: the consultant
+    /// the token or session belongs to.
     pub consultant_id: Option<i64>,
     /// When it stopped (default now).
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -176,7 +177,8 @@ pub async fn stop_running_task(
 ) -> Result<Json<Task>, ApiError> {
     let consultant = b
         .consultant_id
-        .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+        .or(who.consultant_id)
+        .ok_or_else(|| ApiError::field("consultant_id", "required for a token without an owner"))?;
     who.may_act_for(consultant)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let t = service::stop_task(&st.store, consultant, None, at, &who.person).await?;
@@ -449,7 +451,8 @@ pub async fn stop_open_contact(
 ) -> Result<Json<Contact>, ApiError> {
     let consultant = b
         .consultant_id
-        .ok_or_else(|| ApiError::field("consultant_id", "required"))?;
+        .or(who.consultant_id)
+        .ok_or_else(|| ApiError::field("consultant_id", "required for a token without an owner"))?;
     who.may_act_for(consultant)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let c = service::stop_contact(&st.store, consultant, None, at, &who.person).await?;
