@@ -665,11 +665,11 @@ fn presentation(snap: &Snapshot, caller: &Caller, for_owner: bool) -> Option<Arc
         ),
         _ => (provider.name.clone(), None),
     };
-    Some(Arc::new(Presentation {
-        display,
-        identity: caller.e164.as_ref().map(|e| format!("tel:{e}")),
-        subject,
-    }))
+    Some(Arc::new(Presentation::new(
+        &display,
+        caller.e164.as_deref(),
+        subject.as_deref(),
+    )))
 }
 
 #[cfg(test)]

@@ -42,15 +42,30 @@ impl Target {
 
 /// What a consultant's phone shows for a call we vouch for: softphones
 /// and desk phones show the From display name (baresip and linphonec show
-/// nothing else), some the P-Asserted-Identity or the Subject.
+/// nothing else), some the P-Asserted-Identity or the Subject. Kept in the
+/// form the headers carry, built once per call and shared by its branches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presentation {
-    /// E.g. `NetSul Telecom · 2026-000123`; plain text, quoted on use.
+    /// The From display name, quoted, e.g. `"NetSul Telecom · 2026-000123"`.
     pub display: String,
-    /// The caller as an E.164 `tel:` URI, when known.
-    pub identity: Option<String>,
-    /// The open protocol, for phones that show a Subject.
+    /// The P-Asserted-Identity value (the name and the caller's E.164
+    /// `tel:` URI), when the number is known.
+    pub asserted: Option<String>,
+    /// The Subject value (the open protocol), control characters removed.
     pub subject: Option<String>,
+}
+
+impl Presentation {
+    /// From plain text: the name shown, the caller's E.164 number, the
+    /// subject.
+    pub fn new(name: &str, e164: Option<&str>, subject: Option<&str>) -> Presentation {
+        let display = super::edit::quoted(name);
+        Presentation {
+            asserted: e164.map(|e| format!("{display} <tel:{e}>")),
+            display,
+            subject: subject.map(|t| t.chars().filter(|c| !c.is_control()).collect()),
+        }
+    }
 }
 
 /// Targets rung together; `ring_timeout` ends the group with "no answer".

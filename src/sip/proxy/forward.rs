@@ -94,17 +94,13 @@ impl Proxy {
                 stamp_via: plan.source,
                 // RFC 3325: towards our own phones we vouch for the caller
                 // we identified (the directory's name, the E.164 number).
-                assert_identity: plan.identity.clone().or_else(|| {
-                    let p = target.present.as_ref()?;
-                    Some(format!("{} <{}>", quoted(&p.display), p.identity.as_ref()?))
-                }),
+                assert_identity: plan
+                    .identity
+                    .clone()
+                    .or_else(|| target.present.as_ref()?.asserted.clone()),
                 strip_credentials_for: plan.strip_credentials.then(|| self.cfg.edge.realm.clone()),
-                from_display: target.present.as_ref().map(|p| quoted(&p.display)),
-                subject: target
-                    .present
-                    .as_ref()
-                    .and_then(|p| p.subject.as_deref())
-                    .map(|s| s.chars().filter(|c| !c.is_control()).collect()),
+                from_display: target.present.as_ref().map(|p| p.display.clone()),
+                subject: target.present.as_ref().and_then(|p| p.subject.clone()),
             };
             let bytes = relay.apply(msg);
             let cid = self.next_id();

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::budget::TxnPermit;
 use super::dialog::{header_uri, DialogEvent, DialogId, EventSink, Party};
-use super::edit::{hop_request, quoted, response, Relay};
+use super::edit::{hop_request, response, Relay};
 use super::guard::Guard;
 use super::message::{Method, NameAddr, SipMessage, Uri};
 use super::parse::{parse, ParseError};

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{run_connection, ConnCtx, Life, Registered, Stream};
 use super::{
-    bump, shutdown_requested, ConnId, Outbound, Proto, SendError, Sender, TaskToken,
+    bump, shutdown_requested, ConnId, Outbound, Proto, SendError, Sender, Shared, TaskToken,
     TransportConfig,
 };
 use crate::sip::parse::Limits;
@@ -346,6 +346,46 @@ pub(super) fn send(sender: &Sender, to: Outbound, bytes: Bytes) -> Result<(), Se
     Ok(())
 }
 
+/// The next inbound connection that gets its slots, TCP and TLS listeners
+/// alike: accept errors (usually EMFILE) back off instead of spinning, and
+/// connections beyond the caps are closed at once. `None` on shutdown.
+pub(super) async fn next_admitted(
+    listener: &TcpListener,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    proto: Proto,
+) -> Option<(TcpStream, SocketAddr, Slots)> {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown_requested(shutdown) => return None,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok((stream, remote)) => (stream, super::canonical(remote)),
+            Err(e) => {
+                tracing::warn!(error = %e, proto = proto.via_token(), "accept failed");
+                tokio::select! {
+                    biased;
+                    _ = shutdown_requested(shutdown) => return None,
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                }
+            }
+        };
+        match shared.tcp.admit(remote) {
+            Ok(slot) => return Some((stream, remote, slot)),
+            Err(Refusal::Source) => {
+                bump(&shared.stats.tcp_rejected_source);
+                tracing::debug!(%remote, proto = proto.via_token(), "connections per source reached; closing");
+            }
+            Err(Refusal::Cap) => {
+                bump(&shared.stats.tcp_rejected_cap);
+                tracing::debug!(%remote, proto = proto.via_token(), "connection cap reached; closing");
+            }
+        }
+    }
+}
+
 /// Accepts until shutdown; connections beyond the cap are closed at once.
 pub(super) async fn accept_loop(
     listener: TcpListener,
@@ -354,38 +394,9 @@ pub(super) async fn accept_loop(
     token: TaskToken,
 ) {
     let shared = Arc::clone(&sender.shared);
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown_requested(&mut shutdown) => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok((stream, remote)) => (stream, super::canonical(remote)),
-            Err(e) => {
-                tracing::warn!(error = %e, "TCP accept failed");
-                tokio::select! {
-                    biased;
-                    _ = shutdown_requested(&mut shutdown) => break,
-                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                }
-            }
-        };
-        let slot = match shared.tcp.admit(remote) {
-            Ok(slot) => slot,
-            Err(Refusal::Source) => {
-                bump(&shared.stats.tcp_rejected_source);
-                tracing::debug!(%remote, "TCP connections per source reached; closing");
-                drop(stream);
-                continue;
-            }
-            Err(Refusal::Cap) => {
-                bump(&shared.stats.tcp_rejected_cap);
-                tracing::debug!(%remote, "TCP connection cap reached; closing");
-                drop(stream);
-                continue;
-            }
-        };
+    while let Some((stream, remote, slot)) =
+        next_admitted(&listener, &shared, &mut shutdown, Proto::Tcp).await
+    {
         bump(&shared.stats.tcp_accepted);
         let conn = TcpOut::inbound(
             &sender,

@@ -31,16 +31,13 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{run_connection, Stream};
-use super::tcp::{Refusal, Slots, TcpOut};
+use super::tcp::{next_admitted, Slots, TcpOut};
 use super::{bump, shutdown_requested, Proto, Sender, TaskToken};
 
 /// A handshake must finish within this, or the connection (and the slot
 /// it holds) goes: a peer that opens connections and says nothing must
 /// not pin slots for the idle timeout.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Pause after a failed accept (usually EMFILE) so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why a certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -178,34 +175,9 @@ pub(super) async fn accept_loop(
     token: TaskToken,
 ) {
     let shared = Arc::clone(&sender.shared);
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown_requested(&mut shutdown) => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok((stream, remote)) => (stream, super::canonical(remote)),
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS accept failed");
-                tokio::select! {
-                    biased;
-                    _ = shutdown_requested(&mut shutdown) => break,
-                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                }
-            }
-        };
-        let slot = match shared.tcp.admit(remote) {
-            Ok(slot) => slot,
-            Err(Refusal::Source) => {
-                bump(&shared.stats.tcp_rejected_source);
-                continue;
-            }
-            Err(Refusal::Cap) => {
-                bump(&shared.stats.tcp_rejected_cap);
-                continue;
-            }
-        };
+    while let Some((stream, remote, slot)) =
+        next_admitted(&listener, &shared, &mut shutdown, Proto::Tls).await
+    {
         tokio::spawn(handshake(
             stream,
             remote,
