@@ -113,7 +113,9 @@ impl Application {
             stop_rx,
         )
         .await?;
+        let (live_tx, live_rx) = crate::calls::live::channel();
         let call_log = CallLog {
+            live: Some(live_tx),
             routed,
             events,
             tap: None,
@@ -138,6 +140,8 @@ impl Application {
         state.desk = sip.desk.clone();
         state.guard = Some(sip.guard.clone());
         state.in_call = in_call;
+        state.live = live_rx;
+        state.directory = Some(sip.directory.clone());
         state
             .metrics
             .desk

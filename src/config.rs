@@ -375,6 +375,9 @@ impl Default for StoreSettings {
 pub struct LocaleSettings {
     pub timezone: String,
     pub default_country: String,
+    /// The language people read (console, reports, mail, API messages):
+    /// `pt-BR` (the default) or `en`.
+    pub language: String,
 }
 
 impl Default for LocaleSettings {
@@ -382,6 +385,7 @@ impl Default for LocaleSettings {
         Self {
             timezone: "America/Sao_Paulo".into(),
             default_country: "BR".into(),
+            language: "pt-BR".into(),
         }
     }
 }
@@ -419,6 +423,11 @@ impl LocaleSettings {
     pub fn country(&self) -> phonenumber::country::Id {
         phonenumber::country::Id::from_str(&self.default_country)
             .unwrap_or(phonenumber::country::Id::BR)
+    }
+
+    /// The configured language; valid after [`Settings::validate`].
+    pub fn lang(&self) -> crate::i18n::Lang {
+        crate::i18n::Lang::parse(&self.language).unwrap_or_default()
     }
 }
 
@@ -503,6 +512,15 @@ impl Settings {
                 format!(
                     "`{}` is not an ISO 3166 country code; expected e.g. \"BR\"",
                     self.locale.default_country
+                ),
+            ));
+        }
+        if crate::i18n::Lang::parse(&self.locale.language).is_none() {
+            return Err(invalid(
+                "locale.language",
+                format!(
+                    "`{}` is not a language protocall speaks; expected \"pt-BR\" or \"en\"",
+                    self.locale.language
                 ),
             ));
         }
@@ -904,6 +922,9 @@ mod tests {
     fn bad_country_and_store_url_are_refused() {
         let err = parse("[locale]\ndefault_country = \"XX\"\n").unwrap_err();
         assert!(err.to_string().contains("locale.default_country"));
+        let err = parse("[locale]\nlanguage = \"es\"\n").unwrap_err();
+        assert!(err.to_string().contains("locale.language"), "{err}");
+        assert!(err.to_string().contains("pt-BR"), "{err}");
         let err = parse("[store]\nurl = \"mysql://x\"\n").unwrap_err();
         assert!(err.to_string().contains("store.url"));
     }

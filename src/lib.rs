@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod i18n;
 pub mod location;
 pub mod metrics;
 pub mod reports;

@@ -9,8 +9,9 @@
 //!
 //! [`Tracker`] is the pure state machine (unit-tested here); [`task`]
 //! runs it on the events and writes its output to the store, off the SIP
-//! path.
+//! path; [`live`] is the copy of its calls in progress the console shows.
 
+pub mod live;
 pub mod task;
 
 use std::collections::HashMap;
@@ -178,6 +179,17 @@ impl Tracker {
 
     pub fn active(&self) -> usize {
         self.active.len()
+    }
+
+    /// The calls in progress for the live board, oldest first.
+    pub fn live(&self) -> Vec<live::LiveCall> {
+        let mut calls: Vec<_> = self.active.values().map(live::LiveCall::of).collect();
+        calls.sort_by(|a, b| {
+            a.offered_at
+                .cmp(&b.offered_at)
+                .then(a.call_id.cmp(&b.call_id))
+        });
+        calls
     }
 
     /// Starts tracking a call routing decided. A second decision for a

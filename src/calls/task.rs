@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 
+use super::live::{LiveBoard, LiveSender};
 use super::{CallRecord, CallbackDue, Detail, Effect, Tracker};
 use crate::directory::snapshot::SharedDirectory;
 use crate::metrics::CallMetrics;
@@ -40,6 +41,9 @@ pub struct CallLog {
     pub in_call: Arc<InCall>,
     pub directory: Arc<SharedDirectory>,
     pub config: CallLogConfig,
+    /// Where the live board goes for the console (none in tests that do
+    /// not look).
+    pub live: Option<LiveSender>,
 }
 
 impl CallLog {
@@ -50,9 +54,20 @@ impl CallLog {
             .with_threshold(self.config.service_threshold);
         let mut last_hour = LastHour::default();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        // The board is redrawn at most four times a second whatever the
+        // call rate: it copies every active call.
+        let mut board = tokio::time::interval(Duration::from_millis(250));
+        board.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut dirty = false;
         let mut out = Vec::new();
         loop {
             tokio::select! {
+                _ = board.tick() => {
+                    if let Some(live) = &self.live {
+                        publish(live, &tracker, &last_hour, &mut dirty);
+                    }
+                    continue;
+                }
                 e = self.events.recv() => {
                     let Some(e) = e else { break };
                     // The decision was sent before the call was forwarded,
@@ -83,6 +98,7 @@ impl CallLog {
                     break;
                 }
             }
+            dirty = true;
             for effect in out.drain(..) {
                 if let Effect::Offered {
                     at,
@@ -252,6 +268,31 @@ impl LastHour {
     fn service_level(&self) -> Option<f64> {
         (self.offered > 0).then(|| self.within as f64 / self.offered as f64)
     }
+}
+
+/// Sends a fresh board when calls changed or the last hour's figures
+/// moved; readers are woken only by a board that differs.
+fn publish(live: &LiveSender, tracker: &Tracker, last_hour: &LastHour, dirty: &mut bool) {
+    let level = last_hour.service_level();
+    let offered = u32::try_from(last_hour.offered).unwrap_or(u32::MAX);
+    let current = live.borrow().clone();
+    if !*dirty && current.service_level == level && current.offered_last_hour == offered {
+        return;
+    }
+    *dirty = false;
+    let next = LiveBoard {
+        calls: tracker.live(),
+        service_level: level,
+        offered_last_hour: offered,
+    };
+    live.send_if_modified(|b| {
+        if **b == next {
+            false
+        } else {
+            *b = Arc::new(next);
+            true
+        }
+    });
 }
 
 fn new_callback(cb: CallbackDue) -> NewCallback {

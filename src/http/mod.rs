@@ -66,6 +66,12 @@ pub struct AppState {
     pub guard: Option<Arc<crate::sip::guard::Guard>>,
     /// The browser console's cookie settings and sign-in throttle.
     pub console: Arc<console::Console>,
+    /// Calls ringing and in progress, as the call log last published them
+    /// (an empty board in CLI commands).
+    pub live: crate::calls::live::LiveReceiver,
+    /// The directory as routing reads it (absent in CLI commands), for
+    /// who-is-calling on the live panels without a query per redraw.
+    pub directory: Option<Arc<crate::directory::snapshot::SharedDirectory>>,
 }
 
 impl AppState {
@@ -85,6 +91,8 @@ impl AppState {
             reports: Arc::new(reports),
             guard: None,
             console: Arc::new(console::Console::from_settings(settings)),
+            live: crate::calls::live::channel().1,
+            directory: None,
         }
     }
 

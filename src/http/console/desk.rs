@@ -1,5 +1,6 @@
-//! "Minha mesa", a consultant's desk at `/`: presence, the running task
-//! timer, logging a contact, and their pending call-backs.
+//! "Minha mesa", a consultant's desk at `/`: the live call panel (see
+//! `live`), presence, the running task timer, logging a contact, and their
+//! pending call-backs.
 //!
 //! Every action is a plain form POST (the session gate has checked its
 //! CSRF token) that acts through the same code the API uses
@@ -294,6 +295,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
         Err(e) => return store_failed(&s, e),
     };
     let in_call = st.in_call.contains(&consultant.sip_username);
+    let live = super::live::desk_panel(&st, lang, &consultant.sip_username).await;
     let ok = n.ok.as_deref().and_then(|c| notice(lang, c));
     let err = n.err.as_deref().and_then(|c| notice(lang, c));
     let body = html! {
@@ -301,6 +303,10 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
         @if let Some(m) = ok { p class="notice ok" role="status" { (m) } }
         @if let Some(m) = err { p class="notice error" role="alert" { (m) } }
         div class="grid" {
+            section class="card wide" aria-labelledby="live-h" {
+                h2 id="live-h" { (lang.t("live.title")) }
+                div id="live" data-live="/live?view=desk" { (live) }
+            }
             (presence_section(&s, consultant.presence, in_call))
             (task_section(&s, running.as_ref(), &categories))
             (contact_section(&s, st.store.tz()))

@@ -4,8 +4,8 @@
 //!
 //! Every page is built here with maud, which escapes what it interpolates,
 //! and goes out with a Content-Security-Policy that allows nothing but our
-//! own stylesheet and forms posting to ourselves: no script runs on a
-//! console page.
+//! own stylesheet, our one script and its event stream, and forms posting
+//! to ourselves: no inline script, nothing from elsewhere.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +16,8 @@ use super::i18n::Lang;
 use super::session::Session;
 use crate::directory::Role;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+                   img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `24/11/2026 09:30` in both languages: the desk reads dates the
 /// Brazilian way whatever the interface language.
@@ -84,6 +84,7 @@ pub fn page(lang: Lang, title: &str, session: Option<&Session>, body: Markup) ->
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (lang.t("app.name")) }
                 link rel="stylesheet" href="/static/console.css";
+                script src="/static/console.js" defer {}
             }
             body {
                 a class="skip" href="#main" { (lang.t("nav.skip")) }
@@ -108,6 +109,20 @@ pub fn page(lang: Lang, title: &str, session: Option<&Session>, body: Markup) ->
                 main id="main" {
                     h1 { (title) }
                     (body)
+                }
+                footer {
+                    nav aria-label=(lang.t("nav.language")) {
+                        @for other in Lang::ALL {
+                            @if other == lang {
+                                span lang=(other.tag()) aria-current="true" { (other.t("lang.self")) }
+                            } @else {
+                                a href=(format!("/language?to={}", other.tag())) lang=(other.tag()) hreflang=(other.tag()) {
+                                    (other.t("lang.self"))
+                                }
+                            }
+                            " "
+                        }
+                    }
                 }
             }
         }

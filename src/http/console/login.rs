@@ -83,7 +83,7 @@ fn show_form(
 }
 
 pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let lang = Lang::from_headers(&headers);
+    let lang = super::i18n::lang_of(&headers, st.console.lang);
     show_form(&st, lang, StatusCode::OK, "", None)
 }
 
@@ -124,7 +124,7 @@ async fn check_password(
 }
 
 pub async fn submit(State(st): State<AppState>, req: Request) -> Response {
-    let lang = Lang::from_headers(req.headers());
+    let lang = super::i18n::lang_of(req.headers(), st.console.lang);
     let ip = source(&req);
     let policy = st.console.cookies;
     let pre = cookie(req.headers(), policy.login_name());

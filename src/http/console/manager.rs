@@ -1,5 +1,7 @@
-//! "A mesa agora", the manager's page at `/gestao`: who is available, in a
-//! call, on do-not-disturb or away; the call-backs past their deadline; and
+//! "A mesa agora", the manager's page at `/gestao`: the live board (see
+//! `live`: who is available, in a call and with whom, ringing, on
+//! do-not-disturb, away or offline; calls ringing and waiting; the last
+//! hour's service level), protocols and call-backs past their deadline, and
 //! the weekly report (the API's own HTML and downloads, served under the
 //! session at `/gestao/report`).
 //!
@@ -13,7 +15,7 @@ use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
 
-use super::desk::{callback_cells, presence_label};
+use super::desk::callback_cells;
 use super::i18n::Lang;
 use super::layout::{self, respond, when};
 use super::session::Session;
@@ -97,37 +99,12 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
             .unwrap_or_else(|| format!("#{id}"))
     };
     let (last, this) = default_weeks(now, st.reports.planner.tz);
+    let board = super::live::board_panel(&st, lang).await;
+    let late = late_protocols_of(&st, now);
     let body = html! {
         div class="grid" {
-            section class="card wide" aria-labelledby="people-h" {
-                h2 id="people-h" { (lang.t("manager.people")) }
-                @if people.is_empty() {
-                    p { (lang.t("manager.nobody")) }
-                } @else {
-                    div class="scroll" tabindex="0" role="region" aria-labelledby="people-h" {
-                        table {
-                            thead { tr {
-                                th scope="col" { (lang.t("manager.consultant")) }
-                                th scope="col" { (lang.t("manager.state")) }
-                            } }
-                            tbody {
-                                @for p in &people {
-                                    @let in_call = st.in_call.contains(&p.sip_username);
-                                    @let (class, label) = if in_call {
-                                        ("in_call", lang.t("presence.in_call"))
-                                    } else {
-                                        (p.presence.as_str(), presence_label(lang, p.presence))
-                                    };
-                                    tr {
-                                        td { (p.name) " " span class="muted" { "(" (p.sip_username) ")" } }
-                                        td { span class=(format!("state {class}")) { (label) } }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            div id="board" class="grid wide" data-live="/live?view=board" { (board) }
+            (late_protocols(lang, &late, &name_of, st.store.tz()))
             section class="card wide" aria-labelledby="overdue-h" {
                 h2 id="overdue-h" { (lang.t("manager.overdue")) }
                 @if overdue.is_empty() {
@@ -174,6 +151,78 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
         StatusCode::OK,
         layout::page(lang, lang.t("manager.title"), Some(&s), body),
     )
+}
+
+/// Open protocols whose deadline has passed, most overdue first, from the
+/// directory as routing reads it.
+fn late_protocols_of(
+    st: &AppState,
+    now: chrono::DateTime<Utc>,
+) -> Vec<(String, String, Option<i64>, chrono::DateTime<Utc>)> {
+    let Some(dir) = &st.directory else {
+        return Vec::new();
+    };
+    let snap = dir.load();
+    let mut late: Vec<_> = snap
+        .open_protocols
+        .values()
+        .flatten()
+        .filter_map(|p| {
+            let due = chrono::DateTime::from_timestamp_millis(p.due_at_ms?)?;
+            (due < now).then(|| {
+                let provider = snap
+                    .providers
+                    .get(&p.provider_id)
+                    .map(|pr| pr.name.clone())
+                    .unwrap_or_else(|| format!("#{}", p.provider_id));
+                (p.number.clone(), provider, p.owner_id, due)
+            })
+        })
+        .collect();
+    late.sort_by_key(|l| l.3);
+    late
+}
+
+fn late_protocols(
+    lang: Lang,
+    late: &[(String, String, Option<i64>, chrono::DateTime<Utc>)],
+    name_of: &dyn Fn(i64) -> String,
+    tz: chrono_tz::Tz,
+) -> maud::Markup {
+    html! {
+        section class="card wide" aria-labelledby="late-h" {
+            h2 id="late-h" { (lang.t("manager.late_protocols")) }
+            @if late.is_empty() {
+                p { (lang.t("manager.late_protocols_none")) }
+            } @else {
+                div class="scroll" tabindex="0" role="region" aria-labelledby="late-h" {
+                    table {
+                        thead { tr {
+                            th scope="col" { (lang.t("manager.protocol")) }
+                            th scope="col" { (lang.t("manager.provider")) }
+                            th scope="col" { (lang.t("manager.owner")) }
+                            th scope="col" { (lang.t("manager.deadline")) }
+                        } }
+                        tbody {
+                            @for (number, provider, owner, due) in late {
+                                tr {
+                                    td { (number) }
+                                    td { (provider) }
+                                    td {
+                                        @match owner {
+                                            Some(id) => (name_of(*id)),
+                                            None => span class="muted" { (lang.t("manager.no_owner")) },
+                                        }
+                                    }
+                                    td { span class="late" { (when(&due.with_timezone(&tz))) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

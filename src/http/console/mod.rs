@@ -6,16 +6,20 @@
 //! resolves to the same `rights::Principal` an API token does, and the
 //! handlers check it with the same calls (`may_act_for`, `require`), so a
 //! person has the same rights here as through the API. Every page is plain
-//! HTML and forms (no script), in Brazilian Portuguese unless the browser
-//! asks for English.
+//! HTML and forms, usable without script (the live panels then show the
+//! state at load), in Brazilian Portuguese unless the person or the
+//! browser asks for English.
 //!
 //! Files: `session` (cookie, the signed-in gate and CSRF), `login`,
-//! `throttle` (sign-in attempts), `desk`, `manager`, `layout` (page shell,
-//! dates), `i18n` (the catalogues), `console.css`.
+//! `throttle` (sign-in attempts), `desk`, `manager`, `live` (the live
+//! panels and their event stream), `layout` (page shell, dates), `i18n`
+//! (which language a request gets), `console.css`, `console.js` (the one
+//! script: swaps in live panels, ticks their clocks).
 
 pub mod desk;
 pub mod i18n;
 pub mod layout;
+pub mod live;
 pub mod login;
 pub mod manager;
 pub mod session;
@@ -32,6 +36,7 @@ use super::AppState;
 use crate::config::Settings;
 
 const CSS: &str = include_str!("console.css");
+const JS: &str = include_str!("console.js");
 
 /// What the console keeps besides `AppState`: cookie settings and the
 /// sign-in throttle.
@@ -39,6 +44,9 @@ const CSS: &str = include_str!("console.css");
 pub struct Console {
     pub cookies: session::CookiePolicy,
     pub throttle: throttle::Throttle,
+    /// `locale.language`: what a person reads unless they or their
+    /// browser ask for the other language.
+    pub lang: i18n::Lang,
 }
 
 impl Console {
@@ -51,6 +59,7 @@ impl Console {
                     .saturating_mul(3600),
             },
             throttle: Default::default(),
+            lang: settings.locale.lang(),
         }
     }
 }
@@ -64,6 +73,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/task/stop", post(desk::stop_task))
         .route("/contact", post(desk::log_contact))
         .route("/callbacks/{id}/done", post(desk::callback_done))
+        .route("/live", get(live::events))
         .route("/gestao", get(manager::page))
         .route("/gestao/report", get(manager::report))
         .route("/logout", post(login::logout))
@@ -74,8 +84,50 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/login", get(login::form).post(login::submit))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
+        .route("/language", get(language))
         .merge(signed_in)
         .layer(middleware::from_fn(common_headers))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LanguageChoice {
+    to: String,
+    back: Option<String>,
+}
+
+/// The language switch: remembers the choice in a cookie for a year and
+/// goes back to the page it came from. A link, not a form: it changes
+/// nothing but how this browser is spoken to, so it needs no CSRF token.
+async fn language(axum::extract::Query(q): axum::extract::Query<LanguageChoice>) -> Response {
+    // Only a path of ours, never another site (`//host` or a scheme).
+    let back = q
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut resp = axum::response::Redirect::to(&back).into_response();
+    if let Some(lang) = i18n::Lang::parse(&q.to) {
+        let value = format!(
+            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            i18n::LANG_COOKIE,
+            lang.tag()
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -131,7 +131,7 @@ fn principal(info: &SessionInfo) -> Principal {
 /// The gate: no session → the sign-in page; a POST without the session's
 /// CSRF token → 403. The form body is read here (bounded) and handed on.
 pub async fn require_session(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let lang = Lang::from_headers(req.headers());
+    let lang = super::i18n::lang_of(req.headers(), st.console.lang);
     let policy = st.console.cookies;
     let Some(id) = cookie(req.headers(), policy.session_name()) else {
         return Redirect::to("/login").into_response();
