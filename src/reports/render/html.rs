@@ -47,25 +47,35 @@ pub fn html(r: &WeeklyReport) -> String {
             esc(&item.title),
             n = item.number,
         );
+        let n = item.number;
+        let item_heading = format!("item-{n}-h");
+        let chart = format!("item-{n}-chart");
         // Charts go above the tables they summarise; item 7's goes with
         // its hourly table, below the totals. Without rows there is no
         // chart: the table's "No data" says it once.
-        match item.number {
-            3 if !r.hours.is_empty() => chart_block(&mut out, &hours_chart(r)),
-            9 if !r.evolution.is_empty() => chart_block(&mut out, &trend_chart(r)),
+        match n {
+            3 if !r.hours.is_empty() => {
+                chart_block(&mut out, &hours_chart(r), &chart, &item_heading);
+            }
+            9 if !r.evolution.is_empty() => {
+                chart_block(&mut out, &trend_chart(r), &chart, &item_heading);
+            }
             _ => {}
         }
-        for table in &item.tables {
-            if let Some(subtitle) = table.subtitle {
-                let _ = writeln!(out, "<h3>{}</h3>", esc(subtitle));
+        for (k, table) in (1..).zip(&item.tables) {
+            let id = format!("item-{n}-table-{k}");
+            let heading = match table.subtitle {
+                Some(subtitle) => {
+                    let heading = format!("{id}-h");
+                    let _ = writeln!(out, "<h3 id=\"{heading}\">{}</h3>", esc(subtitle));
+                    heading
+                }
+                None => item_heading.clone(),
+            };
+            if n == 7 && table.subtitle == Some(PHONE_SUBTITLE) && !r.demand.phone.is_empty() {
+                chart_block(&mut out, &demand_chart(r), &chart, &heading);
             }
-            if item.number == 7
-                && table.subtitle == Some(PHONE_SUBTITLE)
-                && !r.demand.phone.is_empty()
-            {
-                chart_block(&mut out, &demand_chart(r));
-            }
-            html_table(&mut out, table);
+            html_table(&mut out, table, &id, &heading);
         }
         out.push_str("</section>\n");
     }
@@ -110,12 +120,29 @@ fn html_summary(out: &mut String, r: &WeeklyReport) {
     out.push_str("</dl>\n</section>\n");
 }
 
-fn html_table(out: &mut String, table: &Table) {
+/// Opens the wrapper that lets a wide table or chart scroll sideways on a
+/// narrow screen. Whoever cannot scroll with a pointer must be able to focus
+/// it and scroll with the arrow keys, and a focused region must say what it
+/// holds: it is named after its heading plus its `kind` ("table", "chart"),
+/// the element naming itself through its own `aria-label`. The heading alone
+/// would not do: the item's section already bears the heading's name, and
+/// two regions of the same name cannot be told apart.
+fn open_scroller(out: &mut String, class: &str, id: &str, heading: &str, kind: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"{class}\" id=\"{id}\" tabindex=\"0\" role=\"region\" \
+         aria-labelledby=\"{heading} {id}\" aria-label=\"{kind}\">"
+    );
+}
+
+/// A table under the heading whose id is `heading`; `id` names its wrapper.
+fn html_table(out: &mut String, table: &Table, id: &str, heading: &str) {
     if table.rows.is_empty() {
         out.push_str("<p class=\"empty\">No data.</p>\n");
         return;
     }
-    out.push_str("<div class=\"table-wrap\"><table>");
+    open_scroller(out, "table-wrap", id, heading, "table");
+    out.push_str("<table>");
     match table.layout {
         Layout::Rows => {
             let first = table
@@ -165,9 +192,9 @@ fn html_table(out: &mut String, table: &Table) {
 }
 
 /// A chart in a wrapper that scrolls sideways on a narrow screen, rather than
-/// shrinking the chart's text below reading size.
-fn chart_block(out: &mut String, svg: &str) {
-    out.push_str("<div class=\"chart-wrap\">");
+/// shrinking the chart's text below reading size; named like a table.
+fn chart_block(out: &mut String, svg: &str, id: &str, heading: &str) {
+    open_scroller(out, "chart-wrap", id, heading, "chart");
     out.push_str(svg);
     out.push_str("</div>\n");
 }
@@ -273,6 +300,9 @@ fn trend_chart(r: &WeeklyReport) -> String {
     )
 }
 
+/// Every text colour keeps a contrast of at least 4.5:1 (WCAG AA) with the
+/// background it sits on: the faintest, #666 for an empty cell on a total
+/// row's #fafbfc, is 5.5:1.
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif;line-height:1.45;color:#1b1b1b;background:#f5f6f8}\
@@ -291,13 +321,14 @@ thead th{background:#f0f2f5;font-weight:600}\
 tbody th{font-weight:normal;color:#333}\
 .num{text-align:right;font-variant-numeric:tabular-nums}\
 td.text{white-space:normal;min-width:8rem}\
-td.none{color:#888}\
+td.none{color:#666}\
 tr.total td{font-weight:600;background:#fafbfc}\
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.75rem;margin:0}\
 .cards div{border:1px solid #e1e4e8;border-radius:6px;padding:.6rem .75rem}\
 .cards dt{color:#555;font-size:.85rem}\
 .cards dd{margin:0;font-size:1.4rem;font-weight:600;font-variant-numeric:tabular-nums}\
 .chart-wrap{overflow-x:auto;margin:.5rem 0 1rem}\
+.table-wrap:focus-visible,.chart-wrap:focus-visible{outline:2px solid #0b5cad;outline-offset:2px}\
 svg.chart{display:block;width:100%;height:auto;max-width:46rem;min-width:28rem}\
 .empty{color:#666;font-style:italic}\
 @media (max-width:40rem){.container{padding:.5rem}section{padding:.75rem}}\
