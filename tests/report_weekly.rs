@@ -646,6 +646,7 @@ fn check_in_chromium(html: &str) {
         10,
         "the ten items"
     );
+    check_with_axe(&bin, &url);
     let shot = dir.path().join("phone.png");
     let out = run(&[
         "--window-size=390,844",
@@ -662,6 +663,34 @@ fn check_in_chromium(html: &str) {
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "{} bytes",
         png.len()
+    );
+}
+
+/// Runs axe-core's command line on the page when `PROTOCALL_TEST_AXE` names
+/// it (`npm install -g @axe-core/cli`), with `PROTOCALL_TEST_CHROMEDRIVER`
+/// naming the driver of the same version as `chromium`: no accessibility
+/// violation may be found.
+fn check_with_axe(chromium: &str, url: &str) {
+    let Some(axe) = std::env::var("PROTOCALL_TEST_AXE")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("PROTOCALL_TEST_AXE not set: the axe-core check is skipped");
+        return;
+    };
+    let driver = std::env::var("PROTOCALL_TEST_CHROMEDRIVER")
+        .expect("PROTOCALL_TEST_AXE needs PROTOCALL_TEST_CHROMEDRIVER");
+    let out = std::process::Command::new(&axe)
+        .args([url, "--exit", "--chromedriver-path", &driver])
+        .args(["--chrome-path", chromium])
+        .arg("--chrome-options=no-sandbox,disable-gpu,disable-dev-shm-usage")
+        .output()
+        .unwrap_or_else(|e| panic!("{axe} cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

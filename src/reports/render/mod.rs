@@ -1,0 +1,100 @@
+//! Renders the weekly report ([`WeeklyReport`]) for people and spreadsheets:
+//! one CSV file, an XLSX workbook and a standalone HTML page with charts.
+//!
+//! This module owns the presentation only: which tables each of the ten
+//! items shows, their column names, units and number formats, and the page's
+//! layout. The figures themselves are computed by `reports::weekly`; the
+//! charts are drawn by [`super::svg`]. All three formats are built from the
+//! same intermediate tables (`items`), so a figure cannot read differently
+//! in the CSV, the workbook and the page.
+//!
+//! Its parts: `table` (the typed cells, rows and tables the formats share,
+//! and how a number reads), `items` (the report's ten items and summary
+//! assembled as those tables), then one writer per format: `csv`, `xlsx`
+//! and `html`. This file holds the public entry points, the error and the
+//! contract a reader of the outputs relies on (units, the CSV's layout).
+//!
+//! # Units
+//!
+//! - Durations are minutes in the model and hours here, in columns named
+//!   `... (h)`: two decimals in the CSV and the page, numbers formatted
+//!   `0.00` in the workbook.
+//! - Ratios are decimals 0..1 with four decimals in the CSV, numbers
+//!   formatted `0.0%` in the workbook and percentages on the page. A ratio
+//!   with nothing to divide by (`None`) is an empty cell (a dash on the page).
+//! - Week-over-week changes of ratios are percentage points, in columns named
+//!   `... (pp)`: e.g. 0.80 → 0.85 is `5.00`.
+//! - Instants (week bounds, a scheduled task's start) stay RFC 3339 strings
+//!   in the CSV; the workbook holds real date-times at the wall-clock time of
+//!   the string's own offset (the report's zone), since Excel has no zones.
+//!
+//! # CSV layout
+//!
+//! One file of blocks, in item order 1..10. A block is a title record with a
+//! single field (`# 1. Tasks by category (realised)`), a header record, the
+//! data records and an empty line. Item 7 has three blocks (totals, capacity
+//! per consultant, phone line per hour), all titled `# 7. ...`. To split it,
+//! read with `csv::ReaderBuilder::new().has_headers(false).flexible(true)`
+//! (the csv crate skips the empty lines) and start a new block at every
+//! record of exactly one field: data records always have two or more, and
+//! the item number is the text between `# ` and the first `.`. Splitting the
+//! raw text on empty lines instead is wrong: a quoted text cell may itself
+//! contain line breaks.
+
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod csv;
+mod html;
+mod items;
+mod table;
+#[cfg(test)]
+mod tests;
+mod xlsx;
+
+use rust_xlsxwriter::XlsxError;
+use thiserror::Error;
+
+use super::model::WeeklyReport;
+
+pub use self::csv::csv;
+pub use self::html::html;
+pub use self::xlsx::xlsx;
+
+/// Why a report could not be rendered. The HTML page cannot fail: it is
+/// built in memory from text only.
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("writing the CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    #[error("finishing the CSV: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the CSV is not UTF-8: {0}")]
+    Utf8(#[from] std::string::FromUtf8Error),
+    #[error("writing the spreadsheet: {0}")]
+    Xlsx(#[from] XlsxError),
+    /// More rows or columns than a worksheet holds (1,048,576 × 16,384).
+    #[error("{what} does not fit in a worksheet")]
+    TooLarge { what: String },
+    #[error("writing the JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The report in a format by name (json, csv, xlsx, html), with its
+/// content type.
+pub fn any(r: &WeeklyReport, format: &str) -> Result<(&'static str, Vec<u8>), RenderError> {
+    Ok(match format {
+        "csv" => ("text/csv; charset=utf-8", csv(r)?.into_bytes()),
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            xlsx(r)?,
+        ),
+        "html" => ("text/html; charset=utf-8", html(r).into_bytes()),
+        _ => ("application/json", serde_json::to_vec_pretty(r)?),
+    })
+}
