@@ -170,3 +170,5 @@ manager-provider = Provider
 manager-deadline = Deadline
 manager-owner = Owner
 manager-no_owner = no owner
+
+a11y-table = table

@@ -170,3 +170,5 @@ manager-provider = Provedor
 manager-deadline = Prazo
 manager-owner = Responsável
 manager-no_owner = sem responsável
+
+a11y-table = tabela

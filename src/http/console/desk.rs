@@ -218,7 +218,7 @@ fn callbacks_section(s: &Session, callbacks: &[crate::store::Callback]) -> Marku
             @if callbacks.is_empty() {
                 p { (lang.t("callbacks.none")) }
             } @else {
-                div class="scroll" tabindex="0" role="region" aria-labelledby="callbacks-h" {
+                div id="callbacks-t" class="scroll" tabindex="0" role="region" aria-labelledby="callbacks-h callbacks-t" aria-label=(lang.t("a11y.table")) {
                     table {
                         thead { tr {
                             th scope="col" { (lang.t("callbacks.due")) }

@@ -280,7 +280,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
             @if people.is_empty() {
                 p { (lang.t("manager.nobody")) }
             } @else {
-                div class="scroll" tabindex="0" role="region" aria-labelledby="people-h" {
+                div id="people-t" class="scroll" tabindex="0" role="region" aria-labelledby="people-h people-t" aria-label=(lang.t("a11y.table")) {
                     table {
                         thead { tr {
                             th scope="col" { (lang.t("manager.consultant")) }
@@ -320,7 +320,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
             @if pending.is_empty() {
                 p { (lang.t("live.calls_none")) }
             } @else {
-                div class="scroll" tabindex="0" role="region" aria-labelledby="calls-h" {
+                div id="calls-t" class="scroll" tabindex="0" role="region" aria-labelledby="calls-h calls-t" aria-label=(lang.t("a11y.table")) {
                     table {
                         thead { tr {
                             th scope="col" { (lang.t("live.caller")) }

@@ -110,7 +110,7 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
                 @if overdue.is_empty() {
                     p { (lang.t("manager.overdue_none")) }
                 } @else {
-                    div class="scroll" tabindex="0" role="region" aria-labelledby="overdue-h" {
+                    div id="overdue-t" class="scroll" tabindex="0" role="region" aria-labelledby="overdue-h overdue-t" aria-label=(lang.t("a11y.table")) {
                         table {
                             thead { tr {
                                 th scope="col" { (lang.t("callbacks.due")) }
@@ -195,7 +195,7 @@ fn late_protocols(
             @if late.is_empty() {
                 p { (lang.t("manager.late_protocols_none")) }
             } @else {
-                div class="scroll" tabindex="0" role="region" aria-labelledby="late-h" {
+                div id="late-t" class="scroll" tabindex="0" role="region" aria-labelledby="late-h late-t" aria-label=(lang.t("a11y.table")) {
                     table {
                         thead { tr {
                             th scope="col" { (lang.t("manager.protocol")) }
