@@ -18,6 +18,8 @@ on_every_backend!(
     posts_without_the_csrf_token_are_refused,
     a_consultant_works_the_desk,
     only_managers_open_the_desk_now,
+    live_panels_stream_and_the_board_is_for_managers,
+    the_language_switch_is_remembered,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -540,4 +542,90 @@ async fn only_managers_open_the_desk_now(b: Backend) {
         .starts_with("text/csv"));
     let (status, _) = page(&app, &manager, "/gestao/report?week=not-a-week").await;
     assert_eq!(status, 400);
+}
+
+/// The first `panel` event of a live stream, as the browser's script
+/// receives it.
+async fn first_panel(mut r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+            .await
+            .expect("a panel within 5 s")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.starts_with("event: panel\n"), "{text}");
+    text
+}
+
+async fn live_panels_stream_and_the_board_is_for_managers(b: Backend) {
+    let app = spawn(b).await;
+    person(&app, "ana", "consultant").await;
+    person(&app, "gil", "manager").await;
+    // Not signed in: no stream.
+    let r = browser("pt-BR").get(app.url("/live")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+
+    let ana = browser("pt-BR");
+    sign_in(&app, &ana, "ana").await;
+    let panel = first_panel(ana.get(app.url("/live?view=desk")).send().await.unwrap()).await;
+    assert!(panel.contains("Nenhuma chamada agora"), "{panel}");
+    let r = ana.get(app.url("/live?view=board")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = ana
+        .get(app.url("/live?view=nonsense"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let gil = browser("pt-BR");
+    sign_in(&app, &gil, "gil").await;
+    let board = first_panel(gil.get(app.url("/live?view=board")).send().await.unwrap()).await;
+    assert!(board.contains("ana Silva"), "{board}");
+    assert!(board.contains("Nenhuma chamada aguardando"), "{board}");
+    assert!(board.contains("Nível de serviço"), "{board}");
+    // The manager's page draws the same board at load, for browsers
+    // without script.
+    let (_, html) = page(&app, &gil, "/gestao").await;
+    assert!(html.contains("data-live=\"/live?view=board\""));
+    assert!(html.contains("Protocolos com prazo vencido"));
+}
+
+async fn the_language_switch_is_remembered(b: Backend) {
+    let app = spawn(b).await;
+    person(&app, "ana", "consultant").await;
+    // A browser that asks for nothing in particular gets Portuguese.
+    let br = browser("de");
+    sign_in(&app, &br, "ana").await;
+    let (_, html) = page(&app, &br, "/").await;
+    assert!(html.contains("Minha mesa") && html.contains("lang=\"pt-BR\""));
+    let r = br
+        .get(app.url("/language?to=en&back=/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let (_, html) = page(&app, &br, "/").await;
+    assert!(
+        html.contains("My desk") && html.contains("lang=\"en\""),
+        "{html}"
+    );
+    // Back only to our own pages.
+    let r = br
+        .get(app.url("/language?to=pt-BR&back=//evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/");
+    let (_, html) = page(&app, &br, "/").await;
+    assert!(html.contains("Minha mesa"));
 }

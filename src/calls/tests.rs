@@ -433,3 +433,91 @@ fn a_second_decision_for_a_tracked_dialog_does_not_replace_the_call() {
         "the branch rung before"
     );
 }
+
+/// The live board follows a call: ringing at the phones forked to, waiting
+/// between steps, then on the consultant who answered; gone at its end.
+#[test]
+fn the_live_board_follows_a_call_from_ringing_to_answered() {
+    let mut tr = tracker();
+    tr.routed(consulting_call(vec![
+        step(RouteKind::Owner, &[("sip:ana@1", "ana")]),
+        step(
+            RouteKind::Team,
+            &[("sip:ana@1", "ana"), ("sip:bia@2", "bia")],
+        ),
+    ]));
+    let board = |tr: &Tracker| live::LiveBoard {
+        calls: tr.live(),
+        ..Default::default()
+    };
+
+    let b = board(&tr);
+    assert_eq!(b.calls.len(), 1);
+    assert!(b.calls[0].waiting(), "nothing forked yet: {b:?}");
+    assert_eq!(b.calls[0].party.provider_id, Some(7));
+
+    run(&mut tr, &[forked("sip:ana@1", 10)]);
+    let b = board(&tr);
+    assert_eq!(b.calls[0].ringing, ["ana"]);
+    assert!(!b.calls[0].waiting());
+    assert!(b.call_of("ana").is_some() && b.call_of("bia").is_none());
+
+    run(
+        &mut tr,
+        &[
+            failed_branch("sip:ana@1", 486, 500),
+            forked("sip:ana@1", 510),
+            forked("sip:bia@2", 510),
+        ],
+    );
+    assert_eq!(board(&tr).calls[0].ringing, ["ana", "bia"]);
+
+    run(&mut tr, &[answered("sip:bia@2", 3_000)]);
+    let b = board(&tr);
+    let c = b.call_of("bia").unwrap();
+    assert_eq!(c.consultant.as_deref(), Some("bia"));
+    assert_eq!(c.answered_at, Some(t(3_000)));
+    assert!(c.ringing.is_empty(), "an answered call rings nobody: {c:?}");
+    assert!(b.call_of("ana").is_none(), "ana's phone stopped ringing");
+    assert_eq!(c.offered_at, t(0), "the caller's wait starts at routing");
+
+    run(
+        &mut tr,
+        &[DialogEvent::Ended {
+            id: id(),
+            by: Party::Caller,
+            at: t(9_000),
+        }],
+    );
+    assert!(tr.live().is_empty());
+}
+
+/// A consultant on a call whose phone rings for a second one sees the call
+/// they are talking on.
+#[test]
+fn a_consultant_on_a_call_sees_that_call_first() {
+    let answered_call = live::LiveCall {
+        call_id: "a".into(),
+        direction: Direction::Inbound,
+        party: Caller::default(),
+        consultant: Some("ana".into()),
+        ringing: vec![],
+        route: RouteKind::Owner,
+        offered_at: t(0),
+        answered_at: Some(t(1_000)),
+    };
+    let ringing_call = live::LiveCall {
+        call_id: "b".into(),
+        consultant: None,
+        ringing: vec!["ana".into()],
+        answered_at: None,
+        offered_at: t(-5_000),
+        ..answered_call.clone()
+    };
+    let b = live::LiveBoard {
+        calls: vec![ringing_call, answered_call],
+        ..Default::default()
+    };
+    assert_eq!(b.call_of("ana").map(|c| c.call_id.as_str()), Some("a"));
+    assert!(b.call_of("bia").is_none());
+}
