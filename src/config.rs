@@ -338,6 +338,10 @@ pub struct HttpSettings {
     pub console_secure_cookie: bool,
     /// How long a console sign-in lasts.
     pub console_session_hours: u64,
+    /// Reverse proxies in front of the admin listener (addresses or CIDR
+    /// networks) whose `X-Forwarded-For` is believed, so that sign-in
+    /// throttling counts the browser's address, not the proxy's.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -350,6 +354,7 @@ impl Default for HttpSettings {
             console_secure_cookie: true,
             // A working day and some: people sign in once in the morning.
             console_session_hours: 12,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -606,6 +611,9 @@ impl Settings {
                 "sip.tcp_message_timeout_secs",
                 "expected tcp_idle_timeout_secs and tcp_message_timeout_secs of at least 1".into(),
             ));
+        }
+        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.http.trusted_proxies) {
+            return Err(invalid("http.trusted_proxies", e.to_string()));
         }
         if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
             return Err(invalid("routing.trusted_peers", e.to_string()));

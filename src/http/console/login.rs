@@ -26,6 +26,7 @@ use super::layout::{self, respond};
 use super::session::{cookie, ct_eq, Session};
 use super::throttle::Verdict;
 use crate::http::AppState;
+use crate::routing::caller::TrustedPeers;
 use crate::sip::digest::{ha1, Algorithm};
 
 /// Longest username or password read; longer ones are wrong anyway.
@@ -97,12 +98,47 @@ pub struct LoginForm {
     csrf: String,
 }
 
-/// The address the request came from (the proxy's, behind one).
-fn source(req: &Request) -> IpAddr {
-    req.extensions()
+/// The address the request came from: the peer's, or behind a trusted
+/// reverse proxy the browser's as `X-Forwarded-For` gives it.
+fn source(req: &Request, proxies: &TrustedPeers) -> IpAddr {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    client_address(peer, req.headers(), proxies)
+}
+
+/// Walks `X-Forwarded-For` from the right (each proxy appends the address
+/// it heard from) past our own trusted proxies; the first address not one
+/// of them is the client. Entries to its left are whatever the client
+/// wrote and are never believed. A peer that is not a trusted proxy is the
+/// client itself, whatever it claims.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &TrustedPeers) -> IpAddr {
+    if !proxies.contains(peer) {
+        return peer;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !proxies.contains(ip) {
+                    break;
+                }
+            }
+            // A hop we cannot read ends what we can believe.
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Whether `password` is `username`'s: `Some(consultant id)` if so.
@@ -125,7 +161,7 @@ async fn check_password(
 
 pub async fn submit(State(st): State<AppState>, req: Request) -> Response {
     let lang = super::i18n::lang_of(req.headers(), st.console.lang);
-    let ip = source(&req);
+    let ip = source(&req, &st.console.proxies);
     let policy = st.console.cookies;
     let pre = cookie(req.headers(), policy.login_name());
     let Ok(Form(f)) = Form::<LoginForm>::from_request(req, &st).await else {
@@ -239,4 +275,57 @@ pub async fn logout(State(st): State<AppState>, s: Session, headers: HeaderMap) 
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let none = TrustedPeers::default();
+        let nginx = TrustedPeers::parse(&["127.0.0.1", "10.0.0.0/8"]).unwrap();
+        // Straight from a browser: its own address, whatever it claims.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &xff(&["198.51.100.1"]), &nginx),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &xff(&["198.51.100.1"]), &none),
+            ip("127.0.0.1")
+        );
+        // Through our proxy: the address it heard from.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &xff(&["198.51.100.1"]), &nginx),
+            ip("198.51.100.1")
+        );
+        // A client's forged entry to the left of the real one is ignored;
+        // a chain of our own proxies is walked past.
+        assert_eq!(
+            client_address(
+                ip("127.0.0.1"),
+                &xff(&["6.6.6.6, 198.51.100.1", "10.1.2.3"]),
+                &nginx
+            ),
+            ip("198.51.100.1")
+        );
+        // Nothing readable: the proxy itself (counted as one source).
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &xff(&["garbage"]), &nginx),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &HeaderMap::new(), &nginx),
+            ip("127.0.0.1")
+        );
+    }
 }

@@ -47,6 +47,8 @@ pub struct Console {
     /// `locale.language`: what a person reads unless they or their
     /// browser ask for the other language.
     pub lang: i18n::Lang,
+    /// `http.trusted_proxies`: whose `X-Forwarded-For` names the browser.
+    pub proxies: crate::routing::caller::TrustedPeers,
 }
 
 impl Console {
@@ -60,6 +62,10 @@ impl Console {
             },
             throttle: Default::default(),
             lang: settings.locale.lang(),
+            // Checked by the config's validation; an unreadable list trusts
+            // nobody.
+            proxies: crate::routing::caller::TrustedPeers::parse(&settings.http.trusted_proxies)
+                .unwrap_or_default(),
         }
     }
 }
