@@ -458,8 +458,18 @@ pub async fn weekly(
     let days: Vec<NaiveDate> = (0..7)
         .map(|i| first_day + chrono::Duration::days(i))
         .collect();
-    let holidays: BTreeSet<NaiveDate> = cfg.planner.holidays.iter().copied().collect();
     let last_day = first_day + chrono::Duration::days(6);
+    // Deadlines (SLA) may run back over protocols opened long before this
+    // week and forward past it: two years back, one ahead.
+    let holidays: BTreeSet<NaiveDate> = cfg
+        .planner
+        .calendar
+        .between(
+            first_day - chrono::Duration::days(731),
+            last_day + chrono::Duration::days(366),
+        )
+        .into_iter()
+        .collect();
     let absences = store
         .absences(None, &first_day.to_string(), &last_day.to_string())
         .await?;

@@ -22,7 +22,9 @@ use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
 pub struct Planner {
     pub tz: Tz,
     pub default_hours: WorkingHours,
-    pub holidays: Vec<NaiveDate>,
+    /// The dialplan's days off (national holidays of any year, optional
+    /// and local ones, closures).
+    pub calendar: crate::calendar::Calendar,
     pub granularity: u32,
 }
 
@@ -80,7 +82,9 @@ impl Planner {
         Planner {
             tz: settings.locale.tz(),
             default_hours,
-            holidays: plan.map(|p| p.holidays().to_vec()).unwrap_or_default(),
+            calendar: plan
+                .map(|p| p.calendar())
+                .unwrap_or_else(crate::calendar::Calendar::none),
             granularity: settings.tracking.schedule_granularity_minutes,
         }
     }
@@ -144,7 +148,8 @@ impl Planner {
                 })
                 .collect();
             let hours = self.hours_of(store, c).await?;
-            let mut days: BTreeSet<NaiveDate> = self.holidays.iter().copied().collect();
+            let mut days: BTreeSet<NaiveDate> =
+                self.calendar.between(first, last).into_iter().collect();
             for a in store
                 .absences(Some(c), &first.to_string(), &last.to_string())
                 .await?

@@ -11,6 +11,8 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use toml::{Table, Value};
 
+use crate::calendar::Optional;
+
 use super::*;
 
 /// Reads every `*.toml` file directly in `dir` (file-name order) and
@@ -404,6 +406,16 @@ pub(super) fn parse_fragment(file: &str, text: &str, errors: &mut Vec<DialplanEr
     fragment
 }
 
+/// `07-09` as (7, 9); 29 February is allowed (a leap-year holiday).
+fn month_day(text: &str) -> Option<(u32, u32)> {
+    let (m, d) = text.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d) = (m.parse::<u32>().ok()?, d.parse::<u32>().ok()?);
+    NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
+}
+
 pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
     let top = Place::TopLevel;
     let mut parsed = Hours::default();
@@ -427,14 +439,16 @@ pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
                     _ => None,
                 };
                 match date {
-                    Some(date) if parsed.holidays.contains(&date) => ck.push(
+                    Some(date) if parsed.calendar.dates.contains(&date) => ck.push(
                         &top,
                         field,
                         Problem::Duplicate {
                             value: date.to_string(),
                         },
                     ),
-                    Some(date) => parsed.holidays.push(date),
+                    Some(date) => {
+                        parsed.calendar.dates.insert(date);
+                    }
                     None => ck.push(
                         &top,
                         field,
@@ -444,7 +458,73 @@ pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
                     ),
                 }
             }
-            parsed.holidays.sort_unstable();
+            continue;
+        }
+        if key == "national_holidays" {
+            if let Some(on) = ck.boolean(&top, "hours.national_holidays", value) {
+                parsed.calendar.national = on;
+            }
+            continue;
+        }
+        if key == "optional_holidays" {
+            let field = "hours.optional_holidays";
+            let Some(items) = ck.array(&top, field, value, "an array of optional holiday names")
+            else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("{field}[{}]", i + 1);
+                let Some(name) = ck.string(&top, &field, item) else {
+                    continue;
+                };
+                match Optional::parse(name) {
+                    Some(o) if !parsed.calendar.optional.insert(o) => ck.push(
+                        &top,
+                        field,
+                        Problem::Duplicate {
+                            value: name.to_string(),
+                        },
+                    ),
+                    Some(_) => {}
+                    None => ck.push(
+                        &top,
+                        field,
+                        Problem::UnknownOptionalHoliday {
+                            value: name.to_string(),
+                        },
+                    ),
+                }
+            }
+            continue;
+        }
+        if key == "local_holidays" {
+            let field = "hours.local_holidays";
+            let Some(items) = ck.array(&top, field, value, "an array of `MM-DD` days") else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("{field}[{}]", i + 1);
+                let Some(text) = ck.string(&top, &field, item) else {
+                    continue;
+                };
+                match month_day(text) {
+                    Some(md) if !parsed.calendar.yearly.insert(md) => ck.push(
+                        &top,
+                        field,
+                        Problem::Duplicate {
+                            value: text.to_string(),
+                        },
+                    ),
+                    Some(_) => {}
+                    None => ck.push(
+                        &top,
+                        field,
+                        Problem::BadYearlyHoliday {
+                            value: text.to_string(),
+                        },
+                    ),
+                }
+            }
             continue;
         }
         let Some(day) = DAYS.iter().position(|d| d == key) else {

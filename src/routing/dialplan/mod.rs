@@ -61,9 +61,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use crate::calendar::Calendar;
 
 mod load;
 #[cfg(test)]
@@ -86,7 +88,8 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 const TOP_KEYS: &str = "defaults, hours, teams, rule";
 const DEFAULTS_KEYS: &str = "ring_seconds";
-const HOURS_KEYS: &str = "mon, tue, wed, thu, fri, sat, sun, holidays";
+const HOURS_KEYS: &str = "mon, tue, wed, thu, fri, sat, sun, holidays, national_holidays, \
+                          optional_holidays, local_holidays";
 const RULE_KEYS: &str = "name, when, steps";
 const WHEN_KEYS: &str = "caller, called, has_open_protocol, owner_present, outside_hours";
 const CLASS_NAMES: &str = "consulting, not_consulting, unknown, anonymous";
@@ -255,6 +258,10 @@ pub enum Problem {
     OverlappingTimeRanges { first: String, second: String },
     #[error("`{value}` is not a date; expected `YYYY-MM-DD`, e.g. `2026-12-25`")]
     BadHoliday { value: String },
+    #[error("`{value}` is not a day of the year; expected `MM-DD`, e.g. `07-09`")]
+    BadYearlyHoliday { value: String },
+    #[error("unknown optional holiday `{value}`; expected one of: carnival, ash_wednesday, corpus_christi")]
+    UnknownOptionalHoliday { value: String },
     #[error("`{value}` is not a name; expected letters, digits, `_` and `-`")]
     BadName { value: String },
     #[error("`{value}` is not a SIP username; expected letters, digits and `.`, `_`, `-`, `+`, without `sip:` or a host")]
@@ -355,14 +362,14 @@ enum StepKind {
 struct Hours {
     /// Per weekday from Monday: sorted, disjoint `[start, end)` minutes.
     week: [Vec<(u16, u16)>; 7],
-    /// Sorted, for binary search.
-    holidays: Vec<NaiveDate>,
+    /// Days closed whatever the weekday.
+    calendar: Calendar,
 }
 
 impl Hours {
     fn is_open(&self, tz: Tz, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&tz);
-        if self.holidays.binary_search(&local.date_naive()).is_ok() {
+        if self.calendar.is_holiday(local.date_naive()) {
             return false;
         }
         // A minute of the day is below 1440; the fallback can never be hit.
@@ -416,12 +423,14 @@ impl Conditions {
 }
 
 impl Dialplan {
-    /// The holidays of the `[hours]` table, sorted (none without one).
-    pub fn holidays(&self) -> &[NaiveDate] {
+    /// The days off of the `[hours]` table: national holidays of any
+    /// year unless switched off, the chosen optional days, local yearly
+    /// holidays and dated closures (no day off without `[hours]`).
+    pub fn calendar(&self) -> Calendar {
         self.hours
             .as_ref()
-            .map(|h| h.holidays.as_slice())
-            .unwrap_or(&[])
+            .map(|h| h.calendar.clone())
+            .unwrap_or_else(Calendar::none)
     }
 
     /// Business hours per weekday from Monday, as `[start, end)` minutes
