@@ -368,6 +368,9 @@ async fn refresh_desk_gauges(
             .is_open(now);
         m.desk_open.set(i64::from(open));
     }
+    if let Ok(n) = state.store.callbacks_overdue(now.timestamp_millis()).await {
+        m.callbacks_overdue.set(n);
+    }
     if let Ok(n) = state.store.callbacks_pending().await {
         m.callbacks_pending.set(n);
     }

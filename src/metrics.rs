@@ -42,6 +42,7 @@ pub struct DeskMetrics {
     /// Protocols closed within their deadline / closed, last 7 days.
     pub sla_compliance: prometheus::Gauge,
     pub callbacks_pending: IntGauge,
+    pub callbacks_overdue: IntGauge,
     /// Consultants per state: available, in_call, dnd, away, offline.
     pub consultants: prometheus::IntGaugeVec,
     /// 1 inside the dialplan's business hours.
@@ -78,6 +79,10 @@ impl DeskMetrics {
             "protocall_callbacks_pending",
             "Call-backs owed and not yet done.",
         )?;
+        let callbacks_overdue = IntGauge::new(
+            "protocall_callbacks_overdue",
+            "Call-backs owed and not done whose deadline has passed.",
+        )?;
         let consultants = prometheus::IntGaugeVec::new(
             Opts::new("protocall_consultants", "Consultants by state."),
             &["state"],
@@ -94,6 +99,7 @@ impl DeskMetrics {
             Box::new(service_level_target.clone()),
             Box::new(sla_compliance.clone()),
             Box::new(callbacks_pending.clone()),
+            Box::new(callbacks_overdue.clone()),
             Box::new(consultants.clone()),
             Box::new(desk_open.clone()),
         ] {
@@ -107,6 +113,7 @@ impl DeskMetrics {
             service_level_target,
             sla_compliance,
             callbacks_pending,
+            callbacks_overdue,
             consultants,
             desk_open,
         })

@@ -492,6 +492,13 @@ async fn only_managers_open_the_desk_now(b: Backend) {
     let ana = person(&app, "ana", "consultant").await;
     person(&app, "gil", "manager").await;
     callback(&app, ana, "ana", -600_000).await;
+    // What protocall_callbacks_overdue (and its alert) counts.
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(app.store.callbacks_overdue(now).await.unwrap(), 1);
+    assert_eq!(
+        app.store.callbacks_overdue(now - 3_600_000).await.unwrap(),
+        0
+    );
     let consultant = browser("pt-BR");
     let token = sign_in(&app, &consultant, "ana").await;
     let (status, html) = page(&app, &consultant, "/gestao").await;

@@ -253,6 +253,17 @@ impl Store {
         get(&r, "n")
     }
 
+    /// Call-backs still pending whose deadline has passed at `now_ms`.
+    pub async fn callbacks_overdue(&self, now_ms: i64) -> Result<i64, StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM callbacks WHERE status = 'pending' AND due_at < $1",
+        )
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        get(&r, "n")
+    }
+
     /// (closed within their deadline, closed) for protocols with a deadline
     /// closed since `since_ms`.
     pub async fn sla_since(&self, since_ms: i64) -> Result<(i64, i64), StoreError> {
