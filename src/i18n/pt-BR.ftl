@@ -193,7 +193,7 @@ report-item-work_plan = Cumprimento do plano de trabalho por categoria
 report-item-schedule = Agendamento pelo plano de trabalho (semana { $week })
 report-item-scheduled_tasks = Tarefas agendadas (semana { $week })
 report-item-demand = Demanda versus capacidade
-report-item-sla = ANS e nível de serviço do telefone
+report-item-sla = ANS e nível de serviço telefônico
 report-item-evolution = Evolução dos atendimentos semana a semana
 report-item-followup = Acompanhamento de suporte (comunicar conclusão)
 
