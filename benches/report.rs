@@ -188,7 +188,7 @@ async fn run(label: &str, url: &str) {
             let r = weekly::weekly(&store, &cfg, "2026-W47", "2026-W48", now)
                 .await
                 .unwrap();
-            let (_, bytes) = render::any(&r, format).unwrap();
+            let (_, bytes) = render::any(&r, format, cfg.lang).unwrap();
             size = bytes.len();
             times.push(t.elapsed());
         }

@@ -320,7 +320,7 @@ async fn mail_every_week(
         let (last, this) = crate::reports::weekly::default_weeks(now, tz);
         match crate::reports::weekly::weekly(&state.store, &state.reports, &last, &this, now).await
         {
-            Ok(r) => match crate::reports::mail::send(&cfg, &r).await {
+            Ok(r) => match crate::reports::mail::send(&cfg, &r, state.reports.lang).await {
                 Ok(()) => tracing::info!(week = %last, to = ?cfg.to, "weekly report mailed"),
                 Err(e) => tracing::error!(error = %e, "weekly report not mailed"),
             },

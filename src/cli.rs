@@ -77,7 +77,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// The Monday report: ten figures of a week, written to a file.
+    /// The Monday report: ten figures of a week, written to a file in
+    /// locale.language.
     Weekly {
         /// ISO week of items 1–4 and 7–10 (default: last week).
         #[arg(long)]
@@ -92,7 +93,7 @@ pub enum ReportCommand {
         out: Option<PathBuf>,
     },
     /// Mail the weekly pack now to reports.mail.to (as Mondays do when
-    /// reports.mail.enabled).
+    /// reports.mail.enabled), in locale.language.
     Mail {
         #[arg(long)]
         week: Option<String>,
@@ -434,7 +435,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = crate::reports::weekly::weekly(&store, &cfg, &week, &schedule_week, now).await;
             store.close().await;
             let r = r?;
-            let (_, bytes) = crate::reports::render::any(&r, &format)?;
+            let (_, bytes) = crate::reports::render::any(&r, &format, cfg.lang)?;
             let out = out.unwrap_or_else(|| PathBuf::from(format!("protocall-{week}.{format}")));
             if out.as_os_str() == "-" {
                 use std::io::Write as _;
@@ -454,7 +455,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let week = week.unwrap_or(last);
             let r = crate::reports::weekly::weekly(&store, &cfg, &week, &this, now).await;
             store.close().await;
-            crate::reports::mail::send(&settings.reports.mail, &r?).await?;
+            crate::reports::mail::send(&settings.reports.mail, &r?, cfg.lang).await?;
             eprintln!(
                 "weekly report for {week} mailed to {}",
                 settings.reports.mail.to.join(", ")

@@ -2,7 +2,8 @@
 //! HTTP client as the browser: signing in (right and wrong passwords, the
 //! throttle), CSRF, a consultant's desk (presence, task timer, a logged
 //! chat, a call-back done, each checked afterwards through the API), and
-//! the manager's page that consultants cannot open.
+//! the manager's page that consultants cannot open, with the weekly report
+//! in the manager's language.
 
 mod support;
 
@@ -530,13 +531,44 @@ async fn only_managers_open_the_desk_now(b: Backend) {
     assert!(html.contains("gil Silva") && html.contains("Disponível"));
     // The overdue call-back, with its owner.
     assert!(html.contains("Retornos atrasados") && html.contains("+5511987654321"));
-    // The weekly report, as the API renders it.
+    // The weekly report, as the API renders it, in the manager's language.
     let (status, report) = page(&app, &manager, "/gestao/report?week=2026-W01&format=html").await;
     assert_eq!(status, 200);
     assert!(
         report.contains("<svg") || report.contains("<table"),
         "{report}"
     );
+    assert!(report.contains("<html lang=\"pt-BR\">"));
+    assert!(report.contains("Relatório semanal, semana 2026-W01"));
+    // Picking English in the console switches the report too, though the
+    // browser still asks for Portuguese: the person's choice wins.
+    let r = manager
+        .get(app.url("/language?to=en&back=/gestao"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (status, report) = page(&app, &manager, "/gestao/report?week=2026-W01&format=html").await;
+    assert_eq!(status, 200);
+    assert!(report.contains("<html lang=\"en\">"), "{report}");
+    assert!(report.contains("Weekly report, week 2026-W01"));
+    assert!(!report.contains("Relatório"));
+    let r = manager
+        .get(app.url("/gestao/report?week=2026-W01&format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-language"], "en");
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .starts_with("# 1. Tasks by category"));
+    manager
+        .get(app.url("/language?to=pt-BR&back=/gestao"))
+        .send()
+        .await
+        .unwrap();
     let r = manager
         .get(app.url("/gestao/report?week=2026-W01&format=csv"))
         .send()

@@ -3,11 +3,15 @@
 //! Friday the 20th is a holiday in the shipped dialplan; Bia is on leave
 //! Tuesday and Wednesday; an overnight chat; a task crossing the week's
 //! start; one protocol closed late and one without a deadline), on SQLite
-//! and PostgreSQL.
+//! and PostgreSQL; read back in every format, in Portuguese (the shipped
+//! `locale.language`) and in English on request; written by the command
+//! line and mailed.
 
+mod report_checks;
 mod support;
 
 use protocall::store::{CallContact, Write};
+use report_checks::{check_in_chromium, smtp_sink, subject_line};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
 
@@ -513,27 +517,87 @@ async fn exec(url: &str, sqls: &[String]) {
     }
 }
 
-/// The same week as CSV, XLSX and HTML: read back, the figures match.
-async fn formats_agree(app: &TestApp, ana: i64) {
-    let get = |format: &'static str| async move {
-        let r = app
-            .get(&format!(
-                "/api/reports/weekly?week=2026-W47&schedule_week=2026-W48&format={format}"
-            ))
-            .await;
-        assert_eq!(r.status(), 200, "{format}");
-        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
-        (ctype, r.bytes().await.unwrap().to_vec())
-    };
-    let _ = ana;
-    // CSV: blocks per item; item 1's team row for gin shows 135 min = 2.25 h.
-    let (ctype, csv) = get("csv").await;
-    assert!(ctype.starts_with("text/csv"));
-    let mut rd = csv::ReaderBuilder::new()
+/// The English item titles: none may appear in the Portuguese page.
+const ENGLISH_ITEM_TITLES: [&str; 10] = [
+    "Tasks by category (realised)",
+    "Contacts (scheduled by status and triggered by channel)",
+    "Hours scheduled versus realised",
+    "Work-plan compliance by category",
+    "Schedule from the work plan",
+    "Scheduled tasks",
+    "Demand versus capacity",
+    "SLA and phone service level",
+    "Evolution week over week",
+    "Support follow-up (communicate completion)",
+];
+
+/// The week in a format, in the language `accept` asks for (none: the
+/// configured one): content type, `Content-Language` and the bytes.
+async fn report_as(
+    app: &TestApp,
+    format: &str,
+    accept: Option<&str>,
+) -> (String, Option<String>, Vec<u8>) {
+    let mut req = app
+        .client
+        .get(app.url(&format!(
+            "/api/reports/weekly?week=2026-W47&schedule_week=2026-W48&format={format}"
+        )))
+        .bearer_auth(&app.token);
+    if let Some(a) = accept {
+        req = req.header("accept-language", a);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200, "{format}");
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+    let lang = r
+        .headers()
+        .get("content-language")
+        .map(|v| v.to_str().unwrap().to_string());
+    (ctype, lang, r.bytes().await.unwrap().to_vec())
+}
+
+fn csv_records(bytes: &[u8]) -> Vec<csv::StringRecord> {
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(csv.as_slice());
-    let records: Vec<csv::StringRecord> = rd.records().collect::<Result<_, _>>().unwrap();
+        .from_reader(bytes)
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Item 1's team row for GIN, as the CSV names the team and the category.
+fn team_gin_row(records: &[csv::StringRecord], team: &str, gin: &str) -> csv::StringRecord {
+    records
+        .iter()
+        .skip_while(|r| !(r.len() == 1 && r[0].starts_with("# 1.")))
+        .skip(2)
+        .take_while(|r| r.len() > 1)
+        .find(|r| r.iter().any(|c| c == team) && r.iter().any(|c| c == gin))
+        .unwrap_or_else(|| panic!("no {team} {gin} row"))
+        .clone()
+}
+
+fn workbook_xml(xlsx: Vec<u8>, name: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+    text
+}
+
+/// The same week as CSV, XLSX and HTML: read back, the figures match; in
+/// Portuguese (the shipped `locale.language`) with Brazilian forms for
+/// people and ISO forms for machines, and in English when the request's
+/// `Accept-Language` asks for it.
+async fn formats_agree(app: &TestApp, ana: i64) {
+    let _ = ana;
+    // CSV: blocks per item; item 1's team row for GIN shows 135 min = 2.25
+    // h, with a '.' in either language.
+    let (ctype, lang, pt_csv) = report_as(app, "csv", None).await;
+    assert!(ctype.starts_with("text/csv"));
+    assert_eq!(lang.as_deref(), Some("pt-BR"));
+    let records = csv_records(&pt_csv);
     let titles: Vec<String> = records
         .iter()
         .filter(|r| r.len() == 1)
@@ -545,36 +609,45 @@ async fn formats_agree(app: &TestApp, ana: i64) {
             "item {n}: {titles:?}"
         );
     }
-    let item1 = records
-        .iter()
-        .skip_while(|r| !(r.len() == 1 && r[0].starts_with("# 1.")))
-        .skip(2)
-        .take_while(|r| r.len() > 1)
-        .find(|r| r.iter().any(|c| c == "Team") && r.iter().any(|c| c == "gin"))
-        .expect("team gin row")
-        .clone();
+    assert_eq!(titles[0], "# 1. Tarefas por categoria (tempo realizado)");
+    let item1 = team_gin_row(&records, "Equipe", "GIN (gerência de incidente)");
     assert!(item1.iter().any(|c| c == "2.25"), "{item1:?}");
-    // XLSX: a sheet per item plus the summary, typed numbers inside.
-    let (ctype, xlsx) = get("xlsx").await;
-    assert!(ctype.contains("spreadsheetml"));
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
-    let mut workbook = String::new();
-    std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut workbook)
-        .unwrap();
-    let sheets = workbook.matches("<sheet ").count();
-    assert_eq!(sheets, 11, "{workbook}");
+    // The scheduled tasks' starts stay RFC 3339.
     assert!(
-        workbook.contains("Summary") && workbook.contains("10 Follow-up"),
+        records.iter().any(|r| r
+            .iter()
+            .any(|c| c.starts_with("2026-11-23T") && c.ends_with("-03:00"))),
+        "{records:?}"
+    );
+    let (_, lang, en_csv) = report_as(app, "csv", Some("en-US,en;q=0.9")).await;
+    assert_eq!(lang.as_deref(), Some("en"));
+    let en_records = csv_records(&en_csv);
+    let item1 = team_gin_row(&en_records, "Team", "GIN (incident management)");
+    assert!(item1.iter().any(|c| c == "2.25"), "{item1:?}");
+    // Every figure reads the same in both: only words differ.
+    assert_eq!(records.len(), en_records.len());
+    for (p, e) in records.iter().zip(&en_records) {
+        for (cp, ce) in p.iter().zip(e.iter()) {
+            if ce.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(ce).is_ok() {
+                assert_eq!(cp, ce);
+            }
+        }
+    }
+
+    // XLSX: a sheet per item plus the summary, typed numbers inside.
+    let (ctype, lang, xlsx) = report_as(app, "xlsx", None).await;
+    assert!(ctype.contains("spreadsheetml"));
+    assert_eq!(lang.as_deref(), Some("pt-BR"));
+    let workbook = workbook_xml(xlsx.clone(), "xl/workbook.xml");
+    assert_eq!(workbook.matches("<sheet ").count(), 11, "{workbook}");
+    assert!(
+        workbook.contains("\"Resumo\"") && workbook.contains("\"10 Acompanhamento\""),
         "{workbook}"
     );
     // Item 1's sheet holds hours as numbers (2.25 h of GIN for the team),
-    // not as text.
-    let mut sheet = String::new();
-    std::io::Read::read_to_string(
-        &mut zip.by_name("xl/worksheets/sheet2.xml").unwrap(),
-        &mut sheet,
-    )
-    .unwrap();
+    // not as text, formatted with grouping and two decimals, dates day
+    // first: a Brazilian spreadsheet shows 2,25 and 23/11/2026.
+    let sheet = workbook_xml(xlsx.clone(), "xl/worksheets/sheet2.xml");
     let cell = sheet
         .split("<c ")
         .find(|c| c.contains("<v>2.25</v>"))
@@ -583,9 +656,22 @@ async fn formats_agree(app: &TestApp, ana: i64) {
         !cell.contains("t=\"s\"") && !cell.contains("t=\"str\""),
         "{cell}"
     );
-    // HTML: ten sections, three charts, nothing external.
-    let (ctype, html) = get("html").await;
+    let styles = workbook_xml(xlsx.clone(), "xl/styles.xml");
+    assert!(styles.contains("formatCode=\"#,##0.00\"") && styles.contains("dd/mm/yyyy hh:mm"));
+    let strings = workbook_xml(xlsx, "xl/sharedStrings.xml");
+    assert!(strings.contains("Realizado (h)") && strings.contains("Equipe"));
+    let (_, _, en_xlsx) = report_as(app, "xlsx", Some("en")).await;
+    let workbook = workbook_xml(en_xlsx, "xl/workbook.xml");
+    assert!(
+        workbook.contains("\"Summary\"") && workbook.contains("\"10 Follow-up\""),
+        "{workbook}"
+    );
+
+    // HTML: ten sections, three charts, nothing external; Portuguese words
+    // and Brazilian numbers and dates.
+    let (ctype, lang, html) = report_as(app, "html", None).await;
     assert!(ctype.starts_with("text/html"));
+    assert_eq!(lang.as_deref(), Some("pt-BR"));
     let html = String::from_utf8(html).unwrap();
     for n in 1..=10 {
         assert!(html.contains(&format!("id=\"item-{n}\"")), "item {n}");
@@ -594,104 +680,54 @@ async fn formats_agree(app: &TestApp, ana: i64) {
         assert!(html.contains(&format!("data-chart=\"{chart}\"")), "{chart}");
     }
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    assert!(html.contains("<html lang=\"pt-BR\">"));
+    assert!(html.contains("Relatório semanal, semana 2026-W47"));
+    assert!(html.contains("De 16/11/2026 a 22/11/2026 (America/Sao_Paulo)"));
+    assert!(html.contains("<td class=\"num\">2,25</td>"), "{html}");
+    assert!(html.contains("<td class=\"text\">GIN (gerência de incidente)</td>"));
+    assert!(html.contains("Nível de serviço") && html.contains("TMA (s)"));
+    for title in ENGLISH_ITEM_TITLES {
+        assert!(!html.contains(title), "{title} in the Portuguese page");
+    }
+    let (_, lang, en_html) = report_as(app, "html", Some("en")).await;
+    assert_eq!(lang.as_deref(), Some("en"));
+    let en_html = String::from_utf8(en_html).unwrap();
+    assert!(en_html.contains("<html lang=\"en\">"));
+    assert!(en_html.contains("<td class=\"num\">2.25</td>"));
+    for title in ENGLISH_ITEM_TITLES {
+        assert!(en_html.contains(title), "{title} not in the English page");
+    }
+    // A language we do not speak gets the configured one.
+    let (_, lang, _) = report_as(app, "html", Some("fr")).await;
+    assert_eq!(lang.as_deref(), Some("pt-BR"));
+    // The JSON has no words: the same whatever is asked.
+    let json_as = |accept: Option<&'static str>| async move {
+        let (_, lang, bytes) = report_as(app, "json", accept).await;
+        assert_eq!(lang, None);
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["generated_at"] = Value::Null;
+        v
+    };
+    assert_eq!(json_as(None).await, json_as(Some("en")).await);
     check_in_chromium(&html);
 }
 
-/// Loads the page in headless Chromium when `PROTOCALL_TEST_CHROMIUM`
-/// names it (CI does); the parsed page must hold the three charts as SVG
-/// and a phone-width screenshot must come out.
-fn check_in_chromium(html: &str) {
-    let Some(bin) = std::env::var("PROTOCALL_TEST_CHROMIUM")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        eprintln!("PROTOCALL_TEST_CHROMIUM not set: the Chromium check is skipped");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("report.html");
-    std::fs::write(&page, html).unwrap();
-    if let Ok(keep) = std::env::var("PROTOCALL_TEST_KEEP_HTML") {
-        std::fs::write(keep, html).unwrap();
-    }
-    let url = format!("file://{}", page.display());
-    let run = |args: &[&str]| {
-        std::process::Command::new(&bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-            ])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{bin} cannot run: {e}"))
-    };
-    let dom = run(&["--dump-dom", &url]);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    for chart in ["hours", "demand", "trend"] {
-        let at = dom
-            .find(&format!("data-chart=\"{chart}\""))
-            .unwrap_or_else(|| panic!("chart {chart} not in the rendered page"));
-        let svg_open = dom[..at].rfind("<svg").expect("inside an <svg>");
-        assert!(dom[svg_open..].contains("</svg>"));
-    }
-    assert_eq!(
-        dom.matches("<section id=\"item-").count(),
-        10,
-        "the ten items"
-    );
-    check_with_axe(&bin, &url);
-    let shot = dir.path().join("phone.png");
-    let out = run(&[
-        "--window-size=390,844",
-        &format!("--screenshot={}", shot.display()),
-        &url,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let png = std::fs::read(&shot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{} bytes",
-        png.len()
-    );
-}
-
-/// Runs axe-core's command line on the page when `PROTOCALL_TEST_AXE` names
-/// it (`npm install -g @axe-core/cli`), with `PROTOCALL_TEST_CHROMEDRIVER`
-/// naming the driver of the same version as `chromium`: no accessibility
-/// violation may be found.
-fn check_with_axe(chromium: &str, url: &str) {
-    let Some(axe) = std::env::var("PROTOCALL_TEST_AXE")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        eprintln!("PROTOCALL_TEST_AXE not set: the axe-core check is skipped");
-        return;
-    };
-    let driver = std::env::var("PROTOCALL_TEST_CHROMEDRIVER")
-        .expect("PROTOCALL_TEST_AXE needs PROTOCALL_TEST_CHROMEDRIVER");
-    let out = std::process::Command::new(&axe)
-        .args([url, "--exit", "--chromedriver-path", &driver])
-        .args(["--chrome-path", chromium])
-        .arg("--chrome-options=no-sandbox,disable-gpu,disable-dev-shm-usage")
-        .output()
-        .unwrap_or_else(|e| panic!("{axe} cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// With `locale.language = "en"`, the API speaks English unless a request
+/// asks for Portuguese.
+#[tokio::test]
+async fn the_api_speaks_the_configured_language_unless_asked() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("PROTOCALL__LOCALE__LANGUAGE", "en")]).await;
+    consultant(&app, "Ana").await;
+    let (_, lang, html) = report_as(&app, "html", None).await;
+    assert_eq!(lang.as_deref(), Some("en"));
+    assert!(String::from_utf8(html)
+        .unwrap()
+        .contains("Weekly report, week 2026-W47"));
+    let (_, lang, html) = report_as(&app, "html", Some("pt-BR,pt;q=0.9,en;q=0.8")).await;
+    assert_eq!(lang.as_deref(), Some("pt-BR"));
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Relatório semanal, semana 2026-W47"));
+    assert!(html.contains("<html lang=\"pt-BR\">"));
 }
 
 #[tokio::test]
@@ -717,15 +753,35 @@ async fn cli_writes_the_report_in_every_format() {
         );
         let bytes = std::fs::read(&out).unwrap();
         match format {
-            "html" => assert!(String::from_utf8_lossy(&bytes).contains("2026-W47")),
+            "html" => {
+                // The shipped config's language.
+                let page = String::from_utf8_lossy(&bytes);
+                assert!(page.contains("2026-W47"));
+                assert!(page.contains("<html lang=\"pt-BR\">"));
+            }
             "xlsx" => assert!(bytes.starts_with(b"PK")),
             "json" => {
                 let v: Value = serde_json::from_slice(&bytes).unwrap();
                 assert_eq!(v["consultants"][0]["name"], "Ana");
             }
-            _ => assert!(String::from_utf8_lossy(&bytes).contains("# 10.")),
+            _ => assert!(String::from_utf8_lossy(&bytes).contains("# 10. Acompanhamento")),
         }
     }
+    // locale.language = "en": the command speaks English.
+    let out = dir.path().join("en.html");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+        .args([
+            "report", "weekly", "--week", "2026-W47", "--format", "html", "--out",
+        ])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &app.db_url)
+        .env("PROTOCALL__LOCALE__LANGUAGE", "en")
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("<html lang=\"en\">") && page.contains("Weekly report, week 2026-W47"));
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
         .args(["report", "weekly", "--week", "2026-W60"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -733,49 +789,6 @@ async fn cli_writes_the_report_in_every_format() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
-}
-
-/// A local SMTP sink: takes one message and hands back what it received.
-async fn smtp_sink() -> (u16, tokio::task::JoinHandle<(Vec<String>, String)>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (sock, _) = listener.accept().await.unwrap();
-        let (r, mut w) = sock.into_split();
-        let mut lines = BufReader::new(r).lines();
-        w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-        let mut rcpt = Vec::new();
-        let mut data = String::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let upper = line.to_ascii_uppercase();
-            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                w.write_all(b"250 sink\r\n").await.unwrap();
-            } else if upper.starts_with("MAIL FROM") {
-                w.write_all(b"250 ok\r\n").await.unwrap();
-            } else if upper.starts_with("RCPT TO") {
-                rcpt.push(line.clone());
-                w.write_all(b"250 ok\r\n").await.unwrap();
-            } else if upper == "DATA" {
-                w.write_all(b"354 go on\r\n").await.unwrap();
-                while let Some(l) = lines.next_line().await.unwrap() {
-                    if l == "." {
-                        break;
-                    }
-                    data.push_str(&l);
-                    data.push('\n');
-                }
-                w.write_all(b"250 queued\r\n").await.unwrap();
-            } else if upper == "QUIT" {
-                w.write_all(b"221 bye\r\n").await.unwrap();
-                break;
-            } else {
-                w.write_all(b"250 ok\r\n").await.unwrap();
-            }
-        }
-        (rcpt, data)
-    });
-    (port, task)
 }
 
 #[tokio::test]
@@ -787,6 +800,7 @@ async fn the_monday_pack_is_mailed() {
         &app.db_url,
         port,
         "[\"gerencia@desk.example\", \"ops@desk.example\"]",
+        None,
     )
     .await;
     assert!(
@@ -799,30 +813,51 @@ async fn the_monday_pack_is_mailed() {
         .unwrap()
         .unwrap();
     assert_eq!(rcpt.len(), 2, "{rcpt:?}");
+    // The shipped config speaks Portuguese: the subject, non-ASCII, comes
+    // as an RFC 2047 encoded word, exactly as lettre encodes this text.
+    let expected = subject_line("protocall: relatório semanal, semana 2026-W47");
+    assert!(data.contains(&expected), "{expected}\n{data}");
+    assert!(data.contains("text/html") && data.contains("text/plain"));
+    assert!(data.contains("protocall-2026-W47.xlsx") && data.contains("protocall-2026-W47.csv"));
+    // locale.language = "en": the subject in English, as it was.
+    let (port, sink) = smtp_sink().await;
+    let out = mail_cli(&app.db_url, port, "[\"gerencia@desk.example\"]", Some("en")).await;
+    assert!(out.status.success());
+    let (_, data) = tokio::time::timeout(std::time::Duration::from_secs(10), sink)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         data.contains("Subject: protocall weekly report 2026-W47"),
         "{data}"
     );
-    assert!(data.contains("text/html"));
-    assert!(data.contains("protocall-2026-W47.xlsx") && data.contains("protocall-2026-W47.csv"));
     // A relay that is not there: a clear error, exit 1.
-    let out = mail_cli(&app.db_url, 9, "[\"gerencia@desk.example\"]").await;
+    let out = mail_cli(&app.db_url, 9, "[\"gerencia@desk.example\"]", None).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
 }
 
-/// `protocall report mail` off the test's runtime (the sink runs on it).
-async fn mail_cli(db_url: &str, port: u16, to: &str) -> std::process::Output {
+/// `protocall report mail` off the test's runtime (the sink runs on it),
+/// in `language` when given, else the shipped config's.
+async fn mail_cli(
+    db_url: &str,
+    port: u16,
+    to: &str,
+    language: Option<&str>,
+) -> std::process::Output {
     let (db_url, to) = (db_url.to_string(), to.to_string());
+    let language = language.map(str::to_string);
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
-            .args(["report", "mail", "--week", "2026-W47"])
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"));
+        cmd.args(["report", "mail", "--week", "2026-W47"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("DATABASE_URL", db_url)
             .env("PROTOCALL__REPORTS__MAIL__SMTP_PORT", port.to_string())
-            .env("PROTOCALL__REPORTS__MAIL__TO", to)
-            .output()
-            .unwrap()
+            .env("PROTOCALL__REPORTS__MAIL__TO", to);
+        if let Some(l) = language {
+            cmd.env("PROTOCALL__LOCALE__LANGUAGE", l);
+        }
+        cmd.output().unwrap()
     })
     .await
     .unwrap()

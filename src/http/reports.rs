@@ -1,13 +1,17 @@
-//! The weekly report over HTTP: `GET /api/reports/weekly?week=2026-W48&format=json|csv|xlsx|html`.
+//! The weekly report over HTTP: `GET /api/reports/weekly?week=2026-W48&format=json|csv|xlsx|html`,
+//! in the language the request's `Accept-Language` asks for when we speak
+//! it, else `locale.language`. The console's `/gestao/report` serves the
+//! same through [`weekly_in`], in the signed-in person's language.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiQuery};
 use super::AppState;
+use crate::i18n::Lang;
 use crate::reports::weekly::{self, ReportError};
 
 impl From<ReportError> for ApiError {
@@ -31,14 +35,28 @@ pub struct WeeklyParams {
     pub format: Option<String>,
 }
 
-/// The ten figures of the Monday report.
-#[utoipa::path(get, path = "/api/reports/weekly", params(WeeklyParams),
+/// The ten figures of the Monday report. CSV, XLSX and HTML are written
+/// in the language `Accept-Language` asks for (`pt-BR` or `en`), else in
+/// `locale.language`; JSON has no words.
+#[utoipa::path(get, path = "/api/reports/weekly", params(WeeklyParams,
+        ("Accept-Language" = Option<String>, Header, description = "pt-BR or en; default locale.language")),
     responses((status = 200, body = Object, description = "JSON, CSV, XLSX or HTML")),
     security(("bearer" = [])))]
 pub async fn weekly(
     State(st): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(p): ApiQuery<WeeklyParams>,
 ) -> Result<Response, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::from_accept_language(accept, st.reports.lang);
+    weekly_in(&st, p, lang).await
+}
+
+/// The report for these parameters in `lang`: the one implementation
+/// behind the API and the console.
+pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
     let (last, this) = weekly::default_weeks(now, st.reports.planner.tz);
     let week = p.week.unwrap_or(last);
@@ -48,9 +66,9 @@ pub async fn weekly(
         return Err(ApiError::field("format", "json, csv, xlsx or html"));
     }
     let r = weekly::weekly(&st.store, &st.reports, &week, &schedule_week, now).await?;
-    let (ctype, body) = render(&r, &format)?;
+    let (ctype, body) = render(&r, &format, lang)?;
     let name = format!("protocall-{week}.{format}");
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, ctype.to_string()),
             (
@@ -60,12 +78,27 @@ pub async fn weekly(
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    // The JSON is the same in every language; the other formats are not,
+    // and a cache must not hand one reader's language to another.
+    if format != "json" {
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_LANGUAGE,
+            header::HeaderValue::from_static(lang.tag()),
+        );
+        h.insert(
+            header::VARY,
+            header::HeaderValue::from_static("Accept-Language"),
+        );
+    }
+    Ok(response)
 }
 
 fn render(
     r: &crate::reports::model::WeeklyReport,
     format: &str,
+    lang: Lang,
 ) -> Result<(&'static str, Vec<u8>), ApiError> {
     let failed = |e: String| {
         tracing::error!(error = %e, format, "weekly report not rendered");
@@ -75,5 +108,5 @@ fn render(
             "the report could not be rendered",
         )
     };
-    crate::reports::render::any(r, format).map_err(|e| failed(e.to_string()))
+    crate::reports::render::any(r, format, lang).map_err(|e| failed(e.to_string()))
 }

@@ -206,16 +206,13 @@ pub struct Followup {
 }
 
 impl WeeklyReport {
-    /// A consultant's name, or "Team" for the total rows.
-    pub fn who(&self, id: Option<i64>) -> String {
-        match id {
-            None => "Team".into(),
-            Some(id) => self
-                .consultants
-                .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| format!("#{id}")),
-        }
+    /// A consultant's name, `#id` for one the report does not list. (The
+    /// team's rows are named by the renderers, in the report's language.)
+    pub fn consultant_name(&self, id: i64) -> String {
+        self.consultants
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
     }
 }

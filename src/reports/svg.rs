@@ -16,7 +16,11 @@
 //! - Values are `Option<f64>`: `None`, NaN and infinities are "no value" (no
 //!   bar, a gap in a line); negative values are drawn as zero, since every
 //!   figure charted here (hours, agents, ratios) is non-negative. Without any
-//!   value the chart says "No data" instead of drawing empty axes.
+//!   value the chart says "Sem dados" ("No data") instead of drawing empty
+//!   axes.
+//! - Its words (the text alternative, "no data") come from the catalogues
+//!   and its numbers (ticks, tooltips) are written in the chart's language
+//!   (`2,5` / `2.5`); the caller brings titles and labels already in it.
 //! - System fonts only; colours from the Okabe–Ito palette, which stays
 //!   distinguishable for the common kinds of colour blindness.
 
@@ -29,6 +33,8 @@
 )]
 
 use std::fmt::Write as _;
+
+use crate::i18n::Lang;
 
 /// The drawing's coordinate system; the browser scales it to the width.
 const WIDTH: f64 = 640.0;
@@ -62,6 +68,8 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     /// One label per position on the x axis.
     pub categories: &'a [String],
+    /// The language of the chart's own words and numbers.
+    pub lang: Lang,
 }
 
 /// One named series, aligned with the chart's categories (missing trailing
@@ -114,7 +122,7 @@ pub fn grouped_bars(chart: &Chart, series: &[Series]) -> String {
     let Some(max) = max else {
         return empty_chart(chart, series.iter().map(|s| s.name.as_str()));
     };
-    let axis = Axis::new(max, Scale::Number);
+    let axis = Axis::new(max, Scale::Number, chart.lang);
     let mut out = open_svg(chart, &describe(chart, series.iter()));
     legend(
         &mut out,
@@ -164,7 +172,7 @@ pub fn bars_and_line(chart: &Chart, bars: &Series, line: &Series) -> String {
     let Some(max) = max else {
         return empty_chart(chart, [bars.name.as_str(), line.name.as_str()].into_iter());
     };
-    let axis = Axis::new(max, Scale::Number);
+    let axis = Axis::new(max, Scale::Number, chart.lang);
     let mut out = open_svg(chart, &describe(chart, [bars, line].into_iter()));
     legend(
         &mut out,
@@ -213,7 +221,7 @@ pub fn line_chart(
     };
     // The target must fit on the axis too, or its line would leave the plot.
     let max = target.map_or(max, |t| max.max(t.value));
-    let axis = Axis::new(max, scale);
+    let axis = Axis::new(max, scale, chart.lang);
     let mut out = open_svg(chart, &describe(chart, series.iter()));
     let mut entries: Vec<LegendEntry> = series
         .iter()
@@ -269,10 +277,11 @@ struct Axis {
     max: f64,
     step: f64,
     scale: Scale,
+    lang: Lang,
 }
 
 impl Axis {
-    fn new(max: f64, scale: Scale) -> Axis {
+    fn new(max: f64, scale: Scale, lang: Lang) -> Axis {
         let max = if max.is_finite() && max > 0.0 {
             max
         } else {
@@ -285,10 +294,16 @@ impl Axis {
                 max: 1.0,
                 step: 0.2,
                 scale,
+                lang,
             },
             _ => {
                 let (max, step) = nice_range(max);
-                Axis { max, step, scale }
+                Axis {
+                    max,
+                    step,
+                    scale,
+                    lang,
+                }
             }
         }
     }
@@ -306,8 +321,8 @@ impl Axis {
 
     fn label(&self, v: f64) -> String {
         match self.scale {
-            Scale::Percent => format!("{}%", trim_number(v * 100.0, 1)),
-            Scale::Number => trim_number(v, 2),
+            Scale::Percent => format!("{}%", trim_number(self.lang, v * 100.0, 1)),
+            Scale::Number => trim_number(self.lang, v, 2),
         }
     }
 
@@ -320,8 +335,8 @@ impl Axis {
             2
         };
         match self.scale {
-            Scale::Percent => format!("{}%", fixed(v * 100.0, decimals)),
-            Scale::Number => fixed(v, decimals),
+            Scale::Percent => format!("{}%", spoken(self.lang, v * 100.0, decimals)),
+            Scale::Number => spoken(self.lang, v, decimals),
         }
     }
 }
@@ -385,12 +400,14 @@ fn sanitise_key(key: &str) -> String {
 /// A one-sentence text alternative: what is plotted over how many points.
 fn describe<'a>(chart: &Chart, series: impl Iterator<Item = &'a Series>) -> String {
     let names: Vec<&str> = series.map(|s| s.name.as_str()).collect();
-    format!(
-        "{} by {}, {} point(s): {}.",
-        chart.y_label,
-        chart.x_label,
-        chart.categories.len(),
-        names.join(", ")
+    chart.lang.tf(
+        "report.chart.describe",
+        &[
+            ("y", chart.y_label),
+            ("x", chart.x_label),
+            ("n", &chart.categories.len().to_string()),
+            ("series", &names.join(", ")),
+        ],
     )
 }
 
@@ -413,16 +430,21 @@ fn open_svg(chart: &Chart, description: &str) -> String {
 /// so the page keeps its layout and a screen reader still hears the title.
 fn empty_chart<'a>(chart: &Chart, names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
-    let mut out = open_svg(chart, &format!("No data for {}.", names.join(", ")));
+    let lang = chart.lang;
+    let mut out = open_svg(
+        chart,
+        &lang.tf("report.chart.no_data_for", &[("series", &names.join(", "))]),
+    );
     let _ = write!(
         out,
-        r#"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{GRID_COLOUR}"/><text x="{}" y="{}" text-anchor="middle" fill="{AXIS_COLOUR}">No data</text></svg>"#,
+        r#"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{GRID_COLOUR}"/><text x="{}" y="{}" text-anchor="middle" fill="{AXIS_COLOUR}">{}</text></svg>"#,
         num(PLOT_LEFT),
         num(PLOT_TOP),
         num(PLOT_RIGHT - PLOT_LEFT),
         num(PLOT_BOTTOM - PLOT_TOP),
         num((PLOT_LEFT + PLOT_RIGHT) / 2.0),
         num((PLOT_TOP + PLOT_BOTTOM) / 2.0),
+        escape(lang.t("report.chart.no_data")),
     );
     out
 }
@@ -622,14 +644,26 @@ fn fixed(v: f64, decimals: usize) -> String {
     }
 }
 
-/// Like [`fixed`], without trailing zeros (tooltips: "2.5", not "2.50").
-fn trim_number(v: f64, decimals: usize) -> String {
-    let s = fixed(v, decimals);
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+/// A number people read on the chart, in `lang`'s separators ("1.234,5"
+/// or "1,234.5"), never "NaN"; coordinates use [`num`] instead, since SVG
+/// has its own syntax.
+fn spoken(lang: Lang, v: f64, decimals: usize) -> String {
+    lang.number(if v.is_finite() { v } else { 0.0 }, decimals)
+}
+
+/// Like [`spoken`], without trailing zeros (tooltips: "2,5", not "2,50").
+fn trim_number(lang: Lang, v: f64, decimals: usize) -> String {
+    let s = spoken(lang, v, decimals);
+    if decimals == 0 {
+        return s;
     }
+    // With decimals, the last separator is the decimal one and everything
+    // after it may go if it is zeros.
+    let trimmed = s.trim_end_matches('0');
+    trimmed
+        .strip_suffix([',', '.'])
+        .unwrap_or(trimmed)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -659,6 +693,7 @@ mod tests {
             x_label: "X & Y",
             y_label: "'h'",
             categories: &categories,
+            lang: Lang::En,
         };
         let s = Series::new("S\"1", vec![Some(f64::NAN), Some(f64::INFINITY)]);
         let t = Series::new("S2", vec![Some(-1.0), Some(2.0)]);
@@ -695,6 +730,7 @@ mod tests {
             x_label: "x",
             y_label: "y",
             categories: &categories,
+            lang: Lang::En,
         };
         let svg = grouped_bars(&chart, &[Series::new("s", vec![None])]);
         assert!(svg.contains("No data"));
@@ -720,6 +756,7 @@ mod tests {
             x_label: "Week",
             y_label: "Share",
             categories: &categories,
+            lang: Lang::En,
         };
         let svg = line_chart(
             &chart,
@@ -737,5 +774,53 @@ mod tests {
         assert!(!d.contains('L'));
         assert!(svg.contains(r#"class="target""#));
         assert!(svg.contains(">100%<"));
+    }
+
+    #[test]
+    fn portuguese_charts_write_decimal_commas_and_portuguese_words() {
+        let categories = cats(&["Ana", "Bia"]);
+        let chart = Chart {
+            key: "hours",
+            title: "Horas",
+            x_label: "Consultor",
+            y_label: "Horas",
+            categories: &categories,
+            lang: Lang::PtBr,
+        };
+        let svg = grouped_bars(
+            &chart,
+            &[Series::new("Realizado (h)", vec![Some(2.5), Some(1234.5)])],
+        );
+        assert!(
+            svg.contains("<title>Ana: Realizado (h) 2,5</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<title>Bia: Realizado (h) 1.234,5</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains(
+            "<desc id=\"chart-hours-desc\">Horas por Consultor, 2 ponto(s): Realizado (h).</desc>"
+        ));
+        // Coordinates keep SVG's own syntax.
+        assert!(!svg.contains("x=\"56,0\"") && svg.contains("x=\""));
+        let percent = line_chart(
+            &chart,
+            &[Series::new("ANS", vec![Some(0.9375), None])],
+            Scale::Percent,
+            None,
+        );
+        assert!(percent.contains("Ana: ANS 93,8%"), "{percent}");
+        let empty = grouped_bars(&chart, &[Series::new("Realizado (h)", vec![None])]);
+        assert!(empty.contains(">Sem dados<") && empty.contains("Sem dados de Realizado (h)."));
+        // English ticks keep a point.
+        let en = grouped_bars(
+            &Chart {
+                lang: Lang::En,
+                ..chart
+            },
+            &[Series::new("Realised (h)", vec![Some(0.25), Some(0.5)])],
+        );
+        assert!(en.contains(">0.5<") || en.contains(">0.50<"), "{en}");
     }
 }

@@ -49,6 +49,10 @@ pub struct ReportConfig {
     pub service_level_target: f64,
     pub default_deadline_hours: i64,
     pub evolution_weeks: u32,
+    /// `locale.language`: the report's words when nobody asks for another
+    /// (the Monday mail, the command line, an API client without
+    /// `Accept-Language`).
+    pub lang: crate::i18n::Lang,
 }
 
 /// Minutes a pending call-back is expected to take.
@@ -238,6 +242,7 @@ impl ReportConfig {
             service_level_target: settings.reports.service_level_target,
             default_deadline_hours: i64::from(settings.reports.default_deadline_hours),
             evolution_weeks: settings.reports.evolution_weeks,
+            lang: settings.locale.lang(),
         }
     }
 }

@@ -20,7 +20,6 @@ use super::i18n::Lang;
 use super::layout::{self, respond, when};
 use super::session::Session;
 use crate::directory::Role;
-use crate::http::error::ApiQuery;
 use crate::http::reports::WeeklyParams;
 use crate::http::AppState;
 use crate::reports::weekly::default_weeks;
@@ -232,7 +231,9 @@ pub struct ReportParams {
 }
 
 /// The weekly report exactly as `GET /api/reports/weekly` serves it (the
-/// same handler), for a signed-in manager.
+/// same implementation), for a signed-in manager, in the language the
+/// console speaks to them (their choice, else their browser's, else
+/// `locale.language`).
 pub async fn report(
     State(st): State<AppState>,
     s: Session,
@@ -246,7 +247,7 @@ pub async fn report(
         schedule_week: None,
         format: Some(p.format.unwrap_or_else(|| "html".into())),
     };
-    match crate::http::reports::weekly(State(st), ApiQuery(params)).await {
+    match crate::http::reports::weekly_in(&st, params, s.lang).await {
         Ok(r) => r,
         Err(e) if e.status.is_client_error() => {
             layout::error_page(s.lang, Some(&s), StatusCode::BAD_REQUEST, "flash.invalid")

@@ -1,36 +1,49 @@
 //! The HTML writer: one standalone page (inline CSS, inline SVG charts, no
 //! script) with a summary, a table of contents, the ten items and the
 //! definitions of the figures, readable on a phone and by assistive
-//! technology.
+//! technology, in the report's language (its `lang` attribute says which,
+//! so a screen reader pronounces it right).
 
 use std::fmt::Write as _;
 
 use super::super::model::{HoursRow, WeeklyReport};
 use super::super::svg;
-use super::items::{headline, items, phone_by_hour, PHONE_SUBTITLE};
-use super::table::{display_datetime, hours, Cell, Layout, Table};
+use super::items::{items, phone_by_hour, summary_figures, who_name, PHONE_SUBTITLE};
+use super::table::{display_date, display_datetime, hours, Cell, Layout, Table};
+use crate::i18n::Lang;
 
-/// The report as one standalone HTML page: no scripts, no external
-/// resources, inline CSS and SVG charts, readable on a phone.
-pub fn html(r: &WeeklyReport) -> String {
-    let items = items(r);
+/// The report as one standalone HTML page in `lang`: no scripts, no
+/// external resources, inline CSS and SVG charts, readable on a phone.
+pub fn html(r: &WeeklyReport, lang: Lang) -> String {
+    let items = items(r, lang);
     let mut out = String::with_capacity(64 * 1024);
-    let week = esc(&r.week);
+    let title = esc(&lang.tf("report.title", &[("week", &r.week)]));
+    let meta = lang.tf(
+        "report.meta",
+        &[
+            ("from", &display_date(&r.week_start, lang, false)),
+            ("to", &display_date(&r.week_end, lang, true)),
+            ("zone", &r.timezone),
+            ("schedule_week", &r.schedule_week),
+            ("generated", &display_datetime(&r.generated_at, lang)),
+        ],
+    );
     let _ = write!(
         out,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Weekly report, week {week}</title>\n<style>{STYLE}</style>\n</head>\n\
-         <body>\n<main class=\"container\">\n<header>\n<h1>Weekly report, week {week}</h1>\n\
-         <p class=\"meta\">{} to {} ({}) · schedule week {} · generated {}</p>\n</header>\n",
-        esc(&display_datetime(&r.week_start)),
-        esc(&display_datetime(&r.week_end)),
-        esc(&r.timezone),
-        esc(&r.schedule_week),
-        esc(&display_datetime(&r.generated_at)),
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n\
+         <body>\n<main class=\"container\">\n<header>\n<h1>{title}</h1>\n\
+         <p class=\"meta\">{}</p>\n</header>\n",
+        lang.tag(),
+        esc(&meta),
     );
-    html_summary(&mut out, r);
-    out.push_str("<nav class=\"toc\" aria-label=\"Items\"><ol>");
+    html_summary(&mut out, r, lang);
+    let _ = write!(
+        out,
+        "<nav class=\"toc\" aria-label=\"{}\"><ol>",
+        esc(lang.t("report.toc"))
+    );
     for item in &items {
         let _ = write!(
             out,
@@ -55,10 +68,10 @@ pub fn html(r: &WeeklyReport) -> String {
         // chart: the table's "No data" says it once.
         match n {
             3 if !r.hours.is_empty() => {
-                chart_block(&mut out, &hours_chart(r), &chart, &item_heading);
+                chart_block(&mut out, &hours_chart(r, lang), &chart, &item_heading, lang);
             }
             9 if !r.evolution.is_empty() => {
-                chart_block(&mut out, &trend_chart(r), &chart, &item_heading);
+                chart_block(&mut out, &trend_chart(r, lang), &chart, &item_heading, lang);
             }
             _ => {}
         }
@@ -72,14 +85,17 @@ pub fn html(r: &WeeklyReport) -> String {
                 }
                 None => item_heading.clone(),
             };
-            if n == 7 && table.subtitle == Some(PHONE_SUBTITLE) && !r.demand.phone.is_empty() {
-                chart_block(&mut out, &demand_chart(r), &chart, &heading);
+            if n == 7
+                && table.subtitle == Some(lang.t(PHONE_SUBTITLE))
+                && !r.demand.phone.is_empty()
+            {
+                chart_block(&mut out, &demand_chart(r, lang), &chart, &heading, lang);
             }
-            html_table(&mut out, table, &id, &heading);
+            html_table(&mut out, table, &id, &heading, lang);
         }
         out.push_str("</section>\n");
     }
-    out.push_str(DEFINITIONS);
+    definitions(&mut out, lang);
     out.push_str("</main>\n</body>\n</html>\n");
     out
 }
@@ -88,26 +104,12 @@ fn esc(text: &str) -> String {
     svg::escape(text)
 }
 
-fn html_summary(out: &mut String, r: &WeeklyReport) {
-    let h = headline(r);
-    let ratio = |v: Option<f64>| Cell::ratio(v).display();
-    let figures = [
-        (
-            "Contacts",
-            h.contacts.map_or(Cell::Empty, Cell::Int).display(),
-        ),
-        (
-            "Realised hours",
-            h.realised_minutes
-                .map_or(Cell::Empty, Cell::Hours)
-                .display(),
-        ),
-        ("SLA", ratio(h.sla)),
-        ("Service level", ratio(h.service_level)),
-        ("Abandonment", ratio(h.abandonment)),
-    ];
-    out.push_str(
-        "<section id=\"summary\" aria-labelledby=\"summary-h\">\n<h2 id=\"summary-h\">Summary</h2>\n<dl class=\"cards\">",
+fn html_summary(out: &mut String, r: &WeeklyReport, lang: Lang) {
+    let figures = summary_figures(r, lang);
+    let _ = write!(
+        out,
+        "<section id=\"summary\" aria-labelledby=\"summary-h\">\n<h2 id=\"summary-h\">{}</h2>\n<dl class=\"cards\">",
+        esc(lang.t("report.summary"))
     );
     for (name, value) in figures {
         let _ = write!(
@@ -123,25 +125,36 @@ fn html_summary(out: &mut String, r: &WeeklyReport) {
 /// Opens the wrapper that lets a wide table or chart scroll sideways on a
 /// narrow screen. Whoever cannot scroll with a pointer must be able to focus
 /// it and scroll with the arrow keys, and a focused region must say what it
-/// holds: it is named after its heading plus its `kind` ("table", "chart"),
-/// the element naming itself through its own `aria-label`. The heading alone
-/// would not do: the item's section already bears the heading's name, and
-/// two regions of the same name cannot be told apart.
+/// holds: it is named after its heading plus its `kind` ("tabela",
+/// "gráfico"), the element naming itself through its own `aria-label`. The
+/// heading alone would not do: the item's section already bears the
+/// heading's name, and two regions of the same name cannot be told apart.
 fn open_scroller(out: &mut String, class: &str, id: &str, heading: &str, kind: &str) {
     let _ = write!(
         out,
         "<div class=\"{class}\" id=\"{id}\" tabindex=\"0\" role=\"region\" \
-         aria-labelledby=\"{heading} {id}\" aria-label=\"{kind}\">"
+         aria-labelledby=\"{heading} {id}\" aria-label=\"{}\">",
+        esc(kind)
     );
 }
 
 /// A table under the heading whose id is `heading`; `id` names its wrapper.
-fn html_table(out: &mut String, table: &Table, id: &str, heading: &str) {
+fn html_table(out: &mut String, table: &Table, id: &str, heading: &str, lang: Lang) {
     if table.rows.is_empty() {
-        out.push_str("<p class=\"empty\">No data.</p>\n");
+        let _ = writeln!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            esc(lang.t("report.no_data"))
+        );
         return;
     }
-    open_scroller(out, "table-wrap", id, heading, "table");
+    open_scroller(
+        out,
+        "table-wrap",
+        id,
+        heading,
+        lang.t("report.region.table"),
+    );
     out.push_str("<table>");
     match table.layout {
         Layout::Rows => {
@@ -167,7 +180,7 @@ fn html_table(out: &mut String, table: &Table, id: &str, heading: &str) {
                     "<tr>"
                 });
                 for cell in &row.cells {
-                    td(out, cell);
+                    td(out, cell, lang);
                 }
                 out.push_str("</tr>");
             }
@@ -182,7 +195,7 @@ fn html_table(out: &mut String, table: &Table, id: &str, heading: &str) {
                 .unwrap_or(&[]);
             for (name, cell) in table.columns.iter().zip(cells) {
                 let _ = write!(out, "<tr><th scope=\"row\">{}</th>", esc(name));
-                td(out, cell);
+                td(out, cell, lang);
                 out.push_str("</tr>");
             }
             out.push_str("</tbody>");
@@ -193,25 +206,31 @@ fn html_table(out: &mut String, table: &Table, id: &str, heading: &str) {
 
 /// A chart in a wrapper that scrolls sideways on a narrow screen, rather than
 /// shrinking the chart's text below reading size; named like a table.
-fn chart_block(out: &mut String, svg: &str, id: &str, heading: &str) {
-    open_scroller(out, "chart-wrap", id, heading, "chart");
+fn chart_block(out: &mut String, svg: &str, id: &str, heading: &str, lang: Lang) {
+    open_scroller(
+        out,
+        "chart-wrap",
+        id,
+        heading,
+        lang.t("report.region.chart"),
+    );
     out.push_str(svg);
     out.push_str("</div>\n");
 }
 
-fn td(out: &mut String, cell: &Cell) {
+fn td(out: &mut String, cell: &Cell, lang: Lang) {
     let class = match cell {
         Cell::Empty => " class=\"num none\"",
         Cell::Text(_) => " class=\"text\"",
         Cell::DateTime(_) => "",
         _ => " class=\"num\"",
     };
-    let _ = write!(out, "<td{class}>{}</td>", esc(&cell.display()));
+    let _ = write!(out, "<td{class}>{}</td>", esc(&cell.display(lang)));
 }
 
 /// Item 3: hours scheduled and realised per consultant. The team row is left
 /// out when there are consultants, as its bars would dwarf theirs.
-fn hours_chart(r: &WeeklyReport) -> String {
+fn hours_chart(r: &WeeklyReport, lang: Lang) -> String {
     let people: Vec<&HoursRow> = r
         .hours
         .iter()
@@ -222,7 +241,10 @@ fn hours_chart(r: &WeeklyReport) -> String {
     } else {
         people
     };
-    let categories: Vec<String> = rows.iter().map(|h| r.who(h.consultant_id)).collect();
+    let categories: Vec<String> = rows
+        .iter()
+        .map(|h| who_name(r, lang, h.consultant_id))
+        .collect();
     let scheduled = rows
         .iter()
         .map(|h| Some(hours(h.scheduled_minutes)))
@@ -234,70 +256,119 @@ fn hours_chart(r: &WeeklyReport) -> String {
     svg::grouped_bars(
         &svg::Chart {
             key: "hours",
-            title: "Hours scheduled versus realised, per consultant",
-            x_label: "Consultant",
-            y_label: "Hours",
+            title: lang.t("report.chart.hours.title"),
+            x_label: lang.t("report.chart.hours.x"),
+            y_label: lang.t("report.chart.hours.y"),
             categories: &categories,
+            lang,
         },
         &[
-            svg::Series::new("Scheduled (h)", scheduled),
-            svg::Series::new("Realised (h)", realised),
+            svg::Series::new(lang.t("report.col.scheduled_h"), scheduled),
+            svg::Series::new(lang.t("report.col.realised_h"), realised),
         ],
     )
 }
 
 /// Item 7: agents Erlang C needs versus consultants on duty, per hour.
-fn demand_chart(r: &WeeklyReport) -> String {
+fn demand_chart(r: &WeeklyReport, lang: Lang) -> String {
     let phone = phone_by_hour(&r.demand);
     let categories: Vec<String> = phone.iter().map(|h| format!("{:02}", h.hour)).collect();
     svg::bars_and_line(
         &svg::Chart {
             key: "demand",
-            title: "Phone line: agents needed versus consultants on duty, per hour of the day",
-            x_label: "Hour of the day",
-            y_label: "Agents",
+            title: lang.t("report.chart.demand.title"),
+            x_label: lang.t("report.chart.demand.x"),
+            y_label: lang.t("report.chart.demand.y"),
             categories: &categories,
+            lang,
         },
         &svg::Series::new(
-            "Agents needed",
+            lang.t("report.col.agents_needed"),
             phone
                 .iter()
                 .map(|h| Some(f64::from(h.agents_needed)))
                 .collect(),
         ),
-        &svg::Series::new("On duty", phone.iter().map(|h| Some(h.on_duty)).collect()),
+        &svg::Series::new(
+            lang.t("report.col.on_duty"),
+            phone.iter().map(|h| Some(h.on_duty)).collect(),
+        ),
     )
 }
 
 /// Item 9: SLA and service level week over week, against the service-level
 /// target (the model has no separate target for the SLA).
-fn trend_chart(r: &WeeklyReport) -> String {
+fn trend_chart(r: &WeeklyReport, lang: Lang) -> String {
     let categories: Vec<String> = r.evolution.iter().map(|w| w.week.clone()).collect();
     let target = [r.sla.target, r.demand.service_level_target]
         .into_iter()
         .find(|t| t.is_finite() && *t > 0.0)
         .map(|value| svg::Target {
-            label: format!("Service level target ({})", Cell::Ratio(value).display()),
+            label: lang.tf(
+                "report.chart.target",
+                &[("target", &Cell::Ratio(value).display(lang))],
+            ),
             value,
         });
     svg::line_chart(
         &svg::Chart {
             key: "trend",
-            title: "SLA and service level, week over week",
-            x_label: "Week",
-            y_label: "Share",
+            title: lang.t("report.chart.trend.title"),
+            x_label: lang.t("report.chart.trend.x"),
+            y_label: lang.t("report.chart.trend.y"),
             categories: &categories,
+            lang,
         },
         &[
-            svg::Series::new("SLA", r.evolution.iter().map(|w| w.sla).collect()),
             svg::Series::new(
-                "Service level",
+                lang.t("report.col.sla"),
+                r.evolution.iter().map(|w| w.sla).collect(),
+            ),
+            svg::Series::new(
+                lang.t("report.col.service_level"),
                 r.evolution.iter().map(|w| w.service_level).collect(),
             ),
         ],
         svg::Scale::Percent,
         target.as_ref(),
     )
+}
+
+/// The definitions of the figures, as the README and `reports::weekly`
+/// state them, in the reader's words.
+fn definitions(out: &mut String, lang: Lang) {
+    let terms = [
+        (
+            lang.t("report.def.service_level.term"),
+            lang.t("report.def.service_level"),
+        ),
+        (
+            lang.t("report.def.abandonment.term"),
+            lang.t("report.def.abandonment"),
+        ),
+        (lang.t("report.def.asa.term"), lang.t("report.def.asa")),
+        (lang.t("report.def.aht.term"), lang.t("report.def.aht")),
+        (lang.t("report.def.sla.term"), lang.t("report.def.sla")),
+        (
+            lang.t("report.def.realised.term"),
+            lang.t("report.def.realised"),
+        ),
+        (
+            lang.t("report.def.change.term"),
+            lang.t("report.def.change"),
+        ),
+        (lang.t("report.def.empty.term"), lang.t("report.def.empty")),
+    ];
+    let _ = write!(
+        out,
+        "<section id=\"definitions\" class=\"definitions\" aria-labelledby=\"definitions-h\">\n\
+         <h2 id=\"definitions-h\">{}</h2>\n<dl>",
+        esc(lang.t("report.def.title"))
+    );
+    for (term, text) in terms {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(term), esc(text));
+    }
+    out.push_str("</dl>\n</section>\n");
 }
 
 /// Every text colour keeps a contrast of at least 4.5:1 (WCAG AA) with the
@@ -335,20 +406,3 @@ svg.chart{display:block;width:100%;height:auto;max-width:46rem;min-width:28rem}\
 .definitions dt{font-weight:600}\
 .definitions dd{margin:0 0 .6rem}\
 @media print{body{background:#fff}section{break-inside:avoid;border:0}}";
-
-const DEFINITIONS: &str = "<section id=\"definitions\" class=\"definitions\" aria-labelledby=\"definitions-h\">\n\
-<h2 id=\"definitions-h\">Definitions</h2>\n<dl>\
-<dt>Service level</dt><dd>Calls answered by a consultant within the threshold ÷ calls offered. \
-Offered calls are inbound calls that rang at least one consultant.</dd>\
-<dt>Abandonment</dt><dd>Offered calls where the caller hung up before an answer ÷ calls offered.</dd>\
-<dt>ASA (average speed of answer)</dt><dd>Mean wait of the answered offered calls.</dd>\
-<dt>AHT (average handling time)</dt><dd>Mean talk time of the answered calls.</dd>\
-<dt>SLA</dt><dd>Protocols concluded within their deadline ÷ protocols concluded in the week. \
-The deadline is the protocol&#39;s own, else the default deadline in business hours on the desk&#39;s calendar.</dd>\
-<dt>Realised time</dt><dd>The part of each task or contact that falls inside the week.</dd>\
-<dt>Week-over-week change</dt><dd>This week minus the previous week; for ratios, in percentage points (pp).</dd>\
-<dt>Empty cells (—)</dt><dd>A ratio with nothing to divide by, or a change with no previous week.</dd>\
-</dl>\n</section>\n";
-
-// ---------------------------------------------------------------------------
-// Numbers and dates

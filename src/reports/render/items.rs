@@ -2,15 +2,23 @@
 //! one function per item, with their titles, sheet names, column names and
 //! the cells each figure of the model becomes. Every format renders these,
 //! so a column is named and a figure computed in one place only.
+//!
+//! The words come from the catalogues (`report.*` keys in `crate::i18n`)
+//! in the report's language, and so do the names of the model's codes
+//! (categories, channels, contact kinds and statuses, task sources); a
+//! code the catalogue does not know (a category a desk added) is shown as
+//! it is.
 
 use super::super::model::{
     Capacity, ContactCount, Demand, ErlangHour, Followup, HoursRow, PlanCompliance, ScheduleRow,
     ScheduledTask, TaskTime, WeekFigures, WeeklyReport,
 };
 use super::table::{record_table, rows_table, Cell, Item, Row, Table};
+use crate::i18n::Lang;
 
-pub(super) const CAPACITY_SUBTITLE: &str = "Capacity per consultant";
-pub(super) const PHONE_SUBTITLE: &str = "Phone line per hour of the day (Erlang C)";
+/// The key of item 7's hourly table's subtitle; the page puts the chart
+/// above the table that bears it.
+pub(super) const PHONE_SUBTITLE: &str = "report.sub.phone";
 
 fn row(cells: Vec<Cell>, consultant: Option<i64>) -> Row {
     Row {
@@ -24,45 +32,67 @@ fn share(num: i64, den: i64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// The row's consultant, or the team, as [`WeeklyReport::who`] names them.
-fn who(r: &WeeklyReport, id: Option<i64>) -> Cell {
-    Cell::Text(r.who(id))
+/// The row's consultant by name, or the team for the total rows.
+pub(super) fn who_name(r: &WeeklyReport, lang: Lang, id: Option<i64>) -> String {
+    match id {
+        None => lang.t("report.team").to_string(),
+        Some(id) => r.consultant_name(id),
+    }
+}
+
+fn who(r: &WeeklyReport, lang: Lang, id: Option<i64>) -> Cell {
+    Cell::Text(who_name(r, lang, id))
 }
 
 fn text(s: &str) -> Cell {
     Cell::Text(s.to_string())
 }
 
+/// A code of the model (`documentation`, `phone`, `done`…) by its name in
+/// the catalogue under `prefix`, or as it is when the catalogue has none.
+pub(super) fn code(lang: Lang, prefix: &str, value: &str) -> Cell {
+    Cell::Text(
+        lang.get(&format!("{prefix}.{value}"))
+            .unwrap_or(value)
+            .to_string(),
+    )
+}
+
 /// The ten items in report order.
-pub(super) fn items(r: &WeeklyReport) -> Vec<Item> {
+pub(super) fn items(r: &WeeklyReport, lang: Lang) -> Vec<Item> {
     vec![
-        item_1_tasks(r),
-        item_2_contacts(r),
-        item_3_hours(r),
-        item_4_work_plan(r),
-        item_5_schedule(r),
-        item_6_scheduled_tasks(r),
-        item_7_demand(r),
-        item_8_sla(r),
-        item_9_evolution(r),
-        item_10_followup(r),
+        item_1_tasks(r, lang),
+        item_2_contacts(r, lang),
+        item_3_hours(r, lang),
+        item_4_work_plan(r, lang),
+        item_5_schedule(r, lang),
+        item_6_scheduled_tasks(r, lang),
+        item_7_demand(r, lang),
+        item_8_sla(r, lang),
+        item_9_evolution(r, lang),
+        item_10_followup(r, lang),
     ]
 }
 
-fn item_1_tasks(r: &WeeklyReport) -> Item {
+fn item_1_tasks(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 1,
-        title: "Tasks by category (realised)".into(),
-        sheet: "1 Tasks",
+        title: lang.t("report.item.tasks").into(),
+        sheet: lang.t("report.sheet.tasks"),
         tables: vec![rows_table(
-            vec!["Consultant", "Category", "Tasks", "Realised (h)"],
+            vec![
+                lang.t("report.col.consultant"),
+                lang.t("report.col.category"),
+                lang.t("report.col.tasks"),
+                lang.t("report.col.realised_h"),
+            ],
             r.tasks
                 .iter()
                 .map(|t: &TaskTime| {
                     row(
                         vec![
-                            who(r, t.consultant_id),
-                            text(&t.category),
+                            who(r, lang, t.consultant_id),
+                            code(lang, "category", &t.category),
                             Cell::Int(t.count),
                             Cell::Hours(t.minutes),
                         ],
@@ -74,29 +104,29 @@ fn item_1_tasks(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_2_contacts(r: &WeeklyReport) -> Item {
+fn item_2_contacts(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 2,
-        title: "Contacts (scheduled by status and triggered by channel)".into(),
-        sheet: "2 Contacts",
+        title: lang.t("report.item.contacts").into(),
+        sheet: lang.t("report.sheet.contacts"),
         tables: vec![rows_table(
             vec![
-                "Consultant",
-                "Kind",
-                "Channel",
-                "Status",
-                "Contacts",
-                "Realised (h)",
+                lang.t("report.col.consultant"),
+                lang.t("report.col.kind"),
+                lang.t("report.col.channel"),
+                lang.t("report.col.status"),
+                lang.t("report.col.contacts"),
+                lang.t("report.col.realised_h"),
             ],
             r.contacts
                 .iter()
                 .map(|c: &ContactCount| {
                     row(
                         vec![
-                            who(r, c.consultant_id),
-                            text(&c.kind),
-                            text(&c.channel),
-                            text(&c.status),
+                            who(r, lang, c.consultant_id),
+                            code(lang, "report.kind", &c.kind),
+                            code(lang, "channel", &c.channel),
+                            code(lang, "report.status", &c.status),
                             Cell::Int(c.count),
                             Cell::Hours(c.minutes),
                         ],
@@ -108,25 +138,25 @@ fn item_2_contacts(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_3_hours(r: &WeeklyReport) -> Item {
+fn item_3_hours(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 3,
-        title: "Hours scheduled versus realised".into(),
-        sheet: "3 Hours",
+        title: lang.t("report.item.hours").into(),
+        sheet: lang.t("report.sheet.hours"),
         tables: vec![rows_table(
             vec![
-                "Consultant",
-                "Scheduled (h)",
-                "Realised (h)",
-                "Difference (h)",
-                "Realised / scheduled",
+                lang.t("report.col.consultant"),
+                lang.t("report.col.scheduled_h"),
+                lang.t("report.col.realised_h"),
+                lang.t("report.col.difference_h"),
+                lang.t("report.col.realised_per_scheduled"),
             ],
             r.hours
                 .iter()
                 .map(|h: &HoursRow| {
                     row(
                         vec![
-                            who(r, h.consultant_id),
+                            who(r, lang, h.consultant_id),
                             Cell::Hours(h.scheduled_minutes),
                             Cell::Hours(h.realised_minutes),
                             Cell::HoursChange(
@@ -142,27 +172,27 @@ fn item_3_hours(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_4_work_plan(r: &WeeklyReport) -> Item {
+fn item_4_work_plan(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 4,
-        title: "Work-plan compliance by category".into(),
-        sheet: "4 Work plan",
+        title: lang.t("report.item.work_plan").into(),
+        sheet: lang.t("report.sheet.work_plan"),
         tables: vec![rows_table(
             vec![
-                "Consultant",
-                "Category",
-                "Planned (h)",
-                "Realised (h)",
-                "Gap (h)",
-                "Realised / planned",
+                lang.t("report.col.consultant"),
+                lang.t("report.col.category"),
+                lang.t("report.col.planned_h"),
+                lang.t("report.col.realised_h"),
+                lang.t("report.col.gap_h"),
+                lang.t("report.col.realised_per_planned"),
             ],
             r.work_plan
                 .iter()
                 .map(|p: &PlanCompliance| {
                     row(
                         vec![
-                            who(r, p.consultant_id),
-                            text(&p.category),
+                            who(r, lang, p.consultant_id),
+                            code(lang, "category", &p.category),
                             Cell::Hours(p.planned_minutes),
                             Cell::Hours(p.realised_minutes),
                             Cell::HoursChange(p.gap_minutes),
@@ -176,25 +206,25 @@ fn item_4_work_plan(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_5_schedule(r: &WeeklyReport) -> Item {
+fn item_5_schedule(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 5,
-        title: format!("Schedule from the work plan (week {})", r.schedule_week),
-        sheet: "5 Schedule",
+        title: lang.tf("report.item.schedule", &[("week", &r.schedule_week)]),
+        sheet: lang.t("report.sheet.schedule"),
         tables: vec![rows_table(
             vec![
-                "Consultant",
-                "Planned (h)",
-                "Placed (h)",
-                "Unfit (h)",
-                "Placed / planned",
+                lang.t("report.col.consultant"),
+                lang.t("report.col.planned_h"),
+                lang.t("report.col.placed_h"),
+                lang.t("report.col.unfit_h"),
+                lang.t("report.col.placed_per_planned"),
             ],
             r.schedule
                 .iter()
                 .map(|s: &ScheduleRow| {
                     row(
                         vec![
-                            who(r, s.consultant_id),
+                            who(r, lang, s.consultant_id),
                             Cell::Hours(s.planned_minutes),
                             Cell::Hours(s.placed_minutes),
                             Cell::Hours(s.unfit_minutes),
@@ -208,30 +238,30 @@ fn item_5_schedule(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_6_scheduled_tasks(r: &WeeklyReport) -> Item {
+fn item_6_scheduled_tasks(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 6,
-        title: format!("Scheduled tasks (week {})", r.schedule_week),
-        sheet: "6 Scheduled tasks",
+        title: lang.tf("report.item.scheduled_tasks", &[("week", &r.schedule_week)]),
+        sheet: lang.t("report.sheet.scheduled_tasks"),
         tables: vec![rows_table(
             vec![
-                "Consultant",
-                "Start",
-                "Category",
-                "Title",
-                "Duration (h)",
-                "Source",
+                lang.t("report.col.consultant"),
+                lang.t("report.col.start"),
+                lang.t("report.col.category"),
+                lang.t("report.col.title"),
+                lang.t("report.col.duration_h"),
+                lang.t("report.col.source"),
             ],
             r.scheduled_tasks
                 .iter()
                 .map(|t: &ScheduledTask| Row {
                     cells: vec![
-                        who(r, Some(t.consultant_id)),
+                        who(r, lang, Some(t.consultant_id)),
                         Cell::DateTime(t.start.clone()),
-                        text(&t.category),
+                        code(lang, "category", &t.category),
                         text(&t.title),
                         Cell::Hours(t.minutes),
-                        text(&t.source),
+                        code(lang, "report.source", &t.source),
                     ],
                     total: false,
                 })
@@ -240,46 +270,52 @@ fn item_6_scheduled_tasks(r: &WeeklyReport) -> Item {
     }
 }
 
-fn item_7_demand(r: &WeeklyReport) -> Item {
+fn item_7_demand(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 7,
-        title: "Demand versus capacity".into(),
-        sheet: "7 Demand",
-        tables: demand_tables(r),
+        title: lang.t("report.item.demand").into(),
+        sheet: lang.t("report.sheet.demand"),
+        tables: demand_tables(r, lang),
     }
 }
 
-fn item_8_sla(r: &WeeklyReport) -> Item {
+fn item_8_sla(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 8,
-        title: "SLA and phone service level".into(),
-        sheet: "8 SLA",
-        tables: vec![sla_table(r)],
+        title: lang.t("report.item.sla").into(),
+        sheet: lang.t("report.sheet.sla"),
+        tables: vec![sla_table(r, lang)],
     }
 }
 
-fn item_9_evolution(r: &WeeklyReport) -> Item {
+fn item_9_evolution(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 9,
-        title: "Evolution week over week".into(),
-        sheet: "9 Evolution",
-        tables: vec![evolution_table(&r.evolution)],
+        title: lang.t("report.item.evolution").into(),
+        sheet: lang.t("report.sheet.evolution"),
+        tables: vec![evolution_table(&r.evolution, lang)],
     }
 }
 
-fn item_10_followup(r: &WeeklyReport) -> Item {
+fn item_10_followup(r: &WeeklyReport, lang: Lang) -> Item {
     Item {
         number: 10,
-        title: "Support follow-up (communicate completion)".into(),
-        sheet: "10 Follow-up",
+        title: lang.t("report.item.followup").into(),
+        sheet: lang.t("report.sheet.followup"),
         tables: vec![rows_table(
-            vec!["Consultant", "Done", "Done (h)", "Pending", "Done / all"],
+            vec![
+                lang.t("report.col.consultant"),
+                lang.t("report.col.done"),
+                lang.t("report.col.done_h"),
+                lang.t("report.col.pending"),
+                lang.t("report.col.done_per_all"),
+            ],
             r.followup
                 .iter()
                 .map(|f: &Followup| {
                     row(
                         vec![
-                            who(r, f.consultant_id),
+                            who(r, lang, f.consultant_id),
                             Cell::Int(f.done),
                             Cell::Hours(f.done_minutes),
                             Cell::Int(f.pending),
@@ -293,22 +329,22 @@ fn item_10_followup(r: &WeeklyReport) -> Item {
     }
 }
 
-fn demand_tables(r: &WeeklyReport) -> Vec<Table> {
+fn demand_tables(r: &WeeklyReport, lang: Lang) -> Vec<Table> {
     let d = &r.demand;
     let totals = record_table(
         vec![
-            "Contact time (h)",
-            "Task time (h)",
-            "Open call-backs",
-            "Open call-back time (h)",
-            "Forecast contacts",
-            "Forecast time (h)",
-            "Demand (h)",
-            "Capacity (h)",
-            "Demand / capacity",
-            "Capacity minus demand (h)",
-            "Service level threshold (s)",
-            "Service level target",
+            lang.t("report.col.contact_time_h"),
+            lang.t("report.col.task_time_h"),
+            lang.t("report.col.open_callbacks"),
+            lang.t("report.col.open_callback_time_h"),
+            lang.t("report.col.forecast_contacts"),
+            lang.t("report.col.forecast_time_h"),
+            lang.t("report.col.demand_h"),
+            lang.t("report.col.capacity_h"),
+            lang.t("report.col.demand_per_capacity"),
+            lang.t("report.col.capacity_minus_demand_h"),
+            lang.t("report.col.sl_threshold_s"),
+            lang.t("report.col.sl_target"),
         ],
         vec![
             Cell::Hours(d.contact_minutes),
@@ -326,14 +362,19 @@ fn demand_tables(r: &WeeklyReport) -> Vec<Table> {
         ],
     );
     let capacity = Table {
-        subtitle: Some(CAPACITY_SUBTITLE),
+        subtitle: Some(lang.t("report.sub.capacity")),
         ..rows_table(
-            vec!["Consultant", "Working days", "Absent days", "Capacity (h)"],
+            vec![
+                lang.t("report.col.consultant"),
+                lang.t("report.col.working_days"),
+                lang.t("report.col.absent_days"),
+                lang.t("report.col.capacity_h"),
+            ],
             d.per_consultant
                 .iter()
                 .map(|c: &Capacity| Row {
                     cells: vec![
-                        who(r, Some(c.consultant_id)),
+                        who(r, lang, Some(c.consultant_id)),
                         Cell::Int(c.working_days),
                         Cell::Int(c.absent_days),
                         Cell::Hours(c.capacity_minutes),
@@ -344,15 +385,15 @@ fn demand_tables(r: &WeeklyReport) -> Vec<Table> {
         )
     };
     let phone = Table {
-        subtitle: Some(PHONE_SUBTITLE),
+        subtitle: Some(lang.t(PHONE_SUBTITLE)),
         ..rows_table(
             vec![
-                "Hour",
-                "Calls per hour",
-                "AHT (s)",
-                "Agents needed",
-                "On duty",
-                "On duty minus needed",
+                lang.t("report.col.hour"),
+                lang.t("report.col.calls_per_hour"),
+                lang.t("report.col.aht_s"),
+                lang.t("report.col.agents_needed"),
+                lang.t("report.col.on_duty"),
+                lang.t("report.col.on_duty_minus_needed"),
             ],
             phone_by_hour(d)
                 .into_iter()
@@ -381,24 +422,24 @@ pub(super) fn phone_by_hour(d: &Demand) -> Vec<&ErlangHour> {
     phone
 }
 
-fn sla_table(r: &WeeklyReport) -> Table {
+fn sla_table(r: &WeeklyReport, lang: Lang) -> Table {
     let s = &r.sla;
     record_table(
         vec![
-            "Concluded",
-            "Within deadline",
-            "SLA",
-            "Default deadline (business hours)",
-            "Offered",
-            "Answered",
-            "Answered within threshold",
-            "Abandoned",
-            "Service level",
-            "Abandonment",
-            "ASA (s)",
-            "AHT (s)",
-            "Threshold (s)",
-            "Service level target",
+            lang.t("report.col.concluded"),
+            lang.t("report.col.within_deadline"),
+            lang.t("report.col.sla"),
+            lang.t("report.col.default_deadline_h"),
+            lang.t("report.col.offered"),
+            lang.t("report.col.answered"),
+            lang.t("report.col.answered_in_threshold"),
+            lang.t("report.col.abandoned"),
+            lang.t("report.col.service_level"),
+            lang.t("report.col.abandonment"),
+            lang.t("report.col.asa_s"),
+            lang.t("report.col.aht_s"),
+            lang.t("report.col.threshold_s"),
+            lang.t("report.col.sl_target"),
         ],
         vec![
             Cell::Int(s.concluded),
@@ -421,7 +462,7 @@ fn sla_table(r: &WeeklyReport) -> Table {
 
 /// Each week's figures and the change from the week before (none for the
 /// oldest week, nor where either week lacks the ratio).
-fn evolution_table(weeks: &[WeekFigures]) -> Table {
+fn evolution_table(weeks: &[WeekFigures], lang: Lang) -> Table {
     let mut rows = Vec::with_capacity(weeks.len());
     let mut previous: Option<&WeekFigures> = None;
     for w in weeks {
@@ -458,24 +499,23 @@ fn evolution_table(weeks: &[WeekFigures]) -> Table {
     }
     rows_table(
         vec![
-            "Week",
-            "Contacts",
-            "Contacts change",
-            "Talk (h)",
-            "Talk change (h)",
-            "SLA",
-            "SLA change (pp)",
-            "Service level",
-            "Service level change (pp)",
-            "Abandonment",
-            "Abandonment change (pp)",
-            "Realised (h)",
-            "Realised change (h)",
+            lang.t("report.col.week"),
+            lang.t("report.col.contacts"),
+            lang.t("report.col.contacts_change"),
+            lang.t("report.col.talk_h"),
+            lang.t("report.col.talk_change_h"),
+            lang.t("report.col.sla"),
+            lang.t("report.col.sla_change_pp"),
+            lang.t("report.col.service_level"),
+            lang.t("report.col.service_level_change_pp"),
+            lang.t("report.col.abandonment"),
+            lang.t("report.col.abandonment_change_pp"),
+            lang.t("report.col.realised_h"),
+            lang.t("report.col.realised_change_h"),
         ],
         rows,
     )
 }
-
 /// The figures a manager reads first.
 pub(super) struct Headline {
     /// Attended contacts: item 9's figure for the report's week.
@@ -501,21 +541,43 @@ pub(super) fn headline(r: &WeeklyReport) -> Headline {
     }
 }
 
-pub(super) fn summary_table(r: &WeeklyReport) -> Table {
+/// The headline figures for people, as (label, value): the page's summary
+/// cards and the mail's text.
+pub(super) fn summary_figures(r: &WeeklyReport, lang: Lang) -> Vec<(&'static str, String)> {
+    let h = headline(r);
+    let ratio = |v: Option<f64>| Cell::ratio(v).display(lang);
+    vec![
+        (
+            lang.t("report.col.contacts"),
+            h.contacts.map_or(Cell::Empty, Cell::Int).display(lang),
+        ),
+        (
+            lang.t("report.card.realised_hours"),
+            h.realised_minutes
+                .map_or(Cell::Empty, Cell::Hours)
+                .display(lang),
+        ),
+        (lang.t("report.col.sla"), ratio(h.sla)),
+        (lang.t("report.col.service_level"), ratio(h.service_level)),
+        (lang.t("report.col.abandonment"), ratio(h.abandonment)),
+    ]
+}
+
+pub(super) fn summary_table(r: &WeeklyReport, lang: Lang) -> Table {
     let h = headline(r);
     record_table(
         vec![
-            "Week",
-            "Week start",
-            "Week end",
-            "Schedule week",
-            "Time zone",
-            "Generated at",
-            "Contacts",
-            "Realised (h)",
-            "SLA",
-            "Service level",
-            "Abandonment",
+            lang.t("report.col.week"),
+            lang.t("report.col.week_start"),
+            lang.t("report.col.week_end"),
+            lang.t("report.col.schedule_week"),
+            lang.t("report.col.timezone"),
+            lang.t("report.col.generated_at"),
+            lang.t("report.col.contacts"),
+            lang.t("report.col.realised_h"),
+            lang.t("report.col.sla"),
+            lang.t("report.col.service_level"),
+            lang.t("report.col.abandonment"),
         ],
         vec![
             Cell::Text(r.week.clone()),

@@ -14,16 +14,39 @@
 //! and `html`. This file holds the public entry points, the error and the
 //! contract a reader of the outputs relies on (units, the CSV's layout).
 //!
+//! # Language and forms
+//!
+//! Every writer takes the [`Lang`] to speak: the words (titles, headings,
+//! sheet names, the names of categories, channels and statuses, the team's
+//! rows, chart labels, definitions) come from the `report.*` keys of the
+//! catalogues in `crate::i18n`. Figures are written for their reader:
+//!
+//! - the page, for people: `1.234,50`, `93,8%`, `+3,8 p.p.` and
+//!   `seg 13/01/2025 09:30` in Portuguese; `1,234.50`, `93.8%`, `+3.8 pp`
+//!   and `Mon 13/01/2025 09:30` in English (dates are Brazilian in both, as
+//!   everywhere protocall writes them for people);
+//! - the workbook, for spreadsheets: real numbers and date-times with a
+//!   number format (`#,##0.00`, `0.0%`, `dd/mm/yyyy hh:mm`), so that sums
+//!   and charts work; the application shows the separators of the reader's
+//!   regional settings (`1.234,50` in a Brazilian Excel or LibreOffice),
+//!   which a format code cannot override; only literal texts in formats
+//!   (`p.p.`) follow the report's language;
+//! - the CSV, for programs: the same bytes for figures in both languages
+//!   (`.` decimals, no grouping, ratios as decimals, RFC 3339 instants, ISO
+//!   weeks); its titles, headings and names follow the language like the
+//!   page's. A program that must not depend on the language reads the JSON
+//!   (the model itself, codes and numbers, no words).
+//!
 //! # Units
 //!
 //! - Durations are minutes in the model and hours here, in columns named
 //!   `... (h)`: two decimals in the CSV and the page, numbers formatted
-//!   `0.00` in the workbook.
+//!   `#,##0.00` in the workbook.
 //! - Ratios are decimals 0..1 with four decimals in the CSV, numbers
 //!   formatted `0.0%` in the workbook and percentages on the page. A ratio
 //!   with nothing to divide by (`None`) is an empty cell (a dash on the page).
 //! - Week-over-week changes of ratios are percentage points, in columns named
-//!   `... (pp)`: e.g. 0.80 → 0.85 is `5.00`.
+//!   `... (pp)` (`(p.p.)` in Portuguese): e.g. 0.80 → 0.85 is `5.00`.
 //! - Instants (week bounds, a scheduled task's start) stay RFC 3339 strings
 //!   in the CSV; the workbook holds real date-times at the wall-clock time of
 //!   the string's own offset (the report's zone), since Excel has no zones.
@@ -31,7 +54,8 @@
 //! # CSV layout
 //!
 //! One file of blocks, in item order 1..10. A block is a title record with a
-//! single field (`# 1. Tasks by category (realised)`), a header record, the
+//! single field (`# 1. Tarefas por categoria (tempo realizado)`, or in
+//! English `# 1. Tasks by category (realised)`), a header record, the
 //! data records and an empty line. Item 7 has three blocks (totals, capacity
 //! per consultant, phone line per hour), all titled `# 7. ...`. To split it,
 //! read with `csv::ReaderBuilder::new().has_headers(false).flexible(true)`
@@ -61,6 +85,7 @@ use rust_xlsxwriter::XlsxError;
 use thiserror::Error;
 
 use super::model::WeeklyReport;
+use crate::i18n::Lang;
 
 pub use self::csv::csv;
 pub use self::html::html;
@@ -85,16 +110,39 @@ pub enum RenderError {
     Json(#[from] serde_json::Error),
 }
 
-/// The report in a format by name (json, csv, xlsx, html), with its
-/// content type.
-pub fn any(r: &WeeklyReport, format: &str) -> Result<(&'static str, Vec<u8>), RenderError> {
+/// The headline figures as "label: value" lines for people, as the page's
+/// summary shows them (the mail's plain text).
+pub fn summary_lines(r: &WeeklyReport, lang: Lang) -> Vec<String> {
+    items::summary_figures(r, lang)
+        .into_iter()
+        .map(|(label, value)| format!("{label}: {value}"))
+        .collect()
+}
+
+/// The report's week for people: its first and last day (`16/11/2026`,
+/// `22/11/2026`), as the page's header writes them.
+pub fn week_days(r: &WeeklyReport, lang: Lang) -> (String, String) {
+    (
+        table::display_date(&r.week_start, lang, false),
+        table::display_date(&r.week_end, lang, true),
+    )
+}
+
+/// The report in a format by name (json, csv, xlsx, html), in `lang`,
+/// with its content type. The JSON has no words: it is the same in every
+/// language.
+pub fn any(
+    r: &WeeklyReport,
+    format: &str,
+    lang: Lang,
+) -> Result<(&'static str, Vec<u8>), RenderError> {
     Ok(match format {
-        "csv" => ("text/csv; charset=utf-8", csv(r)?.into_bytes()),
+        "csv" => ("text/csv; charset=utf-8", csv(r, lang)?.into_bytes()),
         "xlsx" => (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            xlsx(r)?,
+            xlsx(r, lang)?,
         ),
-        "html" => ("text/html; charset=utf-8", html(r).into_bytes()),
+        "html" => ("text/html; charset=utf-8", html(r, lang).into_bytes()),
         _ => ("application/json", serde_json::to_vec_pretty(r)?),
     })
 }

@@ -1,10 +1,14 @@
 //! The typed tables every format is rendered from: a [`Cell`] knows what it
-//! holds (hours, a ratio, an instant…) and how it reads as CSV text and on
-//! the page; rows, tables and items group cells the way the report shows
-//! them. The number and date formatting both readings share lives here too,
-//! so the CSV and the page cannot round a figure differently.
+//! holds (hours, a ratio, an instant…) and how it reads as CSV text (the
+//! machine's form, the same in every language) and on the page (the
+//! reader's: `1.234,50` and `seg 13/01/2025 09:30` in Portuguese); rows,
+//! tables and items group cells the way the report shows them. The number
+//! and date formatting both readings share lives here too, so the CSV and
+//! the page cannot round a figure differently.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, Weekday};
+
+use crate::i18n::Lang;
 
 /// One typed cell; each format decides how to show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,25 +69,26 @@ impl Cell {
         }
     }
 
-    pub(super) fn display(&self) -> String {
+    /// The cell for people, in `lang`'s way of writing numbers.
+    pub(super) fn display(&self, lang: Lang) -> String {
         match self {
             Cell::Empty => "—".into(),
             Cell::Text(s) => s.clone(),
-            Cell::Int(v) => v.to_string(),
-            Cell::IntChange(v) => signed(&v.to_string(), *v > 0),
-            Cell::Hours(m) => fixed(hours(*m), 2),
-            Cell::HoursChange(m) => signed(&fixed(hours(*m), 2), *m > 0),
-            Cell::Ratio(v) => format!("{}%", fixed(v * 100.0, 1)),
+            Cell::Int(v) => number(lang, *v as f64, 0),
+            Cell::IntChange(v) => signed(&number(lang, *v as f64, 0), *v > 0),
+            Cell::Hours(m) => number(lang, hours(*m), 2),
+            Cell::HoursChange(m) => signed(&number(lang, hours(*m), 2), *m > 0),
+            Cell::Ratio(v) => format!("{}%", number(lang, v * 100.0, 1)),
             Cell::Points(v) => {
-                let text = fixed(points(*v), 1);
-                format!(
-                    "{} pp",
-                    signed(&text, !text.starts_with('-') && text != "0.0")
-                )
+                let text = number(lang, points(*v), 1);
+                // The sign follows what is shown: +0.04 pp reads "0,0".
+                let positive =
+                    !text.starts_with('-') && text.bytes().any(|b| (b'1'..=b'9').contains(&b));
+                format!("{} {}", signed(&text, positive), lang.t("report.unit.pp"))
             }
-            Cell::Num(v, d) => fixed(*v, *d),
+            Cell::Num(v, d) => number(lang, *v, *d),
             Cell::Hour(h) => format!("{h:02}:00"),
-            Cell::DateTime(s) => display_datetime(s),
+            Cell::DateTime(s) => display_datetime(s, lang),
         }
     }
 
@@ -176,7 +181,8 @@ pub(super) fn hours(minutes: i64) -> f64 {
     minutes as f64 / 60.0
 }
 
-/// A fixed-point number without "-0.00", "NaN" or "inf".
+/// A fixed-point number without "-0.00", "NaN" or "inf", with a '.' and
+/// no grouping: the machine's form (CSV).
 fn fixed(v: f64, decimals: usize) -> String {
     let v = if v.is_finite() { v } else { 0.0 };
     let s = format!("{v:.decimals$}");
@@ -187,6 +193,11 @@ fn fixed(v: f64, decimals: usize) -> String {
     }
 }
 
+/// A number for people in `lang` (`1.234,50` / `1,234.50`), never "NaN".
+pub(super) fn number(lang: Lang, v: f64, decimals: usize) -> String {
+    lang.number(if v.is_finite() { v } else { 0.0 }, decimals)
+}
+
 fn signed(text: &str, positive: bool) -> String {
     if positive {
         format!("+{text}")
@@ -195,11 +206,36 @@ fn signed(text: &str, positive: bool) -> String {
     }
 }
 
-/// An RFC 3339 instant as "Mon 2025-01-13 09:30" in its own offset; shown
-/// as it came when it does not parse.
-pub(super) fn display_datetime(s: &str) -> String {
+fn weekday(lang: Lang, day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => lang.t("report.weekday.mon"),
+        Weekday::Tue => lang.t("report.weekday.tue"),
+        Weekday::Wed => lang.t("report.weekday.wed"),
+        Weekday::Thu => lang.t("report.weekday.thu"),
+        Weekday::Fri => lang.t("report.weekday.fri"),
+        Weekday::Sat => lang.t("report.weekday.sat"),
+        Weekday::Sun => lang.t("report.weekday.sun"),
+    }
+}
+
+/// An RFC 3339 instant as "seg 13/01/2025 09:30" ("Mon 13/01/2025 09:30")
+/// in its own offset: the desk reads dates the Brazilian way in either
+/// language (see `crate::i18n`), the weekday helps with a week's schedule.
+/// Shown as it came when it does not parse.
+pub(super) fn display_datetime(s: &str, lang: Lang) -> String {
     match DateTime::<FixedOffset>::parse_from_rfc3339(s) {
-        Ok(dt) => dt.format("%a %Y-%m-%d %H:%M").to_string(),
+        Ok(dt) => format!("{} {}", weekday(lang, dt.weekday()), lang.date_time(&dt)),
+        Err(_) => s.to_string(),
+    }
+}
+
+/// The day of an RFC 3339 instant ("24/11/2026"); with `last_day`, of the
+/// instant just before it, so an exclusive end (next Monday 00:00) reads
+/// as the week's Sunday. Shown as it came when it does not parse.
+pub(super) fn display_date(s: &str, lang: Lang, last_day: bool) -> String {
+    match DateTime::<FixedOffset>::parse_from_rfc3339(s) {
+        Ok(dt) if last_day => lang.date(&(dt - Duration::seconds(1))),
+        Ok(dt) => lang.date(&dt),
         Err(_) => s.to_string(),
     }
 }

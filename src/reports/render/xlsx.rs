@@ -1,40 +1,51 @@
 //! The XLSX writer: a workbook of typed cells (numbers with formats, real
 //! date-times) so a manager can sum and chart the figures without parsing
-//! text; a summary sheet, then one sheet per item.
+//! text; a summary sheet, then one sheet per item, named and titled in the
+//! report's language.
+//!
+//! Number formats are written the way the file format wants them, in
+//! Excel's invariant notation (`#,##0.00`); the spreadsheet shows them with
+//! the separators of the reader's regional settings, so a Brazilian Excel
+//! or LibreOffice reads `1.234,50` while the cell stays a number. Text
+//! cells would force `1.234,50` everywhere but could no longer be summed.
 
 use chrono::{DateTime, Datelike, Timelike};
-use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet};
 
 use super::super::model::WeeklyReport;
 use super::items::{items, summary_table};
 use super::table::{hours, points, Cell, Item, Layout, Table};
 use super::RenderError;
+use crate::i18n::Lang;
 
-/// The report as an XLSX workbook: a "Summary" sheet, then one sheet per
-/// item ("1 Tasks" … "10 Follow-up") with a bold title and header row and
-/// typed cells.
-pub fn xlsx(r: &WeeklyReport) -> Result<Vec<u8>, RenderError> {
+/// The report as an XLSX workbook: a summary sheet ("Resumo"), then one
+/// sheet per item ("1 Tarefas" … "10 Acompanhamento"; in English "1 Tasks"
+/// … "10 Follow-up") with a bold title and header row and typed cells.
+pub fn xlsx(r: &WeeklyReport, lang: Lang) -> Result<Vec<u8>, RenderError> {
     let mut workbook = Workbook::new();
+    let title = lang.tf("report.title", &[("week", &r.week)]);
+    workbook.set_properties(&DocProperties::new().set_title(&title));
     let summary = Item {
         number: 0,
-        title: format!("Weekly report, week {}", r.week),
-        sheet: "Summary",
-        tables: vec![summary_table(r)],
+        title,
+        sheet: lang.t("report.sheet.summary"),
+        tables: vec![summary_table(r, lang)],
     };
-    write_sheet(workbook.add_worksheet(), &summary)?;
-    for item in items(r) {
-        write_sheet(workbook.add_worksheet(), &item)?;
+    write_sheet(workbook.add_worksheet(), &summary, lang)?;
+    for item in items(r, lang) {
+        write_sheet(workbook.add_worksheet(), &item, lang)?;
     }
     Ok(workbook.save_to_buffer()?)
 }
 
-const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm";
+/// Day first, as the desk reads dates in either language (`crate::i18n`).
+const DATETIME_FORMAT: &str = "dd/mm/yyyy hh:mm";
 /// Column widths in characters: wide enough for a header, never so wide
 /// that one long task title pushes the other columns off screen.
 const MIN_WIDTH: usize = 8;
 const MAX_WIDTH: usize = 60;
 
-fn write_sheet(ws: &mut Worksheet, item: &Item) -> Result<(), RenderError> {
+fn write_sheet(ws: &mut Worksheet, item: &Item, lang: Lang) -> Result<(), RenderError> {
     ws.set_name(item.sheet)?;
     let mut widths: Vec<usize> = Vec::new();
     let mut row: u32 = 0;
@@ -51,7 +62,7 @@ fn write_sheet(ws: &mut Worksheet, item: &Item) -> Result<(), RenderError> {
         ws.write_string_with_format(row, 0, title, &Format::new().set_bold().set_font_size(13))?;
         row = row.saturating_add(1);
         let header_row = row;
-        row = write_table(ws, row, table, &mut widths)?;
+        row = write_table(ws, row, table, &mut widths, lang)?;
         // Keep the header in view while scrolling a long single table.
         if item.tables.len() == 1 && table.layout == Layout::Rows {
             ws.set_freeze_panes(header_row.saturating_add(1), 0)?;
@@ -71,6 +82,7 @@ fn write_table(
     mut row: u32,
     table: &Table,
     widths: &mut Vec<usize>,
+    lang: Lang,
 ) -> Result<u32, RenderError> {
     let header = Format::new()
         .set_bold()
@@ -92,15 +104,15 @@ fn write_table(
             row = next_row(row)?;
             for r in &table.rows {
                 for (c, cell) in r.cells.iter().enumerate() {
-                    write_cell(ws, row, column(c)?, cell, r.total)?;
-                    widen(c, cell.display().chars().count());
+                    write_cell(ws, row, column(c)?, cell, r.total, lang)?;
+                    widen(c, cell.display(lang).chars().count());
                 }
                 row = next_row(row)?;
             }
         }
         Layout::Record => {
-            ws.write_string_with_format(row, 0, "Figure", &header)?;
-            ws.write_string_with_format(row, 1, "Value", &header)?;
+            ws.write_string_with_format(row, 0, lang.t("report.figure"), &header)?;
+            ws.write_string_with_format(row, 1, lang.t("report.value"), &header)?;
             row = next_row(row)?;
             let cells = table
                 .rows
@@ -109,9 +121,9 @@ fn write_table(
                 .unwrap_or(&[]);
             for (name, cell) in table.columns.iter().zip(cells) {
                 ws.write_string(row, 0, *name)?;
-                write_cell(ws, row, 1, cell, false)?;
+                write_cell(ws, row, 1, cell, false, lang)?;
                 widen(0, name.chars().count());
-                widen(1, cell.display().chars().count());
+                widen(1, cell.display(lang).chars().count());
                 row = next_row(row)?;
             }
         }
@@ -125,6 +137,7 @@ fn write_cell(
     col: u16,
     cell: &Cell,
     bold: bool,
+    lang: Lang,
 ) -> Result<(), RenderError> {
     let format = |num_format: &str| {
         let f = Format::new().set_num_format(num_format);
@@ -140,34 +153,36 @@ fn write_cell(
             ws.write_string_with_format(row, col, s, &format("General"))?;
         }
         Cell::Int(v) => {
-            ws.write_number_with_format(row, col, *v as f64, &format("0"))?;
+            ws.write_number_with_format(row, col, *v as f64, &format("#,##0"))?;
         }
         Cell::IntChange(v) => {
-            ws.write_number_with_format(row, col, *v as f64, &format("+0;-0;0"))?;
+            ws.write_number_with_format(row, col, *v as f64, &format("+#,##0;-#,##0;0"))?;
         }
         Cell::Hours(m) => {
-            ws.write_number_with_format(row, col, hours(*m), &format("0.00"))?;
+            ws.write_number_with_format(row, col, hours(*m), &format("#,##0.00"))?;
         }
         Cell::HoursChange(m) => {
-            ws.write_number_with_format(row, col, hours(*m), &format("+0.00;-0.00;0.00"))?;
+            ws.write_number_with_format(row, col, hours(*m), &format("+#,##0.00;-#,##0.00;0.00"))?;
         }
         Cell::Ratio(v) => {
             ws.write_number_with_format(row, col, *v, &format("0.0%"))?;
         }
         Cell::Points(v) => {
             // The value is in points, like the CSV's; "%" in a number
-            // format would multiply by 100 and read as a ratio.
+            // format would multiply by 100 and read as a ratio. The unit is
+            // a literal, so it can follow the language.
+            let unit = lang.t("report.unit.pp");
             ws.write_number_with_format(
                 row,
                 col,
                 points(*v),
-                &format("+0.0\" pp\";-0.0\" pp\";0.0\" pp\""),
+                &format(&format!("+0.0\" {unit}\";-0.0\" {unit}\";0.0\" {unit}\"")),
             )?;
         }
         Cell::Num(v, decimals) => {
             let pattern = match decimals {
-                0 => "0".to_string(),
-                d => format!("0.{}", "0".repeat(*d)),
+                0 => "#,##0".to_string(),
+                d => format!("#,##0.{}", "0".repeat(*d)),
             };
             ws.write_number_with_format(row, col, *v, &format(&pattern))?;
         }
