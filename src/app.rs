@@ -304,7 +304,7 @@ async fn mail_every_week(
     state: AppState,
     mut stop: watch::Receiver<bool>,
 ) {
-    let tz = state.reports.planner.tz;
+    let tz = state.report_defaults.planner.tz;
     loop {
         let now = chrono::Utc::now();
         let Some(due) = crate::reports::mail::next_due(&cfg, tz, now) else {
@@ -318,9 +318,10 @@ async fn mail_every_week(
         }
         let now = chrono::Utc::now();
         let (last, this) = crate::reports::weekly::default_weeks(now, tz);
-        match crate::reports::weekly::weekly(&state.store, &state.reports, &last, &this, now).await
+        match crate::reports::weekly::weekly(&state.store, &state.reports(), &last, &this, now)
+            .await
         {
-            Ok(r) => match crate::reports::mail::send(&cfg, &r, state.reports.lang).await {
+            Ok(r) => match crate::reports::mail::send(&cfg, &r, state.report_defaults.lang).await {
                 Ok(()) => tracing::info!(week = %last, to = ?cfg.to, "weekly report mailed"),
                 Err(e) => tracing::error!(error = %e, "weekly report not mailed"),
             },

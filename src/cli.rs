@@ -427,7 +427,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         }) => {
             let store = open_store(&settings).await?;
-            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings);
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)
+                .map_err(|e| dialplan_refused(&settings, &e))?;
             let now = chrono::Utc::now();
             let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
             let week = week.unwrap_or(last);
@@ -449,7 +450,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(ReportCommand::Mail { week }) => {
             let store = open_store(&settings).await?;
-            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings);
+            let cfg = crate::reports::weekly::ReportConfig::from_settings(&settings)
+                .map_err(|e| dialplan_refused(&settings, &e))?;
             let now = chrono::Utc::now();
             let (last, this) = crate::reports::weekly::default_weeks(now, settings.locale.tz());
             let week = week.unwrap_or(last);
@@ -464,7 +466,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schedule { week, consultant } => {
             let store = open_store(&settings).await?;
-            let planner = crate::tracking::planning::Planner::from_settings(&settings);
+            let planner = crate::tracking::planning::Planner::from_settings(&settings)
+                .map_err(|e| dialplan_refused(&settings, &e))?;
             let who = match consultant.as_deref() {
                 Some(u) => Some(consultant_id(&store, u).await?),
                 None => None,
@@ -776,4 +779,20 @@ async fn contact_command(
         }
     }
     Ok(())
+}
+
+/// A dialplan that does not load stops `report` and `schedule`: without it
+/// they would count holidays as working days, silently.
+fn dialplan_refused(
+    settings: &Settings,
+    errors: &[crate::routing::dialplan::DialplanError],
+) -> anyhow::Error {
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!(
+        "the dialplan in {} does not load ({} error(s)); the report and the schedule need its \
+         business hours and holidays. Fix it (`protocall check`) and run again:\n{}",
+        settings.routing.dialplans.display(),
+        errors.len(),
+        list.join("\n")
+    )
 }

@@ -119,3 +119,37 @@ async fn a_local_holiday_from_the_dialplan_closes_the_desk_and_reloads() {
         "after-hours"
     );
 }
+
+/// `report` and `schedule` refuse to run on a dialplan that does not load,
+/// instead of counting its holidays as working days.
+#[tokio::test]
+async fn the_cli_stops_on_a_broken_dialplan() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("default.toml"),
+        "[hours]\nmon = [\"08:00-18:00\"]\nlocal_holidays = [\"13-45\"]\n[[rule]]\nname = \"x\"\nsteps = [{ action = \"ura\" }]\n",
+    )
+    .unwrap();
+    for args in [
+        &[
+            "report", "weekly", "--week", "2026-W47", "--format", "csv", "--out", "-",
+        ][..],
+        &["schedule", "--week", "2026-W47"][..],
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_protocall"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", &app.db_url)
+            .env("PROTOCALL__ROUTING__DIALPLANS", dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} ran: {err}");
+        assert!(err.contains("does not load"), "{err}");
+        assert!(
+            err.contains("13-45"),
+            "the error names the bad value: {err}"
+        );
+    }
+}

@@ -58,10 +58,10 @@ pub struct AppState {
     pub sip_port: u16,
     /// Consultants in a call now (the call log keeps it).
     pub in_call: Arc<crate::routing::busy::InCall>,
-    /// Working hours, holidays and granularity for the week's schedule.
-    pub planner: Arc<crate::tracking::planning::Planner>,
-    /// What the weekly report needs besides the store.
-    pub reports: Arc<crate::reports::weekly::ReportConfig>,
+    /// What the weekly report and the week's schedule need besides the
+    /// store, as the dialplan was at start; read it through
+    /// [`AppState::reports`], which brings in the dialplan as reloaded.
+    pub report_defaults: Arc<crate::reports::weekly::ReportConfig>,
     /// The SIP edge guard, for the ban list (absent in CLI commands).
     pub guard: Option<Arc<crate::sip::guard::Guard>>,
     /// The browser console's cookie settings and sign-in throttle.
@@ -76,7 +76,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, metrics: Metrics, settings: &Settings) -> AppState {
-        let reports = crate::reports::weekly::ReportConfig::from_settings(settings);
+        // CLI commands that never report still build a state: a dialplan
+        // that does not load costs them nothing; the daemon refuses to
+        // start on one, and the CLI's report commands load it strictly.
+        let plan =
+            crate::routing::dialplan::load_dir(&settings.routing.dialplans, settings.locale.tz())
+                .ok();
+        let reports = crate::reports::weekly::ReportConfig::new(settings, plan.as_ref());
         AppState {
             store,
             metrics,
@@ -87,8 +93,7 @@ impl AppState {
             desk: None,
             sip_port: settings.sip.listen.port(),
             in_call: Default::default(),
-            planner: Arc::new(reports.planner.clone()),
-            reports: Arc::new(reports),
+            report_defaults: Arc::new(reports),
             guard: None,
             console: Arc::new(console::Console::from_settings(settings)),
             live: crate::calls::live::channel().1,
@@ -101,6 +106,21 @@ impl AppState {
         if let Ok(n) = self.store.tasks_running().await {
             self.metrics.tracking.tasks_running.set(n);
         }
+    }
+
+    /// The report's and the planner's configuration with the routing
+    /// dialplan as it is now (a SIGHUP or API reload changes holidays and
+    /// business hours here too, not only in routing).
+    pub fn reports(&self) -> Arc<crate::reports::weekly::ReportConfig> {
+        match &self.desk {
+            Some(desk) => Arc::new(self.report_defaults.with_plan(&desk.current_plan())),
+            None => self.report_defaults.clone(),
+        }
+    }
+
+    /// The week's planner, with the dialplan as it is now.
+    pub fn planner(&self) -> crate::tracking::planning::Planner {
+        self.reports().planner.clone()
     }
 
     pub fn directory_changed(&self) {

@@ -185,7 +185,7 @@ pub async fn get_hours(
 async fn hours(st: AppState, id: i64) -> Result<Json<Hours>, ApiError> {
     let own = st.store.working_hours(id).await?;
     let day = |i: i64| {
-        let default = st.planner.default_hours.days[i as usize]
+        let default = st.report_defaults.planner.default_hours.days[i as usize]
             .iter()
             .map(|(a, b)| {
                 let end = if *b == chrono::NaiveTime::MIN {
@@ -297,7 +297,9 @@ pub async fn schedule(
 ) -> Result<Json<Vec<ConsultantWeek>>, ApiError> {
     let w = week(&b.week)?;
     Ok(Json(
-        st.planner.schedule(&st.store, &w, b.consultant_id).await?,
+        st.planner()
+            .schedule(&st.store, &w, b.consultant_id)
+            .await?,
     ))
 }
 

@@ -50,7 +50,7 @@ pub async fn weekly(
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = Lang::from_accept_language(accept, st.reports.lang);
+    let lang = Lang::from_accept_language(accept, st.report_defaults.lang);
     weekly_in(&st, p, lang).await
 }
 
@@ -58,14 +58,14 @@ pub async fn weekly(
 /// behind the API and the console.
 pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
-    let (last, this) = weekly::default_weeks(now, st.reports.planner.tz);
+    let (last, this) = weekly::default_weeks(now, st.report_defaults.planner.tz);
     let week = p.week.unwrap_or(last);
     let schedule_week = p.schedule_week.unwrap_or(this);
     let format = p.format.unwrap_or_else(|| "json".into());
     if !["json", "csv", "xlsx", "html"].contains(&format.as_str()) {
         return Err(ApiError::field("format", "json, csv, xlsx or html"));
     }
-    let r = weekly::weekly(&st.store, &st.reports, &week, &schedule_week, now).await?;
+    let r = weekly::weekly(&st.store, &st.reports(), &week, &schedule_week, now).await?;
     let (ctype, body) = render(&r, &format, lang)?;
     let name = format!("protocall-{week}.{format}");
     let mut response = (

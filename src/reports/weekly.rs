@@ -213,28 +213,15 @@ fn hours_of_day(h: &WorkingHours, weekday: usize, hour: u32) -> bool {
 }
 
 impl ReportConfig {
-    /// From the settings: the planner's hours and holidays, the dialplan's
-    /// business hours for deadlines (the default working hours when the
-    /// dialplan has none).
-    pub fn from_settings(settings: &crate::config::Settings) -> ReportConfig {
-        // One reading of the dialplan for both its holidays and its hours.
-        let plan =
-            crate::routing::dialplan::load_dir(&settings.routing.dialplans, settings.locale.tz())
-                .ok();
-        let planner = Planner::new(settings, plan.as_ref());
-        let desk_hours = plan
-            .as_ref()
-            .and_then(|p| p.week_minutes())
-            .map(|week| {
-                let t = |m: u16| {
-                    NaiveTime::from_hms_opt(u32::from(m / 60) % 24, u32::from(m % 60), 0)
-                        .unwrap_or(NaiveTime::MIN)
-                };
-                WorkingHours {
-                    days: week.map(|ranges| ranges.iter().map(|&(a, b)| (t(a), t(b))).collect()),
-                }
-            })
-            .unwrap_or_else(|| planner.default_hours.clone());
+    /// From the settings and the dialplan as read: the planner's hours and
+    /// days off, the dialplan's business hours for deadlines (the default
+    /// working hours when there is no dialplan or it has no `[hours]`).
+    pub fn new(
+        settings: &crate::config::Settings,
+        plan: Option<&crate::routing::dialplan::Dialplan>,
+    ) -> ReportConfig {
+        let planner = Planner::new(settings, plan);
+        let desk_hours = desk_hours(plan, &planner.default_hours);
         ReportConfig {
             planner,
             desk_hours,
@@ -245,6 +232,43 @@ impl ReportConfig {
             lang: settings.locale.lang(),
         }
     }
+
+    /// [`ReportConfig::new`] with the dialplan read from its folder; a
+    /// dialplan that does not load is an error, not a report without
+    /// holidays.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+    ) -> Result<ReportConfig, Vec<crate::routing::dialplan::DialplanError>> {
+        let plan =
+            crate::routing::dialplan::load_dir(&settings.routing.dialplans, settings.locale.tz())?;
+        Ok(ReportConfig::new(settings, Some(&plan)))
+    }
+
+    /// This configuration with `plan`'s days off and business hours: what
+    /// a dialplan reload changes.
+    pub fn with_plan(&self, plan: &crate::routing::dialplan::Dialplan) -> ReportConfig {
+        let mut cfg = self.clone();
+        cfg.planner.calendar = plan.calendar();
+        cfg.desk_hours = desk_hours(Some(plan), &self.planner.default_hours);
+        cfg
+    }
+}
+
+fn desk_hours(
+    plan: Option<&crate::routing::dialplan::Dialplan>,
+    default: &WorkingHours,
+) -> WorkingHours {
+    plan.and_then(|p| p.week_minutes())
+        .map(|week| {
+            let t = |m: u16| {
+                NaiveTime::from_hms_opt(u32::from(m / 60) % 24, u32::from(m % 60), 0)
+                    .unwrap_or(NaiveTime::MIN)
+            };
+            WorkingHours {
+                days: week.map(|ranges| ranges.iter().map(|&(a, b)| (t(a), t(b))).collect()),
+            }
+        })
+        .unwrap_or_else(|| default.clone())
 }
 
 /// Builds the report for `week` (items 1–4, 7–10) and `schedule_week`

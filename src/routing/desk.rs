@@ -115,6 +115,14 @@ impl DeskRouter {
     /// Reads the dialplan files again. A plan with errors is refused and
     /// the running one stays; calls in progress are never touched (they
     /// already have their targets).
+    /// The dialplan in force now (a reload swaps it whole).
+    pub fn current_plan(&self) -> Arc<Dialplan> {
+        self.dialplan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn reload(&self) -> Result<usize, Vec<String>> {
         match super::dialplan::load_dir(&self.dialplans_dir, self.tz) {
             Ok(plan) => {

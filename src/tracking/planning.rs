@@ -89,10 +89,14 @@ impl Planner {
         }
     }
 
-    /// [`Planner::new`] with the dialplan read from its folder.
-    pub fn from_settings(settings: &Settings) -> Planner {
-        let plan = load_dir(&settings.routing.dialplans, settings.locale.tz()).ok();
-        Planner::new(settings, plan.as_ref())
+    /// [`Planner::new`] with the dialplan read from its folder; a
+    /// dialplan that does not load is an error, not a week without
+    /// holidays.
+    pub fn from_settings(
+        settings: &Settings,
+    ) -> Result<Planner, Vec<crate::routing::dialplan::DialplanError>> {
+        let plan = load_dir(&settings.routing.dialplans, settings.locale.tz())?;
+        Ok(Planner::new(settings, Some(&plan)))
     }
 
     pub async fn hours_of(

@@ -267,7 +267,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
             .position(|c| c.call_id == call.call_id)
             .and_then(|i| whos.get(i))
     };
-    let target = st.reports.service_level_target;
+    let target = st.report_defaults.service_level_target;
     let pending: Vec<(&LiveCall, &Who)> = board
         .calls
         .iter()

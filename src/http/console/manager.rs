@@ -97,7 +97,7 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
             .map(|p| p.name.clone())
             .unwrap_or_else(|| format!("#{id}"))
     };
-    let (last, this) = default_weeks(now, st.reports.planner.tz);
+    let (last, this) = default_weeks(now, st.report_defaults.planner.tz);
     let board = super::live::board_panel(&st, lang).await;
     let late = late_protocols_of(&st, now);
     let body = html! {
