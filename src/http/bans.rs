@@ -6,14 +6,14 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::DateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath};
 use super::AppState;
 use crate::sip::guard::{Ban, Guard};
 
@@ -74,7 +74,7 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<BanView>>, ApiE
     security(("bearer" = [])))]
 pub async fn lift(
     State(st): State<AppState>,
-    Path(ip): Path<String>,
+    ApiPath(ip): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let ip: IpAddr = ip
         .parse()

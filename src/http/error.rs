@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::body::Strict;
 use crate::directory::number::NumberError;
 use crate::directory::FieldError;
 use crate::store::StoreError;
@@ -111,11 +112,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            StoreError::Reference(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_reference",
-                e.to_string(),
-            ),
+            // A well-formed id that names nothing stored (or a row still
+            // referred to): the request is valid, the stored data says no.
+            StoreError::Reference(_) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_reference", e.to_string())
+            }
             StoreError::Constraint(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "constraint",
@@ -150,8 +151,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        // Parsed first, then read as the document reads it (see `body`).
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => serde_path_to_error::deserialize(Strict(v))
+                .map(ApiJson)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_body",
+                        format!("Failed to deserialize the JSON body into the target type: {e}"),
+                    )
+                }),
             Err(rej) => Err(match rej {
                 JsonRejection::JsonDataError(e) => ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -210,5 +220,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .await
             .map(|p| Id(p.0))
             .map_err(|_| ApiError::bad_request("the id in the path must be an integer"))
+    }
+}
+
+/// `Path<T>` with our error shape, for paths that are not a single id: a
+/// malformed segment is a JSON 400, never axum's plain-text answer.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
     }
 }

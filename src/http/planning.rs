@@ -1,14 +1,14 @@
 //! Work plans, working hours, absences, the week's schedule and the
 //! consultants' calendar feeds over HTTP.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Id};
 use super::rights::Principal;
 use super::AppState;
 use crate::store::{Absence, PlanRow};
@@ -64,7 +64,7 @@ pub struct PlanBody {
     responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
 pub async fn put_plan(
     State(st): State<AppState>,
-    Path((consultant, w)): Path<(i64, String)>,
+    ApiPath((consultant, w)): ApiPath<(i64, String)>,
     ApiJson(b): ApiJson<PlanBody>,
 ) -> Result<Json<Vec<PlanRow>>, ApiError> {
     let w = week(&w)?;

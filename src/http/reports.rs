@@ -27,7 +27,8 @@ pub struct WeeklyParams {
     pub week: Option<String>,
     /// ISO week of items 5–6 (default: this week).
     pub schedule_week: Option<String>,
-    /// json (default), csv, xlsx or html.
+    /// json (the default), csv, xlsx or html.
+    #[param(schema_with = crate::http::schema::report_formats::required)]
     pub format: Option<String>,
 }
 
@@ -44,9 +45,11 @@ pub async fn weekly(
     let week = p.week.unwrap_or(last);
     let schedule_week = p.schedule_week.unwrap_or(this);
     let format = p.format.unwrap_or_else(|| "json".into());
-    if !["json", "csv", "xlsx", "html"].contains(&format.as_str()) {
-        return Err(ApiError::field("format", "json, csv, xlsx or html"));
-    }
+    ApiError::one_of(
+        "format",
+        Some(&format),
+        super::schema::words::REPORT_FORMATS,
+    )?;
     let r = weekly::weekly(&st.store, &st.reports, &week, &schedule_week, now).await?;
     let (ctype, body) = render(&r, &format)?;
     let name = format!("protocall-{week}.{format}");
