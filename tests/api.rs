@@ -172,8 +172,9 @@ async fn bad_input_is_refused_and_writes_nothing(b: Backend) {
     )
     .await;
     assert_eq!(r["error"]["code"], "unsupported_media_type");
-    let r = json(app.get("/api/providers/abc").await, 400).await;
-    assert_eq!(r["error"]["code"], "bad_request");
+    // A path id that is no integer names nothing (as /api/calls/nope).
+    let r = json(app.get("/api/providers/abc").await, 404).await;
+    assert_eq!(r["error"]["code"], "not_found");
     let r = json(app.get("/api/providers?limit=lots").await, 400).await;
     assert_eq!(r["error"]["code"], "invalid_query");
     let list = json(app.get("/api/providers").await, 200).await;

@@ -536,8 +536,8 @@ async fn consultants_act_only_for_themselves(b: Backend) {
     .await;
     assert_eq!(stopped["consultant_id"], ana);
     assert!(!stopped["ended_at"].is_null(), "{stopped}");
-    // An ownerless admin token must say whose.
-    let r = json(app.post("/api/tasks/stop", json!({})).await, 400).await;
+    // An ownerless admin token must say whose: it has no timer of its own.
+    let r = json(app.post("/api/tasks/stop", json!({})).await, 403).await;
     assert!(
         r["error"]["message"]
             .as_str()

@@ -68,7 +68,17 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<BanView>>, ApiE
 }
 
 /// Lifts the ban on an address and forgets its past offences.
-#[utoipa::path(delete, path = "/api/bans/{ip}", params(("ip" = String, Path, description = "IPv4 or IPv6 address")),
+/// The path of `DELETE /api/bans/{ip}`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct BanPath {
+    /// An IPv4 or IPv6 address.
+    #[param(schema_with = crate::http::schema::ip)]
+    ip: String,
+}
+
+#[utoipa::path(delete, path = "/api/bans/{ip}", params(BanPath),
     responses((status = 204), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]

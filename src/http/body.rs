@@ -1,13 +1,15 @@
-//! Reading a JSON request body the way the OpenAPI document describes it.
+//! Reading request input (a JSON body, a query, a path id) the way the
+//! OpenAPI document describes it.
 //!
 //! The document is JSON Schema (2020-12), and two of its readings differ
 //! from serde's defaults: an integer is a number with no fractional part,
 //! so `2.0` is the integer 2 (serde refuses a float where it wants an
-//! `i64`); and an object is an object, while serde fills a struct from a
-//! JSON array by position (`[null, null]` would pass for a patch). This
-//! deserializer sits between the parsed `serde_json::Value` and the
-//! handler's type and reads both as the schema does, so a client generated
-//! from the document and the handler agree on what a body may be.
+//! `i64`), in a body as in a query or a path; and an object is an object,
+//! while serde fills a struct from a JSON array by position (`[null, null]`
+//! would pass for a patch). `Strict` sits between a parsed body and the
+//! handler's type, `Text` between a query or path value and it, and both
+//! read as the schema does, so a client generated from the document and
+//! the handler agree on what a request may be.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess};
 use serde::forward_to_deserialize_any;
@@ -27,15 +29,37 @@ fn whole(n: &serde_json::Number) -> Option<Whole> {
     if let Some(u) = n.as_u64() {
         return Some(Whole::Unsigned(u));
     }
-    let f = n.as_f64()?;
-    // -2^63 and 2^63 are exact in binary; beyond them no i64 holds it,
-    // and every float this large is whole, so the range test is the test.
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) {
+    whole_float(n.as_f64()?).map(Whole::Signed)
+}
+
+/// Past 2^53 a float no longer spells one integer (an out-of-range
+/// `-9223372036854775809` reads as -2^63), so only floats up to it are
+/// taken for integers.
+fn whole_float(f: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if f.fract() == 0.0 && (-EXACT..=EXACT).contains(&f) {
         #[allow(clippy::cast_possible_truncation)]
-        return Some(Whole::Signed(f as i64));
+        return Some(f as i64);
     }
     None
+}
+
+/// An integer written in a query or a path: digits, or a number with no
+/// fractional part (`34359738367.0`, `1e3`) as JSON Schema reads one.
+pub fn integer(s: &str) -> Option<i64> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i);
+    }
+    // Only the spellings of a JSON number: Rust's float parser also takes
+    // `inf`, `NaN` and a leading `+`.
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"-.eE+".contains(&b))
+        || s.starts_with('+')
+    {
+        return None;
+    }
+    whole_float(s.parse::<f64>().ok()?)
 }
 
 enum Whole {
@@ -257,5 +281,168 @@ mod tests {
         assert!(read::<Body>(serde_json::json!([1, null, null, []])).is_err());
         assert!(read::<Body>(serde_json::json!({"id": 1, "items": [[1]]})).is_err());
         assert!(read::<Body>(serde_json::json!({"id": 1, "extra": 1})).is_err());
+    }
+}
+
+/// One value of a query string, read as the document types it.
+pub struct Text(pub String);
+
+impl<'de> IntoDeserializer<'de, de::value::Error> for Text {
+    type Deserializer = Text;
+
+    fn into_deserializer(self) -> Text {
+        self
+    }
+}
+
+impl Text {
+    fn integer<'de, V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, de::value::Error> {
+        match integer(&self.0) {
+            Some(i) => visitor.visit_i64(i),
+            None => Err(de::Error::invalid_value(
+                de::Unexpected::Str(&self.0),
+                &"an integer",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserializer<'de> for Text {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_string(self.0)
+    }
+
+    fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_bool<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0.as_str() {
+            "true" => visitor.visit_bool(true),
+            "false" => visitor.visit_bool(false),
+            other => Err(de::Error::invalid_value(
+                de::Unexpected::Str(other),
+                &"true or false",
+            )),
+        }
+    }
+
+    fn deserialize_f64<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0.parse::<f64>() {
+            Ok(f) if f.is_finite() && !self.0.starts_with('+') => visitor.visit_f64(f),
+            _ => Err(de::Error::invalid_value(
+                de::Unexpected::Str(&self.0),
+                &"a number",
+            )),
+        }
+    }
+
+    fn deserialize_f32<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_enum<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_enum(self.0.into_deserializer())
+    }
+
+    fn deserialize_newtype_struct<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_i8<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_i16<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_i32<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_i64<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_u8<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_u16<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_u32<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+    fn deserialize_u64<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.integer(visitor)
+    }
+
+    forward_to_deserialize_any! {
+        i128 u128 char str string bytes byte_buf unit unit_struct
+        seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+/// Reads a query string into `T`, each value as the document types it.
+pub fn query<T: de::DeserializeOwned>(raw: &str) -> Result<T, String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw).map_err(|e| e.to_string())?;
+    let map = de::value::MapDeserializer::new(pairs.into_iter().map(|(k, v)| (k, Text(v))));
+    serde_path_to_error::deserialize(map).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Q {
+        id: Option<i64>,
+        on: Option<bool>,
+        name: Option<String>,
+    }
+
+    #[test]
+    fn integers_in_any_json_spelling() {
+        assert_eq!(integer("42"), Some(42));
+        assert_eq!(integer("34359738367.0"), Some(34_359_738_367));
+        assert_eq!(integer("1e3"), Some(1000));
+        for bad in ["1.5", "inf", "NaN", "+1", "", "0x10", "1e300"] {
+            assert_eq!(integer(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_query_reads_like_its_schema() {
+        let q: Q = query("id=7.0&on=true&name=1.0").unwrap();
+        assert_eq!(
+            q,
+            Q {
+                id: Some(7),
+                on: Some(true),
+                name: Some("1.0".into())
+            }
+        );
+        assert!(query::<Q>("id=7.5").is_err());
+        assert!(query::<Q>("on=yes").is_err());
+        assert!(query::<Q>("other=1").is_err());
+        assert_eq!(
+            query::<Q>("").unwrap(),
+            Q {
+                id: None,
+                on: None,
+                name: None
+            }
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! that fits, including axum's own rejections (bad JSON, wrong types, too
 //! large), which would otherwise answer in plain text.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -99,6 +99,9 @@ impl IntoResponse for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
+        if e.contradiction {
+            return ApiError::new(StatusCode::CONFLICT, "contradiction", e.to_string());
+        }
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e.to_string())
     }
 }
@@ -200,26 +203,40 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+        let _ = state;
+        super::body::query(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("Failed to deserialize query string: {e}"),
+                )
             })
     }
 }
 
-/// Path ids: `/api/providers/abc` is a 400 naming the parameter, not a 500.
+/// Path ids: an integer in any JSON spelling (`7`, `7.0`); anything else
+/// (`/api/providers/abc`, or a `None` a client put in for a missing id)
+/// names nothing, so it is the 404 every id path declares, not a 500.
 pub struct Id(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<i64>::from_request_parts(parts, state)
+        axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|p| Id(p.0))
-            .map_err(|_| ApiError::bad_request("the id in the path must be an integer"))
+            .ok()
+            .and_then(|p| super::body::integer(&p.0))
+            .map(Id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "nothing has this id: the id in the path must be an integer",
+                )
+            })
     }
 }
 

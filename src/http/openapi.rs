@@ -4,6 +4,10 @@
 use axum::http::Method;
 use axum::Json;
 use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -12,7 +16,7 @@ use super::{
     bans, calls, consultants, contacts, error, lookup, planning, protocols, providers, reports,
     rights, tokens, tracking,
 };
-use crate::directory;
+use crate::directory::{self, Role};
 
 struct BearerAuth;
 
@@ -63,6 +67,19 @@ impl Modify for Rights {
                     Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
                     _ => line.to_string(),
                 });
+                // OpenAPI 3.1 lets a non-OAuth requirement list the roles
+                // it needs; the feed token is its own scheme.
+                let mut security = Vec::new();
+                let api_roles: Vec<&str> = roles
+                    .iter()
+                    .map(|r| r.split(' ').next().unwrap_or(r))
+                    .filter(|r| *r != "feed")
+                    .collect();
+                security.push(SecurityRequirement::new("bearer", api_roles));
+                if roles.iter().any(|r| r.starts_with("feed")) {
+                    security.push(SecurityRequirement::new("feed_token", Vec::<String>::new()));
+                }
+                op.security = Some(security);
                 let mut ext = op.extensions.take().unwrap_or_default();
                 ext.merge(
                     ExtensionsBuilder::new()
@@ -168,6 +185,108 @@ impl Modify for Failures {
     }
 }
 
+/// Writes the rules between fields that JSON Schema can state (which
+/// fields come in pairs, which role needs an owner) into the request
+/// schemas, from the same reading of the handlers' checks.
+struct CrossField;
+
+impl Modify for CrossField {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let both = |a: &str, b: &str| {
+            ObjectBuilder::new()
+                .required(a)
+                .required(b)
+                .property(a, string())
+                .property(b, string())
+        };
+        let rules: [(&str, &str, Vec<ObjectBuilder>); 3] = [
+            (
+                "NewTaskBody",
+                "A realised task has both started_at and ended_at; a planned one neither.",
+                vec![
+                    both("started_at", "ended_at"),
+                    ObjectBuilder::new()
+                        .property("started_at", null())
+                        .property("ended_at", null()),
+                ],
+            ),
+            (
+                "NewContactBody",
+                "A contact that happened has started_at and ended_at; a scheduled one has \
+                 planned_start and planned_end and neither of the others.",
+                vec![
+                    both("started_at", "ended_at"),
+                    both("planned_start", "planned_end")
+                        .property("started_at", null())
+                        .property("ended_at", null()),
+                ],
+            ),
+            (
+                "NewTokenBody",
+                "Only an admin token may be ownerless: consultant and manager tokens name \
+                 their consultant.",
+                vec![
+                    ObjectBuilder::new().property(
+                        "role",
+                        ObjectBuilder::new().enum_values(Some([Role::Admin.as_str()])),
+                    ),
+                    ObjectBuilder::new().required("consultant_id").property(
+                        "consultant_id",
+                        ObjectBuilder::new().schema_type(Type::Integer),
+                    ),
+                ],
+            ),
+        ];
+        for (name, rule, branches) in rules {
+            let Some(own) = components.schemas.remove(name) else {
+                continue;
+            };
+            let mut any = AnyOfBuilder::new().description(Some(rule));
+            for b in branches {
+                any = any.item(b);
+            }
+            let all = AllOfBuilder::new().item(own).item(any);
+            components
+                .schemas
+                .insert(name.to_string(), RefOr::T(Schema::AllOf(all.build())));
+        }
+    }
+}
+
+/// The import's CSV body, as the format its description spells out: no
+/// JSON Schema keyword reads CSV.
+struct ImportBody;
+
+impl Modify for ImportBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/api/import")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        let Some(body) = body else { return };
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("directory-csv".into())))
+            .description(Some(
+                "CSV with a header row naming its columns, any order: `provider` (required), \
+                 `tax_id`, `consulting`, `contract_valid_from`, `contract_valid_until`, `number`, \
+                 `label`, `user`, `user_email`; one row per number, each value as the matching \
+                 field of the JSON API takes it. Any rejected row rejects the import (422 with \
+                 every rejected line).",
+            ))
+            .build();
+        body.content
+            .insert("text/csv".into(), Content::new(Some(schema)));
+    }
+}
+
 fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -223,7 +342,7 @@ fn error_response(description: &str) -> Response {
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
     )),
-    modifiers(&BearerAuth, &Rights, &Failures)
+    modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]
 pub struct ApiDoc;
 
@@ -255,7 +374,11 @@ mod tests {
         let cal = &doc["paths"]["/api/consultants/{id}/calendar.ics"]["get"];
         assert_eq!(
             cal["security"],
-            serde_json::json!([{"bearer": []}, {"feed_token": []}])
+            serde_json::json!([{"bearer": ["admin", "manager", "consultant"]}, {"feed_token": []}])
+        );
+        assert_eq!(
+            doc["paths"]["/api/tokens"]["post"]["security"],
+            serde_json::json!([{"bearer": ["admin"]}])
         );
         assert_eq!(
             doc["components"]["securitySchemes"]["feed_token"]["in"],

@@ -22,6 +22,7 @@ pub struct ProviderListParams {
     /// Substring of the name, case-insensitive.
     pub name: Option<String>,
     /// A number in any spelling; finds the provider that owns it.
+    #[param(format = "phone")]
     pub number: Option<String>,
     pub consulting: Option<bool>,
     pub limit: Option<i64>,

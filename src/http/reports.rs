@@ -24,8 +24,10 @@ impl From<ReportError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct WeeklyParams {
     /// ISO week of items 1–4 and 7–10 (default: last week).
+    #[param(schema_with = crate::http::schema::iso_week)]
     pub week: Option<String>,
     /// ISO week of items 5–6 (default: this week).
+    #[param(schema_with = crate::http::schema::iso_week)]
     pub schedule_week: Option<String>,
     /// json (the default), csv, xlsx or html.
     #[param(schema_with = crate::http::schema::report_formats::required)]
@@ -34,7 +36,10 @@ pub struct WeeklyParams {
 
 /// The ten figures of the Monday report.
 #[utoipa::path(get, path = "/api/reports/weekly", params(WeeklyParams),
-    responses((status = 200, body = Object, description = "JSON, CSV, XLSX or HTML")),
+    responses((status = 200, description = "The report in the asked format",
+        content((Object = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (String = "text/html")))),
     security(("bearer" = [])))]
 pub async fn weekly(
     State(st): State<AppState>,

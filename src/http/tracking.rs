@@ -143,22 +143,31 @@ pub struct StartTaskBody {
     pub at: Time,
 }
 
+/// A task timer just started, and the one it stopped.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Started<T: ToSchema> {
-    pub started: T,
+pub struct StartedTask {
+    pub started: Task,
     /// The timer this one stopped, if one was running.
-    pub stopped: Option<T>,
+    pub stopped: Option<Task>,
+}
+
+/// A contact timer just started, and the open contact it ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartedContact {
+    pub started: Contact,
+    /// The contact this one ended, if one was open.
+    pub stopped: Option<Contact>,
 }
 
 /// Starts a task timer; the consultant's running task stops at the same
 /// instant (one timer per consultant).
 #[utoipa::path(post, path = "/api/tasks/start", request_body = StartTaskBody,
-    responses((status = 201, body = Started<Task>)), security(("bearer" = [])))]
+    responses((status = 201, body = StartedTask)), security(("bearer" = [])))]
 pub async fn start_task(
     State(st): State<AppState>,
     who: Principal,
     ApiJson(b): ApiJson<StartTaskBody>,
-) -> Result<(StatusCode, Json<Started<Task>>), ApiError> {
+) -> Result<(StatusCode, Json<StartedTask>), ApiError> {
     who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let new = NewTask {
@@ -171,7 +180,7 @@ pub async fn start_task(
     };
     let (started, stopped) = service::start_task(&st.store, new, at, &who.person).await?;
     st.refresh_tasks_running().await;
-    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+    Ok((StatusCode::CREATED, Json(StartedTask { started, stopped })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -431,12 +440,12 @@ pub struct StartContactBody {
 /// Starts a contact timer (a chat or a call made elsewhere begins); the
 /// consultant's open one ends at the same instant.
 #[utoipa::path(post, path = "/api/contacts/start", request_body = StartContactBody,
-    responses((status = 201, body = Started<Contact>)), security(("bearer" = [])))]
+    responses((status = 201, body = StartedContact)), security(("bearer" = [])))]
 pub async fn start_contact(
     State(st): State<AppState>,
     who: Principal,
     ApiJson(b): ApiJson<StartContactBody>,
-) -> Result<(StatusCode, Json<Started<Contact>>), ApiError> {
+) -> Result<(StatusCode, Json<StartedContact>), ApiError> {
     who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let n = NewContact {
@@ -455,7 +464,10 @@ pub async fn start_contact(
             .tracking
             .contact_closed(&s.channel, "done", s.duration_ms);
     }
-    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+    Ok((
+        StatusCode::CREATED,
+        Json(StartedContact { started, stopped }),
+    ))
 }
 
 /// Ends the consultant's open contact.
@@ -618,8 +630,11 @@ pub async fn create_room(
     State(st): State<AppState>,
     ApiJson(b): ApiJson<NewRoom>,
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
-    if crate::http::schema::is_blank(&b.name) || b.name.chars().count() > ROOM_NAME_MAX {
-        return Err(ApiError::field("name", "1 to 100 characters, not blank"));
+    if !crate::http::schema::is_printable(&b.name) || b.name.chars().count() > ROOM_NAME_MAX {
+        return Err(ApiError::field(
+            "name",
+            "1 to 100 printable characters, not blank",
+        ));
     }
     let name = b.name.trim();
     if b.capacity.is_some_and(|c| c <= 0) {

@@ -67,6 +67,8 @@ pub enum ScheduleError {
     BadWeekFormat { input: String },
     #[error("{year} has no ISO week {week} (it has {weeks})")]
     WeekOutOfRange { year: i32, week: u32, weeks: u32 },
+    #[error("week {input:?} is outside the years protocall plans ({first} to {last})", first = WEEK_YEARS.start(), last = WEEK_YEARS.end())]
+    YearOutOfRange { input: String },
     #[error(
         "invalid working-hours range {input:?}: {reason}; expected HH:MM-HH:MM, e.g. 08:00-12:00"
     )]
@@ -270,6 +272,18 @@ pub fn weeks_in_iso_year(year: i32) -> u32 {
 /// Parses `"2026-W49"`: a four-digit year, `-W`, a two-digit week that the
 /// year has. Surrounding whitespace is ignored.
 pub fn parse_iso_week(s: &str) -> Result<(i32, u32), ScheduleError> {
+    let (year, week) = read_iso_week(s)?;
+    if !WEEK_YEARS.contains(&year) {
+        return Err(ScheduleError::YearOutOfRange {
+            input: s.to_string(),
+        });
+    }
+    Ok((year, week))
+}
+
+/// As `parse_iso_week`, for weeks derived from one that was checked (the
+/// weeks before it a report reaches): any four-digit year.
+pub fn read_iso_week(s: &str) -> Result<(i32, u32), ScheduleError> {
     let bad = || ScheduleError::BadWeekFormat {
         input: s.to_string(),
     };
@@ -284,6 +298,11 @@ pub fn parse_iso_week(s: &str) -> Result<(i32, u32), ScheduleError> {
     check_week(year, week)?;
     Ok((year, week))
 }
+
+/// The years a week may be in: wide enough for any plan or report, and
+/// far enough from 0000 and 9999 that the week before and after (which
+/// reports and copies reach) are still four-digit years.
+pub const WEEK_YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 
 fn check_week(year: i32, week: u32) -> Result<NaiveDate, ScheduleError> {
     NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or(ScheduleError::WeekOutOfRange {

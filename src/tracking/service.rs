@@ -582,6 +582,11 @@ pub async fn add_contact(
 ) -> Result<Contact, TrackingError> {
     check_channel(&n.channel)?;
     check_direction(&n.direction)?;
+    if let (Some(s), Some(e)) = (n.planned_start_ms, n.planned_end_ms) {
+        if e <= s {
+            return Err(conflict("planned_end", "ends before it starts"));
+        }
+    }
     let (kind, status) = match (
         n.started_at_ms,
         n.ended_at_ms,

@@ -10,8 +10,13 @@
 # an admin token. `DELETE /api/tokens/{id}` is left out: generated ids
 # would revoke the very token the run uses.
 #
+# The document declares a few string formats JSON Schema has no keyword
+# for (telephone numbers, CNPJ, ISO weeks, working-hour ranges);
+# hooks.py tells Schemathesis how to write values of those formats.
+#
 # CONTRACT_EXAMPLES (default 15) and CONTRACT_SEED (default 1) tune it;
-# CONTRACT_PORT_BASE (default 17000) moves its ports.
+# CONTRACT_PORT_BASE (default 17000) moves its ports; CONTRACT_LOG names a
+# file to keep Schemathesis' full output in.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -49,6 +54,7 @@ rc=0
 # Schemathesis keeps its cache (.schemathesis/) in the working directory:
 # the scratch one, so nothing lands in the tree and every run starts alike.
 cd "$work"
+export SCHEMATHESIS_HOOKS="$here/hooks.py"
 timeout 900 st run "$work/openapi.json" --url "http://127.0.0.1:$((B + 80))" \
   -H "Authorization: Bearer $token" \
   --max-examples "${CONTRACT_EXAMPLES:-15}" --seed "${CONTRACT_SEED:-1}" \
