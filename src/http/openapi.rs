@@ -1,6 +1,8 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the routes.
 
+use std::collections::btree_map::Entry;
+
 use axum::http::Method;
 use axum::Json;
 use utoipa::openapi::extensions::ExtensionsBuilder;
@@ -91,7 +93,8 @@ impl Modify for Rights {
                     ("401", "No token, or an unknown, expired or revoked one"),
                     (
                         "403",
-                        "The token's role or owner does not admit this operation",
+                        "The token's role or owner does not admit this operation, or the \
+                         operation acts for the token's own consultant and it has none",
                     ),
                 ] {
                     op.responses
@@ -146,39 +149,55 @@ impl Modify for Failures {
                     add.extend([
                         (
                             "400",
-                            "The body is not well-formed JSON, or a field has the wrong type",
+                            "The body is not well-formed JSON, or a value breaks what its schema \
+                             states (a length, pattern, format, range or set of words), or a \
+                             path or query parameter does",
                         ),
                         ("413", "The body is larger than `http.max_body_bytes`"),
                         ("415", "The body is not `application/json`"),
                         (
                             "422",
-                            "The body is JSON but breaks a rule (a missing or out-of-range field)",
+                            "The body is JSON of another shape (a missing or unknown field, a \
+                             value of the wrong type), or the database refused a value",
                         ),
                     ]);
                 }
                 if in_path || in_query {
-                    add.push(("400", "A path or query parameter is malformed"));
+                    add.push((
+                        "400",
+                        "A path or query parameter breaks what its schema states",
+                    ));
                 }
                 if in_path {
-                    add.push(("404", "Nothing has this id"));
+                    add.push(("404", "Nothing has this id (or the id is no integer)"));
                 }
                 if write {
                     add.extend([
                         (
                             "409",
-                            "The change conflicts with what is stored (a duplicate, or an overlap)",
+                            "Valid, but at odds with what is stored, with the clock or with \
+                             itself: a duplicate, an overlap, a booked room, an id that names \
+                             nothing stored or a row still referred to, a status the current \
+                             one cannot become, a time in the future for a timer, or times that \
+                             contradict each other or the stored ones",
                         ),
-                        (
-                            "422",
-                            "The change breaks a rule of the directory or of time tracking",
-                        ),
+                        ("422", "The database refused a value"),
                     ]);
                 }
                 for (code, what) in add {
-                    op.responses
-                        .responses
-                        .entry(code.to_string())
-                        .or_insert_with(|| RefOr::T(error_response(what)));
+                    match op.responses.responses.entry(code.to_string()) {
+                        Entry::Vacant(e) => {
+                            e.insert(RefOr::T(error_response(what)));
+                        }
+                        // Declared by the handler without words: give it ours.
+                        Entry::Occupied(mut e) => {
+                            if let RefOr::T(r) = e.get_mut() {
+                                if r.description.is_empty() {
+                                    r.description = what.to_string();
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

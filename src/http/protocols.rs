@@ -55,7 +55,8 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/protocols", request_body = NewProtocol,
-    responses((status = 201, body = Protocol), (status = 422, body = super::error::ErrorBody)),
+    responses((status = 201, body = Protocol), (status = 409, body = super::error::ErrorBody,
+        description = "The number is taken, or provider_id or owner_id names nothing stored")),
     security(("bearer" = [])))]
 pub async fn open(
     State(st): State<AppState>,

@@ -100,7 +100,8 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/providers/{id}", params(("id" = i64, Path)),
-    responses((status = 204), (status = 422, body = super::error::ErrorBody)),
+    responses((status = 204), (status = 409, body = super::error::ErrorBody,
+        description = "The provider still has protocols")),
     security(("bearer" = [])))]
 pub async fn delete(State(st): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
     st.store.delete_provider(id).await?;
