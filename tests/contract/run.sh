@@ -22,8 +22,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 BIN=${PROTOCALL_BIN:-$top/target/debug/protocall}
 [ -x "$BIN" ] || { echo "no protocall binary at $BIN (run cargo build first)"; exit 1; }
-if ! command -v st >/dev/null 2>&1; then
+# Run as a module, so a fresh install works without its `st` script on
+# PATH (pyenv shims appear only after a rehash).
+have_st4() {
+  python3 -c 'import sys, schemathesis; sys.exit(not schemathesis.__version__.startswith("4."))' 2>/dev/null
+}
+if ! have_st4; then
   python3 -m pip install -q 'schemathesis>=4,<5' >/dev/null
+  have_st4 || { echo "schemathesis 4 could not be installed"; exit 1; }
 fi
 unset DATABASE_URL RUST_LOG
 while IFS='=' read -r name _; do unset "$name"; done < <(env | grep '^PROTOCALL__' || true)
@@ -55,7 +61,7 @@ rc=0
 # the scratch one, so nothing lands in the tree and every run starts alike.
 cd "$work"
 export SCHEMATHESIS_HOOKS="$here/hooks.py"
-timeout 900 st run "$work/openapi.json" --url "http://127.0.0.1:$((B + 80))" \
+timeout 900 python3 -m schemathesis.cli run "$work/openapi.json" --url "http://127.0.0.1:$((B + 80))" \
   -H "Authorization: Bearer $token" \
   --max-examples "${CONTRACT_EXAMPLES:-15}" --seed "${CONTRACT_SEED:-1}" \
   --checks all --exclude-checks ignored_auth \
