@@ -18,6 +18,7 @@ on_every_backend!(
     malformed_paths_answer_json,
     contradictions_and_pairs,
     weeks_and_formats,
+    a_value_the_database_refuses_is_no_5xx,
 );
 
 /// The served document.
@@ -396,6 +397,29 @@ async fn contradictions_and_pairs(b: Backend) {
         .await,
         400,
     );
+    // A start without an end is what a running task has; a patch cannot
+    // make a planned one so (the store would refuse it).
+    let (st, task) = send(
+        &app,
+        "POST",
+        "/api/tasks",
+        Some(json!({"consultant_id": ana, "category": "gin", "planned_minutes": 30})),
+    )
+    .await;
+    assert_eq!(st, 201, "{task}");
+    answered(
+        &doc,
+        "PATCH",
+        "/api/tasks/{id}",
+        send(
+            &app,
+            "PATCH",
+            &format!("/api/tasks/{}", task["id"]),
+            Some(json!({"status": "planned", "started_at": "2026-12-07T10:00:00Z"})),
+        )
+        .await,
+        409,
+    );
     // A past expiry is valid by the document, but not by the clock.
     answered(
         &doc,
@@ -464,4 +488,21 @@ async fn weeks_and_formats(b: Backend) {
         declared["text/csv"].is_object(),
         "{ctype} not declared: {declared}"
     );
+}
+
+/// PostgreSQL holds no NUL byte in text (SQLite does): a refusal the
+/// request earned, declared, never the 503 of an unavailable database.
+async fn a_value_the_database_refuses_is_no_5xx(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let doc = document(&app).await;
+    let p = provider(&app, "NetSul").await;
+    let got = send(
+        &app,
+        "POST",
+        "/api/protocols",
+        Some(json!({"provider_id": p, "subject": "a\u{0}b"})),
+    )
+    .await;
+    let want = if got.0 == 201 { 201 } else { 400 };
+    answered(&doc, "POST", "/api/protocols", got, want);
 }

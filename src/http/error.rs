@@ -125,6 +125,18 @@ impl From<StoreError> for ApiError {
                 "constraint",
                 e.to_string(),
             ),
+            // A value the database will not hold (PostgreSQL's NUL byte in
+            // text, SQLite's over-long blob): a malformed value of the
+            // request, which retrying cannot help; every operation that
+            // takes values declares the 400.
+            ref data if data.is_data_error() => {
+                tracing::info!(error = %data, "value refused by the database");
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_value",
+                    "the database refused a value of this request",
+                )
+            }
             other => {
                 // The details may hold SQL; they go to the log, not the client.
                 tracing::error!(error = %other, "store error");

@@ -373,6 +373,35 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
 mod tests {
     use super::*;
 
+    /// Every `iso-week` in the document has the one pattern, and its years
+    /// are the ones `parse_iso_week` takes.
+    #[test]
+    fn iso_weeks_read_alike() {
+        fn walk(v: &serde_json::Value, n: &mut usize) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.get("format").and_then(|f| f.as_str()) == Some("iso-week") {
+                        assert_eq!(
+                            m.get("pattern").and_then(|p| p.as_str()),
+                            Some(super::super::schema::ISO_WEEK_PATTERN),
+                            "{v}"
+                        );
+                        *n += 1;
+                    }
+                    m.values().for_each(|c| walk(c, n));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, n)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut n = 0;
+        walk(&doc, &mut n);
+        assert!(n >= 6, "{n} weeks");
+        assert_eq!(crate::tracking::schedule::WEEK_YEARS, 1900..=2999);
+        assert!(super::super::schema::ISO_WEEK_PATTERN.starts_with("^(19|2[0-9])[0-9]{2}-W"));
+    }
+
     #[test]
     fn every_operation_carries_its_rights() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();

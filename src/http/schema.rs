@@ -97,7 +97,9 @@ fn array_of(item: Object, nullable: bool) -> Array {
 const PHONE: &str = "A telephone number that is valid where it is dialled, in any common \
     spelling: E.164 (`+5511987654321`), national with or without the trunk prefix \
     (`(11) 98765-4321`, `011987654321`) or with a carrier code (`0 21 11 98765-4321`); \
-    read in the desk's country when it has no country code. Anything else is a 400.";
+    read in the desk's country when it has no country code. A national number written \
+    without the trunk prefix whose area code is the country code (`(55) 5466-2455` in \
+    Brazil) reads as an international one. Anything else is a 400.";
 
 /// A telephone number in any spelling `directory::number::normalize` reads.
 pub fn phone() -> Object {

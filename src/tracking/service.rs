@@ -380,6 +380,13 @@ pub async fn update_task(
         ("done", _, _) => return Err(conflict("status", "a done task needs its start and end")),
         ("running", Some(_), None) => {}
         ("running", _, _) => return Err(conflict("ended_at", "a running task has no end yet")),
+        // The store holds a start without an end for running tasks only.
+        (_, Some(_), None) => {
+            return Err(conflict(
+                "ended_at",
+                "a task with a start and no end is a running one: give its end, or start a timer",
+            ))
+        }
         (_, Some(s), Some(e)) => span("ended_at", s, e)?,
         _ => {}
     }

@@ -47,20 +47,18 @@ def brazilian_number(draw):
 def phone(draw):
     area, sub = draw(brazilian_number())
     head, tail = sub[:-4], sub[-4:]
-    spelling = draw(
-        st.sampled_from(
-            [
-                f"+55{area}{sub}",
-                f"+55 {area} {head}-{tail}",
-                f"({area}) {head}-{tail}",
-                f"0{area}{sub}",
-                f"0 21 {area} {head}-{tail}",
-                f"{area} {sub}",
-                "+1 650 253 0000",
-            ]
-        )
-    )
-    return spelling
+    spellings = [
+        f"+55{area}{sub}",
+        f"+55 {area} {head}-{tail}",
+        f"0{area}{sub}",
+        f"0 21 {area} {head}-{tail}",
+        "+1 650 253 0000",
+    ]
+    # Without the trunk prefix, area code 55 reads as the country code
+    # (the format's description says so).
+    if area != "55":
+        spellings += [f"({area}) {head}-{tail}", f"{area} {sub}"]
+    return draw(st.sampled_from(spellings))
 
 
 @st.composite
