@@ -126,10 +126,11 @@ async fn bad_input_is_refused_and_writes_nothing(b: Backend) {
         (br#"{"name": "   "}"#.to_vec(), 400, "invalid_field"),
         (br#"{"name": "A", "tax_id": "11.222.333/0001-82"}"#.to_vec(), 400, "invalid_field"),
         (br#"{"name": "A", "numbers": ["12"]}"#.to_vec(), 400, "invalid_field"),
+        // Each date is valid; together they contradict each other.
         (
             br#"{"name": "A", "contract_valid_from": "2026-02-01", "contract_valid_until": "2026-01-01"}"#.to_vec(),
-            400,
-            "invalid_field",
+            409,
+            "contradiction",
         ),
         (
             format!(r#"{{"name": "{}"}}"#, "x".repeat(8000)).into_bytes(),
@@ -172,8 +173,9 @@ async fn bad_input_is_refused_and_writes_nothing(b: Backend) {
     )
     .await;
     assert_eq!(r["error"]["code"], "unsupported_media_type");
-    let r = json(app.get("/api/providers/abc").await, 400).await;
-    assert_eq!(r["error"]["code"], "bad_request");
+    // A path id that is no integer names nothing (as /api/calls/nope).
+    let r = json(app.get("/api/providers/abc").await, 404).await;
+    assert_eq!(r["error"]["code"], "not_found");
     let r = json(app.get("/api/providers?limit=lots").await, 400).await;
     assert_eq!(r["error"]["code"], "invalid_query");
     let list = json(app.get("/api/providers").await, 200).await;
@@ -393,10 +395,12 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
         409,
     )
     .await;
+    // Well-formed, but naming no stored provider: a conflict with what
+    // is stored, not a body the document refuses.
     json(
         app.post("/api/protocols", json!({"provider_id": 999}))
             .await,
-        422,
+        409,
     )
     .await;
 
@@ -434,7 +438,7 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
             json!({"owner_id": 4242}),
         )
         .await,
-        422,
+        409,
     )
     .await;
     let closed = json(
@@ -463,7 +467,7 @@ async fn protocol_lifecycle_and_lookup(b: Backend) {
     let closed_list = json(app.get("/api/protocols?status=closed").await, 200).await;
     assert_eq!(closed_list["total"], 1);
     // The desk's history keeps the provider alive.
-    json(app.delete(&format!("/api/providers/{pid}")).await, 422).await;
+    json(app.delete(&format!("/api/providers/{pid}")).await, 409).await;
 }
 
 async fn lists_filter_and_paginate(b: Backend) {
@@ -557,7 +561,7 @@ async fn provider_users_and_their_numbers(b: Backend) {
             json!({"number": "(51) 3333-4444", "user_id": uid}),
         )
         .await,
-        422,
+        409,
     )
     .await;
     assert_eq!(app.delete(&format!("/api/users/{uid}")).await.status(), 204);

@@ -130,23 +130,27 @@ async fn task_timers_one_running_no_overlaps_audited(b: Backend) {
     )
     .await;
     assert_eq!(p["status"], "planned");
-    // Bad input changes nothing.
-    for (body, field) in [
+    // Bad input changes nothing: a value the document refuses is a 400, a
+    // category nobody added or an end before the start a 409.
+    for (body, field, status) in [
         (
             json!({"consultant_id": ana, "category": "dancing"}),
             "category",
+            409,
         ),
         (
             json!({"consultant_id": ana, "category": "gin",
                    "started_at": "2026-11-20T12:00:00-03:00", "ended_at": "2026-11-20T11:00:00-03:00"}),
             "ended_at",
+            409,
         ),
         (
             json!({"consultant_id": ana, "category": "gin", "planned_minutes": 0}),
             "planned_minutes",
+            400,
         ),
     ] {
-        let e = json(app.post("/api/tasks", body).await, 400).await;
+        let e = json(app.post("/api/tasks", body).await, status).await;
         assert!(
             e["error"]["message"].as_str().unwrap().starts_with(field),
             "{e}"
@@ -331,7 +335,7 @@ async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {
             json!({"status": "scheduled"}),
         )
         .await,
-        400,
+        409,
     )
     .await;
     // A scheduled call-back that did not happen.

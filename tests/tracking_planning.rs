@@ -103,7 +103,7 @@ async fn schedule_places_the_plan_around_fixed_time_and_feeds_the_calendar(b: Ba
             json!({"items": [{"category": "naps", "hours": 2}]}),
         )
         .await,
-        400,
+        409,
     )
     .await;
     json(

@@ -23,6 +23,9 @@ use utoipa::ToSchema;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// The value is fine on its own but contradicts another one (the API
+    /// answers 409 rather than 400: no schema can state such a rule).
+    pub contradiction: bool,
 }
 
 impl FieldError {
@@ -30,6 +33,14 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            contradiction: false,
+        }
+    }
+
+    pub fn contradiction(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            contradiction: true,
+            ..Self::new(field, message)
         }
     }
 }
@@ -71,9 +82,10 @@ impl Provider {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
-    #[schema(min_length = 1)]
+    #[schema(schema_with = crate::http::schema::person_name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::cnpj_or_null)]
     pub tax_id: Option<String>,
     #[serde(default)]
     pub consulting: bool,
@@ -83,6 +95,7 @@ pub struct NewProvider {
     pub contract_valid_until: Option<NaiveDate>,
     /// Numbers to attach at creation, in any common spelling.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::phones)]
     pub numbers: Vec<String>,
 }
 
@@ -90,9 +103,10 @@ pub struct NewProvider {
 #[serde(deny_unknown_fields)]
 pub struct ProviderPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::schema::cnpj_or_null)]
     pub tax_id: Option<Option<String>>,
     #[serde(default)]
     pub consulting: Option<bool>,
@@ -116,20 +130,14 @@ pub struct ProviderFields {
 
 impl ProviderFields {
     pub fn validate(self) -> Result<ProviderFields, FieldError> {
-        let name = self.name.trim().to_string();
-        if name.is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
-        }
-        if name.chars().count() > 200 {
-            return Err(FieldError::new("name", "must be at most 200 characters"));
-        }
+        let name = validate_person_name("name", &self.name)?;
         let tax_id = match self.tax_id.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => Some(normalize_cnpj(raw).map_err(|m| FieldError::new("tax_id", m))?),
         };
         if let (Some(from), Some(until)) = (self.contract_valid_from, self.contract_valid_until) {
             if from > until {
-                return Err(FieldError::new(
+                return Err(FieldError::contradiction(
                     "contract_valid_until",
                     "must not be before contract_valid_from",
                 ));
@@ -210,6 +218,7 @@ pub struct PhoneNumber {
     pub provider_id: i64,
     pub user_id: Option<i64>,
     /// The number in E.164, e.g. `+5511987654321`.
+    #[schema(schema_with = crate::http::schema::e164)]
     pub e164: String,
     pub label: Option<String>,
 }
@@ -218,7 +227,7 @@ pub struct PhoneNumber {
 #[serde(deny_unknown_fields)]
 pub struct NewNumber {
     /// Any common spelling: `(11) 98765-4321`, `011987654321`, `+55 11 …`.
-    #[schema(min_length = 1)]
+    #[schema(schema_with = crate::http::schema::phone)]
     pub number: String,
     #[serde(default)]
     pub label: Option<String>,
@@ -232,17 +241,21 @@ pub struct ProviderUser {
     pub provider_id: i64,
     pub name: String,
     pub email: Option<String>,
+    /// In E.164.
+    #[schema(schema_with = crate::http::schema::e164s)]
     pub numbers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProviderUser {
-    #[schema(min_length = 1)]
+    #[schema(schema_with = crate::http::schema::person_name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::phones)]
     pub numbers: Vec<String>,
 }
 
@@ -250,19 +263,30 @@ pub struct NewProviderUser {
 #[serde(deny_unknown_fields)]
 pub struct ProviderUserPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<Option<String>>,
 }
 
+/// Longest name of a person or provider, counted as the document counts
+/// (characters, before trimming).
+pub const NAME_MAX: usize = 200;
+pub const SIP_USERNAME_MAX: usize = 64;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 256;
+
 pub fn validate_person_name(field: &str, name: &str) -> Result<String, FieldError> {
+    if name.chars().count() > NAME_MAX {
+        return Err(FieldError::new(field, "must be at most 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must not hold control characters"));
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
-    }
-    if name.chars().count() > 200 {
-        return Err(FieldError::new(field, "must be at most 200 characters"));
     }
     Ok(name.to_string())
 }
@@ -366,20 +390,18 @@ impl std::fmt::Debug for SipCredentials {
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsultant {
-    #[schema(min_length = 1)]
+    #[schema(schema_with = crate::http::schema::person_name)]
     pub name: String,
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[A-Za-z0-9_.!~*'()&=+$,;?/-]+$"
-    )]
+    #[schema(schema_with = crate::http::schema::sip_username)]
     pub sip_username: String,
     /// Used once to derive the digest HA1 values; never stored or returned.
-    #[schema(min_length = 8, max_length = 256)]
+    #[schema(schema_with = crate::http::schema::new_password)]
     pub password: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<String>,
     #[serde(default = "default_capacity")]
+    #[schema(minimum = 0, maximum = 168)]
     pub weekly_capacity_hours: f64,
     #[serde(default = "default_true")]
     pub active: bool,
@@ -404,13 +426,16 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ConsultantPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::person_name_or_null)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::password_or_null)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<Option<String>>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 168)]
     pub weekly_capacity_hours: Option<f64>,
     #[serde(default)]
     pub active: Option<bool>,
@@ -421,8 +446,10 @@ pub struct ConsultantPatch {
 /// SIP user part rules (RFC 3261 `user` unreserved set, minus escapes) so a
 /// username always fits in a URI and an HA1 without quoting surprises.
 pub fn validate_sip_username(raw: &str) -> Result<String, FieldError> {
-    let u = raw.trim();
-    if u.is_empty() || u.len() > 64 {
+    // Not trimmed: whitespace is outside the set, and a name the document
+    // refuses must not pass here.
+    let u = raw;
+    if u.is_empty() || u.len() > SIP_USERNAME_MAX {
         return Err(FieldError::new(
             "sip_username",
             "must be 1 to 64 characters",
@@ -441,11 +468,15 @@ pub fn validate_sip_username(raw: &str) -> Result<String, FieldError> {
 }
 
 pub fn validate_password(raw: &str) -> Result<(), FieldError> {
-    if raw.chars().count() < 8 {
+    let n = raw.chars().count();
+    if n < PASSWORD_MIN {
         return Err(FieldError::new("password", "must be at least 8 characters"));
     }
-    if raw.len() > 256 {
-        return Err(FieldError::new("password", "must be at most 256 bytes"));
+    if n > PASSWORD_MAX {
+        return Err(FieldError::new(
+            "password",
+            "must be at most 256 characters",
+        ));
     }
     Ok(())
 }
@@ -479,6 +510,7 @@ impl ProtocolStatus {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Protocol {
     pub id: i64,
+    #[schema(schema_with = crate::http::schema::protocol_number_out)]
     pub number: String,
     pub provider_id: i64,
     pub owner_id: Option<i64>,
@@ -496,15 +528,19 @@ pub struct Protocol {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProtocol {
-    /// Left out, the store numbers it `YYYY-NNNNNN`.
+    /// Left out (or blank), the store numbers it `YYYY-NNNNNN`; unique
+    /// (409).
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::protocol_number)]
     pub number: Option<String>,
     pub provider_id: i64,
     #[serde(default)]
     pub owner_id: Option<i64>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::protocol_category)]
     pub category: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::protocol_subject)]
     pub subject: String,
     /// RFC 3339; without an offset it is read in the configured zone.
     #[serde(default)]
@@ -532,6 +568,7 @@ pub struct Page<T> {
 pub struct Lookup {
     /// The number as given.
     pub input: String,
+    #[schema(schema_with = crate::http::schema::e164)]
     pub e164: String,
     pub provider: Option<Provider>,
     pub user: Option<ProviderUser>,

@@ -6,14 +6,14 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::DateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath};
 use super::AppState;
 use crate::sip::guard::{Ban, Guard};
 
@@ -68,13 +68,23 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<BanView>>, ApiE
 }
 
 /// Lifts the ban on an address and forgets its past offences.
-#[utoipa::path(delete, path = "/api/bans/{ip}", params(("ip" = String, Path, description = "IPv4 or IPv6 address")),
+/// The path of `DELETE /api/bans/{ip}`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct BanPath {
+    /// An IPv4 or IPv6 address.
+    #[param(schema_with = crate::http::schema::ip)]
+    ip: String,
+}
+
+#[utoipa::path(delete, path = "/api/bans/{ip}", params(BanPath),
     responses((status = 204), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn lift(
     State(st): State<AppState>,
-    Path(ip): Path<String>,
+    ApiPath(ip): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let ip: IpAddr = ip
         .parse()

@@ -2,14 +2,15 @@
 //! `GET /api/calls/{id}` (numeric id or Call-ID) and the call-backs owed
 //! by protocol owners.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Id};
 use super::rights::Principal;
+use super::schema::words;
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{CallQuery, Callback, CallbackQuery, StoredCall};
@@ -102,9 +103,11 @@ fn call(st: &AppState, c: StoredCall) -> Call {
 #[serde(deny_unknown_fields)]
 pub struct CallListParams {
     pub call_id: Option<String>,
-    /// inbound, outbound or internal.
+    #[param(schema_with = crate::http::schema::call_directions::required)]
     pub direction: Option<String>,
+    #[param(schema_with = crate::http::schema::call_outcomes::required)]
     pub outcome: Option<String>,
+    #[param(schema_with = crate::http::schema::call_routes::required)]
     pub route: Option<String>,
     pub provider_id: Option<i64>,
     pub consultant_id: Option<i64>,
@@ -127,21 +130,9 @@ pub async fn list(
     ApiQuery(p): ApiQuery<CallListParams>,
 ) -> Result<Json<Page<Call>>, ApiError> {
     let consultant_id = who.scope(p.consultant_id)?;
-    ApiError::one_of(
-        "direction",
-        p.direction.as_deref(),
-        &["inbound", "outbound", "internal"],
-    )?;
-    ApiError::one_of(
-        "outcome",
-        p.outcome.as_deref(),
-        &["answered", "busy", "no_answer", "cancelled", "failed"],
-    )?;
-    ApiError::one_of(
-        "route",
-        p.route.as_deref(),
-        &["owner", "team", "ura", "uri", "rejected"],
-    )?;
+    ApiError::one_of("direction", p.direction.as_deref(), words::CALL_DIRECTIONS)?;
+    ApiError::one_of("outcome", p.outcome.as_deref(), words::CALL_OUTCOMES)?;
+    ApiError::one_of("route", p.route.as_deref(), words::CALL_ROUTES)?;
     let q = CallQuery {
         call_id: p.call_id,
         direction: p.direction,
@@ -170,7 +161,7 @@ pub async fn list(
 pub async fn get(
     State(st): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Call>, ApiError> {
     let c = st.store.get_call(&id).await?;
     who.may_see(c.row.consultant_id)?;
@@ -182,7 +173,7 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct CallbackListParams {
     pub consultant_id: Option<i64>,
-    /// pending, done or cancelled.
+    #[param(schema_with = crate::http::schema::callback_statuses::required)]
     pub status: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -197,11 +188,7 @@ pub async fn list_callbacks(
     ApiQuery(p): ApiQuery<CallbackListParams>,
 ) -> Result<Json<Page<Callback>>, ApiError> {
     let consultant_id = who.scope(p.consultant_id)?;
-    ApiError::one_of(
-        "status",
-        p.status.as_deref(),
-        &["pending", "done", "cancelled"],
-    )?;
+    ApiError::one_of("status", p.status.as_deref(), words::CALLBACK_STATUSES)?;
     let q = CallbackQuery {
         consultant_id,
         status: p.status,
@@ -214,7 +201,7 @@ pub async fn list_callbacks(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetCallbackStatus {
-    /// pending, done or cancelled.
+    #[schema(schema_with = crate::http::schema::callback_statuses::required)]
     pub status: String,
 }
 
@@ -232,7 +219,7 @@ pub async fn set_callback_status(
     ApiError::one_of(
         "status",
         Some(body.status.as_str()),
-        &["pending", "done", "cancelled"],
+        words::CALLBACK_STATUSES,
     )?;
     Ok(Json(st.store.set_callback_status(id, &body.status).await?))
 }

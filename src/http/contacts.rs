@@ -31,11 +31,11 @@ pub struct ContactListParams {
     pub provider_id: Option<i64>,
     pub protocol_id: Option<i64>,
     pub call_id: Option<String>,
-    /// phone, chat, email, meeting or other.
+    #[param(schema_with = crate::http::schema::channels::required)]
     pub channel: Option<String>,
-    /// scheduled, open, done, missed, abandoned or cancelled.
+    #[param(schema_with = crate::http::schema::contact_statuses::required)]
     pub status: Option<String>,
-    /// triggered or scheduled.
+    #[param(schema_with = crate::http::schema::contact_kinds::required)]
     pub kind: Option<String>,
     /// Contacts at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -58,7 +58,11 @@ pub async fn list(
     let consultant_id = who.scope(p.consultant_id)?;
     ApiError::one_of("channel", p.channel.as_deref(), CHANNELS)?;
     ApiError::one_of("status", p.status.as_deref(), STATUSES)?;
-    ApiError::one_of("kind", p.kind.as_deref(), &["triggered", "scheduled"])?;
+    ApiError::one_of(
+        "kind",
+        p.kind.as_deref(),
+        super::schema::words::CONTACT_KINDS,
+    )?;
     let q = ContactQuery {
         consultant_id,
         provider_id: p.provider_id,

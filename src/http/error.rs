@@ -4,7 +4,7 @@
 //! that fits, including axum's own rejections (bad JSON, wrong types, too
 //! large), which would otherwise answer in plain text.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::body::Strict;
 use crate::directory::number::NumberError;
 use crate::directory::FieldError;
 use crate::store::StoreError;
@@ -98,6 +99,9 @@ impl IntoResponse for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
+        if e.contradiction {
+            return ApiError::new(StatusCode::CONFLICT, "contradiction", e.to_string());
+        }
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", e.to_string())
     }
 }
@@ -111,16 +115,28 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            StoreError::Reference(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_reference",
-                e.to_string(),
-            ),
+            // A well-formed id that names nothing stored (or a row still
+            // referred to): the request is valid, the stored data says no.
+            StoreError::Reference(_) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_reference", e.to_string())
+            }
             StoreError::Constraint(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "constraint",
                 e.to_string(),
             ),
+            // A value the database will not hold (PostgreSQL's NUL byte in
+            // text, SQLite's over-long blob): a malformed value of the
+            // request, which retrying cannot help; every operation that
+            // takes values declares the 400.
+            ref data if data.is_data_error() => {
+                tracing::info!(error = %data, "value refused by the database");
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_value",
+                    "the database refused a value of this request",
+                )
+            }
             other => {
                 // The details may hold SQL; they go to the log, not the client.
                 tracing::error!(error = %other, "store error");
@@ -150,8 +166,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        // Parsed first, then read as the document reads it (see `body`).
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => serde_path_to_error::deserialize(Strict(v))
+                .map(ApiJson)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_body",
+                        format!("Failed to deserialize the JSON body into the target type: {e}"),
+                    )
+                }),
             Err(rej) => Err(match rej {
                 JsonRejection::JsonDataError(e) => ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,25 +215,58 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+        let _ = state;
+        super::body::query(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("Failed to deserialize query string: {e}"),
+                )
             })
     }
 }
 
-/// Path ids: `/api/providers/abc` is a 400 naming the parameter, not a 500.
+/// Path ids: an integer in any JSON spelling (`7`, `7.0`); anything else
+/// (`/api/providers/abc`, or a `None` a client put in for a missing id)
+/// names nothing, so it is the 404 every id path declares, not a 500.
 pub struct Id(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<i64>::from_request_parts(parts, state)
+        axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|p| Id(p.0))
-            .map_err(|_| ApiError::bad_request("the id in the path must be an integer"))
+            .ok()
+            .and_then(|p| super::body::integer(&p.0))
+            .map(Id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "nothing has this id: the id in the path must be an integer",
+                )
+            })
+    }
+}
+
+/// `Path<T>` with our error shape, for paths that are not a single id: a
+/// malformed segment is a JSON 400, never axum's plain-text answer.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
     }
 }

@@ -17,6 +17,7 @@ use crate::directory::Lookup;
 #[serde(deny_unknown_fields)]
 pub struct LookupParams {
     /// The number as a caller ID carries it, in any common spelling.
+    #[param(format = "phone")]
     pub number: String,
 }
 

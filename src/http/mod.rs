@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod bans;
+pub mod body;
 pub mod calls;
 pub mod console;
 pub mod consultants;
@@ -21,6 +22,7 @@ pub mod protocols;
 pub mod providers;
 pub mod reports;
 pub mod rights;
+pub mod schema;
 pub mod tokens;
 pub mod tracking;
 

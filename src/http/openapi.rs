@@ -1,9 +1,15 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the routes.
 
+use std::collections::btree_map::Entry;
+
 use axum::http::Method;
 use axum::Json;
 use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -12,7 +18,7 @@ use super::{
     bans, calls, consultants, contacts, error, lookup, planning, protocols, providers, reports,
     rights, tokens, tracking,
 };
-use crate::directory;
+use crate::directory::{self, Role};
 
 struct BearerAuth;
 
@@ -63,6 +69,19 @@ impl Modify for Rights {
                     Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
                     _ => line.to_string(),
                 });
+                // OpenAPI 3.1 lets a non-OAuth requirement list the roles
+                // it needs; the feed token is its own scheme.
+                let mut security = Vec::new();
+                let api_roles: Vec<&str> = roles
+                    .iter()
+                    .map(|r| r.split(' ').next().unwrap_or(r))
+                    .filter(|r| *r != "feed")
+                    .collect();
+                security.push(SecurityRequirement::new("bearer", api_roles));
+                if roles.iter().any(|r| r.starts_with("feed")) {
+                    security.push(SecurityRequirement::new("feed_token", Vec::<String>::new()));
+                }
+                op.security = Some(security);
                 let mut ext = op.extensions.take().unwrap_or_default();
                 ext.merge(
                     ExtensionsBuilder::new()
@@ -74,7 +93,8 @@ impl Modify for Rights {
                     ("401", "No token, or an unknown, expired or revoked one"),
                     (
                         "403",
-                        "The token's role or owner does not admit this operation",
+                        "The token's role or owner does not admit this operation, or the \
+                         operation acts for the token's own consultant and it has none",
                     ),
                 ] {
                     op.responses
@@ -129,42 +149,160 @@ impl Modify for Failures {
                     add.extend([
                         (
                             "400",
-                            "The body is not well-formed JSON, or a field has the wrong type",
+                            "The body is not well-formed JSON, or a value breaks what its schema \
+                             states (a length, pattern, format, range or set of words), or a \
+                             path or query parameter does",
                         ),
                         ("413", "The body is larger than `http.max_body_bytes`"),
                         ("415", "The body is not `application/json`"),
                         (
                             "422",
-                            "The body is JSON but breaks a rule (a missing or out-of-range field)",
+                            "The body is JSON of another shape (a missing or unknown field, a \
+                             value of the wrong type), or the database refused a value",
                         ),
                     ]);
                 }
                 if in_path || in_query {
-                    add.push(("400", "A path or query parameter is malformed"));
+                    add.push((
+                        "400",
+                        "A path or query parameter breaks what its schema states",
+                    ));
                 }
                 if in_path {
-                    add.push(("404", "Nothing has this id"));
+                    add.push(("404", "Nothing has this id (or the id is no integer)"));
                 }
                 if write {
                     add.extend([
                         (
                             "409",
-                            "The change conflicts with what is stored (a duplicate, or an overlap)",
+                            "Valid, but at odds with what is stored, with the clock or with \
+                             itself: a duplicate, an overlap, a booked room, an id that names \
+                             nothing stored or a row still referred to, a status the current \
+                             one cannot become, a time in the future for a timer, or times that \
+                             contradict each other or the stored ones",
                         ),
-                        (
-                            "422",
-                            "The change breaks a rule of the directory or of time tracking",
-                        ),
+                        ("422", "The database refused a value"),
                     ]);
                 }
                 for (code, what) in add {
-                    op.responses
-                        .responses
-                        .entry(code.to_string())
-                        .or_insert_with(|| RefOr::T(error_response(what)));
+                    match op.responses.responses.entry(code.to_string()) {
+                        Entry::Vacant(e) => {
+                            e.insert(RefOr::T(error_response(what)));
+                        }
+                        // Declared by the handler without words: give it ours.
+                        Entry::Occupied(mut e) => {
+                            if let RefOr::T(r) = e.get_mut() {
+                                if r.description.is_empty() {
+                                    r.description = what.to_string();
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// Writes the rules between fields that JSON Schema can state (which
+/// fields come in pairs, which role needs an owner) into the request
+/// schemas, from the same reading of the handlers' checks.
+struct CrossField;
+
+impl Modify for CrossField {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let both = |a: &str, b: &str| {
+            ObjectBuilder::new()
+                .required(a)
+                .required(b)
+                .property(a, string())
+                .property(b, string())
+        };
+        let rules: [(&str, &str, Vec<ObjectBuilder>); 3] = [
+            (
+                "NewTaskBody",
+                "A realised task has both started_at and ended_at; a planned one neither.",
+                vec![
+                    both("started_at", "ended_at"),
+                    ObjectBuilder::new()
+                        .property("started_at", null())
+                        .property("ended_at", null()),
+                ],
+            ),
+            (
+                "NewContactBody",
+                "A contact that happened has started_at and ended_at; a scheduled one has \
+                 planned_start and planned_end and neither of the others.",
+                vec![
+                    both("started_at", "ended_at"),
+                    both("planned_start", "planned_end")
+                        .property("started_at", null())
+                        .property("ended_at", null()),
+                ],
+            ),
+            (
+                "NewTokenBody",
+                "Only an admin token may be ownerless: consultant and manager tokens name \
+                 their consultant.",
+                vec![
+                    ObjectBuilder::new().property(
+                        "role",
+                        ObjectBuilder::new().enum_values(Some([Role::Admin.as_str()])),
+                    ),
+                    ObjectBuilder::new().required("consultant_id").property(
+                        "consultant_id",
+                        ObjectBuilder::new().schema_type(Type::Integer),
+                    ),
+                ],
+            ),
+        ];
+        for (name, rule, branches) in rules {
+            let Some(own) = components.schemas.remove(name) else {
+                continue;
+            };
+            let mut any = AnyOfBuilder::new().description(Some(rule));
+            for b in branches {
+                any = any.item(b);
+            }
+            let all = AllOfBuilder::new().item(own).item(any);
+            components
+                .schemas
+                .insert(name.to_string(), RefOr::T(Schema::AllOf(all.build())));
+        }
+    }
+}
+
+/// The import's CSV body, as the format its description spells out: no
+/// JSON Schema keyword reads CSV.
+struct ImportBody;
+
+impl Modify for ImportBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/api/import")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        let Some(body) = body else { return };
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("directory-csv".into())))
+            .description(Some(
+                "CSV with a header row naming its columns, any order: `provider` (required), \
+                 `tax_id`, `consulting`, `contract_valid_from`, `contract_valid_until`, `number`, \
+                 `label`, `user`, `user_email`; one row per number, each value as the matching \
+                 field of the JSON API takes it. Any rejected row rejects the import (422 with \
+                 every rejected line).",
+            ))
+            .build();
+        body.content
+            .insert("text/csv".into(), Content::new(Some(schema)));
     }
 }
 
@@ -223,7 +361,7 @@ fn error_response(description: &str) -> Response {
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
     )),
-    modifiers(&BearerAuth, &Rights, &Failures)
+    modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]
 pub struct ApiDoc;
 
@@ -234,6 +372,35 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `iso-week` in the document has the one pattern, and its years
+    /// are the ones `parse_iso_week` takes.
+    #[test]
+    fn iso_weeks_read_alike() {
+        fn walk(v: &serde_json::Value, n: &mut usize) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.get("format").and_then(|f| f.as_str()) == Some("iso-week") {
+                        assert_eq!(
+                            m.get("pattern").and_then(|p| p.as_str()),
+                            Some(super::super::schema::ISO_WEEK_PATTERN),
+                            "{v}"
+                        );
+                        *n += 1;
+                    }
+                    m.values().for_each(|c| walk(c, n));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, n)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut n = 0;
+        walk(&doc, &mut n);
+        assert!(n >= 6, "{n} weeks");
+        assert_eq!(crate::tracking::schedule::WEEK_YEARS, 1900..=2999);
+        assert!(super::super::schema::ISO_WEEK_PATTERN.starts_with("^(19|2[0-9])[0-9]{2}-W"));
+    }
 
     #[test]
     fn every_operation_carries_its_rights() {
@@ -255,7 +422,11 @@ mod tests {
         let cal = &doc["paths"]["/api/consultants/{id}/calendar.ics"]["get"];
         assert_eq!(
             cal["security"],
-            serde_json::json!([{"bearer": []}, {"feed_token": []}])
+            serde_json::json!([{"bearer": ["admin", "manager", "consultant"]}, {"feed_token": []}])
+        );
+        assert_eq!(
+            doc["paths"]["/api/tokens"]["post"]["security"],
+            serde_json::json!([{"bearer": ["admin"]}])
         );
         assert_eq!(
             doc["components"]["securitySchemes"]["feed_token"]["in"],

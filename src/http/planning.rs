@@ -1,19 +1,19 @@
 //! Work plans, working hours, absences, the week's schedule and the
 //! consultants' calendar feeds over HTTP.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiJson, ApiQuery, Id};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Id};
 use super::rights::Principal;
 use super::AppState;
 use crate::store::{Absence, PlanRow};
 use crate::tracking::planning::ConsultantWeek;
-use crate::tracking::schedule::parse_iso_week;
+use crate::tracking::schedule::{parse_iso_week, ScheduleError};
 
 fn week(w: &str) -> Result<String, ApiError> {
     parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
@@ -24,8 +24,11 @@ fn week(w: &str) -> Result<String, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlanParams {
-    /// ISO week, e.g. 2026-W49.
-    #[param(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
+    /// An ISO week the year has, 1900 to 2999 (`2026-W49`).
+    #[param(
+        format = "iso-week",
+        pattern = "^(19|2[0-9])[0-9]{2}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
+    )]
     pub week: String,
     pub consultant_id: Option<i64>,
 }
@@ -46,10 +49,27 @@ pub async fn get_plan(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItemBody {
+    /// A name from `GET /api/task-categories` (409 when it is not one);
+    /// each at most once per plan (409).
     #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
-    /// Planned hours (decimals allowed: 1.5 = 90 minutes).
+    /// Planned hours (decimals allowed: 1.5 = 90 minutes), kept to the
+    /// minute: at least 0.01 (a minute once rounded), at most 168.
+    #[schema(minimum = 0.01, maximum = 168)]
     pub hours: f64,
+}
+
+/// The least and most hours one plan item may hold (see `PlanItemBody`).
+const PLAN_HOURS: std::ops::RangeInclusive<f64> = 0.01..=168.0;
+
+/// The path of `PUT /api/workplans/{consultant_id}/{week}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct PlanPath {
+    consultant_id: i64,
+    #[param(schema_with = crate::http::schema::iso_week)]
+    week: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,27 +80,36 @@ pub struct PlanBody {
 
 /// Replaces a consultant's plan for a week.
 #[utoipa::path(put, path = "/api/workplans/{consultant_id}/{week}",
-    params(("consultant_id" = i64, Path), ("week" = String, Path)), request_body = PlanBody,
+    params(PlanPath), request_body = PlanBody,
     responses((status = 200, body = Vec<PlanRow>)), security(("bearer" = [])))]
 pub async fn put_plan(
     State(st): State<AppState>,
-    Path((consultant, w)): Path<(i64, String)>,
+    ApiPath((consultant, w)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<PlanBody>,
 ) -> Result<Json<Vec<PlanRow>>, ApiError> {
+    let consultant = super::body::integer(&consultant)
+        .ok_or_else(|| ApiError::field("consultant_id", "must be an integer"))?;
     let w = week(&w)?;
     st.store.get_consultant(consultant).await?;
     let mut items: Vec<(String, i64)> = Vec::new();
     for (i, it) in b.items.iter().enumerate() {
-        if !it.hours.is_finite() || it.hours <= 0.0 || it.hours > 168.0 {
+        if !PLAN_HOURS.contains(&it.hours) {
             return Err(ApiError::field(
                 "items",
-                format!("item {}: hours between 0 and 168", i + 1),
+                format!("item {}: hours between 0.01 and 168", i + 1),
+            ));
+        }
+        if !crate::config::valid_category(&it.category) {
+            return Err(ApiError::field(
+                "items",
+                format!("item {}: not a category name", i + 1),
             ));
         }
         if items.iter().any(|(c, _)| *c == it.category) {
-            return Err(ApiError::field(
-                "items",
-                format!("`{}` appears twice", it.category),
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "contradiction",
+                format!("items: `{}` appears twice", it.category),
             ));
         }
         items.push((it.category.clone(), (it.hours * 60.0).round() as i64));
@@ -89,9 +118,11 @@ pub async fn put_plan(
         .set_work_plan(consultant, &w, &items)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Reference(_) => {
-                ApiError::field("items", "an unknown category (GET /api/task-categories)")
-            }
+            crate::store::StoreError::Reference(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_reference",
+                "items: an unknown category (GET /api/task-categories)",
+            ),
             other => other.into(),
         })?;
     Ok(Json(st.store.work_plan(Some(consultant), &w).await?))
@@ -100,9 +131,10 @@ pub async fn put_plan(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CopyPlan {
-    #[schema(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
+    #[schema(schema_with = crate::http::schema::iso_week)]
     pub from_week: String,
     /// Default: the week after `from_week`.
+    #[schema(schema_with = crate::http::schema::iso_week_or_null)]
     pub to_week: Option<String>,
     /// Default: every consultant with a plan.
     pub consultant_id: Option<i64>,
@@ -136,12 +168,19 @@ fn next_week(w: &str) -> Result<String, ApiError> {
 #[derive(Debug, Deserialize, ToSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hours {
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub mon: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub tue: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub wed: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub thu: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub fri: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub sat: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::schema::time_ranges_or_null)]
     pub sun: Option<Vec<String>>,
 }
 
@@ -161,8 +200,15 @@ pub async fn put_hours(
     let mut set = Vec::new();
     for (i, d) in days.iter().enumerate() {
         if let Some(ranges) = d {
-            crate::tracking::schedule::WorkingHours::parse_day(ranges)
-                .map_err(|e| ApiError::field(names[i], e))?;
+            crate::tracking::schedule::WorkingHours::parse_day(ranges).map_err(|e| match e {
+                // Each range is fine; two of them claim the same time.
+                ScheduleError::OverlappingRanges { .. } => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "contradiction",
+                    format!("{}: {e}", names[i]),
+                ),
+                other => ApiError::field(names[i], other),
+            })?;
             set.push((i as i64, ranges.clone()));
         }
     }
@@ -220,8 +266,10 @@ pub struct NewAbsence {
     pub consultant_id: i64,
     /// First and last day away, inclusive (YYYY-MM-DD).
     pub first_day: chrono::NaiveDate,
+    /// Not before `first_day` (409).
     pub last_day: chrono::NaiveDate,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: String,
 }
 
@@ -235,7 +283,11 @@ pub async fn add_absence(
 ) -> Result<(StatusCode, Json<Absence>), ApiError> {
     who.may_act_for(b.consultant_id)?;
     if b.last_day < b.first_day {
-        return Err(ApiError::field("last_day", "before first_day"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "contradiction",
+            "last_day: before first_day",
+        ));
     }
     if b.reason.chars().count() > 200 {
         return Err(ApiError::field("reason", "at most 200 characters"));
@@ -279,8 +331,7 @@ pub async fn absences(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
-    /// ISO week, e.g. 2026-W49.
-    #[schema(pattern = r"^[0-9]{4}-W[0-9]{2}$")]
+    #[schema(schema_with = crate::http::schema::iso_week)]
     pub week: String,
     /// Default: every consultant with a plan for the week.
     pub consultant_id: Option<i64>,

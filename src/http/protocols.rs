@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
 use super::rights::Principal;
+use super::schema::{PROTOCOL_CATEGORY_MAX, PROTOCOL_NUMBER_MAX, PROTOCOL_SUBJECT_MAX};
 use super::AppState;
 use crate::directory::{AssignOwner, NewProtocol, Page, Protocol, ProtocolStatus};
 use crate::store::{ProtocolQuery, ProtocolRecord};
@@ -23,15 +24,15 @@ pub struct ProtocolListParams {
     pub offset: Option<i64>,
 }
 
+/// Counted before trimming, as the document's `maxLength` counts.
 fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
-    let s = s.trim();
     if s.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be at most {max} characters"),
         ));
     }
-    Ok(s.to_string())
+    Ok(s.trim().to_string())
 }
 
 #[utoipa::path(get, path = "/api/protocols", params(ProtocolListParams),
@@ -54,28 +55,29 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/protocols", request_body = NewProtocol,
-    responses((status = 201, body = Protocol), (status = 422, body = super::error::ErrorBody)),
+    responses((status = 201, body = Protocol), (status = 409, body = super::error::ErrorBody,
+        description = "The number is taken, or provider_id or owner_id names nothing stored")),
     security(("bearer" = [])))]
 pub async fn open(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<NewProtocol>,
 ) -> Result<(StatusCode, Json<Protocol>), ApiError> {
-    let number = match body.number.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(n) if n.len() > 64 || n.chars().any(char::is_control) => {
+    let number = match body.number.as_deref() {
+        Some(n) if n.chars().count() > PROTOCOL_NUMBER_MAX || n.chars().any(char::is_control) => {
             return Err(ApiError::field(
                 "number",
                 "must be at most 64 printable characters",
             ))
         }
-        Some(n) => Some(n.to_string()),
+        Some(n) if !n.trim().is_empty() => Some(n.trim().to_string()),
+        _ => None,
     };
     let record = ProtocolRecord {
         number,
         provider_id: body.provider_id,
         owner_id: body.owner_id,
-        category: text("category", &body.category, 100)?,
-        subject: text("subject", &body.subject, 500)?,
+        category: text("category", &body.category, PROTOCOL_CATEGORY_MAX)?,
+        subject: text("subject", &body.subject, PROTOCOL_SUBJECT_MAX)?,
         due_at_ms: body.due_at.map(|d| d.timestamp_millis()),
     };
     let p = st.store.open_protocol(&record).await?;

@@ -22,6 +22,7 @@ pub struct ProviderListParams {
     /// Substring of the name, case-insensitive.
     pub name: Option<String>,
     /// A number in any spelling; finds the provider that owns it.
+    #[param(format = "phone")]
     pub number: Option<String>,
     pub consulting: Option<bool>,
     pub limit: Option<i64>,
@@ -99,7 +100,8 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/providers/{id}", params(("id" = i64, Path)),
-    responses((status = 204), (status = 422, body = super::error::ErrorBody)),
+    responses((status = 204), (status = 409, body = super::error::ErrorBody,
+        description = "The provider still has protocols")),
     security(("bearer" = [])))]
 pub async fn delete(State(st): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
     st.store.delete_provider(id).await?;

@@ -28,10 +28,13 @@ impl From<ReportError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct WeeklyParams {
     /// ISO week of items 1–4 and 7–10 (default: last week).
+    #[param(schema_with = crate::http::schema::iso_week)]
     pub week: Option<String>,
     /// ISO week of items 5–6 (default: this week).
+    #[param(schema_with = crate::http::schema::iso_week)]
     pub schedule_week: Option<String>,
-    /// json (default), csv, xlsx or html.
+    /// json (the default), csv, xlsx or html.
+    #[param(schema_with = crate::http::schema::report_formats::required)]
     pub format: Option<String>,
 }
 
@@ -40,7 +43,10 @@ pub struct WeeklyParams {
 /// `locale.language`; JSON has no words.
 #[utoipa::path(get, path = "/api/reports/weekly", params(WeeklyParams,
         ("Accept-Language" = Option<String>, Header, description = "pt-BR or en; default locale.language")),
-    responses((status = 200, body = Object, description = "JSON, CSV, XLSX or HTML")),
+    responses((status = 200, description = "The report in the asked format",
+        content((Object = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (String = "text/html")))),
     security(("bearer" = [])))]
 pub async fn weekly(
     State(st): State<AppState>,
@@ -62,9 +68,11 @@ pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Res
     let week = p.week.unwrap_or(last);
     let schedule_week = p.schedule_week.unwrap_or(this);
     let format = p.format.unwrap_or_else(|| "json".into());
-    if !["json", "csv", "xlsx", "html"].contains(&format.as_str()) {
-        return Err(ApiError::field("format", "json, csv, xlsx or html"));
-    }
+    ApiError::one_of(
+        "format",
+        Some(&format),
+        super::schema::words::REPORT_FORMATS,
+    )?;
     let r = weekly::weekly(&st.store, &st.reports(), &week, &schedule_week, now).await?;
     let (ctype, body) = render(&r, &format, lang)?;
     let name = format!("protocall-{week}.{format}");

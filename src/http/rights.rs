@@ -239,6 +239,20 @@ impl Principal {
         }
     }
 
+    /// The consultant an action is for: the one asked for (when the
+    /// principal may act for them), else the principal's own; 403 when
+    /// neither names anyone, as for a token that belongs to nobody.
+    pub fn own_or(&self, asked: Option<i64>) -> Result<i64, ApiError> {
+        let id = asked.or(self.consultant_id).ok_or_else(|| {
+            forbidden(format!(
+                "{} belongs to no consultant: name one in consultant_id",
+                self.person
+            ))
+        })?;
+        self.may_act_for(id)?;
+        Ok(id)
+    }
+
     /// Whether the principal sees everyone's data (no narrowing).
     pub fn sees_everyone(&self) -> bool {
         !self.is_feed() && self.role >= Role::Manager

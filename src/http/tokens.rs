@@ -13,7 +13,8 @@ use super::error::{ApiError, ApiJson, Id};
 use super::rights::Principal;
 use super::AppState;
 use crate::directory::Role;
-use crate::store::{NewToken, TokenInfo};
+use crate::store::tokens::FEED_NAME_PREFIX;
+use crate::store::{NewToken, StoreError, TokenInfo};
 
 #[utoipa::path(get, path = "/api/tokens",
     responses((status = 200, body = Vec<TokenInfo>, description = "Every token, revoked and expired ones included; never a secret or a hash")),
@@ -25,16 +26,57 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<TokenInfo>>, Ap
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
-    /// 1 to 100 printable characters, unique among live tokens.
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1 to 100 printable characters, unique among live tokens (409),
+    /// not starting with `feed:` (the feed tokens' names).
+    #[schema(schema_with = token_name)]
     pub name: String,
     pub role: Role,
     /// The consultant whose rights the token carries; required for
-    /// consultant and manager tokens, whose role may not exceed theirs.
+    /// consultant and manager tokens, whose role may not exceed theirs
+    /// (409 when it does, or when the consultant does not exist).
     pub consultant_id: Option<i64>,
-    /// When it stops working (RFC 3339, in the future); absent: never.
+    /// When it stops working (RFC 3339; 409 unless in the future);
+    /// absent: never.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<FixedOffset>>,
+}
+
+const NAME_MAX: usize = 100;
+
+fn token_name() -> utoipa::openapi::schema::Object {
+    use super::schema::{CONTROL, WHITESPACE};
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(NAME_MAX))
+        .pattern(Some(format!(
+            r"^(?![{WHITESPACE}]*{FEED_NAME_PREFIX})(?![\s\S]*[{CONTROL}])(?=[\s\S]*[^{WHITESPACE}{CONTROL}])"
+        )))
+        .build()
+}
+
+/// The rules the document states for a new token, checked before the
+/// store's own (which answer for what is stored: 409).
+fn check_new_token(b: &NewTokenBody) -> Result<(), ApiError> {
+    if b.name.chars().count() > NAME_MAX
+        || !super::schema::is_printable(&b.name)
+        || b.name.trim().starts_with(FEED_NAME_PREFIX)
+    {
+        return Err(ApiError::field(
+            "name",
+            format!("1 to {NAME_MAX} printable characters, not starting with `{FEED_NAME_PREFIX}`"),
+        ));
+    }
+    if b.consultant_id.is_none() && b.role != Role::Admin {
+        return Err(ApiError::field(
+            "consultant_id",
+            format!(
+                "a {} token needs an owner; only admin tokens may be ownerless",
+                b.role
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A token just made: `token` is the secret, shown this once.
@@ -46,13 +88,14 @@ pub struct CreatedToken {
 
 #[utoipa::path(post, path = "/api/tokens", request_body = NewTokenBody,
     responses((status = 201, body = CreatedToken),
-              (status = 409, body = super::error::ErrorBody, description = "A live token has that name"),
-              (status = 422, body = super::error::ErrorBody, description = "No owner for a consultant or manager token, a role above the owner's, an unknown owner or a past expiry")),
+              (status = 400, body = super::error::ErrorBody, description = "A field breaks the schema, or a consultant or manager token has no owner"),
+              (status = 409, body = super::error::ErrorBody, description = "A live token has that name, the owner does not exist or has a lower role, or the expiry is not in the future")),
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
     ApiJson(b): ApiJson<NewTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    check_new_token(&b)?;
     let (info, token) = st
         .store
         .create_api_token(&NewToken {
@@ -61,7 +104,13 @@ pub async fn create(
             consultant_id: b.consultant_id,
             expires_at_ms: b.expires_at.map(|t| t.timestamp_millis()),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // What is left for the store to refuse is the clock (an
+            // expiry already past) and the owner (a role above theirs).
+            StoreError::Constraint(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))
 }
 

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
 use super::rights::Principal;
+use super::schema::words;
 use super::AppState;
 use crate::directory::Page;
 use crate::store::{AuditEntry, Category, Contact, Room, Task, TaskQuery};
@@ -21,6 +22,12 @@ impl From<TrackingError> for ApiError {
         match e {
             TrackingError::Store(s) => s.into(),
             TrackingError::Invalid { field, message } => ApiError::field(field, message),
+            TrackingError::Unknown { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_reference", e.to_string())
+            }
+            TrackingError::State { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             TrackingError::Overlap { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "overlap", e.to_string())
             }
@@ -35,6 +42,11 @@ impl From<TrackingError> for ApiError {
 }
 
 type Time = Option<DateTime<FixedOffset>>;
+
+/// Titles, notes and agendas: the tracking service's limit.
+fn text_4000() -> utoipa::openapi::schema::Object {
+    crate::http::schema::text(service::MAX_TEXT, true)
+}
 
 fn ms(t: Time) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
@@ -65,13 +77,17 @@ pub(crate) fn may_read_contact(p: &Principal, c: &Contact) -> Result<(), ApiErro
 #[serde(deny_unknown_fields)]
 pub struct NewTaskBody {
     pub consultant_id: i64,
+    /// A name from `GET /api/task-categories` (409 when it is not one).
     #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
     pub protocol_id: Option<i64>,
+    #[schema(schema_with = text_4000)]
     pub title: Option<String>,
+    #[schema(schema_with = text_4000)]
     pub notes: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub planned_start: Time,
+    #[schema(minimum = 1, maximum = 1440)]
     pub planned_minutes: Option<i64>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Time,
@@ -114,32 +130,44 @@ pub async fn create_task(
 #[serde(deny_unknown_fields)]
 pub struct StartTaskBody {
     pub consultant_id: i64,
+    /// A name from `GET /api/task-categories` (409 when it is not one).
     #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: String,
     pub protocol_id: Option<i64>,
+    #[schema(schema_with = text_4000)]
     pub title: Option<String>,
+    #[schema(schema_with = text_4000)]
     pub notes: Option<String>,
     /// When it started (default now).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Time,
 }
 
+/// A task timer just started, and the one it stopped.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Started<T: ToSchema> {
-    pub started: T,
+pub struct StartedTask {
+    pub started: Task,
     /// The timer this one stopped, if one was running.
-    pub stopped: Option<T>,
+    pub stopped: Option<Task>,
+}
+
+/// A contact timer just started, and the open contact it ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartedContact {
+    pub started: Contact,
+    /// The contact this one ended, if one was open.
+    pub stopped: Option<Contact>,
 }
 
 /// Starts a task timer; the consultant's running task stops at the same
 /// instant (one timer per consultant).
 #[utoipa::path(post, path = "/api/tasks/start", request_body = StartTaskBody,
-    responses((status = 201, body = Started<Task>)), security(("bearer" = [])))]
+    responses((status = 201, body = StartedTask)), security(("bearer" = [])))]
 pub async fn start_task(
     State(st): State<AppState>,
     who: Principal,
     ApiJson(b): ApiJson<StartTaskBody>,
-) -> Result<(StatusCode, Json<Started<Task>>), ApiError> {
+) -> Result<(StatusCode, Json<StartedTask>), ApiError> {
     who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let new = NewTask {
@@ -152,14 +180,15 @@ pub async fn start_task(
     };
     let (started, stopped) = service::start_task(&st.store, new, at, &who.person).await?;
     st.refresh_tasks_running().await;
-    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+    Ok((StatusCode::CREATED, Json(StartedTask { started, stopped })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopBody {
-    /// Whose timer (when no id is in the path); default: the consultant
-    /// the token or session belongs to.
+    /// Whose timer (when no id is in the path); absent or null: the
+    /// consultant the token or session belongs to (403 for a token that
+    /// belongs to nobody). Ignored by `POST /api/tasks/{id}/stop`.
     pub consultant_id: Option<i64>,
     /// When it stopped (default now).
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -175,11 +204,7 @@ pub async fn stop_running_task(
     who: Principal,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Task>, ApiError> {
-    let consultant = b
-        .consultant_id
-        .or(who.consultant_id)
-        .ok_or_else(|| ApiError::field("consultant_id", "required for a token without an owner"))?;
-    who.may_act_for(consultant)?;
+    let consultant = who.own_or(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let t = service::stop_task(&st.store, consultant, None, at, &who.person).await?;
     st.refresh_tasks_running().await;
@@ -205,18 +230,24 @@ pub async fn stop_task(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskPatchBody {
+    /// A name from `GET /api/task-categories` (409 when it is not one).
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
     pub category: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub protocol_id: Option<Option<i64>>,
+    #[schema(schema_with = text_4000)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = text_4000)]
     pub notes: Option<Option<String>>,
-    /// planned, done or cancelled.
+    /// planned, done or cancelled (a timer runs a task).
+    #[schema(schema_with = crate::http::schema::task_patch_statuses::optional)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub planned_start: Option<Time>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1440)]
     pub planned_minutes: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -269,11 +300,11 @@ pub async fn get_task(
 #[serde(deny_unknown_fields)]
 pub struct TaskListParams {
     pub consultant_id: Option<i64>,
-    /// planned, running, done or cancelled.
+    #[param(schema_with = crate::http::schema::task_statuses::required)]
     pub status: Option<String>,
     pub category: Option<String>,
     pub protocol_id: Option<i64>,
-    /// manual, schedule or rule.
+    #[param(schema_with = crate::http::schema::task_sources::required)]
     pub source: Option<String>,
     /// ISO week of scheduled tasks, e.g. 2026-W49.
     pub week: Option<String>,
@@ -293,16 +324,8 @@ pub async fn list_tasks(
     ApiQuery(p): ApiQuery<TaskListParams>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let consultant_id = who.scope(p.consultant_id)?;
-    ApiError::one_of(
-        "status",
-        p.status.as_deref(),
-        &["planned", "running", "done", "cancelled"],
-    )?;
-    ApiError::one_of(
-        "source",
-        p.source.as_deref(),
-        &["manual", "schedule", "rule"],
-    )?;
+    ApiError::one_of("status", p.status.as_deref(), words::TASK_STATUSES)?;
+    ApiError::one_of("source", p.source.as_deref(), words::TASK_SOURCES)?;
     let q = TaskQuery {
         consultant_id,
         status: p.status,
@@ -335,11 +358,10 @@ pub async fn task_audit(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContactBody {
-    /// phone, chat, email, meeting or other.
-    #[schema(pattern = r"^(phone|chat|email|meeting|other)$")]
+    #[schema(schema_with = crate::http::schema::channels::required)]
     pub channel: String,
     pub consultant_id: i64,
-    /// inbound or outbound.
+    #[schema(schema_with = crate::http::schema::contact_directions::optional)]
     pub direction: Option<String>,
     pub provider_id: Option<i64>,
     pub provider_user_id: Option<i64>,
@@ -353,7 +375,9 @@ pub struct NewContactBody {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub planned_end: Time,
     pub room_id: Option<i64>,
+    #[schema(schema_with = text_4000)]
     pub agenda: Option<String>,
+    #[schema(schema_with = text_4000)]
     pub notes: Option<String>,
     /// Other consultants taking part (meetings).
     #[serde(default)]
@@ -399,13 +423,15 @@ pub async fn create_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartContactBody {
-    #[schema(pattern = r"^(phone|chat|email|meeting|other)$")]
+    #[schema(schema_with = crate::http::schema::channels::required)]
     pub channel: String,
     pub consultant_id: i64,
+    #[schema(schema_with = crate::http::schema::contact_directions::optional)]
     pub direction: Option<String>,
     pub provider_id: Option<i64>,
     pub provider_user_id: Option<i64>,
     pub protocol_id: Option<i64>,
+    #[schema(schema_with = text_4000)]
     pub notes: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Time,
@@ -414,12 +440,12 @@ pub struct StartContactBody {
 /// Starts a contact timer (a chat or a call made elsewhere begins); the
 /// consultant's open one ends at the same instant.
 #[utoipa::path(post, path = "/api/contacts/start", request_body = StartContactBody,
-    responses((status = 201, body = Started<Contact>)), security(("bearer" = [])))]
+    responses((status = 201, body = StartedContact)), security(("bearer" = [])))]
 pub async fn start_contact(
     State(st): State<AppState>,
     who: Principal,
     ApiJson(b): ApiJson<StartContactBody>,
-) -> Result<(StatusCode, Json<Started<Contact>>), ApiError> {
+) -> Result<(StatusCode, Json<StartedContact>), ApiError> {
     who.may_act_for(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let n = NewContact {
@@ -438,7 +464,10 @@ pub async fn start_contact(
             .tracking
             .contact_closed(&s.channel, "done", s.duration_ms);
     }
-    Ok((StatusCode::CREATED, Json(Started { started, stopped })))
+    Ok((
+        StatusCode::CREATED,
+        Json(StartedContact { started, stopped }),
+    ))
 }
 
 /// Ends the consultant's open contact.
@@ -449,11 +478,7 @@ pub async fn stop_open_contact(
     who: Principal,
     ApiJson(b): ApiJson<StopBody>,
 ) -> Result<Json<Contact>, ApiError> {
-    let consultant = b
-        .consultant_id
-        .or(who.consultant_id)
-        .ok_or_else(|| ApiError::field("consultant_id", "required for a token without an owner"))?;
-    who.may_act_for(consultant)?;
+    let consultant = who.own_or(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let c = service::stop_contact(&st.store, consultant, None, at, &who.person).await?;
     st.metrics
@@ -465,7 +490,9 @@ pub async fn stop_open_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatchBody {
-    /// scheduled → done, missed or cancelled; open → done.
+    /// scheduled → done, missed or cancelled; open → done (409 for a
+    /// change the current status does not allow).
+    #[schema(schema_with = crate::http::schema::contact_patch_statuses::optional)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub provider_id: Option<Option<i64>>,
@@ -488,8 +515,10 @@ pub struct ContactPatchBody {
     #[serde(default, deserialize_with = "nullable")]
     pub room_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = text_4000)]
     pub agenda: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = text_4000)]
     pub notes: Option<Option<String>>,
 }
 
@@ -507,6 +536,7 @@ pub async fn update_contact(
     let before = st.store.get_contact(id).await?;
     // Participants read a meeting; its consultant (or a manager) edits it.
     who.may_see(before.consultant_id)?;
+    ApiError::one_of("status", b.status.as_deref(), words::CONTACT_PATCH_STATUSES)?;
     let p = ContactPatch {
         status: b.status,
         provider_id: b.provider_id,
@@ -581,10 +611,17 @@ pub async fn rooms(State(st): State<AppState>) -> Result<Json<Vec<Room>>, ApiErr
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoom {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = room_name)]
     pub name: String,
+    #[schema(minimum = 1)]
     pub capacity: Option<i64>,
 }
+
+fn room_name() -> utoipa::openapi::schema::Object {
+    crate::http::schema::name(ROOM_NAME_MAX, false)
+}
+
+const ROOM_NAME_MAX: usize = 100;
 
 #[utoipa::path(post, path = "/api/rooms", request_body = NewRoom,
     responses((status = 201, body = Room), (status = 409, body = super::error::ErrorBody)),
@@ -593,10 +630,13 @@ pub async fn create_room(
     State(st): State<AppState>,
     ApiJson(b): ApiJson<NewRoom>,
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
-    let name = b.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::field("name", "1 to 100 characters"));
+    if !crate::http::schema::is_printable(&b.name) || b.name.chars().count() > ROOM_NAME_MAX {
+        return Err(ApiError::field(
+            "name",
+            "1 to 100 printable characters, not blank",
+        ));
     }
+    let name = b.name.trim();
     if b.capacity.is_some_and(|c| c <= 0) {
         return Err(ApiError::field("capacity", "at least 1"));
     }

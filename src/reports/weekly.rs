@@ -73,7 +73,7 @@ fn ratio(a: i64, b: i64) -> Option<f64> {
 
 /// Monday 00:00 to next Monday 00:00 of an ISO week, in ms.
 fn bounds(week: &str, tz: Tz) -> Result<(i64, i64, i32, u32), ReportError> {
-    let (y, w) = schedule::parse_iso_week(week).map_err(|e| ReportError::Week(e.to_string()))?;
+    let (y, w) = schedule::read_iso_week(week).map_err(|e| ReportError::Week(e.to_string()))?;
     let (a, b) =
         schedule::iso_week_bounds(y, w, tz).map_err(|e| ReportError::Week(e.to_string()))?;
     Ok((a.timestamp_millis(), b.timestamp_millis(), y, w))
@@ -86,7 +86,7 @@ fn week_name(d: NaiveDate) -> String {
 
 /// The ISO week `n` weeks before `week`.
 pub fn week_before(week: &str, n: i64) -> Result<String, ReportError> {
-    let (y, w) = schedule::parse_iso_week(week).map_err(|e| ReportError::Week(e.to_string()))?;
+    let (y, w) = schedule::read_iso_week(week).map_err(|e| ReportError::Week(e.to_string()))?;
     let monday = NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)
         .ok_or_else(|| ReportError::Week(format!("no week {week}")))?;
     Ok(week_name(monday - chrono::Duration::weeks(n)))
@@ -281,6 +281,9 @@ pub async fn weekly(
     now: DateTime<Utc>,
 ) -> Result<WeeklyReport, ReportError> {
     let tz = cfg.planner.tz;
+    for w in [week, schedule_week] {
+        schedule::parse_iso_week(w).map_err(|e| ReportError::Week(e.to_string()))?;
+    }
     let (from, to, year, wk) = bounds(week, tz)?;
     let (sfrom, sto, _, _) = bounds(schedule_week, tz)?;
     let ts = |ms: i64| {

@@ -572,10 +572,13 @@ impl Router for DeskRouter {
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Simulate {
-    /// The caller's number as a caller ID would carry it.
+    /// The caller's number as a caller ID would carry it (default:
+    /// anonymous).
+    #[schema(pattern = r"^[A-Za-z0-9+_.()-]+$")]
     pub from: Option<String>,
     /// The dialled number or user (default: the desk).
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9+_.()-]+$")]
     pub to: Option<String>,
     /// When (RFC 3339); default now.
     #[serde(default)]

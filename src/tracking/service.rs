@@ -19,6 +19,21 @@ pub enum TrackingError {
         field: &'static str,
         message: String,
     },
+    /// A name that refers to nothing stored (a task category).
+    #[error("{field}: {message}")]
+    Unknown {
+        field: &'static str,
+        message: String,
+    },
+    /// Valid on its own, but at odds with what is stored, with the clock,
+    /// or with the other times given: a status change the current status
+    /// does not allow, a timer that is not running, an end before its
+    /// start.
+    #[error("{field}: {message}")]
+    State {
+        field: &'static str,
+        message: String,
+    },
     #[error("overlaps {what} {ids:?} of the same consultant")]
     Overlap { what: &'static str, ids: Vec<i64> },
     #[error("nothing is running for consultant {0}")]
@@ -34,11 +49,18 @@ fn invalid(field: &'static str, message: impl Into<String>) -> TrackingError {
     }
 }
 
+fn conflict(field: &'static str, message: impl Into<String>) -> TrackingError {
+    TrackingError::State {
+        field,
+        message: message.into(),
+    }
+}
+
 pub const COMMUNICATE_COMPLETION: &str = "communicate-completion";
 /// How long rule 4's task is planned to take.
 const COMMUNICATE_MINUTES: i64 = 15;
 /// Longest text field a person types.
-const MAX_TEXT: usize = 4000;
+pub const MAX_TEXT: usize = 4000;
 
 fn text(field: &'static str, v: Option<String>) -> Result<Option<String>, TrackingError> {
     match v {
@@ -52,10 +74,10 @@ fn text(field: &'static str, v: Option<String>) -> Result<Option<String>, Tracki
 
 fn span(field: &'static str, start: i64, end: i64) -> Result<(), TrackingError> {
     if end < start {
-        return Err(invalid(field, "ends before it starts"));
+        return Err(conflict(field, "ends before it starts"));
     }
     if end - start > 24 * 3600 * 1000 {
-        return Err(invalid(field, "lasts more than 24 hours"));
+        return Err(conflict(field, "lasts more than 24 hours"));
     }
     Ok(())
 }
@@ -117,10 +139,10 @@ async fn check_category(
     name: &str,
 ) -> Result<(), TrackingError> {
     if !store.category_exists(c, name).await? {
-        return Err(invalid(
-            "category",
-            format!("`{name}` is not a task category (GET /api/task-categories)"),
-        ));
+        return Err(TrackingError::Unknown {
+            field: "category",
+            message: format!("`{name}` is not a task category (GET /api/task-categories)"),
+        });
     }
     Ok(())
 }
@@ -209,14 +231,14 @@ pub async fn start_task(
     let mut tx = store.begin().await?;
     check_category(store, &mut tx, &t.category).await?;
     if at_ms > Utc::now().timestamp_millis() + 60_000 {
-        return Err(invalid("at", "a timer cannot start in the future"));
+        return Err(conflict("at", "a timer cannot start in the future"));
     }
     let running = store.running_task(&mut tx, t.consultant_id).await?;
     if let Some(r) = running {
         let mut rec = store.task_record(&mut tx, r).await?;
         let started = rec.started_at_ms.unwrap_or(at_ms);
         if at_ms < started {
-            return Err(invalid(
+            return Err(conflict(
                 "at",
                 format!("task {r} is running since before that; stop it first"),
             ));
@@ -286,7 +308,7 @@ pub async fn stop_task(
     };
     let mut rec = store.task_record(&mut tx, id).await?;
     if rec.status != "running" {
-        return Err(invalid("status", format!("task {id} is not running")));
+        return Err(conflict("status", format!("task {id} is not running")));
     }
     let started = rec.started_at_ms.unwrap_or(at_ms);
     span("at", started, at_ms)?;
@@ -355,9 +377,16 @@ pub async fn update_task(
     }
     match (new.status.as_str(), new.started_at_ms, new.ended_at_ms) {
         ("done", Some(s), Some(e)) => span("ended_at", s, e)?,
-        ("done", _, _) => return Err(invalid("status", "a done task needs its start and end")),
+        ("done", _, _) => return Err(conflict("status", "a done task needs its start and end")),
         ("running", Some(_), None) => {}
-        ("running", _, _) => return Err(invalid("ended_at", "a running task has no end yet")),
+        ("running", _, _) => return Err(conflict("ended_at", "a running task has no end yet")),
+        // The store holds a start without an end for running tasks only.
+        (_, Some(_), None) => {
+            return Err(conflict(
+                "ended_at",
+                "a task with a start and no end is a running one: give its end, or start a timer",
+            ))
+        }
         (_, Some(s), Some(e)) => span("ended_at", s, e)?,
         _ => {}
     }
@@ -509,7 +538,7 @@ async fn room_free(
         k.planned_start_ms.or(k.started_at_ms),
         k.planned_end_ms.or(k.ended_at_ms),
     ) else {
-        return Err(invalid(
+        return Err(conflict(
             "room_id",
             "a room is booked for a start and an end",
         ));
@@ -560,6 +589,11 @@ pub async fn add_contact(
 ) -> Result<Contact, TrackingError> {
     check_channel(&n.channel)?;
     check_direction(&n.direction)?;
+    if let (Some(s), Some(e)) = (n.planned_start_ms, n.planned_end_ms) {
+        if e <= s {
+            return Err(conflict("planned_end", "ends before it starts"));
+        }
+    }
     let (kind, status) = match (
         n.started_at_ms,
         n.ended_at_ms,
@@ -572,7 +606,7 @@ pub async fn add_contact(
         }
         (None, None, Some(s), Some(e)) => {
             if e <= s {
-                return Err(invalid("planned_end", "ends before it starts"));
+                return Err(conflict("planned_end", "ends before it starts"));
             }
             ("scheduled", "scheduled")
         }
@@ -636,14 +670,14 @@ pub async fn start_contact(
     check_channel(&n.channel)?;
     check_direction(&n.direction)?;
     if at_ms > Utc::now().timestamp_millis() + 60_000 {
-        return Err(invalid("at", "a timer cannot start in the future"));
+        return Err(conflict("at", "a timer cannot start in the future"));
     }
     let mut tx = store.begin().await?;
     let open = store.open_manual_contact(&mut tx, n.consultant_id).await?;
     if let Some(o) = open {
         let mut rec = store.contact_record(&mut tx, o).await?;
         if rec.started_at_ms.is_some_and(|s| at_ms < s) {
-            return Err(invalid(
+            return Err(conflict(
                 "at",
                 format!("contact {o} is open since before that; stop it first"),
             ));
@@ -716,7 +750,7 @@ pub async fn stop_contact(
     };
     let mut rec = store.contact_record(&mut tx, id).await?;
     if rec.status != "open" {
-        return Err(invalid("status", format!("contact {id} is not open")));
+        return Err(conflict("status", format!("contact {id} is not open")));
     }
     let started = rec.started_at_ms.unwrap_or(at_ms);
     span("at", started, at_ms)?;
@@ -778,7 +812,7 @@ pub async fn update_contact(
             _ => &[],
         };
         if !allowed.contains(&s.as_str()) {
-            return Err(invalid(
+            return Err(conflict(
                 "status",
                 format!("a {} contact cannot become {s}", old.status),
             ));
@@ -796,11 +830,11 @@ pub async fn update_contact(
         span("ended_at", s, e)?;
     }
     if new.status == "done" && (new.started_at_ms.is_none() || new.ended_at_ms.is_none()) {
-        return Err(invalid("status", "a done contact needs its start and end"));
+        return Err(conflict("status", "a done contact needs its start and end"));
     }
     if let (Some(s), Some(e)) = (new.planned_start_ms, new.planned_end_ms) {
         if e <= s {
-            return Err(invalid("planned_end", "ends before it starts"));
+            return Err(conflict("planned_end", "ends before it starts"));
         }
     }
     room_free(store, &mut tx, &new, Some(id)).await?;

@@ -58,14 +58,21 @@ fn store_failed(s: &Session, e: StoreError) -> Response {
 fn tracking_failed(s: &Session, e: TrackingError) -> Response {
     match e {
         TrackingError::Store(e) => store_failed(s, e),
-        TrackingError::Invalid {
+        TrackingError::Unknown {
             field: "category", ..
         } => back("err", "unknown_category"),
         TrackingError::Invalid {
             field: "ended_at" | "at",
             ..
+        }
+        | TrackingError::State {
+            field: "ended_at" | "at",
+            ..
         } => back("err", "bad_span"),
-        TrackingError::Invalid { .. } | TrackingError::RoomBooked(_) => back("err", "invalid"),
+        TrackingError::Invalid { .. }
+        | TrackingError::Unknown { .. }
+        | TrackingError::State { .. }
+        | TrackingError::RoomBooked(_) => back("err", "invalid"),
         TrackingError::Overlap { .. } => back("err", "overlap"),
         TrackingError::NotRunning(_) => back("err", "not_running"),
     }
