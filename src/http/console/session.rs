@@ -1,7 +1,8 @@
 //! The console's session cookie and the gate every signed-in page passes:
 //! it resolves the cookie to a person (the same [`Principal`] an API token
 //! resolves to, so rights are the API's), and refuses any POST whose form
-//! does not carry the session's CSRF token.
+//! does not carry the session's CSRF token, whether the form is urlencoded
+//! or, for the one upload (the admin's directory import), multipart.
 //!
 //! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no
 //! other site's page sends it), `Path=/`, and `Secure` unless
@@ -9,7 +10,7 @@
 //! prefix, which browsers accept only from HTTPS, for the whole host.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -22,8 +23,9 @@ use crate::http::AppState;
 use crate::store::sessions::SessionInfo;
 use crate::store::TokenKind;
 
-/// Largest console form read (the contact form's notes are the longest).
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest console form read (the contact form's notes are the longest);
+/// the import's upload gets its file's limit on top.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// What the console knows about the cookie, from config.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +159,12 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
     };
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        let limit = if parts.uri.path() == super::admin::IMPORT_PATH {
+            st.console.upload_bytes.saturating_add(MAX_FORM_BYTES)
+        } else {
+            MAX_FORM_BYTES
+        };
+        let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
             Err(_) => {
                 return layout::error_page(
@@ -168,10 +175,14 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
                 )
             }
         };
-        let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
-            .map(|(_, v)| v);
+        let sent = if is_multipart(&parts.headers) {
+            multipart_csrf(&parts, bytes.clone()).await
+        } else {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
+                .map(|(_, v)| v)
+        };
         let ok = sent.is_some_and(|s| ct_eq(s.as_bytes(), session.csrf().as_bytes()));
         if !ok {
             return layout::error_page(lang, Some(&session), StatusCode::FORBIDDEN, "error.csrf");
@@ -182,6 +193,33 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
     };
     parts.extensions.insert(session);
     next.run(Request::from_parts(parts, body)).await
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// The `csrf` field of a multipart form. Our forms put it first, so the
+/// file after it is not read here.
+async fn multipart_csrf(parts: &Parts, bytes: axum::body::Bytes) -> Option<String> {
+    let mut req = Request::new(Body::from(bytes));
+    *req.headers_mut() = parts.headers.clone();
+    // The body limit the router set for extractors, so the same bound
+    // holds here as in the handler.
+    *req.extensions_mut() = parts.extensions.clone();
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    while let Some(field) = form.next_field().await.ok()? {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 #[cfg(test)]
