@@ -10,7 +10,7 @@
 //! prefix, which browsers accept only from HTTPS, for the whole host.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -176,7 +176,7 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
             }
         };
         let sent = if is_multipart(&parts.headers) {
-            multipart_csrf(&parts, bytes.clone()).await
+            multipart_csrf(&parts.headers, bytes.clone()).await
         } else {
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
                 .ok()
@@ -204,16 +204,13 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 }
 
 /// The `csrf` field of a multipart form. Our forms put it first, so the
-/// file after it is not read here.
-async fn multipart_csrf(parts: &Parts, bytes: axum::body::Bytes) -> Option<String> {
-    let mut req = Request::new(Body::from(bytes));
-    *req.headers_mut() = parts.headers.clone();
-    // The body limit the router set for extractors, so the same bound
-    // holds here as in the handler.
-    *req.extensions_mut() = parts.extensions.clone();
-    let mut form = axum::extract::Multipart::from_request(req, &())
-        .await
-        .ok()?;
+/// file after it is not parsed here. The body is whole and already bounded
+/// by the gate, so no further limit applies.
+async fn multipart_csrf(headers: &HeaderMap, bytes: axum::body::Bytes) -> Option<String> {
+    let boundary =
+        multer::parse_boundary(headers.get(header::CONTENT_TYPE)?.to_str().ok()?).ok()?;
+    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut form = multer::Multipart::new(body, boundary);
     while let Some(field) = form.next_field().await.ok()? {
         if field.name() == Some("csrf") {
             return field.text().await.ok();
