@@ -718,6 +718,22 @@ async fn an_upload_over_the_api_limit_is_refused(b: Backend) {
     )
     .await;
     assert_eq!(location(&r), "/admin/import?err=import_too_large");
+    // Past even the room the gate leaves for the form's other fields, the
+    // body is not read at all, and the answer is the same.
+    let huge = big.repeat(20);
+    assert!(huge.len() > 4096 + 64 * 1024);
+    let r = upload(
+        &app,
+        &br,
+        &[
+            ("csrf", None, token.as_bytes()),
+            ("file", Some("huge.csv"), huge.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/admin/import?err=import_too_large");
+    let (_, html) = page(&app, &br, "/admin/import?err=import_too_large").await;
+    assert!(html.contains("divida-o em partes"));
     let providers = json(app.get("/api/providers").await, 200).await;
     assert_eq!(providers["total"], 0);
     // Under the limit, the same form imports.

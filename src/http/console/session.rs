@@ -159,13 +159,23 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
     };
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let limit = if parts.uri.path() == super::admin::IMPORT_PATH {
+        let upload = parts.uri.path() == super::admin::IMPORT_PATH;
+        let limit = if upload {
             st.console.upload_bytes.saturating_add(MAX_FORM_BYTES)
         } else {
             MAX_FORM_BYTES
         };
         let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
+            // Back to the form, saying why; nothing was read or done, so
+            // the missing CSRF check costs nothing.
+            Err(_) if upload => {
+                return Redirect::to(&format!(
+                    "{}?err=import_too_large",
+                    super::admin::IMPORT_PATH
+                ))
+                .into_response()
+            }
             Err(_) => {
                 return layout::error_page(
                     lang,
@@ -254,6 +264,41 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("Secure"));
+    }
+
+    #[tokio::test]
+    async fn a_multipart_form_s_csrf_field_is_found_wherever_it_is() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=XyZ".parse().unwrap(),
+        );
+        assert!(is_multipart(&h));
+        let body = |parts: &[(&str, &str)]| {
+            let mut b = String::new();
+            for (name, value) in parts {
+                b.push_str(&format!(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                ));
+            }
+            b.push_str("--XyZ--\r\n");
+            axum::body::Bytes::from(b)
+        };
+        let first = body(&[("csrf", "abc"), ("csv", "provider\nX")]);
+        assert_eq!(multipart_csrf(&h, first).await.as_deref(), Some("abc"));
+        let last = body(&[("csv", "provider\nX"), ("csrf", "def")]);
+        assert_eq!(multipart_csrf(&h, last).await.as_deref(), Some("def"));
+        assert_eq!(multipart_csrf(&h, body(&[("csv", "x")])).await, None);
+        assert_eq!(
+            multipart_csrf(&h, axum::body::Bytes::from_static(b"not multipart")).await,
+            None
+        );
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert!(!is_multipart(&form));
     }
 
     #[test]
