@@ -133,6 +133,9 @@ pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Consulta
     Ok(Json(c))
 }
 
+/// Changes a consultant: name, e-mail, capacity, active, role, password.
+/// Nobody may lower their own role or deactivate themself (403): another
+/// admin has to, so the desk is not left without one by mistake.
 #[utoipa::path(patch, path = "/api/consultants/{id}", params(("id" = i64, Path)),
     request_body = ConsultantPatch, responses((status = 200, body = Consultant)),
     security(("bearer" = [])))]
