@@ -81,7 +81,7 @@ async fn seed(store: &Store) {
         active: true,
         role: protocall::directory::Role::Consultant,
     };
-    store.create_consultant(&rec).await.unwrap();
+    store.create_consultant(&rec, "bench").await.unwrap();
     store
         .create_provider(
             &protocall::directory::ProviderFields {

@@ -342,9 +342,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let data =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let state = cli_state(&settings).await?;
-            let report = run_import(&state, &data)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let report = run_import(&state, &data, &cli_admin()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             state.store.close().await;
             if !report.imported {
@@ -367,9 +365,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 active: true,
                 role: a.role,
             };
-            let record = consultant_record(&new, &settings.sip.realm)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            let c = state.store.create_consultant(&record).await?;
+            let record = consultant_record(&new, &settings.sip.realm)?;
+            let c = state.store.create_consultant(&record, &cli_admin()).await?;
             println!("{}", serde_json::to_string_pretty(&c)?);
             state.store.close().await;
             Ok(())
@@ -400,7 +397,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let id = consultant_id(&store, &username).await?;
                 let mut c = store.get_consultant(id).await?;
                 c.role = role;
-                anyhow::Ok(store.update_consultant(id, &c, None).await?)
+                anyhow::Ok(store.update_consultant(id, &c, None, &cli_admin()).await?)
             }
             .await;
             store.close().await;
@@ -560,8 +557,14 @@ fn read_password() -> anyhow::Result<String> {
 /// `username`: an admin action (whoever has the shell has the database),
 /// by the Unix user, for that person.
 fn cli_actor(username: &str) -> String {
+    format!("{} for {username}", cli_admin())
+}
+
+/// The actor the audit trail names for a CLI change of configuration
+/// (tokens, consultants, imports): the Unix user, as an admin.
+pub(crate) fn cli_admin() -> String {
     format!(
-        "cli-admin:{} for {username}",
+        "cli-admin:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     )
 }

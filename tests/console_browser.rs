@@ -423,6 +423,34 @@ async fn consultant_and_manager_work_the_console_in_chromium() {
         .unwrap();
     record(&gil, "weekly-report").await;
 
+    // The admin's pages, in the manager's browser signed in as an admin.
+    json(
+        d.app
+            .post(
+                "/api/consultants",
+                json!({"name": "Ada Admin", "sip_username": "ada", "password": PASSWORD,
+                       "role": "admin"}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    gil.goto(&format!("{base}/login")).await.unwrap();
+    sign_in(&gil, &base, "ada", PASSWORD).await;
+    until_shows(&gil, "h1", "Minha mesa").await;
+    for (path, name) in [
+        ("/admin", "admin"),
+        ("/admin/tokens", "admin-tokens"),
+        ("/admin/consultants", "admin-people"),
+        ("/admin/import", "admin-import"),
+    ] {
+        gil.goto(&format!("{base}{path}")).await.unwrap();
+        until_shows(&gil, "h1", "").await;
+        let h1 = text_of(&gil, "h1").await;
+        assert!(!h1.contains("Acesso negado"), "{path}: {h1}");
+        record(&gil, name).await;
+    }
+
     ana.close().await.unwrap();
     gil.close().await.unwrap();
 }

@@ -608,12 +608,15 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
         let name = name.to_string();
         async move {
             store
-                .create_api_token(&NewToken {
-                    name,
-                    role,
-                    consultant_id: Some(owner),
-                    expires_at_ms,
-                })
+                .create_api_token(
+                    &NewToken {
+                        name,
+                        role,
+                        consultant_id: Some(owner),
+                        expires_at_ms,
+                    },
+                    "test",
+                )
                 .await
                 .unwrap()
         }
@@ -623,7 +626,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
     let soon = chrono::Utc::now().timestamp_millis() + 300;
     let (_, expired) = token(Role::Consultant, ana_id, "ana-soon", Some(soon)).await;
     let (old, revoked) = token(Role::Consultant, ana_id, "ana-old", None).await;
-    app.store.revoke_token(old.id).await.unwrap();
+    app.store.revoke_token(old.id, "test").await.unwrap();
     let (_, feed) = app.store.create_feed_token(ana_id).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 

@@ -64,12 +64,15 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             let expires_at_ms = expires
                 .map(|d| chrono::Utc::now().timestamp_millis() + i64::from(d) * 24 * 3600 * 1000);
             let (info, token) = store
-                .create_api_token(&NewToken {
-                    name,
-                    role,
-                    consultant_id,
-                    expires_at_ms,
-                })
+                .create_api_token(
+                    &NewToken {
+                        name,
+                        role,
+                        consultant_id,
+                        expires_at_ms,
+                    },
+                    &super::cli_admin(),
+                )
                 .await?;
             eprintln!(
                 "token `{}` (id {}, {}{}) created; it is shown only once:",
@@ -97,8 +100,14 @@ pub async fn run(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             // An id when one matches, else a name: names like `42` stay
             // reachable by their id.
             let info = match token.parse::<i64>() {
-                Ok(id) if store.get_token(id).await.is_ok() => store.revoke_token(id).await?,
-                _ => store.revoke_token_named(&token).await?,
+                Ok(id) if store.get_token(id).await.is_ok() => {
+                    store.revoke_token(id, &super::cli_admin()).await?
+                }
+                _ => {
+                    store
+                        .revoke_token_named(&token, &super::cli_admin())
+                        .await?
+                }
             };
             println!("token `{}` (id {}) revoked", info.name, info.id);
         }

@@ -414,7 +414,8 @@ fn default_role() -> Role {
     Role::Consultant
 }
 
-fn default_capacity() -> f64 {
+/// Weekly hours a new consultant is planned for unless told otherwise.
+pub fn default_capacity() -> f64 {
     40.0
 }
 

@@ -1,5 +1,9 @@
 //! Consultants: the people who answer. Passwords come in, HA1 values are
 //! stored, and neither ever goes back out.
+//!
+//! Adding and changing a consultant go through [`add`] and [`change`],
+//! shared by the API and the console's admin pages, so both validate,
+//! refuse and audit alike.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,14 +12,37 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, Id};
-use super::rights::Principal;
+use super::rights::{forbidden, Principal};
 use super::AppState;
 use crate::directory::{
     validate_capacity, validate_email, validate_password, validate_person_name,
-    validate_sip_username, Consultant, ConsultantPatch, NewConsultant, Page,
+    validate_sip_username, Consultant, ConsultantPatch, FieldError, NewConsultant, Page,
 };
 use crate::sip::digest::{ha1, Algorithm};
-use crate::store::{ConsultantQuery, ConsultantRecord};
+use crate::store::{ConsultantQuery, ConsultantRecord, StoreError};
+
+/// Why adding or changing a consultant was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nobody lowers their own role or deactivates themself: an admin
+    /// doing so by mistake could leave the desk without one.
+    #[error("{person} may not lower their own role or deactivate themself; another admin can")]
+    Own { person: String },
+}
+
+impl From<PeopleError> for ApiError {
+    fn from(e: PeopleError) -> Self {
+        match e {
+            PeopleError::Field(e) => e.into(),
+            PeopleError::Store(e) => e.into(),
+            own @ PeopleError::Own { .. } => forbidden(own.to_string()),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,7 +63,7 @@ pub fn ha1_pair(username: &str, realm: &str, password: &str) -> (String, String)
 
 /// Validates a new consultant and derives its HA1 values; shared by the API
 /// and `protocall consultant add`.
-pub fn consultant_record(c: &NewConsultant, realm: &str) -> Result<ConsultantRecord, ApiError> {
+pub fn consultant_record(c: &NewConsultant, realm: &str) -> Result<ConsultantRecord, FieldError> {
     let name = validate_person_name("name", &c.name)?;
     let sip_username = validate_sip_username(&c.sip_username)?;
     validate_password(&c.password)?;
@@ -78,12 +105,24 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
+    who: Principal,
     ApiJson(body): ApiJson<NewConsultant>,
 ) -> Result<(StatusCode, Json<Consultant>), ApiError> {
-    let record = consultant_record(&body, &st.realm)?;
-    let c = st.store.create_consultant(&record).await?;
-    st.directory_changed();
+    let c = add(&st, &who, &body).await?;
     Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// Adds a consultant (the password becomes HA1 values) as `who`, audited
+/// under their name.
+pub async fn add(
+    st: &AppState,
+    who: &Principal,
+    new: &NewConsultant,
+) -> Result<Consultant, PeopleError> {
+    let record = consultant_record(new, &st.realm)?;
+    let c = st.store.create_consultant(&record, &who.person).await?;
+    st.directory_changed();
+    Ok(c)
 }
 
 #[utoipa::path(get, path = "/api/consultants/{id}", params(("id" = i64, Path)),
@@ -94,15 +133,31 @@ pub async fn get(State(st): State<AppState>, Id(id): Id) -> Result<Json<Consulta
     Ok(Json(c))
 }
 
+/// Changes a consultant: name, e-mail, capacity, active, role, password.
+/// Nobody may lower their own role or deactivate themself (403): another
+/// admin has to, so the desk is not left without one by mistake.
 #[utoipa::path(patch, path = "/api/consultants/{id}", params(("id" = i64, Path)),
     request_body = ConsultantPatch, responses((status = 200, body = Consultant)),
     security(("bearer" = [])))]
 pub async fn update(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
     ApiJson(patch): ApiJson<ConsultantPatch>,
 ) -> Result<Json<Consultant>, ApiError> {
+    Ok(Json(change(&st, &who, id, &patch).await?))
+}
+
+/// Applies `patch` to consultant `id` as `who`, audited under their name;
+/// refuses `who` lowering their own role or deactivating themself.
+pub async fn change(
+    st: &AppState,
+    who: &Principal,
+    id: i64,
+    patch: &ConsultantPatch,
+) -> Result<Consultant, PeopleError> {
     let mut c = st.store.get_consultant(id).await?;
+    let was = (c.role, c.active);
     if let Some(n) = &patch.name {
         c.name = validate_person_name("name", n)?;
     }
@@ -118,6 +173,11 @@ pub async fn update(
     if let Some(r) = patch.role {
         c.role = r;
     }
+    if who.consultant_id == Some(id) && (c.role < was.0 || (was.1 && !c.active)) {
+        return Err(PeopleError::Own {
+            person: who.person.clone(),
+        });
+    }
     let ha1 = match &patch.password {
         Some(p) => {
             validate_password(p)?;
@@ -125,9 +185,9 @@ pub async fn update(
         }
         None => None,
     };
-    let c = st.store.update_consultant(id, &c, ha1).await?;
+    let c = st.store.update_consultant(id, &c, ha1, &who.person).await?;
     st.directory_changed();
-    Ok(Json(c))
+    Ok(c)
 }
 
 #[utoipa::path(delete, path = "/api/consultants/{id}", params(("id" = i64, Path)),

@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiQuery};
 use super::AppState;
 use crate::directory::import::{parse_csv, ImportReport};
 use crate::directory::Lookup;
+use crate::store::StoreError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -64,9 +65,10 @@ pub async fn lookup(
     security(("bearer" = [])))]
 pub async fn import(
     State(st): State<AppState>,
+    who: super::rights::Principal,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let report = run_import(&st, &body).await?;
+    let report = run_import(&st, &body, &who.person).await?;
     let status = if report.imported {
         StatusCode::OK
     } else {
@@ -75,10 +77,15 @@ pub async fn import(
     Ok((status, Json(report)))
 }
 
-/// Shared by the API and `protocall import`.
-pub async fn run_import(st: &AppState, data: &[u8]) -> Result<ImportReport, ApiError> {
+/// Shared by the API, the console's import page and `protocall import`;
+/// a written import is audited under `actor`.
+pub async fn run_import(
+    st: &AppState,
+    data: &[u8],
+    actor: &str,
+) -> Result<ImportReport, StoreError> {
     let report = match parse_csv(data, st.country) {
-        Ok(rows) => st.store.import_directory(&rows).await?,
+        Ok(rows) => st.store.import_directory(&rows, actor).await?,
         Err(rejected) => ImportReport {
             rejected,
             ..Default::default()

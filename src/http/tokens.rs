@@ -1,6 +1,8 @@
 //! Tokens over HTTP: the admin lists, creates and revokes API tokens; a
 //! consultant's calendar-feed token is issued by an admin, a manager or the
 //! consultant. Secrets leave once, in the creating response; hashes never.
+//! Creating and revoking go through [`issue`] and [`withdraw`], shared with
+//! the console's admin pages, so both are audited under the person.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -93,33 +95,50 @@ pub struct CreatedToken {
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
+    who: Principal,
     ApiJson(b): ApiJson<NewTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     check_new_token(&b)?;
-    let (info, token) = st
-        .store
-        .create_api_token(&NewToken {
-            name: b.name,
-            role: b.role,
-            consultant_id: b.consultant_id,
-            expires_at_ms: b.expires_at.map(|t| t.timestamp_millis()),
-        })
-        .await
-        .map_err(|e| match e {
-            // What is left for the store to refuse is the clock (an
-            // expiry already past) and the owner (a role above theirs).
-            StoreError::Constraint(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            other => other.into(),
-        })?;
+    let new = NewToken {
+        name: b.name,
+        role: b.role,
+        consultant_id: b.consultant_id,
+        expires_at_ms: b.expires_at.map(|t| t.timestamp_millis()),
+    };
+    let (info, token) = issue(&st, &who, &new).await.map_err(|e| match e {
+        // What is left for the store to refuse is the clock (an expiry
+        // already past) and the owner (a role above theirs).
+        StoreError::Constraint(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        other => other.into(),
+    })?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))
+}
+
+/// Makes an API token as `who` (audited under their name) and returns it
+/// with its secret, the one time the secret exists outside its holder.
+pub async fn issue(
+    st: &AppState,
+    who: &Principal,
+    new: &NewToken,
+) -> Result<(TokenInfo, String), StoreError> {
+    st.store.create_api_token(new, &who.person).await
 }
 
 /// Revokes a token: it answers 401 from now on and stays in the list.
 #[utoipa::path(delete, path = "/api/tokens/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = TokenInfo), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn revoke(State(st): State<AppState>, Id(id): Id) -> Result<Json<TokenInfo>, ApiError> {
-    Ok(Json(st.store.revoke_token(id).await?))
+pub async fn revoke(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<TokenInfo>, ApiError> {
+    Ok(Json(withdraw(&st, &who, id).await?))
+}
+
+/// Revokes token `id` as `who`, audited under their name.
+pub async fn withdraw(st: &AppState, who: &Principal, id: i64) -> Result<TokenInfo, StoreError> {
+    st.store.revoke_token(id, &who.person).await
 }
 
 /// A feed token just made, with the URL path calendar apps subscribe to.

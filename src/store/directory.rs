@@ -416,8 +416,15 @@ impl Store {
 
     // ---- consultants -------------------------------------------------------
 
-    pub async fn create_consultant(&self, c: &ConsultantRecord) -> Result<Consultant, StoreError> {
+    /// Adds a consultant; the audit trail records who (`actor`) did, in
+    /// the same transaction.
+    pub async fn create_consultant(
+        &self,
+        c: &ConsultantRecord,
+        actor: &str,
+    ) -> Result<Consultant, StoreError> {
         let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO consultants (name, sip_username, ha1_md5, ha1_sha256, email, \
              weekly_capacity_hours, active, created_at, updated_at, role) \
@@ -433,7 +440,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(c.role.as_str())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match StoreError::classify(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!(
@@ -442,7 +449,23 @@ impl Store {
             )),
             other => other,
         })?;
-        self.get_consultant(get(&row, "id")?).await
+        let id: i64 = get(&row, "id")?;
+        let what = format!(
+            "sip_username={} role={} active={}",
+            c.sip_username, c.role, c.active
+        );
+        self.audit(
+            &mut tx,
+            "consultant",
+            id,
+            "created",
+            None,
+            Some(what),
+            actor,
+        )
+        .await?;
+        tx.commit().await?;
+        self.get_consultant(id).await
     }
 
     pub async fn get_consultant(&self, id: i64) -> Result<Consultant, StoreError> {
@@ -457,13 +480,26 @@ impl Store {
     }
 
     /// Writes every field; `ha1` is `None` to keep the current password.
+    /// Each field that changes gets an audit entry naming `actor`, in the
+    /// same transaction (a new password is recorded as changed, never as
+    /// a value).
     pub async fn update_consultant(
         &self,
         id: i64,
         c: &Consultant,
         ha1: Option<(String, String)>,
+        actor: &str,
     ) -> Result<Consultant, StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = sqlx::query(&format!(
+            "SELECT {CONSULTANT_COLS} FROM consultants WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("consultant {id}")))?;
+        let before = self.consultant_from_row(&before)?;
+        let password_changed = ha1.is_some();
         let done = sqlx::query(
             "UPDATE consultants SET name = $1, email = $2, weekly_capacity_hours = $3, \
              active = $4, updated_at = $5, role = $6 WHERE id = $7",
@@ -489,6 +525,43 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
+        }
+        let changes = [
+            ("name", Some(before.name), Some(c.name.clone())),
+            ("email", before.email, c.email.clone()),
+            (
+                "weekly_capacity_hours",
+                Some(before.weekly_capacity_hours.to_string()),
+                Some(c.weekly_capacity_hours.to_string()),
+            ),
+            (
+                "active",
+                Some(before.active.to_string()),
+                Some(c.active.to_string()),
+            ),
+            (
+                "role",
+                Some(before.role.to_string()),
+                Some(c.role.to_string()),
+            ),
+        ];
+        for (field, old, new) in changes {
+            if old != new {
+                self.audit(&mut tx, "consultant", id, field, old, new, actor)
+                    .await?;
+            }
+        }
+        if password_changed {
+            self.audit(
+                &mut tx,
+                "consultant",
+                id,
+                "password",
+                None,
+                Some("changed".into()),
+                actor,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.get_consultant(id).await

@@ -9,8 +9,14 @@ use crate::directory::import::{ImportReport, ImportRow, Rejected};
 impl Store {
     /// Applies every row or none. A row the database refuses (a number that
     /// belongs to another provider, say) rolls the whole import back and is
-    /// reported by its line.
-    pub async fn import_directory(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+    /// reported by its line. A written import leaves one audit entry (entity
+    /// `directory`, id 0: an import has no id of its own) with its counts
+    /// and `actor`, in the same transaction.
+    pub async fn import_directory(
+        &self,
+        rows: &[ImportRow],
+        actor: &str,
+    ) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport {
             rows: rows.len() as u64,
             ..Default::default()
@@ -37,6 +43,18 @@ impl Store {
                 }
             }
         }
+        let what = format!(
+            "rows={} providers_created={} providers_updated={} users_created={} \
+             numbers_added={} numbers_unchanged={}",
+            report.rows,
+            report.providers_created,
+            report.providers_updated,
+            report.users_created,
+            report.numbers_added,
+            report.numbers_unchanged
+        );
+        self.audit(&mut tx, "directory", 0, "import", None, Some(what), actor)
+            .await?;
         tx.commit().await?;
         report.imported = true;
         Ok(report)

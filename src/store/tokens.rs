@@ -137,6 +137,12 @@ fn kind_from_row(r: &AnyRow) -> Result<TokenKind, StoreError> {
     }
 }
 
+/// An instant for the audit trail (RFC 3339, UTC).
+pub(crate) fn show_ms(ms: Option<i64>) -> Option<String> {
+    ms.and_then(DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 fn valid_name(name: &str) -> Result<String, StoreError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -182,15 +188,19 @@ impl Store {
     }
 
     /// Creates an ownerless admin token named `name` and returns it in
-    /// clear: what `token create --name` always made, kept for scripts.
+    /// clear: what `token create --name` always made, kept for scripts and
+    /// test set-ups. The audit trail names `system` as its maker.
     pub async fn create_token(&self, name: &str) -> Result<String, StoreError> {
         let (_, token) = self
-            .create_api_token(&NewToken {
-                name: name.to_string(),
-                role: Role::Admin,
-                consultant_id: None,
-                expires_at_ms: None,
-            })
+            .create_api_token(
+                &NewToken {
+                    name: name.to_string(),
+                    role: Role::Admin,
+                    consultant_id: None,
+                    expires_at_ms: None,
+                },
+                "system",
+            )
             .await?;
         Ok(token)
     }
@@ -199,8 +209,13 @@ impl Store {
     /// time the token exists outside the caller's hands.
     ///
     /// A consultant or manager token needs an owner, and no token gives
-    /// more than its owner's role.
-    pub async fn create_api_token(&self, t: &NewToken) -> Result<(TokenInfo, String), StoreError> {
+    /// more than its owner's role. The audit trail records who (`actor`)
+    /// made it, in the same transaction.
+    pub async fn create_api_token(
+        &self,
+        t: &NewToken,
+        actor: &str,
+    ) -> Result<(TokenInfo, String), StoreError> {
         let name = valid_name(&t.name)?;
         if name.starts_with(FEED_NAME_PREFIX) {
             return Err(StoreError::Constraint(format!(
@@ -238,6 +253,7 @@ impl Store {
             }
         }
         let token = random_token()?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO api_tokens (name, token_sha256, kind, role, consultant_id, created_at, \
              expires_at) VALUES ($1, $2, 'api', $3, $4, $5, $6) RETURNING id",
@@ -248,10 +264,22 @@ impl Store {
         .bind(t.consultant_id)
         .bind(now)
         .bind(t.expires_at_ms)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(name_taken(&name))?;
-        let info = self.get_token(get(&row, "id")?).await?;
+        let id: i64 = get(&row, "id")?;
+        let what = format!(
+            "name={name} role={} owner={} expires={}",
+            t.role,
+            t.consultant_id
+                .map(|c| format!("consultant {c}"))
+                .unwrap_or_else(|| "none".into()),
+            show_ms(t.expires_at_ms).unwrap_or_else(|| "never".into())
+        );
+        self.audit(&mut tx, "token", id, "created", None, Some(what), actor)
+            .await?;
+        tx.commit().await?;
+        let info = self.get_token(id).await?;
         Ok((info, token))
     }
 
@@ -310,24 +338,45 @@ impl Store {
     }
 
     /// Revokes token `id`; revoking a revoked token keeps its first
-    /// revocation time.
-    pub async fn revoke_token(&self, id: i64) -> Result<TokenInfo, StoreError> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
+    /// revocation time (and audits nothing: nothing changed).
+    pub async fn revoke_token(&self, id: i64, actor: &str) -> Result<TokenInfo, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            self.audit(
+                &mut tx,
+                "token",
+                id,
+                "revoked_at",
+                None,
+                show_ms(Some(now)),
+                actor,
+            )
             .await?;
+        }
+        tx.commit().await?;
         self.get_token(id).await
     }
 
     /// Revokes the live token named `name`.
-    pub async fn revoke_token_named(&self, name: &str) -> Result<TokenInfo, StoreError> {
+    pub async fn revoke_token_named(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<TokenInfo, StoreError> {
         let row = sqlx::query("SELECT id FROM api_tokens WHERE name = $1 AND revoked_at IS NULL")
             .bind(name.trim().to_string())
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::not_found(format!("live token named `{name}`")))?;
-        self.revoke_token(get(&row, "id")?).await
+        self.revoke_token(get(&row, "id")?, actor).await
     }
 
     /// What the token whose clear text is `token` may open now.

@@ -96,6 +96,9 @@ pub fn page(lang: Lang, title: &str, session: Option<&Session>, body: Markup) ->
                             @if s.principal.role >= Role::Manager {
                                 a href="/gestao" { (lang.t("nav.manager")) }
                             }
+                            @if s.principal.role >= Role::Admin {
+                                a href="/admin" { (lang.t("admin.nav_link")) }
+                            }
                         }
                         form method="post" action="/logout" class="logout" {
                             (csrf_field(s))

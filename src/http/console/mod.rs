@@ -1,6 +1,7 @@
 //! The browser console: server-rendered pages on the admin listener for
-//! consultants ("Minha mesa" at `/`) and managers ("A mesa agora" at
-//! `/gestao`), signed in with their SIP username and password.
+//! consultants ("Minha mesa" at `/`), managers ("A mesa agora" at
+//! `/gestao`) and admins (tokens, people and roles, the directory import
+//! at `/admin`), signed in with their SIP username and password.
 //!
 //! Outside `/api`, so the token middleware does not apply; a session
 //! resolves to the same `rights::Principal` an API token does, and the
@@ -11,11 +12,12 @@
 //! browser asks for English.
 //!
 //! Files: `session` (cookie, the signed-in gate and CSRF), `login`,
-//! `throttle` (sign-in attempts), `desk`, `manager`, `live` (the live
+//! `throttle` (sign-in attempts), `desk`, `manager`, `admin`, `live` (the live
 //! panels and their event stream), `layout` (page shell, dates), `i18n`
 //! (which language a request gets), `console.css`, `console.js` (the one
 //! script: swaps in live panels, ticks their clocks).
 
+pub mod admin;
 pub mod desk;
 pub mod i18n;
 pub mod layout;
@@ -38,8 +40,8 @@ use crate::config::Settings;
 const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
 
-/// What the console keeps besides `AppState`: cookie settings and the
-/// sign-in throttle.
+/// What the console keeps besides `AppState`: cookie settings, the
+/// sign-in throttle and the results admin actions hand to their pages.
 #[derive(Debug)]
 pub struct Console {
     pub cookies: session::CookiePolicy,
@@ -49,6 +51,10 @@ pub struct Console {
     pub lang: i18n::Lang,
     /// `http.trusted_proxies`: whose `X-Forwarded-For` names the browser.
     pub proxies: crate::routing::caller::TrustedPeers,
+    pub handover: admin::handover::Handover,
+    /// The largest CSV the import page takes: `http.max_body_bytes`, what
+    /// `POST /api/import` takes.
+    pub upload_bytes: usize,
 }
 
 impl Console {
@@ -66,6 +72,8 @@ impl Console {
             // nobody.
             proxies: crate::routing::caller::TrustedPeers::parse(&settings.http.trusted_proxies)
                 .unwrap_or_default(),
+            handover: Default::default(),
+            upload_bytes: settings.http.max_body_bytes,
         }
     }
 }
@@ -83,6 +91,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/gestao", get(manager::page))
         .route("/gestao/report", get(manager::report))
         .route("/logout", post(login::logout))
+        .merge(admin::routes(&state))
         .route_layer(middleware::from_fn_with_state(
             state,
             session::require_session,

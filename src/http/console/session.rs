@@ -1,7 +1,8 @@
 //! The console's session cookie and the gate every signed-in page passes:
 //! it resolves the cookie to a person (the same [`Principal`] an API token
 //! resolves to, so rights are the API's), and refuses any POST whose form
-//! does not carry the session's CSRF token.
+//! does not carry the session's CSRF token, whether the form is urlencoded
+//! or, for the one upload (the admin's directory import), multipart.
 //!
 //! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no
 //! other site's page sends it), `Path=/`, and `Secure` unless
@@ -22,8 +23,9 @@ use crate::http::AppState;
 use crate::store::sessions::SessionInfo;
 use crate::store::TokenKind;
 
-/// Largest console form read (the contact form's notes are the longest).
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest console form read (the contact form's notes are the longest);
+/// the import's upload gets its file's limit on top.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// What the console knows about the cookie, from config.
 #[derive(Debug, Clone, Copy)]
@@ -157,8 +159,23 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
     };
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        let upload = parts.uri.path() == super::admin::IMPORT_PATH;
+        let limit = if upload {
+            st.console.upload_bytes.saturating_add(MAX_FORM_BYTES)
+        } else {
+            MAX_FORM_BYTES
+        };
+        let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
+            // Back to the form, saying why; nothing was read or done, so
+            // the missing CSRF check costs nothing.
+            Err(_) if upload => {
+                return Redirect::to(&format!(
+                    "{}?err=import_too_large",
+                    super::admin::IMPORT_PATH
+                ))
+                .into_response()
+            }
             Err(_) => {
                 return layout::error_page(
                     lang,
@@ -168,10 +185,14 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
                 )
             }
         };
-        let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
-            .map(|(_, v)| v);
+        let sent = if is_multipart(&parts.headers) {
+            multipart_csrf(&parts.headers, bytes.clone()).await
+        } else {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf"))
+                .map(|(_, v)| v)
+        };
         let ok = sent.is_some_and(|s| ct_eq(s.as_bytes(), session.csrf().as_bytes()));
         if !ok {
             return layout::error_page(lang, Some(&session), StatusCode::FORBIDDEN, "error.csrf");
@@ -182,6 +203,30 @@ pub async fn require_session(State(st): State<AppState>, req: Request, next: Nex
     };
     parts.extensions.insert(session);
     next.run(Request::from_parts(parts, body)).await
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// The `csrf` field of a multipart form. Our forms put it first, so the
+/// file after it is not parsed here. The body is whole and already bounded
+/// by the gate, so no further limit applies.
+async fn multipart_csrf(headers: &HeaderMap, bytes: axum::body::Bytes) -> Option<String> {
+    let boundary =
+        multer::parse_boundary(headers.get(header::CONTENT_TYPE)?.to_str().ok()?).ok()?;
+    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut form = multer::Multipart::new(body, boundary);
+    while let Some(field) = form.next_field().await.ok()? {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -219,6 +264,41 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("Secure"));
+    }
+
+    #[tokio::test]
+    async fn a_multipart_form_s_csrf_field_is_found_wherever_it_is() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=XyZ".parse().unwrap(),
+        );
+        assert!(is_multipart(&h));
+        let body = |parts: &[(&str, &str)]| {
+            let mut b = String::new();
+            for (name, value) in parts {
+                b.push_str(&format!(
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                ));
+            }
+            b.push_str("--XyZ--\r\n");
+            axum::body::Bytes::from(b)
+        };
+        let first = body(&[("csrf", "abc"), ("csv", "provider\nX")]);
+        assert_eq!(multipart_csrf(&h, first).await.as_deref(), Some("abc"));
+        let last = body(&[("csv", "provider\nX"), ("csrf", "def")]);
+        assert_eq!(multipart_csrf(&h, last).await.as_deref(), Some("def"));
+        assert_eq!(multipart_csrf(&h, body(&[("csv", "x")])).await, None);
+        assert_eq!(
+            multipart_csrf(&h, axum::body::Bytes::from_static(b"not multipart")).await,
+            None
+        );
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert!(!is_multipart(&form));
     }
 
     #[test]
