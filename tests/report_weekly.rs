@@ -538,8 +538,9 @@ async fn report_as(
     format: &str,
     accept: Option<&str>,
 ) -> (String, Option<String>, Vec<u8>) {
-    let mut req = app
-        .client
+    // A client without a language of its own (the harness's asks for
+    // English), so the shipped default shows.
+    let mut req = reqwest::Client::new()
         .get(app.url(&format!(
             "/api/reports/weekly?week=2026-W47&schedule_week=2026-W48&format={format}"
         )))

@@ -3,6 +3,12 @@
 //! Every failure leaves as `{"error": {"code", "message"}}` with the status
 //! that fits, including axum's own rejections (bad JSON, wrong types, too
 //! large), which would otherwise answer in plain text.
+//!
+//! `code` is for programs and never changes; `message` is for people, in
+//! the language `Accept-Language` asks for, else `locale.language`
+//! ([`localize`]). The handlers write the precise English detail; in
+//! Portuguese the catalogue's sentence for the code leads (`api-error-*`
+//! in `src/i18n`), followed by that detail where there is one.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -78,8 +84,20 @@ impl ApiError {
     }
 }
 
+/// What an error response was made of, kept on the response for
+/// [`localize`] to reword.
+#[derive(Debug, Clone)]
+struct Worded {
+    code: &'static str,
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let worded = Worded {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
@@ -87,6 +105,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        resp.extensions_mut().insert(worded);
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -268,5 +287,132 @@ where
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+    }
+}
+
+/// The `message` of an error in `lang`: English as the handler wrote it; in
+/// another language the catalogue's sentence for the code, with the
+/// handler's detail where the sentence has a place for it. A code without
+/// a sentence keeps the handler's words.
+pub fn message_in(lang: crate::i18n::Lang, code: &str, detail: &str) -> String {
+    if lang == crate::i18n::Lang::En {
+        return detail.to_string();
+    }
+    let key = format!("api.error.{code}");
+    if let Some(fixed) = lang.get(&key) {
+        return fixed.to_string();
+    }
+    let worded = lang.tf(&key, &[("detail", detail)]);
+    if worded == key {
+        detail.to_string()
+    } else {
+        worded
+    }
+}
+
+/// Rewords error answers in the language the request asks for
+/// (`Accept-Language`, else `locale.language`), and says which it is.
+pub async fn localize(
+    axum::extract::State(st): axum::extract::State<super::AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let asked = req
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = crate::i18n::Lang::from_accept_language(asked, st.report_defaults.lang);
+    let mut resp = next.run(req).await;
+    let Some(worded) = resp.extensions_mut().remove::<Worded>() else {
+        return resp;
+    };
+    if lang == crate::i18n::Lang::En {
+        return resp;
+    }
+    let status = resp.status();
+    let mut out = (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: worded.code.to_string(),
+                message: message_in(lang, worded.code, &worded.message),
+            },
+        }),
+    )
+        .into_response();
+    // Keep what the handler set (WWW-Authenticate, Retry-After, Allow).
+    for (name, value) in resp.headers() {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(lang.tag()) {
+        out.headers_mut()
+            .insert(axum::http::header::CONTENT_LANGUAGE, v);
+    }
+    out.headers_mut().append(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("accept-language"),
+    );
+    out
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::message_in;
+    use crate::i18n::Lang;
+
+    /// Every error code a handler writes (`StatusCode::X, "code"`) has its
+    /// Portuguese sentence, so no answer falls back to English unnoticed.
+    #[test]
+    fn every_error_code_has_a_sentence() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let mut stack = vec![root];
+        let mut codes = std::collections::BTreeSet::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let src = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in src.match_indices("StatusCode::") {
+                    let rest = &src[i..];
+                    let Some(comma) = rest.find(',') else {
+                        continue;
+                    };
+                    let after = rest[comma + 1..].trim_start();
+                    if let Some(lit) = after.strip_prefix('"') {
+                        let code = &lit[..lit.find('"').unwrap()];
+                        // (`code` itself is this test's own doc comment.)
+                        if !code.is_empty()
+                            && code != "code"
+                            && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        {
+                            codes.insert(code.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > 15, "found only {codes:?}");
+        for code in &codes {
+            let pt = message_in(Lang::PtBr, code, "DETAIL");
+            assert_ne!(pt, "DETAIL", "no Portuguese sentence for `{code}`");
+        }
+    }
+
+    #[test]
+    fn english_keeps_the_handlers_words() {
+        assert_eq!(
+            message_in(Lang::En, "not_found", "provider 7"),
+            "provider 7"
+        );
+        assert_eq!(
+            message_in(Lang::PtBr, "not_found", "provider 7"),
+            "Não encontrado: provider 7"
+        );
+        assert_eq!(message_in(Lang::PtBr, "no_such_code", "as is"), "as is");
     }
 }

@@ -241,6 +241,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        // Outside the token check, so a 401 is worded too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::localize,
         ));
 
     let mut metrics_route = Router::new().route("/metrics", get(metrics_text));

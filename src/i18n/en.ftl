@@ -476,3 +476,30 @@ admin-notice-import_too_large = The file is larger than the import accepts; spli
 admin-notice-import_gone = That import's result is no longer available.
 admin-notice-imported = Import finished.
 admin-notice-import_refused = Nothing was imported: some rows were refused. Send it again to see which.
+
+# The API's error messages. English answers carry the handler's own words;
+# these are the same sentences, kept so both catalogues hold the same keys.
+api-error-bad_request = Bad request: { $detail }
+api-error-body_too_large = The request body is larger than http.max_body_bytes.
+api-error-conflict = Conflicts with what is stored: { $detail }
+api-error-constraint = The database refused the value: { $detail }
+api-error-contradiction = Fields contradict each other: { $detail }
+api-error-forbidden = Not allowed: { $detail }
+api-error-invalid_body = Invalid field or type in the JSON body: { $detail }
+api-error-invalid_field = Invalid field: { $detail }
+api-error-invalid_path = Invalid path parameter: { $detail }
+api-error-invalid_query = Invalid query parameter: { $detail }
+api-error-invalid_reference = Refers to something not stored: { $detail }
+api-error-invalid_value = Invalid value: { $detail }
+api-error-malformed_json = Malformed JSON: { $detail }
+api-error-method_not_allowed = Method not allowed on this path: { $detail }
+api-error-no_dialplan = Routing uses a static table (sip.static_routes); there is no dialplan.
+api-error-not_found = Not found: { $detail }
+api-error-not_running = Nothing running: { $detail }
+api-error-overlap = Overlaps another record: { $detail }
+api-error-room_booked = The room is already booked then: { $detail }
+api-error-render_failed = The report could not be rendered.
+api-error-sip_not_running = The SIP side is not running in this process.
+api-error-store_unavailable = The database could not complete the request; try again shortly.
+api-error-unauthorized = A valid bearer token is required (Authorization: Bearer <token>).
+api-error-unsupported_media_type = Expected Content-Type: application/json.

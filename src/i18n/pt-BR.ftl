@@ -476,3 +476,30 @@ admin-notice-import_too_large = O arquivo passa do tamanho máximo aceito pela i
 admin-notice-import_gone = O resultado dessa importação não está mais disponível.
 admin-notice-imported = Importação concluída.
 admin-notice-import_refused = Nada foi importado: há linhas recusadas. Envie de novo para ver quais.
+
+# The API's error messages (`message`; `code` never changes). Where a
+# sentence has { $detail }, the handler's precise English detail follows.
+api-error-bad_request = Pedido inválido: { $detail }
+api-error-body_too_large = O corpo do pedido é maior que http.max_body_bytes.
+api-error-conflict = Conflito com o que está registrado: { $detail }
+api-error-constraint = O banco de dados recusou o valor: { $detail }
+api-error-contradiction = Campos que se contradizem: { $detail }
+api-error-forbidden = Sem permissão para isto: { $detail }
+api-error-invalid_body = Campo ou tipo inválido no corpo JSON: { $detail }
+api-error-invalid_field = Campo inválido: { $detail }
+api-error-invalid_path = Parâmetro de caminho inválido: { $detail }
+api-error-invalid_query = Parâmetro de consulta inválido: { $detail }
+api-error-invalid_reference = Referência a algo que não está registrado: { $detail }
+api-error-invalid_value = Valor inválido: { $detail }
+api-error-malformed_json = JSON malformado: { $detail }
+api-error-method_not_allowed = Método não permitido neste caminho: { $detail }
+api-error-no_dialplan = O roteamento usa uma tabela estática (sip.static_routes); não há plano de discagem.
+api-error-not_found = Não encontrado: { $detail }
+api-error-not_running = Nada em andamento: { $detail }
+api-error-overlap = O horário se sobrepõe a outro registro: { $detail }
+api-error-room_booked = A sala já está reservada nesse horário: { $detail }
+api-error-render_failed = Não foi possível gerar o relatório.
+api-error-sip_not_running = O lado SIP não está rodando neste processo.
+api-error-store_unavailable = O banco de dados não conseguiu concluir o pedido; tente de novo em instantes.
+api-error-unauthorized = É preciso um token válido (Authorization: Bearer <token>).
+api-error-unsupported_media_type = Esperado Content-Type: application/json.

@@ -97,6 +97,19 @@ pub fn settings(db_url: &str, extra: &[(&str, &str)]) -> Settings {
     Settings::from_parts("test", SHIPPED_CONFIG, &env).unwrap()
 }
 
+/// A client that asks for English answers.
+pub fn english_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_LANGUAGE,
+        reqwest::header::HeaderValue::from_static("en"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, &[]).await
@@ -135,7 +148,9 @@ impl TestApp {
         TestApp {
             base,
             token,
-            client: reqwest::Client::new(),
+            // The suites read the handlers' own (English) words; the
+            // desk's Portuguese wording is tested in tests/api_language.rs.
+            client: english_client(),
             store,
             db_url,
             sip_udp,
