@@ -46,7 +46,7 @@ pub enum Command {
     Check,
     /// Import providers, numbers and provider users from a CSV file, all rows or none.
     Import {
-        /// CSV file with a header row (see README for the columns).
+        /// CSV file with a header row (see docs/api.md for the columns).
         file: PathBuf,
     },
     /// Manage consultants.

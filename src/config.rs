@@ -249,7 +249,7 @@ pub struct SipSettings {
     pub max_bindings_per_aor: usize,
     /// Digest algorithms offered, most preferred first ("SHA-256", "MD5").
     pub digest_algorithms: Vec<String>,
-    /// User-Agent substrings of clients offered MD5 alone (see README).
+    /// User-Agent substrings of clients offered MD5 alone (see docs/sip.md).
     pub digest_md5_only_agents: Vec<String>,
     /// Deprecated: moves MD5 to the front of `digest_algorithms`.
     pub digest_md5_first: bool,

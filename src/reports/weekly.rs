@@ -1,7 +1,7 @@
 //! Computes the weekly report (`reports::model`) from the store: the ten
 //! figures the desk's managers used to build by hand every Monday.
 //!
-//! Definitions (also in the README and the HTML report's footnotes):
+//! Definitions (also in docs/reports.md and the HTML report's footnotes):
 //! - a task's or contact's realised time in a week is the part of
 //!   [started, ended) inside the week; it is counted in the week it
 //!   started (or was planned, or rang);

@@ -115,7 +115,7 @@ host_of() { case $1 in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
 
 # ------------------------------------------------------------ certificates
 # A test CA and each daemon's certificate (v4 for 127.0.0.1, v6 for ::1),
-# made as the README's TLS steps make them; the phones get the CA. The
+# made as the TLS steps of docs/sip.md make them; the phones get the CA. The
 # address is in the SAN twice: as an IP (what RFC 5922 and rustls-based or
 # OpenSSL clients check) and as a DNS name, because linphonec's mbedTLS 2
 # compares only DNS names; a real desk uses a host name and needs neither.
@@ -232,7 +232,7 @@ EOF
 # bs NAME COMMAND: one ctrl_tcp command (the driver holds the FIFO open).
 bs() { timeout 2 bash -c 'printf "%s\n" "$2" >"$1"' _ "$work/$1/cmds" "$2"; }
 # bs_account USER PASSWORD DOMAIN PROXY TRANSPORT: the account line a user
-# writes in ~/.baresip/accounts (README: "Connect your softphone").
+# writes in ~/.baresip/accounts (docs/sip.md: "Connect your softphone").
 bs_account() {
   echo "\"$(display_of "$1")\" <sip:$1@$3;transport=$5>;auth_pass=$2;outbound=\"sip:$4;transport=$5\";regint=600"
 }
@@ -616,7 +616,7 @@ check linphone_wrong_password_refused linphone_wrong_password "$work/v4/protocal
 # A linphonec whose CA did not sign the daemon's certificate never
 # registers over TLS: it refuses the handshake (the daemon counts it), no
 # REGISTER reaches the registrar. (baresip 1.0 does not check the server's
-# certificate at all: it has no sip_verify_server yet, README.)
+# certificate at all: it has no sip_verify_server yet, docs/sip.md.)
 tls_untrusted() {
   local l=lp_untrusted
   local hs0 hs

@@ -334,7 +334,7 @@ fn trend_chart(r: &WeeklyReport, lang: Lang) -> String {
     )
 }
 
-/// The definitions of the figures, as the README and `reports::weekly`
+/// The definitions of the figures, as docs/reports.md and `reports::weekly`
 /// state them, in the reader's words.
 fn definitions(out: &mut String, lang: Lang) {
     let terms = [

@@ -27,7 +27,7 @@ use crate::http::AppState;
 /// The page and the one path whose POST may carry an upload.
 pub const PATH: &str = "/admin/import";
 
-/// An example a person can paste and adapt (the README's).
+/// An example a person can paste and adapt (the one in docs/api.md).
 const EXAMPLE: &str =
     "provider,tax_id,consulting,contract_valid_from,number,label,user,user_email\n\
 NetSul,11.222.333/0001-81,sim,2025-01-01,(11) 98765-4321,main,,\n\
