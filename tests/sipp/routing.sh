@@ -34,7 +34,10 @@ import re, sys
 src, dst = sys.argv[1], sys.argv[2]
 text = open(src).read()
 days = "".join(f'{d} = ["00:00-24:00"]\n' for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
-text, n = re.subn(r"\[hours\]\n.*?\n\]\n", "[hours]\n" + days, text, flags=re.S)
+# The whole [hours] table (up to the next table) becomes open-all-week
+# without national holidays.
+days += "national_holidays = false\n"
+text, n = re.subn(r"\[hours\]\n.*?(?=\n\[)", "[hours]\n" + days, text, flags=re.S)
 assert n == 1, "the shipped [hours] block was not found"
 text, n = re.subn(r"consulting = \[\]", 'consulting = ["bia"]', text)
 assert n == 1, "the shipped consulting team was not found"
