@@ -21,6 +21,7 @@ on_every_backend!(
     only_managers_open_the_desk_now,
     live_panels_stream_and_the_board_is_for_managers,
     the_language_switch_is_remembered,
+    my_week_and_my_calendar_link,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -667,4 +668,51 @@ async fn the_language_switch_is_remembered(b: Backend) {
     assert_eq!(location(&r), "/");
     let (_, html) = page(&app, &br, "/").await;
     assert!(html.contains("Minha mesa"));
+}
+
+async fn my_week_and_my_calendar_link(b: Backend) {
+    let app = spawn(b).await;
+    person(&app, "ana", "consultant").await;
+    let br = browser("pt-BR");
+    let token = sign_in(&app, &br, "ana").await;
+    let (_, html) = page(&app, &br, "/").await;
+    assert!(html.contains("Minha semana") && html.contains("Nada agendado"));
+    // A task started now is in the week.
+    let r = post_form(
+        &app,
+        &br,
+        "/task/start",
+        &[
+            ("category", "documentation"),
+            ("title", "Manual da OLT"),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&app, &br, "/").await;
+    let week = &html[html.find("id=\"week-h\"").unwrap()..];
+    assert!(week.contains("Manual da OLT"), "{week}");
+
+    // The calendar link: made on request, shown once, and it works.
+    let r = post_form(&app, &br, "/calendar-link", &[("csrf", &token)]).await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with("/?feed="), "{to}");
+    assert!(
+        !to.contains("token="),
+        "the secret never travels in a redirect"
+    );
+    let (_, html) = page(&app, &br, &to).await;
+    let at = html.find("/api/consultants/").expect("the link is shown");
+    let link = html[at..at + html[at..].find('<').unwrap()].replace("&amp;", "&");
+    assert!(html.contains("só aparece esta vez"));
+    let feed = reqwest::get(app.url(&link)).await.unwrap();
+    assert_eq!(feed.status(), 200, "{link}");
+    assert!(feed.text().await.unwrap().contains("BEGIN:VCALENDAR"));
+    let (_, again) = page(&app, &br, &to).await;
+    assert!(!again.contains("/api/consultants/"), "shown once only");
+    // Without the CSRF token, no link.
+    let r = post_form(&app, &br, "/calendar-link", &[]).await;
+    assert_eq!(r.status(), 403);
 }

@@ -503,3 +503,11 @@ api-error-sip_not_running = The SIP side is not running in this process.
 api-error-store_unavailable = The database could not complete the request; try again shortly.
 api-error-unauthorized = A valid bearer token is required (Authorization: Bearer <token>).
 api-error-unsupported_media_type = Expected Content-Type: application/json.
+
+desk-week_title = My week
+desk-week_none = Nothing scheduled or logged this week.
+desk-week_planned = planned
+desk-feed_title = Calendar on your phone
+desk-feed_hint = Subscribe to this address in your calendar app (after the console's address) to see your week. Making a new link switches the previous one off.
+desk-feed_button = Make a calendar link
+desk-feed_once = Copy the link now: it is shown only this once.

@@ -503,3 +503,11 @@ api-error-sip_not_running = O lado SIP não está rodando neste processo.
 api-error-store_unavailable = O banco de dados não conseguiu concluir o pedido; tente de novo em instantes.
 api-error-unauthorized = É preciso um token válido (Authorization: Bearer <token>).
 api-error-unsupported_media_type = Esperado Content-Type: application/json.
+
+desk-week_title = Minha semana
+desk-week_none = Nada agendado nem registrado nesta semana.
+desk-week_planned = previsto
+desk-feed_title = Calendário no celular
+desk-feed_hint = Assine este endereço no seu aplicativo de calendário (depois do endereço do console) para ver sua semana. Gerar um link novo desliga o anterior.
+desk-feed_button = Gerar link do calendário
+desk-feed_once = Copie o link agora: ele só aparece esta vez.

@@ -241,9 +241,23 @@ pub async fn calendar_feed(
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    use super::ics::{EventStatus, IcsEvent};
     let from = (now - chrono::Duration::weeks(4)).timestamp_millis();
     let to = (now + chrono::Duration::weeks(8)).timestamp_millis();
+    let events = agenda(store, consultant, from, to, now).await?;
+    Ok(super::ics::calendar(name, &events, now))
+}
+
+/// The consultant's tasks and contacts between `from_ms` and `to_ms`, as
+/// calendar events in start order: what the feed publishes and the
+/// console's "my week" lists.
+pub async fn agenda(
+    store: &Store,
+    consultant: i64,
+    from: i64,
+    to: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<super::ics::IcsEvent>, StoreError> {
+    use super::ics::{EventStatus, IcsEvent};
     let rooms: std::collections::HashMap<i64, String> = store
         .rooms()
         .await?
@@ -327,5 +341,5 @@ pub async fn calendar_feed(
         });
     }
     events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.uid.cmp(&b.uid)));
-    Ok(super::ics::calendar(name, &events, now))
+    Ok(events)
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -33,6 +33,8 @@ const CHANNELS: &[&str] = &["chat", "email", "meeting", "phone", "other"];
 pub struct Notice {
     ok: Option<String>,
     err: Option<String>,
+    /// The hand-over handle of a calendar link just made.
+    feed: Option<String>,
 }
 
 fn back(kind: &str, code: &str) -> Response {
@@ -261,6 +263,69 @@ fn callbacks_section(s: &Session, callbacks: &[crate::store::Callback]) -> Marku
     }
 }
 
+/// This week's tasks and contacts (what the calendar feed publishes), and
+/// the calendar link: made on request, shown once.
+fn week_section(
+    s: &Session,
+    events: &[crate::tracking::ics::IcsEvent],
+    tz: chrono_tz::Tz,
+    new_link: Option<&str>,
+) -> Markup {
+    let lang = s.lang;
+    html! {
+        section class="card wide" aria-labelledby="week-h" {
+            h2 id="week-h" { (lang.t("desk.week_title")) }
+            @if events.is_empty() {
+                p { (lang.t("desk.week_none")) }
+            } @else {
+                ul class="week" {
+                    @for e in events {
+                        li {
+                            (e.start.with_timezone(&tz).format("%d/%m %H:%M").to_string())
+                            "–" (e.end.with_timezone(&tz).format("%H:%M").to_string())
+                            " " strong { (e.summary) }
+                            @if let Some(place) = &e.location { " · " (place) }
+                            @if e.status == Some(crate::tracking::ics::EventStatus::Tentative) {
+                                " " span class="muted" { "(" (lang.t("desk.week_planned")) ")" }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (lang.t("desk.feed_title")) }
+            @if let Some(path) = new_link {
+                p class="notice ok" role="status" { (lang.t("desk.feed_once")) }
+                p { code class="secret" { (path) } }
+            }
+            p class="hint" { (lang.t("desk.feed_hint")) }
+            form method="post" action="/calendar-link" {
+                (csrf_field(s))
+                button type="submit" { (lang.t("desk.feed_button")) }
+            }
+        }
+    }
+}
+
+/// Makes a calendar feed token for the signed-in person and hands its URL
+/// to the page once (never in a redirect's query).
+pub async fn calendar_link(State(st): State<AppState>, s: Session) -> Response {
+    if s.principal.may_act_for(s.consultant_id()).is_err() {
+        return forbidden(&s);
+    }
+    let (info, token) = match st.store.create_feed_token(s.consultant_id()).await {
+        Ok(v) => v,
+        Err(e) => return store_failed(&s, e),
+    };
+    let path = crate::http::tokens::feed_path(s.consultant_id(), &token);
+    match st.console.handover.put(
+        s.csrf(),
+        super::admin::handover::Outcome::Token { info, secret: path },
+    ) {
+        Some(h) => Redirect::to(&format!("/?feed={h}#week-h")).into_response(),
+        None => back("err", "invalid"),
+    }
+}
+
 pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice>) -> Response {
     let lang = s.lang;
     let me = s.consultant_id();
@@ -303,6 +368,33 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
     };
     let in_call = st.in_call.contains(&consultant.sip_username);
     let live = super::live::desk_panel(&st, lang, &consultant.sip_username).await;
+    let tz = st.store.tz();
+    let now = Utc::now();
+    let monday = {
+        let today = now.with_timezone(&tz).date_naive();
+        today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()))
+    };
+    let week_ms = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).earliest())
+            .map_or(now.timestamp_millis(), |t| t.timestamp_millis())
+    };
+    let events = crate::tracking::planning::agenda(
+        &st.store,
+        me,
+        week_ms(monday),
+        week_ms(monday + chrono::Duration::days(7)),
+        now,
+    )
+    .await
+    .unwrap_or_default();
+    let new_link = n
+        .feed
+        .as_deref()
+        .and_then(|h| match st.console.handover.take(s.csrf(), h) {
+            Some(super::admin::handover::Outcome::Token { secret, .. }) => Some(secret),
+            _ => None,
+        });
     let ok = n.ok.as_deref().and_then(|c| notice(lang, c));
     let err = n.err.as_deref().and_then(|c| notice(lang, c));
     let body = html! {
@@ -318,6 +410,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
             (task_section(&s, running.as_ref(), &categories))
             (contact_section(&s, st.store.tz()))
             (callbacks_section(&s, &callbacks))
+            (week_section(&s, &events, tz, new_link.as_deref()))
         }
     };
     respond(

@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/task/stop", post(desk::stop_task))
         .route("/contact", post(desk::log_contact))
         .route("/callbacks/{id}/done", post(desk::callback_done))
+        .route("/calendar-link", post(desk::calendar_link))
         .route("/live", get(live::events))
         .route("/gestao", get(manager::page))
         .route("/gestao/report", get(manager::report))
