@@ -8,9 +8,10 @@
 mod support;
 
 use protocall::store::{CallRow, NewCallback};
-use reqwest::redirect::Policy;
-use reqwest::StatusCode;
 use serde_json::json;
+use support::console::{
+    browser, csrf, location, page, person, post_form, sign_in, try_sign_in, PASSWORD,
+};
 use support::{json, Backend, TestApp};
 
 on_every_backend!(
@@ -24,93 +25,8 @@ on_every_backend!(
     my_week_and_my_calendar_link,
 );
 
-const PASSWORD: &str = "correct horse";
-
 async fn spawn(b: Backend) -> TestApp {
-    TestApp::spawn_with(b, &[("PROTOCALL__HTTP__CONSOLE_SECURE_COOKIE", "false")]).await
-}
-
-/// A browser: keeps cookies, does not follow redirects (the tests read
-/// them).
-fn browser(lang: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::ACCEPT_LANGUAGE, lang.parse().unwrap());
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-async fn person(app: &TestApp, user: &str, role: &str) -> i64 {
-    json(
-        app.post(
-            "/api/consultants",
-            json!({"name": format!("{user} Silva"), "sip_username": user, "password": PASSWORD,
-                   "role": role}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap()
-}
-
-/// The CSRF token in a page's forms.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no csrf field in {html}"))
-        + "name=\"csrf\" value=\"".len();
-    html[at..at + html[at..].find('"').unwrap()].to_string()
-}
-
-async fn page(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, String) {
-    let r = b.get(app.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-async fn post_form(
-    app: &TestApp,
-    b: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    b.post(app.url(path)).form(form).send().await.unwrap()
-}
-
-async fn try_sign_in(
-    app: &TestApp,
-    b: &reqwest::Client,
-    user: &str,
-    password: &str,
-) -> reqwest::Response {
-    let (status, html) = page(app, b, "/login").await;
-    assert_eq!(status, 200);
-    let token = csrf(&html);
-    post_form(
-        app,
-        b,
-        "/login",
-        &[("username", user), ("password", password), ("csrf", &token)],
-    )
-    .await
-}
-
-/// Signs in and returns the desk page's CSRF token.
-async fn sign_in(app: &TestApp, b: &reqwest::Client, user: &str) -> String {
-    let r = try_sign_in(app, b, user, PASSWORD).await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    assert_eq!(r.headers()["location"], "/");
-    let (status, html) = page(app, b, "/").await;
-    assert_eq!(status, 200);
-    csrf(&html)
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_string()
+    support::console::spawn(b, &[]).await
 }
 
 async fn sign_in_right_and_wrong(b: Backend) {
@@ -177,7 +93,7 @@ async fn sign_in_right_and_wrong(b: Backend) {
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/login");
     let stolen = reqwest::Client::builder()
-        .redirect(Policy::none())
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = stolen

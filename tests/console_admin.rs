@@ -10,9 +10,8 @@
 
 mod support;
 
-use reqwest::redirect::Policy;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::console::{csrf, location, page, person, post_form, sign_in};
 use support::{json, Backend, TestApp};
 
 on_every_backend!(
@@ -25,93 +24,17 @@ on_every_backend!(
     admin_forms_without_the_csrf_token_are_refused,
 );
 
-const PASSWORD: &str = "correct horse";
-
 async fn spawn(b: Backend) -> TestApp {
     spawn_with(b, &[]).await
 }
 
 async fn spawn_with(b: Backend, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![("PROTOCALL__HTTP__CONSOLE_SECURE_COOKIE", "false")];
-    env.extend_from_slice(extra);
-    TestApp::spawn_with(b, &env).await
+    support::console::spawn(b, extra).await
 }
 
-/// A browser: keeps cookies, does not follow redirects (the tests read
-/// them), speaks Brazilian Portuguese.
+/// A browser that speaks Brazilian Portuguese.
 fn browser() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::ACCEPT_LANGUAGE, "pt-BR".parse().unwrap());
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-async fn person(app: &TestApp, user: &str, role: &str) -> i64 {
-    json(
-        app.post(
-            "/api/consultants",
-            json!({"name": format!("{user} Silva"), "sip_username": user, "password": PASSWORD,
-                   "role": role}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap()
-}
-
-/// The CSRF token in a page's forms.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no csrf field in {html}"))
-        + "name=\"csrf\" value=\"".len();
-    html[at..at + html[at..].find('"').unwrap()].to_string()
-}
-
-async fn page(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, String) {
-    let r = b.get(app.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-async fn post_form(
-    app: &TestApp,
-    b: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    b.post(app.url(path)).form(form).send().await.unwrap()
-}
-
-async fn try_sign_in(app: &TestApp, b: &reqwest::Client, user: &str, password: &str) -> StatusCode {
-    let (status, html) = page(app, b, "/login").await;
-    assert_eq!(status, 200);
-    let token = csrf(&html);
-    post_form(
-        app,
-        b,
-        "/login",
-        &[("username", user), ("password", password), ("csrf", &token)],
-    )
-    .await
-    .status()
-}
-
-/// Signs in and returns the session's CSRF token.
-async fn sign_in(app: &TestApp, b: &reqwest::Client, user: &str) -> String {
-    assert_eq!(try_sign_in(app, b, user, PASSWORD).await, 303);
-    let (status, html) = page(app, b, "/").await;
-    assert_eq!(status, 200);
-    csrf(&html)
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_string()
+    support::console::browser("pt-BR")
 }
 
 /// A form POST that must redirect to `to`.
@@ -385,8 +308,18 @@ async fn an_admin_adds_people_and_changes_roles(b: Backend) {
 
     // She signs in with that password (checked against the stored HA1).
     let bia_br = browser();
-    assert_eq!(try_sign_in(&app, &bia_br, "bia", "senha errada").await, 401);
-    assert_eq!(try_sign_in(&app, &bia_br, "bia", "senha da bia").await, 303);
+    assert_eq!(
+        support::console::try_sign_in(&app, &bia_br, "bia", "senha errada")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        support::console::try_sign_in(&app, &bia_br, "bia", "senha da bia")
+            .await
+            .status(),
+        303
+    );
     assert_eq!(page(&app, &bia_br, "/gestao").await.0, 403);
 
     // Refusals from the shared validation, as notices.
@@ -481,7 +414,12 @@ async fn an_admin_adds_people_and_changes_roles(b: Backend) {
     .await;
     let c = json(app.get(&format!("/api/consultants/{bia}")).await, 200).await;
     assert_eq!(c["active"], true);
-    assert_eq!(try_sign_in(&app, &bia_br, "bia", "senha da bia").await, 303);
+    assert_eq!(
+        support::console::try_sign_in(&app, &bia_br, "bia", "senha da bia")
+            .await
+            .status(),
+        303
+    );
 
     let trail = audit(&app, "consultant", bia).await;
     let fields: Vec<(&str, Option<&str>)> = trail

@@ -304,5 +304,6 @@ macro_rules! on_every_backend {
         }
     };
 }
+pub mod console;
 pub mod desk;
 pub mod sip_agent;

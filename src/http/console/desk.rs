@@ -17,7 +17,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::layout::{self, csrf_field, duration, notice, respond, when};
+use super::layout::{self, csrf_field, duration, notice, respond, scroll_table, when};
 use super::session::Session;
 use crate::directory::Presence;
 use crate::http::AppState;
@@ -227,15 +227,7 @@ fn callbacks_section(s: &Session, callbacks: &[crate::store::Callback]) -> Marku
             @if callbacks.is_empty() {
                 p { (lang.t("callbacks.none")) }
             } @else {
-                div id="callbacks-t" class="scroll" tabindex="0" role="region" aria-labelledby="callbacks-h callbacks-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("callbacks.due")) }
-                            th scope="col" { (lang.t("callbacks.caller")) }
-                            th scope="col" { (lang.t("callbacks.reason")) }
-                            th scope="col" { (lang.t("callbacks.action")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "callbacks", &[lang.t("callbacks.due"), lang.t("callbacks.caller"), lang.t("callbacks.reason"), lang.t("callbacks.action")], html! {
                             @for cb in callbacks {
                                 @let (caller, reason) = callback_cells(lang, cb.caller_number.as_deref(), &cb.reason);
                                 tr {
@@ -255,9 +247,7 @@ fn callbacks_section(s: &Session, callbacks: &[crate::store::Callback]) -> Marku
                                     }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
             }
         }
     }

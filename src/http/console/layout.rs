@@ -69,6 +69,21 @@ pub fn notice(lang: Lang, code: &str) -> Option<&'static str> {
         .and_then(|c| lang.get(&format!("flash.{c}")))
 }
 
+/// A table that may scroll sideways on a phone: a focusable region (so a
+/// keyboard can scroll it) named by its section's heading (`{id}-h`) and
+/// the word "table", so its name differs from the section's.
+pub fn scroll_table(lang: Lang, id: &str, headings: &[&str], rows: Markup) -> Markup {
+    html! {
+        div id=(format!("{id}-t")) class="scroll" tabindex="0" role="region"
+            aria-labelledby=(format!("{id}-h {id}-t")) aria-label=(lang.t("a11y.table")) {
+            table {
+                thead { tr { @for h in headings { th scope="col" { (h) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
+}
+
 /// A hidden field with the session's CSRF token: in every form.
 pub fn csrf_field(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf()); }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::desk::presence_label;
 use super::i18n::Lang;
+use super::layout::scroll_table;
 use super::session::Session;
 use crate::calls::live::{LiveBoard, LiveCall};
 use crate::directory::snapshot::Snapshot;
@@ -280,15 +281,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
             @if people.is_empty() {
                 p { (lang.t("manager.nobody")) }
             } @else {
-                div id="people-t" class="scroll" tabindex="0" role="region" aria-labelledby="people-h people-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("manager.consultant")) }
-                            th scope="col" { (lang.t("manager.state")) }
-                            th scope="col" { (lang.t("live.with")) }
-                            th scope="col" { (lang.t("live.for")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "people", &[lang.t("manager.consultant"), lang.t("manager.state"), lang.t("live.with"), lang.t("live.for")], html! {
                             @for p in &people {
                                 @let registered = st.desk.as_ref().map(|d| {
                                     d.location.is_registered(&p.sip_username, now.timestamp_millis())
@@ -310,9 +303,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
                                     }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
             }
         }
         section class="card wide" aria-labelledby="calls-h" {
@@ -320,14 +311,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
             @if pending.is_empty() {
                 p { (lang.t("live.calls_none")) }
             } @else {
-                div id="calls-t" class="scroll" tabindex="0" role="region" aria-labelledby="calls-h calls-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("live.caller")) }
-                            th scope="col" { (lang.t("manager.state")) }
-                            th scope="col" { (lang.t("live.waiting_for")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "calls", &[lang.t("live.caller"), lang.t("manager.state"), lang.t("live.waiting_for")], html! {
                             @for (call, w) in &pending {
                                 tr {
                                     td { (caller_line(lang, w)) }
@@ -345,9 +329,7 @@ pub async fn board_panel(st: &AppState, lang: Lang) -> Markup {
                                     td { (clock(lang, call.offered_at, now)) }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
             }
         }
         section class="card" aria-labelledby="sl-h" {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::desk::callback_cells;
 use super::i18n::Lang;
-use super::layout::{self, respond, when};
+use super::layout::{self, respond, scroll_table, when};
 use super::session::Session;
 use crate::directory::Role;
 use crate::http::reports::WeeklyParams;
@@ -109,15 +109,7 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
                 @if overdue.is_empty() {
                     p { (lang.t("manager.overdue_none")) }
                 } @else {
-                    div id="overdue-t" class="scroll" tabindex="0" role="region" aria-labelledby="overdue-h overdue-t" aria-label=(lang.t("a11y.table")) {
-                        table {
-                            thead { tr {
-                                th scope="col" { (lang.t("callbacks.due")) }
-                                th scope="col" { (lang.t("manager.consultant")) }
-                                th scope="col" { (lang.t("callbacks.caller")) }
-                                th scope="col" { (lang.t("callbacks.reason")) }
-                            } }
-                            tbody {
+                    (scroll_table(lang, "overdue", &[lang.t("callbacks.due"), lang.t("manager.consultant"), lang.t("callbacks.caller"), lang.t("callbacks.reason")], html! {
                                 @for cb in &overdue {
                                     @let (caller, reason) = callback_cells(lang, cb.caller_number.as_deref(), &cb.reason);
                                     tr {
@@ -127,9 +119,7 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
                                         td { (reason) }
                                     }
                                 }
-                            }
-                        }
-                    }
+                    }))
                 }
             }
             section class="card wide" aria-labelledby="report-h" {
@@ -194,15 +184,7 @@ fn late_protocols(
             @if late.is_empty() {
                 p { (lang.t("manager.late_protocols_none")) }
             } @else {
-                div id="late-t" class="scroll" tabindex="0" role="region" aria-labelledby="late-h late-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("manager.protocol")) }
-                            th scope="col" { (lang.t("manager.provider")) }
-                            th scope="col" { (lang.t("manager.owner")) }
-                            th scope="col" { (lang.t("manager.deadline")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "late", &[lang.t("manager.protocol"), lang.t("manager.provider"), lang.t("manager.owner"), lang.t("manager.deadline")], html! {
                             @for (number, provider, owner, due) in late {
                                 tr {
                                     td { (number) }
@@ -216,9 +198,7 @@ fn late_protocols(
                                     td { span class="late" { (when(&due.with_timezone(&tz))) } }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
             }
         }
     }

@@ -15,7 +15,7 @@ use super::{back, refusal, refused, role_label, unavailable, Notice};
 use crate::directory::{default_capacity, Consultant, ConsultantPatch, NewConsultant, Role};
 use crate::http::console::desk::presence_label;
 use crate::http::console::i18n::Lang;
-use crate::http::console::layout::csrf_field;
+use crate::http::console::layout::{csrf_field, scroll_table};
 use crate::http::console::session::Session;
 use crate::http::consultants::{add, change, PeopleError};
 use crate::http::AppState;
@@ -94,16 +94,7 @@ fn list(st: &AppState, s: &Session, people: &[Consultant], total: i64) -> Markup
             @if people.is_empty() {
                 p { (lang.t("admin.people.none")) }
             } @else {
-                div id="people-t" class="scroll" tabindex="0" role="region" aria-labelledby="people-h people-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("admin.people.name")) }
-                            th scope="col" { (lang.t("admin.people.username")) }
-                            th scope="col" { (lang.t("admin.people.role")) }
-                            th scope="col" { (lang.t("admin.people.active")) }
-                            th scope="col" { (lang.t("admin.people.presence")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "people", &[lang.t("admin.people.name"), lang.t("admin.people.username"), lang.t("admin.people.role"), lang.t("admin.people.active"), lang.t("admin.people.presence")], html! {
                             @for c in people {
                                 tr {
                                     th scope="row" { (c.name) }
@@ -113,9 +104,7 @@ fn list(st: &AppState, s: &Session, people: &[Consultant], total: i64) -> Markup
                                     td { (presence_cell(st, lang, c)) }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
                 @if total > people.len() as i64 {
                     p class="hint" {
                         (lang.tf("admin.people.first_n", &[

@@ -14,7 +14,7 @@ use super::handover::Outcome;
 use super::{back, not_found, refusal, refused, role_label, unavailable, Notice};
 use crate::directory::{Consultant, Role};
 use crate::http::console::i18n::Lang;
-use crate::http::console::layout::{csrf_field, when};
+use crate::http::console::layout::{csrf_field, scroll_table, when};
 use crate::http::console::session::Session;
 use crate::http::tokens::{issue, withdraw};
 use crate::http::AppState;
@@ -57,19 +57,7 @@ fn list(s: &Session, tokens: &[TokenInfo]) -> maud::Markup {
             @if tokens.is_empty() {
                 p { (lang.t("admin.tokens.none")) }
             } @else {
-                div id="list-t" class="scroll" tabindex="0" role="region" aria-labelledby="list-h list-t" aria-label=(lang.t("a11y.table")) {
-                    table {
-                        thead { tr {
-                            th scope="col" { (lang.t("admin.tokens.name")) }
-                            th scope="col" { (lang.t("admin.tokens.kind")) }
-                            th scope="col" { (lang.t("admin.tokens.role")) }
-                            th scope="col" { (lang.t("admin.tokens.owner")) }
-                            th scope="col" { (lang.t("admin.tokens.created")) }
-                            th scope="col" { (lang.t("admin.tokens.expires")) }
-                            th scope="col" { (lang.t("admin.tokens.status")) }
-                            th scope="col" { (lang.t("admin.tokens.action")) }
-                        } }
-                        tbody {
+                (scroll_table(lang, "list", &[lang.t("admin.tokens.name"), lang.t("admin.tokens.kind"), lang.t("admin.tokens.role"), lang.t("admin.tokens.owner"), lang.t("admin.tokens.created"), lang.t("admin.tokens.expires"), lang.t("admin.tokens.status"), lang.t("admin.tokens.action")], html! {
                             @for t in tokens {
                                 tr {
                                     td { (t.name) }
@@ -99,9 +87,7 @@ fn list(s: &Session, tokens: &[TokenInfo]) -> maud::Markup {
                                     }
                                 }
                             }
-                        }
-                    }
-                }
+                }))
                 p class="hint" { (lang.t("admin.tokens.last_used_unknown")) }
             }
         }
