@@ -57,7 +57,7 @@
 //! Error positions count from 1: `rule #2`, `steps[1]`.
 //!
 //! This file owns the model and the decision; `load` reads and checks the
-//! TOML files into it; `tests` holds both's tests.
+//! TOML files into it (`load/hours` the `[hours]` table and its days off); `tests` holds both's tests.
 
 use std::time::Duration;
 

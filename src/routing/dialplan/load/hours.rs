@@ -1,0 +1,208 @@
+//! The `[hours]` table of a dialplan file: business hours per weekday as
+//! `HH:MM-HH:MM` ranges, and the days off (national holidays switch,
+//! optional days, yearly local holidays, dated closures) that make the
+//! plan's [`Calendar`](crate::calendar::Calendar).
+
+use toml::{Table, Value};
+
+use super::*;
+use crate::calendar::Optional;
+
+/// `07-09` as (7, 9); 29 February is allowed (a leap-year holiday).
+fn month_day(text: &str) -> Option<(u32, u32)> {
+    let (m, d) = text.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d) = (m.parse::<u32>().ok()?, d.parse::<u32>().ok()?);
+    NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
+}
+
+pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
+    let top = Place::TopLevel;
+    let mut parsed = Hours::default();
+    for (key, value) in hours {
+        if key == "holidays" {
+            let Some(items) = ck.array(&top, "hours.holidays", value, "an array of dates") else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("hours.holidays[{}]", i + 1);
+                let date = match item {
+                    Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .filter(|_| s.len() == 10),
+                    // A bare TOML date (`2026-12-25` without quotes) is just as clear.
+                    Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
+                        dt.date.and_then(|d| {
+                            NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())
+                        })
+                    }
+                    _ => None,
+                };
+                match date {
+                    Some(date) if parsed.calendar.dates.contains(&date) => ck.push(
+                        &top,
+                        field,
+                        Problem::Duplicate {
+                            value: date.to_string(),
+                        },
+                    ),
+                    Some(date) => {
+                        parsed.calendar.dates.insert(date);
+                    }
+                    None => ck.push(
+                        &top,
+                        field,
+                        Problem::BadHoliday {
+                            value: display_value(item),
+                        },
+                    ),
+                }
+            }
+            continue;
+        }
+        if key == "national_holidays" {
+            if let Some(on) = ck.boolean(&top, "hours.national_holidays", value) {
+                parsed.calendar.national = on;
+            }
+            continue;
+        }
+        if key == "optional_holidays" {
+            let field = "hours.optional_holidays";
+            let Some(items) = ck.array(&top, field, value, "an array of optional holiday names")
+            else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("{field}[{}]", i + 1);
+                let Some(name) = ck.string(&top, &field, item) else {
+                    continue;
+                };
+                match Optional::parse(name) {
+                    Some(o) if !parsed.calendar.optional.insert(o) => ck.push(
+                        &top,
+                        field,
+                        Problem::Duplicate {
+                            value: name.to_string(),
+                        },
+                    ),
+                    Some(_) => {}
+                    None => ck.push(
+                        &top,
+                        field,
+                        Problem::UnknownOptionalHoliday {
+                            value: name.to_string(),
+                        },
+                    ),
+                }
+            }
+            continue;
+        }
+        if key == "local_holidays" {
+            let field = "hours.local_holidays";
+            let Some(items) = ck.array(&top, field, value, "an array of `MM-DD` days") else {
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("{field}[{}]", i + 1);
+                let Some(text) = ck.string(&top, &field, item) else {
+                    continue;
+                };
+                match month_day(text) {
+                    Some(md) if !parsed.calendar.yearly.insert(md) => ck.push(
+                        &top,
+                        field,
+                        Problem::Duplicate {
+                            value: text.to_string(),
+                        },
+                    ),
+                    Some(_) => {}
+                    None => ck.push(
+                        &top,
+                        field,
+                        Problem::BadYearlyHoliday {
+                            value: text.to_string(),
+                        },
+                    ),
+                }
+            }
+            continue;
+        }
+        let Some(day) = DAYS.iter().position(|d| d == key) else {
+            ck.push(
+                &top,
+                format!("hours.{key}"),
+                Problem::UnknownField {
+                    expected: HOURS_KEYS,
+                },
+            );
+            continue;
+        };
+        let field = format!("hours.{key}");
+        let Some(items) = ck.array(&top, &field, value, "an array of `HH:MM-HH:MM` ranges") else {
+            continue;
+        };
+        let mut ranges: Vec<(u16, u16, &str, String)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let item_field = format!("{field}[{}]", i + 1);
+            let Some(text) = ck.string(&top, &item_field, item) else {
+                continue;
+            };
+            match parse_range(text) {
+                Some((start, end)) if start < end => ranges.push((start, end, text, item_field)),
+                Some(_) => ck.push(
+                    &top,
+                    item_field,
+                    Problem::InvertedTimeRange {
+                        value: text.to_string(),
+                    },
+                ),
+                None => ck.push(
+                    &top,
+                    item_field,
+                    Problem::BadTimeRange {
+                        value: text.to_string(),
+                    },
+                ),
+            }
+        }
+        ranges.sort_by_key(|r| (r.0, r.1));
+        for pair in ranges.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                ck.push(
+                    &top,
+                    pair[1].3.clone(),
+                    Problem::OverlappingTimeRanges {
+                        first: pair[0].2.to_string(),
+                        second: pair[1].2.to_string(),
+                    },
+                );
+            }
+        }
+        parsed.week[day] = ranges.iter().map(|r| (r.0, r.1)).collect();
+    }
+    parsed
+}
+
+/// `HH:MM-HH:MM` as minutes since midnight; `24:00` is allowed as an end.
+pub(super) fn parse_range(text: &str) -> Option<(u16, u16)> {
+    let (start, end) = text.split_once('-')?;
+    let start = parse_clock(start.trim())?;
+    let end = parse_clock(end.trim())?;
+    (start < 24 * 60).then_some((start, end))
+}
+
+pub(super) fn parse_clock(text: &str) -> Option<u16> {
+    let (h, m) = text.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let h: u16 = h.parse().ok()?;
+    let m: u16 = m.parse().ok()?;
+    match (h, m) {
+        (24, 0) => Some(24 * 60),
+        (0..=23, 0..=59) => Some(h * 60 + m),
+        _ => None,
+    }
+}
