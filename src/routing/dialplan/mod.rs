@@ -15,7 +15,10 @@
 //! [hours]                            # evaluated in the configured time zone
 //! mon = ["08:00-12:00", "13:00-18:00"]
 //! tue = ["08:00-18:00"]              # a day left out is closed all day
-//! holidays = ["2026-12-25"]          # closed all day
+//! national_holidays = true          # Brazil's, computed for any year (default)
+//! optional_holidays = ["carnival"]   # also: ash_wednesday, corpus_christi
+//! local_holidays = ["07-09"]         # state/city holidays, every year
+//! holidays = ["2026-12-24"]          # one-off closures, all day
 //!
 //! [teams]
 //! consulting = ["ana", "bia"]        # consultants' SIP usernames
