@@ -278,6 +278,9 @@ async fn consultant_and_manager_work_the_console_in_chromium() {
     record(&ana, "desk").await;
 
     sign_in(&gil, &base, "gil", PASSWORD).await;
+    // The form's POST navigates on its own; going elsewhere before its
+    // redirect lands races it (the redirect to the desk wins).
+    until_shows(&gil, "h1", "Minha mesa").await;
     gil.goto(&format!("{base}/gestao")).await.unwrap();
     until_shows(&gil, "h1", "A mesa agora").await;
     record(&gil, "manager").await;
