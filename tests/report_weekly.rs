@@ -188,7 +188,7 @@ async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
     json(
         app.patch(
             &format!("/api/contacts/{}", meeting["id"]),
-            json!({"status": "done"}),
+            json!({"status": "done", "started_at": iso(sp(19, 14, 0)), "ended_at": iso(sp(19, 15, 0))}),
         )
         .await,
         200,

@@ -1,7 +1,7 @@
 //! Manual time tracking through the admin API and the CLI, on SQLite and
 //! PostgreSQL: task timers (one running per consultant), overlaps refused,
 //! the audit trail, contacts on other channels, scheduled contacts and
-//! meetings with rooms, and rule 4 when a protocol closes.
+//! meetings with rooms (done only with their real times, or timed), and rule 4 when a protocol closes.
 
 mod support;
 
@@ -26,6 +26,20 @@ async fn consultant(app: &TestApp, user: &str) -> i64 {
     .await["id"]
         .as_i64()
         .unwrap()
+}
+
+/// A consultant's own API token (role consultant).
+async fn token_for(app: &TestApp, consultant: i64) -> String {
+    let t = json(
+        app.post(
+            "/api/tokens",
+            json!({"name": format!("desk-{consultant}"), "role": "consultant", "consultant_id": consultant}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    t["token"].as_str().unwrap().to_string()
 }
 
 async fn patch(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
@@ -314,20 +328,83 @@ async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {
         201,
     )
     .await;
-    // The meeting happens: done with its planned times.
+    // Rule 3 asks for the real times: done without them is refused and
+    // changes nothing (the plan is not copied in).
     let id = meeting["id"].as_i64().unwrap();
-    let done = json(
+    let refused = json(
         patch(
             &app,
             &format!("/api/contacts/{id}"),
             json!({"status": "done"}),
         )
         .await,
+        409,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "conflict", "{refused}");
+    let still = json(app.get(&format!("/api/contacts/{id}")).await, 200).await;
+    assert_eq!(still["status"], "scheduled");
+    assert!(still["started_at"].is_null(), "{still}");
+    // The meeting starts late: its timer runs from 14:07 to 15:02. Ana's
+    // chat timer, open since 14:00, ends when the meeting's starts.
+    let chat = json(
+        app.post(
+            "/api/contacts/start",
+            json!({"consultant_id": ana, "channel": "chat", "at": "2026-11-24T13:50:00-03:00"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let started = json(
+        app.post(
+            &format!("/api/contacts/{id}/start"),
+            json!({"at": "2026-11-24T14:07:00-03:00"}),
+        )
+        .await,
         200,
     )
     .await;
-    assert_eq!(done["started_at"], "2026-11-24T14:00:00-03:00");
-    assert_eq!(done["duration_ms"], 3_600_000);
+    assert_eq!(started["started"]["status"], "open");
+    assert_eq!(started["started"]["started_at"], "2026-11-24T14:07:00-03:00");
+    assert_eq!(started["stopped"]["id"], chat["started"]["id"]);
+    assert_eq!(started["stopped"]["ended_at"], "2026-11-24T14:07:00-03:00");
+    // A started meeting cannot start again, nor be marked done by copying.
+    json(
+        app.post(&format!("/api/contacts/{id}/start"), json!({})).await,
+        409,
+    )
+    .await;
+    // Bia may not run Ana's meeting.
+    let bia_token = token_for(&app, bia).await;
+    let other = app
+        .client
+        .post(app.url(&format!("/api/contacts/{id}/stop")))
+        .bearer_auth(&bia_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    json(other, 403).await;
+    let done = json(
+        app.post(
+            &format!("/api/contacts/{id}/stop"),
+            json!({"at": "2026-11-24T15:02:00-03:00"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["started_at"], "2026-11-24T14:07:00-03:00");
+    assert_eq!(done["ended_at"], "2026-11-24T15:02:00-03:00");
+    assert_eq!(done["duration_ms"], 55 * 60_000);
+    assert_eq!(done["planned_start"], "2026-11-24T14:00:00-03:00");
+    json(
+        app.post(&format!("/api/contacts/{id}/stop"), json!({})).await,
+        409,
+    )
+    .await;
     json(
         patch(
             &app,

@@ -196,7 +196,7 @@ async fn a_day_at_the_desk_leaves_the_record_a_careful_consultant_would_write() 
         d.app
             .patch(
                 &format!("/api/contacts/{}", meeting["id"]),
-                json!({"status": "done"}),
+                json!({"status": "done", "started_at": iso(m_start), "ended_at": iso(m_end)}),
             )
             .await,
         200,

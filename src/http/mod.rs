@@ -194,6 +194,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/contacts/{id}/audit", get(tracking::contact_audit))
         .route(
+            "/contacts/{id}/start",
+            post(tracking::start_scheduled_contact),
+        )
+        .route("/contacts/{id}/stop", post(tracking::stop_contact))
+        .route(
             "/tasks",
             get(tracking::list_tasks).post(tracking::create_task),
         )

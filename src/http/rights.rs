@@ -111,6 +111,8 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("POST", "/api/contacts", Need::Own),
     ("POST", "/api/contacts/start", Need::Own),
     ("POST", "/api/contacts/stop", Need::Own),
+    ("POST", "/api/contacts/{id}/start", Need::Own),
+    ("POST", "/api/contacts/{id}/stop", Need::Own),
     ("GET", "/api/contacts/{id}", Need::Own),
     ("PATCH", "/api/contacts/{id}", Need::Own),
     ("GET", "/api/contacts/{id}/audit", Need::Own),

@@ -188,7 +188,7 @@ pub async fn start_task(
 pub struct StopBody {
     /// Whose timer (when no id is in the path); absent or null: the
     /// consultant the token or session belongs to (403 for a token that
-    /// belongs to nobody). Ignored by `POST /api/tasks/{id}/stop`.
+    /// belongs to nobody). Ignored where the path names the task or contact.
     pub consultant_id: Option<i64>,
     /// When it stopped (default now).
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -481,6 +481,51 @@ pub async fn stop_open_contact(
     let consultant = who.own_or(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let c = service::stop_contact(&st.store, consultant, None, at, &who.person).await?;
+    st.metrics
+        .tracking
+        .contact_closed(&c.channel, "done", c.duration_ms);
+    Ok(Json(c))
+}
+
+/// Starts the timer of a scheduled contact (a meeting or a call-back
+/// begins): it becomes open with the real start; the consultant's open
+/// contact ends at the same instant.
+#[utoipa::path(post, path = "/api/contacts/{id}/start", params(("id" = i64, Path)),
+    request_body = StopBody,
+    responses((status = 200, body = StartedContact), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn start_scheduled_contact(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+    ApiJson(b): ApiJson<StopBody>,
+) -> Result<Json<StartedContact>, ApiError> {
+    who.may_see(st.store.get_contact(id).await?.consultant_id)?;
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let (started, stopped) =
+        service::start_scheduled_contact(&st.store, id, at, &who.person).await?;
+    if let Some(s) = &stopped {
+        st.metrics
+            .tracking
+            .contact_closed(&s.channel, "done", s.duration_ms);
+    }
+    Ok(Json(StartedContact { started, stopped }))
+}
+
+/// Ends this open contact (a meeting's timer stops).
+#[utoipa::path(post, path = "/api/contacts/{id}/stop", params(("id" = i64, Path)),
+    request_body = StopBody,
+    responses((status = 200, body = Contact), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stop_contact(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+    ApiJson(b): ApiJson<StopBody>,
+) -> Result<Json<Contact>, ApiError> {
+    who.may_see(st.store.get_contact(id).await?.consultant_id)?;
+    let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
+    let c = service::stop_contact(&st.store, 0, Some(id), at, &who.person).await?;
     st.metrics
         .tracking
         .contact_closed(&c.channel, "done", c.duration_ms);

@@ -574,7 +574,9 @@ impl Store {
         Ok(())
     }
 
-    /// The consultant's open manual contact (a running contact timer).
+    /// The consultant's running contact timer: a contact started by hand or
+    /// a scheduled one (meeting, call-back) whose timer was started. Calls
+    /// are timed by the proxy, not by a timer.
     pub async fn open_manual_contact(
         &self,
         c: &mut Conn,
@@ -582,7 +584,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let r = sqlx::query(
             "SELECT id FROM contacts WHERE consultant_id = $1 AND status = 'open' \
-             AND source = 'manual' ORDER BY id LIMIT 1",
+             AND source <> 'call' ORDER BY id LIMIT 1",
         )
         .bind(consultant)
         .fetch_optional(&mut *c)
@@ -602,7 +604,7 @@ impl Store {
         except: Option<i64>,
     ) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id FROM contacts WHERE consultant_id = $1 AND source = 'manual' \
+            "SELECT id FROM contacts WHERE consultant_id = $1 AND source <> 'call' \
              AND started_at IS NOT NULL AND status IN ('open', 'done') AND started_at < $2 \
              AND COALESCE(ended_at, $3) > $4 AND id <> $5 ORDER BY started_at",
         )
