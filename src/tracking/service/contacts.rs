@@ -344,17 +344,11 @@ pub async fn stop_contact(
     rec.status = "done".into();
     no_contact_overlap(store, &mut tx, &rec, Some(id)).await?;
     store.update_contact(&mut tx, id, &rec).await?;
-    store
-        .audit(
-            &mut tx,
-            "contact",
-            id,
-            "ended_at",
-            None,
-            show(Some(at_ms)),
-            actor,
-        )
-        .await?;
+    let changes = [
+        ("ended_at", None, show(Some(at_ms))),
+        ("status", Some("open".to_string()), Some("done".to_string())),
+    ];
+    audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }
