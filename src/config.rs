@@ -688,7 +688,7 @@ impl Settings {
             .zip(self.tracking.hours.days())
         {
             // The planner's own parser: what passes here, it can use.
-            if let Err(e) = crate::tracking::schedule::WorkingHours::parse_day(ranges) {
+            if let Err(e) = crate::calendar::WorkingHours::parse_day(ranges) {
                 return Err(invalid(&format!("tracking.hours.{name}"), e.to_string()));
             }
         }

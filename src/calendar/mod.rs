@@ -6,11 +6,17 @@
 //!
 //! One type, read from the dialplan's `[hours]` table, so routing (is the
 //! desk open?), the planner (which days are worked?) and the reports agree,
-//! and a dialplan reload changes them together.
+//! and a dialplan reload changes them together. The hours of the day
+//! (`hours`: [`WorkingHours`] and the one `HH:MM` parser) live beside it
+//! for the same reason.
 //!
 //! National holidays follow Lei 662/1949 with Lei 6.802/1980 (12 October),
 //! Lei 14.759/2023 (20 November, from 2024) and Good Friday, kept
 //! nationwide under Lei 9.093/1995.
+
+mod hours;
+
+pub use hours::{minute_to_time, parse_clock, parse_range, HoursError, RangeError, WorkingHours};
 
 use std::collections::BTreeSet;
 

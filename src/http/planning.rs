@@ -11,9 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Id};
 use super::rights::Principal;
 use super::AppState;
+use crate::calendar::HoursError;
 use crate::store::{Absence, PlanRow};
 use crate::tracking::planning::ConsultantWeek;
-use crate::tracking::schedule::{parse_iso_week, ScheduleError};
+use crate::tracking::schedule::parse_iso_week;
 
 fn week(w: &str) -> Result<String, ApiError> {
     parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
@@ -200,9 +201,9 @@ pub async fn put_hours(
     let mut set = Vec::new();
     for (i, d) in days.iter().enumerate() {
         if let Some(ranges) = d {
-            crate::tracking::schedule::WorkingHours::parse_day(ranges).map_err(|e| match e {
+            crate::calendar::WorkingHours::parse_day(ranges).map_err(|e| match e {
                 // Each range is fine; two of them claim the same time.
-                ScheduleError::OverlappingRanges { .. } => ApiError::new(
+                HoursError::OverlappingRanges { .. } => ApiError::new(
                     StatusCode::CONFLICT,
                     "contradiction",
                     format!("{}: {e}", names[i]),

@@ -58,7 +58,8 @@ use chrono::{
     TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
-use thiserror::Error;
+
+use crate::calendar::{HoursError, WorkingHours};
 
 /// [`Calendar::add_business_minutes`] gives up after this much real time
 /// without any business time in it (about two years).
@@ -74,31 +75,12 @@ const SECONDS_PER_DAY: u32 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
     pub tz: Tz,
-    /// Monday first; `[start, end)` local wall-clock ranges, an end of 00:00
+    /// The desk's working hours (the calendar module's one type): Monday
+    /// first, `[start, end)` local wall-clock ranges, an end of 00:00
     /// meaning 24:00 (see the module documentation).
-    pub hours: [Vec<(NaiveTime, NaiveTime)>; 7],
+    pub hours: WorkingHours,
     /// Local dates on which nothing is business time.
     pub holidays: BTreeSet<NaiveDate>,
-}
-
-/// Why a calendar was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CalendarError {
-    #[error(
-        "range {start}-{end} on weekday {day} (0 = Monday) does not end after it starts; \
-         write an end of 24:00 as 00:00 and split a range that crosses midnight in two"
-    )]
-    InvertedRange {
-        day: usize,
-        start: NaiveTime,
-        end: NaiveTime,
-    },
-    #[error("ranges starting at {first} and {second} on weekday {day} (0 = Monday) overlap")]
-    OverlappingRanges {
-        day: usize,
-        first: NaiveTime,
-        second: NaiveTime,
-    },
 }
 
 impl Calendar {
@@ -106,9 +88,9 @@ impl Calendar {
     /// and ranges of one day must not overlap (they may touch).
     pub fn new(
         tz: Tz,
-        hours: [Vec<(NaiveTime, NaiveTime)>; 7],
+        hours: WorkingHours,
         holidays: BTreeSet<NaiveDate>,
-    ) -> Result<Calendar, CalendarError> {
+    ) -> Result<Calendar, HoursError> {
         let calendar = Calendar {
             tz,
             hours,
@@ -120,30 +102,8 @@ impl Calendar {
 
     /// Checks the rules [`Calendar::new`] enforces, for a calendar built by
     /// hand.
-    pub fn validate(&self) -> Result<(), CalendarError> {
-        for (day, ranges) in self.hours.iter().enumerate() {
-            let mut sorted: Vec<(u32, u32, NaiveTime)> = Vec::with_capacity(ranges.len());
-            for &(start, end) in ranges {
-                let (s, e) = range_seconds(start, end);
-                if e <= s {
-                    return Err(CalendarError::InvertedRange { day, start, end });
-                }
-                sorted.push((s, e, start));
-            }
-            sorted.sort_unstable();
-            for pair in sorted.windows(2) {
-                if let [(_, first_end, first), (second_start, _, second)] = pair {
-                    if second_start < first_end {
-                        return Err(CalendarError::OverlappingRanges {
-                            day,
-                            first: *first,
-                            second: *second,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), HoursError> {
+        self.hours.validate()
     }
 
     /// Business time in `[from, to)`, in whole minutes (rounded down); 0
@@ -229,6 +189,7 @@ impl Calendar {
         }
         let second = local.time().num_seconds_from_midnight();
         self.hours
+            .days
             .get(weekday_index(date))
             .into_iter()
             .flatten()
@@ -246,6 +207,7 @@ impl Week {
         Week(std::array::from_fn(|day| {
             let mut ranges: Vec<(u32, u32)> = calendar
                 .hours
+                .days
                 .get(day)
                 .into_iter()
                 .flatten()
@@ -425,15 +387,17 @@ mod tests {
         let day = vec![(t(9, 0), t(12, 0)), (t(13, 0), t(18, 0))];
         Calendar::new(
             tz,
-            [
-                day.clone(),
-                day.clone(),
-                day.clone(),
-                day.clone(),
-                day,
-                vec![],
-                vec![],
-            ],
+            WorkingHours {
+                days: [
+                    day.clone(),
+                    day.clone(),
+                    day.clone(),
+                    day.clone(),
+                    day,
+                    vec![],
+                    vec![],
+                ],
+            },
             holidays.iter().copied().collect(),
         )
         .unwrap()
@@ -441,7 +405,14 @@ mod tests {
 
     fn every_day_all_day(tz: Tz) -> Calendar {
         let all = vec![(t(0, 0), t(0, 0))];
-        Calendar::new(tz, std::array::from_fn(|_| all.clone()), BTreeSet::new()).unwrap()
+        Calendar::new(
+            tz,
+            WorkingHours {
+                days: std::array::from_fn(|_| all.clone()),
+            },
+            BTreeSet::new(),
+        )
+        .unwrap()
     }
 
     // 2025-06-02 is a Monday.
@@ -484,7 +455,7 @@ mod tests {
         // Tuesday 23:00 in São Paulo, and 00:30 local Wednesday is not.
         let cal = Calendar::new(
             Sao_Paulo,
-            std::array::from_fn(|_| vec![(t(0, 0), t(0, 0))]),
+            WorkingHours::always(),
             [d(2025, 6, 3)].into_iter().collect(),
         )
         .unwrap();
@@ -512,9 +483,9 @@ mod tests {
     #[test]
     fn ranges_over_midnight_are_split_in_two() {
         // A night shift Monday 22:00 to Tuesday 06:00.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[0] = vec![(t(22, 0), t(0, 0))];
-        hours[1] = vec![(t(0, 0), t(6, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[0] = vec![(t(22, 0), t(0, 0))];
+        hours.days[1] = vec![(t(0, 0), t(6, 0))];
         let cal = Calendar::new(Sao_Paulo, hours, BTreeSet::new()).unwrap();
         let at = |day, h, m| local(Sao_Paulo, 2025, 6, day, h, m);
         assert_eq!(cal.business_minutes(at(2, 12, 0), at(3, 12, 0)), 480);
@@ -586,8 +557,8 @@ mod tests {
         assert!(!closed.is_open(from));
         // Hours only on holidays: every Monday of 2025-2027 off, Mondays the
         // only working day; the search gives up after about two years.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[0] = vec![(t(9, 0), t(18, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[0] = vec![(t(9, 0), t(18, 0))];
         let mondays: BTreeSet<NaiveDate> = d(2025, 1, 1)
             .iter_days()
             .take(3 * 366)
@@ -596,8 +567,8 @@ mod tests {
         let cal = Calendar::new(Sao_Paulo, hours, mondays).unwrap();
         assert_eq!(cal.add_business_minutes(utc(2025, 1, 1, 0, 0), 60), None);
         // ...but finds business time that comes back within two years.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[0] = vec![(t(9, 0), t(18, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[0] = vec![(t(9, 0), t(18, 0))];
         let one_year: BTreeSet<NaiveDate> = d(2025, 1, 1)
             .iter_days()
             .take(365)
@@ -636,37 +607,37 @@ mod tests {
 
     #[test]
     fn calendar_validation() {
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[2] = vec![(t(18, 0), t(9, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[2] = vec![(t(18, 0), t(9, 0))];
         assert_eq!(
             Calendar::new(Sao_Paulo, hours, BTreeSet::new()),
-            Err(CalendarError::InvertedRange {
+            Err(HoursError::InvertedRange {
                 day: 2,
                 start: t(18, 0),
                 end: t(9, 0)
             })
         );
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[4] = vec![(t(13, 0), t(18, 0)), (t(9, 0), t(13, 30))];
+        let mut hours = WorkingHours::default();
+        hours.days[4] = vec![(t(13, 0), t(18, 0)), (t(9, 0), t(13, 30))];
         assert_eq!(
             Calendar::new(Sao_Paulo, hours, BTreeSet::new()),
-            Err(CalendarError::OverlappingRanges {
+            Err(HoursError::OverlappingOnDay {
                 day: 4,
                 first: t(9, 0),
                 second: t(13, 0)
             })
         );
         // Touching ranges and a 24:00 end are fine.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[6] = vec![(t(12, 0), t(0, 0)), (t(8, 0), t(12, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[6] = vec![(t(12, 0), t(0, 0)), (t(8, 0), t(12, 0))];
         assert!(Calendar::new(Sao_Paulo, hours, BTreeSet::new()).is_ok());
     }
 
     #[test]
     fn hand_built_bad_ranges_are_tolerated() {
         // Overlaps count once, inverted ranges not at all.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[0] = vec![
+        let mut hours = WorkingHours::default();
+        hours.days[0] = vec![
             (t(9, 0), t(12, 0)),
             (t(10, 0), t(14, 0)),
             (t(17, 0), t(16, 0)),
@@ -708,8 +679,8 @@ mod tests {
 
     #[test]
     fn new_york_ranges_across_the_changes() {
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[6] = vec![(t(1, 0), t(4, 0))]; // Sundays 01:00-04:00
+        let mut hours = WorkingHours::default();
+        hours.days[6] = vec![(t(1, 0), t(4, 0))]; // Sundays 01:00-04:00
         let cal = Calendar::new(New_York, hours, BTreeSet::new()).unwrap();
         // The gap 02:00-03:00 never happens: two real hours.
         let whole_spring_day = (
@@ -767,8 +738,8 @@ mod tests {
             25 * 60
         );
         // Only Saturday open: the repeated 23:00-24:00 counts twice.
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[5] = vec![(t(23, 0), t(0, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[5] = vec![(t(23, 0), t(0, 0))];
         let cal = Calendar::new(Sao_Paulo, hours, BTreeSet::new()).unwrap();
         assert_eq!(
             cal.business_minutes(utc(2019, 2, 16, 0, 0), utc(2019, 2, 18, 0, 0)),
@@ -824,7 +795,7 @@ mod tests {
     #[test]
     fn a_year_in_new_york_with_sundays_all_day() {
         let mut cal = office(New_York, &[]);
-        cal.hours[6] = vec![(t(0, 0), t(0, 0))];
+        cal.hours.days[6] = vec![(t(0, 0), t(0, 0))];
         let from = local(New_York, 2025, 1, 1, 0, 0);
         let to = local(New_York, 2026, 1, 1, 0, 0);
         // 2025 has 52 Sundays; the 23-hour and the 25-hour one cancel out.
@@ -838,7 +809,7 @@ mod tests {
     fn round_trips_for_many_amounts() {
         let sp = office(Sao_Paulo, &[d(2025, 6, 3), d(2025, 6, 19)]);
         let mut ny = office(New_York, &[d(2025, 11, 27)]);
-        ny.hours[6] = vec![(t(1, 0), t(4, 0)), (t(20, 0), t(0, 0))];
+        ny.hours.days[6] = vec![(t(1, 0), t(4, 0)), (t(20, 0), t(0, 0))];
         let starts = [
             (&sp, local(Sao_Paulo, 2025, 6, 2, 10, 17)), // inside hours
             (&sp, local(Sao_Paulo, 2025, 6, 2, 12, 30)), // lunch
@@ -893,7 +864,7 @@ mod tests {
         }
         let minute = local.hour() * 60 + local.minute();
         let day = local.weekday().num_days_from_monday() as usize;
-        cal.hours[day].iter().any(|&(start, end)| {
+        cal.hours.days[day].iter().any(|&(start, end)| {
             let s = start.hour() * 60 + start.minute();
             let e = if end == t(0, 0) {
                 1440
@@ -905,13 +876,13 @@ mod tests {
     }
 
     fn awkward_calendar(tz: Tz) -> Calendar {
-        let mut hours: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
-        hours[0] = vec![(t(8, 15), t(12, 0)), (t(12, 0), t(17, 45))];
-        hours[1] = vec![(t(0, 0), t(2, 30)), (t(22, 0), t(0, 0))];
-        hours[2] = vec![(t(9, 0), t(18, 0))];
-        hours[4] = vec![(t(0, 0), t(0, 0))];
-        hours[5] = vec![(t(10, 0), t(11, 0))];
-        hours[6] = vec![(t(0, 30), t(3, 30)), (t(23, 0), t(0, 0))];
+        let mut hours = WorkingHours::default();
+        hours.days[0] = vec![(t(8, 15), t(12, 0)), (t(12, 0), t(17, 45))];
+        hours.days[1] = vec![(t(0, 0), t(2, 30)), (t(22, 0), t(0, 0))];
+        hours.days[2] = vec![(t(9, 0), t(18, 0))];
+        hours.days[4] = vec![(t(0, 0), t(0, 0))];
+        hours.days[5] = vec![(t(10, 0), t(11, 0))];
+        hours.days[6] = vec![(t(0, 30), t(3, 30)), (t(23, 0), t(0, 0))];
         Calendar::new(
             tz,
             hours,

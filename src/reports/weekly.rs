@@ -258,16 +258,7 @@ fn desk_hours(
     plan: Option<&crate::routing::dialplan::Dialplan>,
     default: &WorkingHours,
 ) -> WorkingHours {
-    plan.and_then(|p| p.week_minutes())
-        .map(|week| {
-            let t = |m: u16| {
-                NaiveTime::from_hms_opt(u32::from(m / 60) % 24, u32::from(m % 60), 0)
-                    .unwrap_or(NaiveTime::MIN)
-            };
-            WorkingHours {
-                days: week.map(|ranges| ranges.iter().map(|&(a, b)| (t(a), t(b))).collect()),
-            }
-        })
+    plan.and_then(|p| p.working_hours())
         .unwrap_or_else(|| default.clone())
 }
 
@@ -658,7 +649,7 @@ pub async fn weekly(
     };
 
     // 8. SLA and the phone service level.
-    let calendar = Calendar::new(tz, cfg.desk_hours.days.clone(), holidays.clone()).ok();
+    let calendar = Calendar::new(tz, cfg.desk_hours.clone(), holidays.clone()).ok();
     let (concluded, within) = sla_of(store, cfg, calendar.as_ref(), from, to).await?;
     let sla = Sla {
         concluded,

@@ -64,11 +64,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::Calendar;
+use crate::calendar::{Calendar, WorkingHours};
 
 mod load;
 #[cfg(test)]
@@ -363,8 +363,8 @@ enum StepKind {
 
 #[derive(Debug, Clone, Default)]
 struct Hours {
-    /// Per weekday from Monday: sorted, disjoint `[start, end)` minutes.
-    week: [Vec<(u16, u16)>; 7],
+    /// Per weekday from Monday: sorted, disjoint `[start, end)` ranges.
+    week: WorkingHours,
     /// Days closed whatever the weekday.
     calendar: Calendar,
 }
@@ -372,15 +372,8 @@ struct Hours {
 impl Hours {
     fn is_open(&self, tz: Tz, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&tz);
-        if self.calendar.is_holiday(local.date_naive()) {
-            return false;
-        }
-        // A minute of the day is below 1440; the fallback can never be hit.
-        let minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(u16::MAX);
-        let day = local.weekday().num_days_from_monday() as usize;
-        self.week[day]
-            .iter()
-            .any(|&(start, end)| start <= minute && minute < end)
+        !self.calendar.is_holiday(local.date_naive())
+            && self.week.covers(local.weekday(), local.time())
     }
 }
 
@@ -436,9 +429,9 @@ impl Dialplan {
             .unwrap_or_else(Calendar::none)
     }
 
-    /// Business hours per weekday from Monday, as `[start, end)` minutes
-    /// of the day; `None` when the plan has no `[hours]` (always open).
-    pub fn week_minutes(&self) -> Option<[Vec<(u16, u16)>; 7]> {
+    /// Business hours per weekday from Monday; `None` when the plan has no
+    /// `[hours]` (always open).
+    pub fn working_hours(&self) -> Option<WorkingHours> {
         self.hours.as_ref().map(|h| h.week.clone())
     }
 

@@ -204,6 +204,34 @@ fn business_hours_are_local_time_not_utc() {
     );
 }
 
+#[test]
+fn one_digit_hours_read_as_everywhere_else() {
+    // The schedule and the consultants' hours always took `8:00`; the
+    // dialplan reads it with the same parser now, not as an error.
+    let text = "[hours]\nmon = [\"8:00-12:00\", \"13:00-18:00\"]\nnational_holidays = false\n\
+                [[rule]]\nname = \"x\"\nsteps = [{ action = \"ura\" }]\n";
+    let plan = parse_file("one-digit.toml", text, chrono_tz::America::Sao_Paulo).unwrap();
+    // Monday 2026-03-09.
+    for (h, m, open) in [
+        (7, 59, false),
+        (8, 0, true),
+        (11, 59, true),
+        (12, 0, false),
+        (13, 0, true),
+    ] {
+        assert_eq!(
+            plan.is_business_hours(sp(2026, 3, 9, h, m)),
+            Some(open),
+            "{h}:{m:02}"
+        );
+    }
+    assert_eq!(
+        plan.working_hours().map(|w| w.days[0].clone()),
+        crate::calendar::WorkingHours::parse_day(&["08:00-12:00".into(), "13:00-18:00".into()])
+            .ok()
+    );
+}
+
 // --- evaluation order and last resort --------------------------------
 
 #[test]
@@ -383,7 +411,7 @@ fn unknown_fields_are_refused_at_every_level() {
 
 #[test]
 fn bad_inverted_and_overlapping_time_ranges() {
-    let text = "[hours]\nmon = [\"8:00-12:00\", \"13:00-25:00\"]\ntue = [\"12:00-08:00\", \"09:00-09:00\"]\n\
+    let text = "[hours]\nmon = [\"8:0-12:00\", \"13:00-25:00\"]\ntue = [\"12:00-08:00\", \"09:00-09:00\"]\n\
                 wed = [\"08:00-12:00\", \"11:30-18:00\"]\nthu = \"08:00-18:00\"\nfri = [\"00:00-24:00\"]\n";
     let e = errors(text);
     has_error(&e, "top level", "hours.mon[1]", |p| {

@@ -69,18 +69,8 @@ pub enum ScheduleError {
     WeekOutOfRange { year: i32, week: u32, weeks: u32 },
     #[error("week {input:?} is outside the years protocall plans ({first} to {last})", first = WEEK_YEARS.start(), last = WEEK_YEARS.end())]
     YearOutOfRange { input: String },
-    #[error(
-        "invalid working-hours range {input:?}: {reason}; expected HH:MM-HH:MM, e.g. 08:00-12:00"
-    )]
-    BadRange { input: String, reason: &'static str },
-    #[error("working-hours ranges {first:?} and {second:?} overlap")]
-    OverlappingRanges { first: String, second: String },
-    #[error("working-hours range {start}-{end} on weekday {day} (0 = Monday) does not end after it starts")]
-    InvertedRange {
-        day: usize,
-        start: NaiveTime,
-        end: NaiveTime,
-    },
+    #[error(transparent)]
+    Hours(#[from] HoursError),
     #[error("granularity must be between 1 and 1440 minutes, got {0}")]
     BadGranularity(u32),
     #[error("fixed interval {start} - {end} ends before it starts")]
@@ -94,121 +84,8 @@ pub enum ScheduleError {
     Unrepresentable { year: i32, week: u32, tz: String },
 }
 
-/// A consultant's weekly working hours, in local time.
-///
-/// `days[0]` is Monday, `days[6]` Sunday. A range `(start, end)` covers the
-/// wall-clock times `start <= t < end`. An `end` of 00:00 means 24:00 (the
-/// end of the day), so `(00:00, 00:00)` is the whole day; no other range
-/// may end at or before its start (overnight shifts are two ranges).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkingHours {
-    pub days: [Vec<(NaiveTime, NaiveTime)>; 7],
-}
-
-impl WorkingHours {
-    /// Parses one day's ranges, each `"HH:MM-HH:MM"` (`H:MM` allowed,
-    /// `24:00` allowed as an end and stored as 00:00). The result is sorted;
-    /// overlapping ranges are refused because they are almost always a
-    /// typo, while touching ones (`08:00-12:00`, `12:00-13:00`) are fine.
-    pub fn parse_day(ranges: &[String]) -> Result<Vec<(NaiveTime, NaiveTime)>, ScheduleError> {
-        let mut parsed = Vec::with_capacity(ranges.len());
-        for raw in ranges {
-            let bad = |reason| ScheduleError::BadRange {
-                input: raw.clone(),
-                reason,
-            };
-            let (a, b) = raw
-                .trim()
-                .split_once('-')
-                .ok_or_else(|| bad("missing '-'"))?;
-            let start = parse_clock(a.trim()).ok_or_else(|| bad("bad start time"))?;
-            let end = parse_clock(b.trim()).ok_or_else(|| bad("bad end time"))?;
-            if start >= 24 * 60 {
-                return Err(bad("a range cannot start at 24:00"));
-            }
-            if end <= start {
-                return Err(bad("the end must be after the start"));
-            }
-            parsed.push((start, end, raw));
-        }
-        parsed.sort_by_key(|&(start, end, _)| (start, end));
-        for pair in parsed.windows(2) {
-            if let [(_, first_end, first), (second_start, _, second)] = pair {
-                if second_start < first_end {
-                    return Err(ScheduleError::OverlappingRanges {
-                        first: (*first).clone(),
-                        second: (*second).clone(),
-                    });
-                }
-            }
-        }
-        Ok(parsed
-            .into_iter()
-            .map(|(start, end, _)| (minute_to_time(start), minute_to_time(end)))
-            .collect())
-    }
-
-    /// Monday to Friday, 08:00-12:00 and 13:00-17:00.
-    pub fn standard() -> WorkingHours {
-        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
-        let day = vec![(t(8), t(12)), (t(13), t(17))];
-        WorkingHours {
-            days: [
-                day.clone(),
-                day.clone(),
-                day.clone(),
-                day.clone(),
-                day,
-                Vec::new(),
-                Vec::new(),
-            ],
-        }
-    }
-
-    /// Checks ranges built by hand rather than by [`WorkingHours::parse_day`].
-    pub fn validate(&self) -> Result<(), ScheduleError> {
-        for (day, ranges) in self.days.iter().enumerate() {
-            for &(start, end) in ranges {
-                if end != NaiveTime::MIN && end <= start {
-                    return Err(ScheduleError::InvertedRange { day, start, end });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn covers(&self, weekday: Weekday, t: NaiveTime) -> bool {
-        self.days
-            .get(weekday.num_days_from_monday() as usize)
-            .is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|&(start, end)| t >= start && (end == NaiveTime::MIN || t < end))
-            })
-    }
-}
-
-/// Minutes after midnight of `H:MM`/`HH:MM`, 0..=1440 (24:00 only exactly).
-fn parse_clock(s: &str) -> Option<u32> {
-    let (h, m) = s.split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
-        return None;
-    }
-    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) => Some(24 * 60),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
-}
-
-/// 1440 (24:00) wraps to 00:00, which [`WorkingHours`] reads as end of day.
-fn minute_to_time(minute: u32) -> NaiveTime {
-    NaiveTime::from_hms_opt((minute / 60) % 24, minute % 60, 0).unwrap_or(NaiveTime::MIN)
-}
+use crate::calendar::HoursError;
+pub use crate::calendar::WorkingHours;
 
 /// Hours planned for one task category in the week.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 )]
 
 use super::*;
+use crate::calendar::minute_to_time;
 use chrono_tz::America::{New_York, Sao_Paulo};
 use chrono_tz::Europe::Berlin;
 
@@ -33,10 +34,6 @@ fn item(category: &str, minutes: u32) -> PlanItem {
         category: category.into(),
         minutes,
     }
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 fn placed_minutes(s: &Schedule, category: &str) -> i64 {
@@ -72,65 +69,14 @@ const Y: i32 = 2026;
 const W: u32 = 49;
 
 #[test]
-fn parse_day_accepts_and_sorts_ranges() {
-    let r = WorkingHours::parse_day(&strings(&["13:00-17:00", "8:00-12:00"])).unwrap();
-    assert_eq!(r, vec![(t(8, 0), t(12, 0)), (t(13, 0), t(17, 0))]);
-    let r = WorkingHours::parse_day(&strings(&[" 20:00 - 24:00 "])).unwrap();
-    assert_eq!(r, vec![(t(20, 0), NaiveTime::MIN)]);
-    let r = WorkingHours::parse_day(&strings(&["08:00-12:00", "12:00-13:00"])).unwrap();
-    assert_eq!(r.len(), 2, "touching ranges are not an overlap");
-    assert_eq!(WorkingHours::parse_day(&[]).unwrap(), vec![]);
-}
-
-#[test]
-fn parse_day_rejects_bad_ranges() {
-    for bad in [
-        "08:00",
-        "08:00-",
-        "8-12",
-        "08:00-12:60",
-        "25:00-26:00",
-        "24:00-24:00",
-        "12:00-08:00",
-        "08:00-08:00",
-        "08:0-12:00",
-        "+8:00-12:00",
-        "08:00-12:00-13:00",
-        "",
-    ] {
-        let err = WorkingHours::parse_day(&strings(&[bad])).unwrap_err();
-        assert!(
-            matches!(err, ScheduleError::BadRange { ref input, .. } if input == bad),
-            "{bad:?} gave {err:?}"
-        );
-    }
-    let err = WorkingHours::parse_day(&strings(&["08:00-12:00", "11:00-13:00"])).unwrap_err();
-    assert!(matches!(err, ScheduleError::OverlappingRanges { .. }));
-    assert!(err.to_string().contains("11:00-13:00"));
-}
-
-#[test]
-fn standard_hours_are_forty_a_week() {
-    let h = WorkingHours::standard();
-    let mut total = 0;
-    for (i, day) in h.days.iter().enumerate() {
-        let minutes: i64 = day.iter().map(|(a, b)| (*b - *a).num_minutes()).sum();
-        assert_eq!(minutes, if i < 5 { 480 } else { 0 }, "day {i}");
-        total += minutes;
-    }
-    assert_eq!(total, 40 * 60);
-    assert!(h.covers(Weekday::Mon, t(8, 0)));
-    assert!(!h.covers(Weekday::Mon, t(12, 30)));
-    assert!(!h.covers(Weekday::Mon, t(17, 0)));
-    assert!(!h.covers(Weekday::Sat, t(10, 0)));
-}
-
-#[test]
 fn hand_built_inverted_ranges_are_refused() {
     let mut h = WorkingHours::standard();
     h.days[2].push((t(18, 0), t(17, 0)));
     let err = schedule_week(Y, W, Sao_Paulo, &h, &[], &[], &[], 15).unwrap_err();
-    assert!(matches!(err, ScheduleError::InvertedRange { day: 2, .. }));
+    assert!(matches!(
+        err,
+        ScheduleError::Hours(crate::calendar::HoursError::InvertedRange { day: 2, .. })
+    ));
 }
 
 /// The rule from ISO 8601, computed without chrono's week support.

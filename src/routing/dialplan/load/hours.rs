@@ -1,12 +1,13 @@
 //! The `[hours]` table of a dialplan file: business hours per weekday as
-//! `HH:MM-HH:MM` ranges, and the days off (national holidays switch,
+//! `HH:MM-HH:MM` ranges (the calendar's one parser, so `8:00` is read as
+//! everywhere else), and the days off (national holidays switch,
 //! optional days, yearly local holidays, dated closures) that make the
 //! plan's [`Calendar`](crate::calendar::Calendar).
 
 use toml::{Table, Value};
 
 use super::*;
-use crate::calendar::Optional;
+use crate::calendar::{minute_to_time, parse_range, Optional, RangeError};
 
 /// `07-09` as (7, 9); 29 February is allowed (a leap-year holiday).
 fn month_day(text: &str) -> Option<(u32, u32)> {
@@ -143,22 +144,22 @@ pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
         let Some(items) = ck.array(&top, &field, value, "an array of `HH:MM-HH:MM` ranges") else {
             continue;
         };
-        let mut ranges: Vec<(u16, u16, &str, String)> = Vec::new();
+        let mut ranges: Vec<(u32, u32, &str, String)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let item_field = format!("{field}[{}]", i + 1);
             let Some(text) = ck.string(&top, &item_field, item) else {
                 continue;
             };
             match parse_range(text) {
-                Some((start, end)) if start < end => ranges.push((start, end, text, item_field)),
-                Some(_) => ck.push(
+                Ok((start, end)) => ranges.push((start, end, text, item_field)),
+                Err(RangeError::Inverted) => ck.push(
                     &top,
                     item_field,
                     Problem::InvertedTimeRange {
                         value: text.to_string(),
                     },
                 ),
-                None => ck.push(
+                Err(RangeError::Malformed(_)) => ck.push(
                     &top,
                     item_field,
                     Problem::BadTimeRange {
@@ -180,29 +181,10 @@ pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
                 );
             }
         }
-        parsed.week[day] = ranges.iter().map(|r| (r.0, r.1)).collect();
+        parsed.week.days[day] = ranges
+            .iter()
+            .map(|r| (minute_to_time(r.0), minute_to_time(r.1)))
+            .collect();
     }
     parsed
-}
-
-/// `HH:MM-HH:MM` as minutes since midnight; `24:00` is allowed as an end.
-pub(super) fn parse_range(text: &str) -> Option<(u16, u16)> {
-    let (start, end) = text.split_once('-')?;
-    let start = parse_clock(start.trim())?;
-    let end = parse_clock(end.trim())?;
-    (start < 24 * 60).then_some((start, end))
-}
-
-pub(super) fn parse_clock(text: &str) -> Option<u16> {
-    let (h, m) = text.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let h: u16 = h.parse().ok()?;
-    let m: u16 = m.parse().ok()?;
-    match (h, m) {
-        (24, 0) => Some(24 * 60),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
 }
