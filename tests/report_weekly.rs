@@ -15,7 +15,10 @@ use report_checks::{check_in_chromium, smtp_sink, subject_line};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
 
-on_every_backend!(the_seeded_week_gives_the_hand_computed_figures);
+on_every_backend!(
+    the_seeded_week_gives_the_hand_computed_figures,
+    a_meeting_counts_its_real_times_not_its_plan,
+);
 
 /// UTC milliseconds of a São Paulo wall-clock time (UTC−3, no DST).
 fn sp(day: u32, h: u32, m: u32) -> i64 {
@@ -500,6 +503,102 @@ async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
         400,
     )
     .await;
+}
+
+/// Rule 3 on a meeting: Ana's meeting planned Tuesday 17 November
+/// 14:00–15:00 starts late and runs over, timed 14:10–15:25 (75 min); her
+/// call with a client planned Wednesday 10:00–10:30 is marked done with the
+/// times she gives, 10:05–10:25 (20 min); a third, planned Thursday
+/// 09:00–09:45, is still scheduled at the week's end. By hand: item 2 has
+/// two done meetings of 95 min and one still scheduled; item 3 has 60 + 30 +
+/// 45 = 135 planned minutes and 95 realised; item 7's contact minutes are 95.
+async fn a_meeting_counts_its_real_times_not_its_plan(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let meeting = |start: i64, end: i64| {
+        json!({"consultant_id": ana, "channel": "meeting",
+               "planned_start": iso(start), "planned_end": iso(end)})
+    };
+    let tue = json(
+        app.post("/api/contacts", meeting(sp(17, 14, 0), sp(17, 15, 0)))
+            .await,
+        201,
+    )
+    .await;
+    let wed = json(
+        app.post("/api/contacts", meeting(sp(18, 10, 0), sp(18, 10, 30)))
+            .await,
+        201,
+    )
+    .await;
+    json(
+        app.post("/api/contacts", meeting(sp(19, 9, 0), sp(19, 9, 45)))
+            .await,
+        201,
+    )
+    .await;
+    json(
+        app.post(
+            &format!("/api/contacts/{}/start", tue["id"]),
+            json!({"at": iso(sp(17, 14, 10))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    json(
+        app.post(
+            &format!("/api/contacts/{}/stop", tue["id"]),
+            json!({"at": iso(sp(17, 15, 25))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // Done without its times is refused; with them it is counted as given.
+    json(
+        app.patch(
+            &format!("/api/contacts/{}", wed["id"]),
+            json!({"status": "done"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    json(
+        app.patch(
+            &format!("/api/contacts/{}", wed["id"]),
+            json!({"status": "done", "started_at": iso(sp(18, 10, 5)), "ended_at": iso(sp(18, 10, 25))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+
+    let r = json(
+        app.get("/api/reports/weekly?week=2026-W47&schedule_week=2026-W48")
+            .await,
+        200,
+    )
+    .await;
+    let mine = rows(&r, "contacts", Some(ana));
+    let done = mine
+        .iter()
+        .find(|x| x["channel"] == "meeting" && x["status"] == "done")
+        .unwrap_or_else(|| panic!("no done meetings in {mine:?}"));
+    assert_eq!(done["kind"], "scheduled");
+    assert_eq!(done["count"], 2, "{done}");
+    assert_eq!(done["minutes"], 95, "{done}");
+    let pending = mine
+        .iter()
+        .find(|x| x["channel"] == "meeting" && x["status"] == "scheduled")
+        .unwrap_or_else(|| panic!("no pending meeting in {mine:?}"));
+    assert_eq!(pending["count"], 1);
+    assert_eq!(pending["minutes"], 0);
+    let hours = rows(&r, "hours", Some(ana));
+    assert_eq!(hours[0]["scheduled_minutes"], 135, "{hours:?}");
+    assert_eq!(hours[0]["realised_minutes"], 95, "{hours:?}");
+    assert_eq!(r["demand"]["contact_minutes"], 95, "{}", r["demand"]);
 }
 
 async fn exec(url: &str, sqls: &[String]) {
