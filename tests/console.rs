@@ -23,6 +23,7 @@ on_every_backend!(
     live_panels_stream_and_the_board_is_for_managers,
     the_language_switch_is_remembered,
     my_week_and_my_calendar_link,
+    todays_meetings_are_timed_from_the_desk,
 );
 
 async fn spawn(b: Backend) -> TestApp {
@@ -631,4 +632,110 @@ async fn my_week_and_my_calendar_link(b: Backend) {
     // Without the CSRF token, no link.
     let r = post_form(&app, &br, "/calendar-link", &[]).await;
     assert_eq!(r.status(), 403);
+}
+
+/// Rule 3 from the desk: today's scheduled meeting is started and ended
+/// with a click each, so its real times are the clock's; another
+/// consultant's meeting is not hers to run.
+async fn todays_meetings_are_timed_from_the_desk(b: Backend) {
+    use chrono::TimeZone;
+    let app = spawn(b).await;
+    let ana = person(&app, "ana", "consultant").await;
+    let bia = person(&app, "bia", "consultant").await;
+    // 00:01-00:30 today at the desk (São Paulo): "today" whenever this runs.
+    let tz = chrono_tz::America::Sao_Paulo;
+    let midnight = tz
+        .from_local_datetime(
+            &chrono::Utc::now()
+                .with_timezone(&tz)
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        )
+        .earliest()
+        .unwrap();
+    let planned = |who: i64, agenda: &str| {
+        json!({"consultant_id": who, "channel": "meeting", "agenda": agenda,
+               "planned_start": (midnight + chrono::Duration::minutes(1)).to_rfc3339(),
+               "planned_end": (midnight + chrono::Duration::minutes(30)).to_rfc3339()})
+    };
+    let mine = json(
+        app.post("/api/contacts", planned(ana, "Revisão da OLT"))
+            .await,
+        201,
+    )
+    .await;
+    let theirs = json(
+        app.post("/api/contacts", planned(bia, "Outra pauta")).await,
+        201,
+    )
+    .await;
+    let (mine, theirs) = (mine["id"].as_i64().unwrap(), theirs["id"].as_i64().unwrap());
+
+    let br = browser("pt-BR");
+    let token = sign_in(&app, &br, "ana").await;
+    let (_, html) = page(&app, &br, "/").await;
+    let today = &html[html
+        .find("id=\"today-h\"")
+        .expect("the section is on the desk")..];
+    assert!(today.contains("Revisão da OLT"), "{today}");
+    assert!(today.contains(&format!("/contacts/{mine}/start")));
+    assert!(!today.contains("Outra pauta"), "only her own");
+
+    let r = post_form(
+        &app,
+        &br,
+        &format!("/contacts/{theirs}/start"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(&app, &br, &format!("/contacts/{mine}/start"), &[]).await;
+    assert_eq!(r.status(), 403, "no CSRF token, no timer");
+    let before = chrono::Utc::now();
+    let r = post_form(
+        &app,
+        &br,
+        &format!("/contacts/{mine}/start"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/?ok=contact_started");
+    let c = json(app.get(&format!("/api/contacts/{mine}")).await, 200).await;
+    assert_eq!(c["status"], "open", "{c}");
+    let started = chrono::DateTime::parse_from_rfc3339(c["started_at"].as_str().unwrap()).unwrap();
+    assert!(started >= before - chrono::Duration::seconds(1), "{c}");
+    let (_, html) = page(&app, &br, "/?ok=contact_started").await;
+    assert!(html.contains("Contato iniciado"));
+    assert!(html.contains(&format!("/contacts/{mine}/stop")));
+    assert!(html.contains("em andamento desde"));
+
+    let r = post_form(
+        &app,
+        &br,
+        &format!("/contacts/{mine}/stop"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(location(&r), "/?ok=contact_stopped");
+    let c = json(app.get(&format!("/api/contacts/{mine}")).await, 200).await;
+    assert_eq!(c["status"], "done", "{c}");
+    assert!(
+        c["ended_at"].is_string() && c["duration_ms"].as_i64().unwrap() >= 0,
+        "{c}"
+    );
+    // A done meeting does not start again, and leaves the list.
+    let r = post_form(
+        &app,
+        &br,
+        &format!("/contacts/{mine}/start"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(location(&r), "/?err=invalid");
+    let (_, html) = page(&app, &br, "/").await;
+    assert!(!html.contains(&format!("/contacts/{mine}/st")));
+    let theirs_after = json(app.get(&format!("/api/contacts/{theirs}")).await, 200).await;
+    assert_eq!(theirs_after["status"], "scheduled");
 }

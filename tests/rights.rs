@@ -302,6 +302,12 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"notes": "walked"})),
             )
         }),
+        ("POST", "/api/contacts/{id}/start", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/start", m.contact), J(json!({})))
+        }),
+        ("POST", "/api/contacts/{id}/stop", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/stop", m.contact), J(json!({})))
+        }),
         ("GET", "/api/contacts/{id}/audit", Need::Own, |_, m| {
             (format!("/api/contacts/{}/audit", m.contact), Body::None)
         }),

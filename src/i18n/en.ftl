@@ -73,6 +73,14 @@ callbacks-done = Done
 callbacks-overdue = overdue
 callbacks-unknown_caller = withheld number
 
+today-title = Today's agenda
+today-none = No meeting or contact scheduled for today.
+today-when = Planned time
+today-agenda = Agenda
+today-start = Start
+today-stop = End
+today-running_since = running since { $since }
+
 reason-busy = busy
 reason-no_answer = no answer
 reason-dnd = do not disturb
@@ -85,6 +93,8 @@ flash-presence = Availability updated.
 flash-task_started = Task started.
 flash-task_stopped = Task stopped.
 flash-contact_logged = Contact logged.
+flash-contact_started = Contact started: the clock is running.
+flash-contact_stopped = Contact ended.
 flash-callback_done = Call-back marked done.
 flash-not_running = No task was running.
 flash-overlap = The time overlaps another of your records; check start and end.

@@ -73,6 +73,14 @@ callbacks-done = Feito
 callbacks-overdue = atrasado
 callbacks-unknown_caller = número oculto
 
+today-title = Hoje na agenda
+today-none = Nenhuma reunião ou contato agendado para hoje.
+today-when = Horário previsto
+today-agenda = Pauta
+today-start = Iniciar
+today-stop = Encerrar
+today-running_since = em andamento desde { $since }
+
 reason-busy = ocupado
 reason-no_answer = não atendeu
 reason-dnd = não perturbe
@@ -85,6 +93,8 @@ flash-presence = Disponibilidade atualizada.
 flash-task_started = Tarefa iniciada.
 flash-task_stopped = Tarefa parada.
 flash-contact_logged = Contato registrado.
+flash-contact_started = Contato iniciado: o relógio está correndo.
+flash-contact_stopped = Contato encerrado.
 flash-callback_done = Retorno marcado como feito.
 flash-not_running = Nenhuma tarefa estava em andamento.
 flash-overlap = O horário se sobrepõe a outro registro seu; confira início e fim.

@@ -1,6 +1,7 @@
 //! "Minha mesa", a consultant's desk at `/`: the live call panel (see
-//! `live`), presence, the running task timer, logging a contact, and their
-//! pending call-backs.
+//! `live`), presence, the running task timer, today's scheduled contacts
+//! and the running contact timer (see `meetings`), logging a contact, and
+//! their pending call-backs.
 //!
 //! Every action is a plain form POST (the session gate has checked its
 //! CSRF token) that acts through the same code the API uses
@@ -37,13 +38,13 @@ pub struct Notice {
     feed: Option<String>,
 }
 
-fn back(kind: &str, code: &str) -> Response {
+pub(super) fn back(kind: &str, code: &str) -> Response {
     Redirect::to(&format!("/?{kind}={code}")).into_response()
 }
 
 /// Where a failed store call sends the person: back with a notice when it
 /// was their data, an error page when the store itself failed.
-fn store_failed(s: &Session, e: StoreError) -> Response {
+pub(super) fn store_failed(s: &Session, e: StoreError) -> Response {
     if e.is_data_error() || matches!(e, StoreError::NotFound { .. }) {
         back("err", "invalid")
     } else {
@@ -57,7 +58,7 @@ fn store_failed(s: &Session, e: StoreError) -> Response {
     }
 }
 
-fn tracking_failed(s: &Session, e: TrackingError) -> Response {
+pub(super) fn tracking_failed(s: &Session, e: TrackingError) -> Response {
     match e {
         TrackingError::Store(e) => store_failed(s, e),
         TrackingError::Unknown {
@@ -80,7 +81,7 @@ fn tracking_failed(s: &Session, e: TrackingError) -> Response {
     }
 }
 
-fn forbidden(s: &Session) -> Response {
+pub(super) fn forbidden(s: &Session) -> Response {
     layout::error_page(
         s.lang,
         Some(s),
@@ -350,9 +351,10 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
             })
             .await?
             .items;
-        Ok::<_, StoreError>((consultant, running, categories, callbacks))
+        let today = super::meetings::load(&st, me, Utc::now()).await?;
+        Ok::<_, StoreError>((consultant, running, categories, callbacks, today))
     };
-    let (consultant, running, categories, callbacks) = match loaded.await {
+    let (consultant, running, categories, callbacks, today) = match loaded.await {
         Ok(v) => v,
         Err(e) => return store_failed(&s, e),
     };
@@ -398,6 +400,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
             }
             (presence_section(&s, consultant.presence, in_call))
             (task_section(&s, running.as_ref(), &categories))
+            (super::meetings::section(&s, &today))
             (contact_section(&s, st.store.tz()))
             (callbacks_section(&s, &callbacks))
             (week_section(&s, &events, tz, new_link.as_deref()))

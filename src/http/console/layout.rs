@@ -52,6 +52,8 @@ const NOTICES: &[&str] = &[
     "task_started",
     "task_stopped",
     "contact_logged",
+    "contact_started",
+    "contact_stopped",
     "callback_done",
     "not_running",
     "overlap",

@@ -24,6 +24,7 @@ pub mod layout;
 pub mod live;
 pub mod login;
 pub mod manager;
+pub mod meetings;
 pub mod session;
 pub mod throttle;
 
@@ -87,6 +88,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/task/stop", post(desk::stop_task))
         .route("/contact", post(desk::log_contact))
         .route("/callbacks/{id}/done", post(desk::callback_done))
+        .route("/contacts/{id}/start", post(meetings::start))
+        .route("/contacts/{id}/stop", post(meetings::stop))
         .route("/calendar-link", post(desk::calendar_link))
         .route("/live", get(live::events))
         .route("/gestao", get(manager::page))
