@@ -110,4 +110,3 @@ async fn audit_changes<const N: usize>(
     }
     Ok(())
 }
-
