@@ -235,7 +235,8 @@ async fn task_timers_one_running_no_overlaps_audited(b: Backend) {
         .unwrap()
         .iter()
         .any(|c| c["name"] == "communicate-completion"));
-    assert_eq!(cats.as_array().unwrap().len(), 15);
+    // The process's 15 and the plan's `attendance` (migration 0013).
+    assert_eq!(cats.as_array().unwrap().len(), 16);
 }
 
 async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {

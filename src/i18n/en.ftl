@@ -135,6 +135,8 @@ category-request-delivery = Request delivery
 category-ati = ATI
 category-communicate-completion = Communicate completion
 category-call-back = Call-back
+# accounting (issue 13): the plan's category for time with clients
+category-attendance = Attendance (contacts)
 
 lang-self = English
 
@@ -332,6 +334,9 @@ report-def-change-term = Week-over-week change
 report-def-change = This week minus the previous week; for ratios, in percentage points (pp).
 report-def-empty-term = Empty cells (—)
 report-def-empty = A ratio with nothing to divide by, or a change with no previous week.
+# accounting (issue 13)
+report-def-counted-term = Counted once
+report-def-counted = A minute of a consultant's time counts once: where a task timer and a contact overlap, the contact has it; where contacts overlap, the one that started last. Realised hours, work-plan compliance, demand and the tasks' and contacts' minutes all use this rule, so they add up. Work-plan compliance counts contacts in the attendance category.
 
 report-chart-hours-title = Hours scheduled versus realised, per consultant
 report-chart-hours-x = Consultant

@@ -135,6 +135,8 @@ category-request-delivery = Entrega de solicitação
 category-ati = ATI
 category-communicate-completion = Comunicar conclusão
 category-call-back = Retorno de ligação
+# accounting (issue 13): the plan's category for time with clients
+category-attendance = Atendimento (contatos)
 
 lang-self = Português
 
@@ -332,6 +334,9 @@ report-def-change-term = Variação semana a semana
 report-def-change = Esta semana menos a anterior; para percentuais, em pontos percentuais (p.p.).
 report-def-empty-term = Células vazias (—)
 report-def-empty = Um percentual sem base de cálculo, ou uma variação sem semana anterior.
+# accounting (issue 13)
+report-def-counted-term = Contado uma vez
+report-def-counted = Cada minuto de um consultor conta uma vez só: onde uma tarefa cronometrada e um contato se sobrepõem, o minuto é do contato; onde contatos se sobrepõem, do que começou por último. Horas realizadas, cumprimento do plano de trabalho, demanda e os minutos de tarefas e contatos seguem esta regra e por isso se somam. O cumprimento do plano conta os contatos na categoria atendimento.
 
 report-chart-hours-title = Horas agendadas versus realizadas, por consultor
 report-chart-hours-x = Consultor

@@ -53,7 +53,8 @@ pub struct TaskTime {
     /// Tasks with realised time in the week.
     pub count: i64,
     /// Realised minutes inside the week (a task crossing the week's edge
-    /// counts only its part inside).
+    /// counts only its part inside), less the minutes the consultant's
+    /// contacts took (`reports::accounting`).
     pub minutes: i64,
 }
 
@@ -67,7 +68,8 @@ pub struct ContactCount {
     /// done, missed, abandoned, cancelled, scheduled (still pending), open.
     pub status: String,
     pub count: i64,
-    /// Realised minutes inside the week.
+    /// Realised minutes inside the week; where a consultant's contacts
+    /// overlap, the later-started one's (`reports::accounting`).
     pub minutes: i64,
 }
 
@@ -76,13 +78,16 @@ pub struct HoursRow {
     pub consultant_id: Option<i64>,
     /// Planned task minutes plus scheduled contacts' planned minutes.
     pub scheduled_minutes: i64,
-    /// Realised task minutes plus attended contact minutes.
+    /// Realised task minutes plus attended contact minutes, each minute
+    /// of a consultant counted once (`reports::accounting`).
     pub realised_minutes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanCompliance {
     pub consultant_id: Option<i64>,
+    /// A plan category; `attendance` is realised by contacts, the others
+    /// by tasks.
     pub category: String,
     pub planned_minutes: i64,
     pub realised_minutes: i64,
@@ -93,6 +98,7 @@ pub struct PlanCompliance {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleRow {
     pub consultant_id: Option<i64>,
+    /// The plan's task categories (attendance is not placed as tasks).
     pub planned_minutes: i64,
     /// Placed as scheduled tasks by `protocall schedule`.
     pub placed_minutes: i64,
@@ -116,7 +122,8 @@ pub struct ScheduledTask {
 pub struct Demand {
     /// Attended contacts' minutes in the week.
     pub contact_minutes: i64,
-    /// Realised task minutes in the week.
+    /// Realised task minutes in the week outside the consultants'
+    /// contacts: with `contact_minutes`, every minute once.
     pub task_minutes: i64,
     /// Call-backs still pending at the week's end, and the time they need.
     pub open_callbacks: i64,
@@ -192,7 +199,7 @@ pub struct WeekFigures {
     pub sla: Option<f64>,
     pub service_level: Option<f64>,
     pub abandonment: Option<f64>,
-    /// Realised minutes (tasks and contacts).
+    /// Realised minutes (tasks and contacts, counted once).
     pub realised_minutes: i64,
 }
 

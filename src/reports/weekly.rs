@@ -5,6 +5,14 @@
 //! - a task's or contact's realised time in a week is the part of
 //!   [started, ended) inside the week; it is counted in the week it
 //!   started (or was planned, or rang);
+//! - a minute of a consultant's time is counted once
+//!   (`reports::accounting`): where a task and a contact overlap the
+//!   contact has it, where contacts overlap the later-started one; every
+//!   realised figure (items 1–4, 7, 9, 10) is net of that, so item 1's and
+//!   item 2's minutes add up to item 3's realised;
+//! - work-plan compliance counts contacts in the plan's `attendance`
+//!   category and tasks in theirs; item 5 schedules task categories only
+//!   (attendance is not placed as tasks);
 //! - offered calls are inbound calls that rang at least one consultant
 //!   (the call log made a contact of them: answered, missed or abandoned);
 //!   service level = answered by a consultant within the threshold /
@@ -15,7 +23,8 @@
 //!   `reports.default_deadline_hours` business hours on the desk's
 //!   calendar (the dialplan's hours and holidays);
 //! - capacity = each consultant's working minutes in the week minus
-//!   holidays and absences; demand = attended contacts + realised tasks +
+//!   holidays and absences; demand = attended contacts + realised tasks
+//!   (counted once, as above) +
 //!   open call-backs (15 min each) + next week's forecast (the mean of the
 //!   last four weeks' inbound calls at this week's AHT).
 
@@ -24,11 +33,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+use super::accounting::{self, Kind, Span};
 use super::business_time::Calendar;
 use super::erlang::{agents_needed, Load};
 use super::model::*;
 use crate::store::{ContactSpan, Store, StoreError, TaskSpan};
-use crate::tracking::planning::Planner;
+use crate::tracking::planning::{Planner, ATTENDANCE};
 use crate::tracking::schedule::{self, WorkingHours};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,36 +148,68 @@ fn answered(c: &ContactSpan) -> bool {
 struct WeekData {
     tasks: Vec<TaskSpan>,
     contacts: Vec<ContactSpan>,
+    /// The milliseconds each task and each contact counts in the week, by
+    /// the accounting rule (same order as `tasks` and `contacts`).
+    task_ms: Vec<i64>,
+    contact_ms: Vec<i64>,
     from: i64,
     to: i64,
 }
 
 impl WeekData {
     async fn load(store: &Store, from: i64, to: i64) -> Result<WeekData, StoreError> {
+        let tasks = store.tasks_in(from, to).await?;
+        let contacts = store.contacts_in(from, to).await?;
+        let mut spans: Vec<Span> = Vec::with_capacity(tasks.len() + contacts.len());
+        // Rows without a realised span still take a place (empty), so
+        // the counted figures line up with the rows.
+        for t in &tasks {
+            let (start, end) = task_span(t).unwrap_or((0, 0));
+            spans.push(Span {
+                consultant: Some(t.consultant_id),
+                kind: Kind::Task,
+                start,
+                end,
+                tie: t.id,
+            });
+        }
+        for c in &contacts {
+            let (start, end) = contact_span(c).unwrap_or((0, 0));
+            spans.push(Span {
+                consultant: c.consultant_id,
+                kind: Kind::Contact,
+                start,
+                end,
+                tie: c.id,
+            });
+        }
+        let mut task_ms = accounting::counted(&spans, from, to);
+        let contact_ms = task_ms.split_off(tasks.len().min(task_ms.len()));
         Ok(WeekData {
-            tasks: store.tasks_in(from, to).await?,
-            contacts: store.contacts_in(from, to).await?,
+            tasks,
+            contacts,
+            task_ms,
+            contact_ms,
             from,
             to,
         })
     }
 
+    /// Counted milliseconds of task `i` (of contact `i`).
+    fn task_counted(&self, i: usize) -> i64 {
+        self.task_ms.get(i).copied().unwrap_or(0)
+    }
+
+    fn contact_counted(&self, i: usize) -> i64 {
+        self.contact_ms.get(i).copied().unwrap_or(0)
+    }
+
     fn task_minutes(&self) -> i64 {
-        self.tasks
-            .iter()
-            .filter_map(task_span)
-            .map(|(s, e)| overlap(s, e, self.from, self.to))
-            .sum::<i64>()
-            / MINUTE
+        self.task_ms.iter().sum::<i64>() / MINUTE
     }
 
     fn contact_minutes(&self) -> i64 {
-        self.contacts
-            .iter()
-            .filter_map(contact_span)
-            .map(|(s, e)| overlap(s, e, self.from, self.to))
-            .sum::<i64>()
-            / MINUTE
+        self.contact_ms.iter().sum::<i64>() / MINUTE
     }
 
     fn in_week(&self, t: Option<i64>) -> bool {
@@ -293,17 +335,18 @@ pub async fn weekly(
 
     // 1. Tasks by category.
     let mut tasks: BTreeMap<(Option<i64>, String), (i64, i64)> = BTreeMap::new();
-    for t in &data.tasks {
+    for (i, t) in data.tasks.iter().enumerate() {
         let Some((s, e)) = task_span(t) else { continue };
-        let minutes = overlap(s, e, from, to);
-        if minutes == 0 {
+        // A task with time in the week is listed even when contacts took
+        // all of it (it counts, with no minutes).
+        if overlap(s, e, from, to) == 0 {
             continue;
         }
         let started_here = (from..to).contains(&s);
         for who in [Some(t.consultant_id), None] {
             let row = tasks.entry((who, t.category.clone())).or_default();
             row.0 += i64::from(started_here);
-            row.1 += minutes;
+            row.1 += data.task_counted(i);
         }
     }
     let task_rows: Vec<TaskTime> = tasks
@@ -318,13 +361,12 @@ pub async fn weekly(
 
     // 2. Contacts: scheduled by status, triggered by channel.
     let mut contacts: BTreeMap<ContactKey, (i64, i64)> = BTreeMap::new();
-    for c in &data.contacts {
+    for (i, c) in data.contacts.iter().enumerate() {
         let time = contact_time(c);
-        let minutes = contact_span(c)
-            .map(|(s, e)| overlap(s, e, from, to))
-            .unwrap_or(0);
+        let minutes = data.contact_counted(i);
         let here = data.in_week(time);
-        if !here && minutes == 0 {
+        let inside = contact_span(c).is_some_and(|(s, e)| overlap(s, e, from, to) > 0);
+        if !here && !inside {
             continue;
         }
         // Unattributed contacts appear once, in the team row.
@@ -365,17 +407,14 @@ pub async fn weekly(
             }
         }
     };
-    for t in &data.tasks {
+    for (i, t) in data.tasks.iter().enumerate() {
         let planned = match (t.planned_start, t.planned_minutes) {
             (Some(p), Some(m)) if (from..to).contains(&p) && t.status != "cancelled" => m * MINUTE,
             _ => 0,
         };
-        let real = task_span(t)
-            .map(|(s, e)| overlap(s, e, from, to))
-            .unwrap_or(0);
-        add_hours(Some(t.consultant_id), planned, real);
+        add_hours(Some(t.consultant_id), planned, data.task_counted(i));
     }
-    for c in &data.contacts {
+    for (i, c) in data.contacts.iter().enumerate() {
         let planned = match (c.kind.as_str(), c.planned_start, c.planned_end) {
             ("scheduled", Some(s), Some(e))
                 if (from..to).contains(&s) && c.status != "cancelled" =>
@@ -384,9 +423,7 @@ pub async fn weekly(
             }
             _ => 0,
         };
-        let real = contact_span(c)
-            .map(|(s, e)| overlap(s, e, from, to))
-            .unwrap_or(0);
+        let real = data.contact_counted(i);
         if planned > 0 || real > 0 {
             add_hours(c.consultant_id, planned, real);
         }
@@ -413,6 +450,22 @@ pub async fn weekly(
             row.1 += t.minutes;
         }
     }
+    // Attendance: the consultant's contacts, as counted (the team's row,
+    // like the task categories', counts everybody's).
+    let mut attended: BTreeMap<Option<i64>, i64> = BTreeMap::new();
+    for (i, c) in data.contacts.iter().enumerate() {
+        for who in [c.consultant_id, None] {
+            *attended.entry(who).or_default() += data.contact_counted(i);
+            if c.consultant_id.is_none() {
+                break;
+            }
+        }
+    }
+    for (who, ms) in attended {
+        if let Some(row) = comp.get_mut(&(who, ATTENDANCE.to_string())) {
+            row.1 += ms / MINUTE;
+        }
+    }
     let plan_rows: Vec<PlanCompliance> = comp
         .into_iter()
         .map(|((consultant_id, category), (p, r))| PlanCompliance {
@@ -428,7 +481,8 @@ pub async fn weekly(
     let splan = store.work_plan(None, schedule_week).await?;
     let stasks = store.tasks_in(sfrom, sto).await?;
     let mut sched: BTreeMap<Option<i64>, (i64, i64)> = BTreeMap::new();
-    for p in &splan {
+    // Attendance is not placed as tasks (see `tracking::planning`).
+    for p in splan.iter().filter(|p| p.category != ATTENDANCE) {
         for who in [Some(p.consultant_id), None] {
             sched.entry(who).or_default().0 += p.minutes;
         }
@@ -698,7 +752,10 @@ pub async fn weekly(
 
     // 10. Support follow-up.
     let mut follow: BTreeMap<Option<i64>, (i64, i64, i64)> = BTreeMap::new();
-    for t in data.tasks.iter().filter(|t| t.category == COMMUNICATE) {
+    for (i, t) in data.tasks.iter().enumerate() {
+        if t.category != COMMUNICATE {
+            continue;
+        }
         let Some((s, e)) = task_span(t).filter(|_| t.status == "done") else {
             continue;
         };
@@ -708,7 +765,7 @@ pub async fn weekly(
         for who in [Some(t.consultant_id), None] {
             let row = follow.entry(who).or_default();
             row.0 += 1;
-            row.1 += overlap(s, e, from, to);
+            row.1 += data.task_counted(i);
         }
     }
     for (_, consultant) in store.open_tasks_before(COMMUNICATE, to).await? {

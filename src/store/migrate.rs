@@ -77,6 +77,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "accounting_attendance",
+        sqlite: include_str!("../../migrations/sqlite/0013_accounting_attendance.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_accounting_attendance.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

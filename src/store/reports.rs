@@ -22,6 +22,7 @@ pub struct TaskSpan {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactSpan {
+    pub id: i64,
     pub consultant_id: Option<i64>,
     pub kind: String,
     pub channel: String,
@@ -104,7 +105,7 @@ impl Store {
     /// Contacts realised, rung or planned in [from, to).
     pub async fn contacts_in(&self, from: i64, to: i64) -> Result<Vec<ContactSpan>, StoreError> {
         let rows = sqlx::query(
-            "SELECT consultant_id, kind, channel, direction, status, source, rang_at, started_at, \
+            "SELECT id, consultant_id, kind, channel, direction, status, source, rang_at, started_at, \
              ended_at, planned_start, planned_end, wait_ms FROM contacts \
              WHERE (started_at >= $1 AND started_at < $2) OR (planned_start >= $3 AND planned_start < $4) \
              OR (rang_at >= $5 AND rang_at < $6)",
@@ -120,6 +121,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(ContactSpan {
+                    id: get(r, "id")?,
                     consultant_id: get(r, "consultant_id")?,
                     kind: get(r, "kind")?,
                     channel: get(r, "channel")?,

@@ -4,6 +4,12 @@
 //! consultant's own working hours (else `tracking.hours`), the dialplan's
 //! holidays, the consultant's absences, and the meetings, scheduled
 //! contacts and tasks already in the week, which stay where they are.
+//!
+//! A plan's [`ATTENDANCE`] hours are time kept for contacts, which come
+//! when clients call and are measured by the contacts themselves: they are
+//! not placed as tasks. They are fitted last, into what the task
+//! categories leave free, only to tell whether the week holds them
+//! (`reserved_minutes`, or `unfit` when it does not).
 
 use std::collections::BTreeSet;
 
@@ -16,6 +22,11 @@ use super::service::TrackingError;
 use crate::config::Settings;
 use crate::routing::dialplan::{load_dir, Dialplan};
 use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
+
+/// The plan category of time spent attending clients (contacts of every
+/// channel); work-plan compliance counts contacts in it, and it is no
+/// task's category.
+pub const ATTENDANCE: &str = "attendance";
 
 /// What the week's schedule needs besides the database.
 #[derive(Debug, Clone)]
@@ -51,6 +62,9 @@ pub struct ConsultantWeek {
     pub week: String,
     pub planned_minutes: i64,
     pub placed_minutes: i64,
+    /// The plan's attendance hours that fit beside the placed tasks: kept
+    /// free for contacts, not placed as tasks.
+    pub reserved_minutes: i64,
     /// Free working minutes after holidays, absences and fixed commitments.
     pub capacity_minutes: i64,
     pub placed: Vec<PlacedBlock>,
@@ -143,7 +157,7 @@ impl Planner {
         }
         let mut out = Vec::new();
         for c in consultants {
-            let items: Vec<PlanItem> = plan
+            let mut items: Vec<PlanItem> = plan
                 .iter()
                 .filter(|p| p.consultant_id == c)
                 .map(|p| PlanItem {
@@ -151,6 +165,9 @@ impl Planner {
                     minutes: u32::try_from(p.minutes).unwrap_or(u32::MAX),
                 })
                 .collect();
+            // Attendance last, so that the tasks are placed as without it
+            // and attendance only learns whether the rest holds it.
+            items.sort_by_key(|i| i.category == ATTENDANCE);
             let hours = self.hours_of(store, c).await?;
             let mut days: BTreeSet<NaiveDate> =
                 self.calendar.between(first, last).into_iter().collect();
@@ -192,8 +209,9 @@ impl Planner {
                 self.granularity,
             )
             .map_err(|e| invalid("week", e.to_string()))?;
-            let blocks: Vec<ScheduledBlock> = placed
-                .placed
+            let (reserved, tasks): (Vec<_>, Vec<_>) =
+                placed.placed.iter().partition(|p| p.category == ATTENDANCE);
+            let blocks: Vec<ScheduledBlock> = tasks
                 .iter()
                 .map(|p| ScheduledBlock {
                     category: p.category.clone(),
@@ -208,9 +226,12 @@ impl Planner {
                 week: week.to_string(),
                 planned_minutes,
                 placed_minutes: blocks.iter().map(|b| b.minutes).sum(),
+                reserved_minutes: reserved
+                    .iter()
+                    .map(|p| (p.end - p.start).num_minutes())
+                    .sum(),
                 capacity_minutes: i64::from(placed.capacity_minutes),
-                placed: placed
-                    .placed
+                placed: tasks
                     .iter()
                     .map(|p| PlacedBlock {
                         category: p.category.clone(),

@@ -2,7 +2,11 @@
 //! `tests/report_weekly.rs`: the page in headless Chromium and axe-core
 //! (when the environment names them), an SMTP sink that takes the Monday
 //! mail, and lettre's own encoding of a subject to compare a received one
-//! with.
+//! with; and the seeded weeks' helpers (`seed`).
+
+#![allow(dead_code)]
+
+pub mod seed;
 
 /// Loads the page in headless Chromium when `PROTOCALL_TEST_CHROMIUM`
 /// names it (CI does); the parsed page must hold the three charts as SVG

@@ -340,6 +340,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
             .await?
             .into_iter()
             .map(|c| c.name)
+            .filter(|c| c != crate::tracking::planning::ATTENDANCE)
             .collect();
         let callbacks = st
             .store

@@ -358,6 +358,10 @@ fn definitions(out: &mut String, lang: Lang) {
             lang.t("report.def.change"),
         ),
         (lang.t("report.def.empty.term"), lang.t("report.def.empty")),
+        (
+            lang.t("report.def.counted.term"),
+            lang.t("report.def.counted"),
+        ),
     ];
     let _ = write!(
         out,

@@ -102,4 +102,3 @@ pub enum Contact {
     Star,
     Addr(NameAddr),
 }
-

@@ -179,4 +179,3 @@ pub(super) fn sub(b: &Bytes, r: Range<usize>) -> Bytes {
 pub(super) fn parse_port(digits: &[u8]) -> Option<u16> {
     parse_decimal(digits).and_then(|n| u16::try_from(n).ok())
 }
-

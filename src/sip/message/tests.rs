@@ -192,10 +192,9 @@ fn uri_forms() {
     let x = u(b"sip:user;par=u%40example.net@example.com").unwrap();
     assert_eq!(x.user.as_deref(), Some(&b"user;par=u%40example.net"[..]));
     assert_eq!(x.host.as_ref(), b"example.com");
-    let x = u(
-        b"sips:alice:secret@[2001:db8::10]:5070;lr;transport=tcp;maddr=m;user=phone?Subject=x",
-    )
-    .unwrap();
+    let x =
+        u(b"sips:alice:secret@[2001:db8::10]:5070;lr;transport=tcp;maddr=m;user=phone?Subject=x")
+            .unwrap();
     assert_eq!(x.scheme, Scheme::Sips);
     assert_eq!(x.user.as_deref(), Some(&b"alice"[..]));
     assert_eq!(x.host.as_ref(), b"[2001:db8::10]");

@@ -198,4 +198,3 @@ pub(super) fn uri_params(raw: &Bytes, span: Span) -> Result<Vec<Param>, UriError
         pos = seg_end + 1;
     }
 }
-

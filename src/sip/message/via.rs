@@ -9,7 +9,6 @@
 
 use super::*;
 
-
 /// Via transport token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -143,4 +142,3 @@ impl Via {
         Ok(via)
     }
 }
-

@@ -38,6 +38,15 @@ async fn check_category(
     c: &mut sqlx::AnyConnection,
     name: &str,
 ) -> Result<(), TrackingError> {
+    // Attendance is measured by contacts; a timer in it would count the
+    // same client twice over (or a contact never logged).
+    if name == crate::tracking::planning::ATTENDANCE {
+        return Err(TrackingError::Invalid {
+            field: "category",
+            message: "attendance is counted from contacts: log a contact (POST /api/contacts)"
+                .into(),
+        });
+    }
     if !store.category_exists(c, name).await? {
         return Err(TrackingError::Unknown {
             field: "category",

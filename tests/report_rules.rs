@@ -1,0 +1,364 @@
+//! The counting rules of the weekly report, each on a small week worked
+//! out by hand (week 47 of 2026, São Paulo), on SQLite and PostgreSQL: a
+//! minute counted once, a meeting counted with its real times.
+
+mod report_checks;
+mod support;
+
+use protocall::store::Write;
+use report_checks::seed::{call, consultant, find, iso, report_as, rows, sp, task};
+use serde_json::{json, Value};
+use support::{json, Backend, TestApp};
+
+on_every_backend!(
+    a_timer_across_calls_is_counted_once,
+    a_meeting_counts_its_real_times_not_its_plan,
+);
+
+/// An answered inbound call of `who` talking from `start` for `talk_s`
+/// seconds, after 10 s of ringing.
+fn answered_call(n: u32, who: i64, start: i64, talk_s: i64) -> Write {
+    call(n, who, "done", start - 10_000, 10, Some(talk_s))
+}
+
+/// Minutes of the rows of `section` (items 1 and 2) for one consultant.
+fn minutes_of(r: &Value, section: &str, who: i64) -> i64 {
+    rows(r, section, Some(who))
+        .iter()
+        .map(|x| x["minutes"].as_i64().unwrap())
+        .sum()
+}
+
+/// The accounting rule (issue 13) on a week worked out by hand: a
+/// documentation timer runs through two calls and a chat, another across
+/// the week's start through a call across midnight. A minute is counted
+/// once: contacts beat tasks, the later-started contact beats the earlier;
+/// items 1–4, 7 and 9 agree, and attendance counts in the work plan.
+async fn a_timer_across_calls_is_counted_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let bia = consultant(&app, "Bia").await;
+
+    // Ana, Monday 16: documentation 09:00–12:00; call A 09:30–09:40 and
+    // call B 10:00–10:20; a chat 10:10–10:50 (call B still running).
+    // Across the week's start: documentation Sunday 23:30 – Monday 00:30
+    // through call C, Sunday 23:50 – Monday 00:10.
+    task(
+        &app,
+        ana,
+        "documentation",
+        sp(16, 9, 0),
+        sp(16, 12, 0),
+        None,
+    )
+    .await;
+    task(
+        &app,
+        ana,
+        "documentation",
+        sp(15, 23, 30),
+        sp(16, 0, 30),
+        None,
+    )
+    .await;
+    app.store
+        .write_batch(&[
+            answered_call(1, ana, sp(16, 9, 30), 600),
+            answered_call(2, ana, sp(16, 10, 0), 1200),
+            answered_call(3, ana, sp(15, 23, 50), 1200),
+        ])
+        .await
+        .unwrap();
+    json(
+        app.post(
+            "/api/contacts",
+            json!({"consultant_id": ana, "channel": "chat", "started_at": iso(sp(16, 10, 10)), "ended_at": iso(sp(16, 10, 50))}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Bia's GIN at the same hour as Ana's calls: consultants share nothing.
+    task(&app, bia, "gin", sp(16, 10, 0), sp(16, 11, 0), None).await;
+
+    // Attendance is a plan category, no task's.
+    let refused = json(
+        app.post(
+            "/api/tasks",
+            json!({"consultant_id": ana, "category": "attendance", "started_at": iso(sp(17, 9, 0)), "ended_at": iso(sp(17, 10, 0))}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "invalid_field");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("contact"),
+        "{refused}"
+    );
+    let put = |path: String, body: Value| {
+        app.client
+            .put(app.url(&path))
+            .bearer_auth(&app.token)
+            .json(&body)
+            .send()
+    };
+    for (week, items) in [
+        (
+            "2026-W47",
+            json!([{"category": "documentation", "hours": 3}, {"category": "attendance", "hours": 1}]),
+        ),
+        (
+            "2026-W48",
+            json!([{"category": "attendance", "hours": 4}, {"category": "documentation", "hours": 2}]),
+        ),
+    ] {
+        json(
+            put(
+                format!("/api/workplans/{ana}/{week}"),
+                json!({ "items": items }),
+            )
+            .await
+            .unwrap(),
+            200,
+        )
+        .await;
+    }
+    // The schedule places the documentation only; the four hours of
+    // attendance fit beside it and are kept free for contacts.
+    let placed = json(
+        app.post("/api/schedule", json!({"week": "2026-W48"})).await,
+        200,
+    )
+    .await;
+    let week = placed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["consultant_id"] == ana)
+        .unwrap();
+    assert_eq!(week["planned_minutes"], 360, "{week}");
+    assert_eq!(week["placed_minutes"], 120, "{week}");
+    assert_eq!(week["reserved_minutes"], 240, "{week}");
+    assert_eq!(week["unfit"].as_array().unwrap().len(), 0, "{week}");
+    assert!(week["placed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["category"] == "documentation"));
+
+    let r = json(
+        app.get("/api/reports/weekly?week=2026-W47&schedule_week=2026-W48")
+            .await,
+        200,
+    )
+    .await;
+
+    // 1. Tasks. Monday's timer: 09:00–12:00 is 180 min, less call A (10),
+    // call B's 10:00–10:10 (10) and the chat's 10:10–10:50 (40): 120. The
+    // timer across the week's start: 00:00–00:30 in this week, less call
+    // C's 00:00–00:10: 20. Documentation: 140, one task started here.
+    let a1 = rows(&r, "tasks", Some(ana));
+    let doc = find(&a1, "category", "documentation");
+    assert_eq!(
+        (doc["count"].as_i64(), doc["minutes"].as_i64()),
+        (Some(1), Some(120 + 20))
+    );
+    assert_eq!(
+        find(&rows(&r, "tasks", Some(bia)), "category", "gin")["minutes"],
+        60
+    );
+
+    // 2. Contacts. The chat started after call B, so it has their shared
+    // 10:10–10:20: call B counts 10, the chat all its 40. Phone: A 10 + B
+    // 10 + C's 10 minutes in this week (C started last week: not counted
+    // here, its minutes are).
+    let c2 = rows(&r, "contacts", Some(ana));
+    let phone = find(&c2, "channel", "phone");
+    assert_eq!(
+        (phone["count"].as_i64(), phone["minutes"].as_i64()),
+        (Some(2), Some(30))
+    );
+    let chat = find(&c2, "channel", "chat");
+    assert_eq!(
+        (chat["count"].as_i64(), chat["minutes"].as_i64()),
+        (Some(1), Some(40))
+    );
+
+    // 3. Realised: the union of Ana's time in the week, 00:00–00:30 and
+    // 09:00–12:00 = 210 (adding tasks and contacts whole gave 290: tasks
+    // 180 + 30, contacts 10 + 20 + 10 + 40), and items 1 and 2 add up to
+    // it. Bia: 60. Team: 270.
+    let h_ana = rows(&r, "hours", Some(ana))[0];
+    assert_eq!(h_ana["realised_minutes"], 210);
+    assert_eq!(
+        minutes_of(&r, "tasks", ana) + minutes_of(&r, "contacts", ana),
+        210
+    );
+    assert_eq!(rows(&r, "hours", Some(bia))[0]["realised_minutes"], 60);
+    assert_eq!(rows(&r, "hours", None)[0]["realised_minutes"], 270);
+
+    // 4. Work plan: documentation 180 planned, 140 realised; attendance
+    // (contacts) 60 planned, 70 realised (phone 30 + chat 40). The team's
+    // rows are Ana's: only she has a plan and contacts.
+    for who in [Some(ana), None] {
+        let w4 = rows(&r, "work_plan", who);
+        let d4 = find(&w4, "category", "documentation");
+        assert_eq!(
+            (
+                d4["planned_minutes"].as_i64(),
+                d4["realised_minutes"].as_i64(),
+                d4["gap_minutes"].as_i64()
+            ),
+            (Some(180), Some(140), Some(-40))
+        );
+        let at = find(&w4, "category", "attendance");
+        assert_eq!(
+            (
+                at["planned_minutes"].as_i64(),
+                at["realised_minutes"].as_i64(),
+                at["gap_minutes"].as_i64()
+            ),
+            (Some(60), Some(70), Some(10))
+        );
+    }
+
+    // 5. Next week: only the documentation is a task to place.
+    let s5 = rows(&r, "schedule", Some(ana))[0];
+    assert_eq!(
+        (
+            s5["planned_minutes"].as_i64(),
+            s5["placed_minutes"].as_i64(),
+            s5["unfit_minutes"].as_i64()
+        ),
+        (Some(120), Some(120), Some(0))
+    );
+    assert!(r["scheduled_tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["category"] != "attendance"));
+
+    // 7. Demand: contacts 70 and tasks 200 (Ana's 140, Bia's 60) make
+    // the realised 270 exactly. Forecast: offered 2 this week (A, B), 1 the week before
+    // (C), none the two before: 0.75 calls at this week's AHT of
+    // (600 + 1200) / 2 = 900 s = 11.25 → 11 min.
+    let d = &r["demand"];
+    assert_eq!(d["contact_minutes"], 70);
+    assert_eq!(d["task_minutes"], 200);
+    assert_eq!(d["forecast_contacts"], 0.75);
+    assert_eq!(d["forecast_minutes"], 11);
+    assert_eq!(d["demand_minutes"], 70 + 200 + 11);
+
+    // 9. Evolution: this week's 270; last week holds Sunday 23:30–24:00,
+    // 30 minutes once (the task's 20 and call C's 10).
+    let e = r["evolution"].as_array().unwrap();
+    assert_eq!(e[7]["realised_minutes"], 270);
+    assert_eq!(e[7]["contacts"], 3, "A, B and the chat");
+    assert_eq!(e[6]["realised_minutes"], 30);
+
+    // The page explains the rule, in Portuguese.
+    let (_, _, html) = report_as(&app, "html", None).await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Contado uma vez"), "no definition");
+    assert!(html.contains("Atendimento (contatos)"), "no attendance row");
+}
+
+/// Rule 3 on a meeting: Ana's meeting planned Tuesday 17 November
+/// 14:00–15:00 starts late and runs over, timed 14:10–15:25 (75 min); her
+/// call with a client planned Wednesday 10:00–10:30 is marked done with the
+/// times she gives, 10:05–10:25 (20 min); a third, planned Thursday
+/// 09:00–09:45, is still scheduled at the week's end. By hand: item 2 has
+/// two done meetings of 95 min and one still scheduled; item 3 has 60 + 30 +
+/// 45 = 135 planned minutes and 95 realised; item 7's contact minutes are 95.
+async fn a_meeting_counts_its_real_times_not_its_plan(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let meeting = |start: i64, end: i64| {
+        json!({"consultant_id": ana, "channel": "meeting",
+               "planned_start": iso(start), "planned_end": iso(end)})
+    };
+    let tue = json(
+        app.post("/api/contacts", meeting(sp(17, 14, 0), sp(17, 15, 0)))
+            .await,
+        201,
+    )
+    .await;
+    let wed = json(
+        app.post("/api/contacts", meeting(sp(18, 10, 0), sp(18, 10, 30)))
+            .await,
+        201,
+    )
+    .await;
+    json(
+        app.post("/api/contacts", meeting(sp(19, 9, 0), sp(19, 9, 45)))
+            .await,
+        201,
+    )
+    .await;
+    json(
+        app.post(
+            &format!("/api/contacts/{}/start", tue["id"]),
+            json!({"at": iso(sp(17, 14, 10))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    json(
+        app.post(
+            &format!("/api/contacts/{}/stop", tue["id"]),
+            json!({"at": iso(sp(17, 15, 25))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // Done without its times is refused; with them it is counted as given.
+    json(
+        app.patch(
+            &format!("/api/contacts/{}", wed["id"]),
+            json!({"status": "done"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    json(
+        app.patch(
+            &format!("/api/contacts/{}", wed["id"]),
+            json!({"status": "done", "started_at": iso(sp(18, 10, 5)), "ended_at": iso(sp(18, 10, 25))}),
+        )
+        .await,
+        200,
+    )
+    .await;
+
+    let r = json(
+        app.get("/api/reports/weekly?week=2026-W47&schedule_week=2026-W48")
+            .await,
+        200,
+    )
+    .await;
+    let mine = rows(&r, "contacts", Some(ana));
+    let done = mine
+        .iter()
+        .find(|x| x["channel"] == "meeting" && x["status"] == "done")
+        .unwrap_or_else(|| panic!("no done meetings in {mine:?}"));
+    assert_eq!(done["kind"], "scheduled");
+    assert_eq!(done["count"], 2, "{done}");
+    assert_eq!(done["minutes"], 95, "{done}");
+    let pending = mine
+        .iter()
+        .find(|x| x["channel"] == "meeting" && x["status"] == "scheduled")
+        .unwrap_or_else(|| panic!("no pending meeting in {mine:?}"));
+    assert_eq!(pending["count"], 1);
+    assert_eq!(pending["minutes"], 0);
+    let hours = rows(&r, "hours", Some(ana));
+    assert_eq!(hours[0]["scheduled_minutes"], 135, "{hours:?}");
+    assert_eq!(hours[0]["realised_minutes"], 95, "{hours:?}");
+    assert_eq!(r["demand"]["contact_minutes"], 95, "{}", r["demand"]);
+}
