@@ -256,7 +256,10 @@ fn request_logs_leave_tokens_out() {
     assert!(!logged.contains(&token), "the token was logged: {logged}");
     // The person behind the token is named instead, in plain text: a log
     // written to a file carries no terminal colour codes.
-    assert!(!logged.contains('\u{1b}'), "colour codes in a file: {logged}");
+    assert!(
+        !logged.contains('\u{1b}'),
+        "colour codes in a file: {logged}"
+    );
     assert!(logged.contains("person=ana"), "{logged}");
 }
 
