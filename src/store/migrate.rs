@@ -77,6 +77,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
     },
+    Migration {
+        version: 12,
+        name: "protocols_reopen",
+        sqlite: include_str!("../../migrations/sqlite/0012_protocols_reopen.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_protocols_reopen.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
