@@ -228,6 +228,21 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
             Need::Manager,
             |_, _| (format!("/api/protocols/{NONE}/close"), Body::None),
         ),
+        ("PATCH", "/api/protocols/{id}", Need::Manager, |_, m| {
+            (
+                format!("/api/protocols/{}", m.protocol),
+                J(json!({"subject": "walked"})),
+            )
+        }),
+        (
+            "POST",
+            "/api/protocols/{id}/reopen",
+            Need::Manager,
+            |_, _| (format!("/api/protocols/{NONE}/reopen"), Body::None),
+        ),
+        ("GET", "/api/protocols/{id}/audit", Need::Own, |_, m| {
+            (format!("/api/protocols/{}/audit", m.protocol), Body::None)
+        }),
         ("GET", "/api/lookup", Need::Anyone, |_, _| {
             ("/api/lookup?number=%2B5511987654321".into(), Body::None)
         }),
