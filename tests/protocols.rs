@@ -63,17 +63,17 @@ async fn audit(app: &TestApp, id: i64) -> Vec<Value> {
 
 /// The protocol's communicate-completion tasks, oldest first.
 async fn completion_tasks(app: &TestApp, id: i64) -> Vec<Value> {
-    json(
+    let tasks = json(
         app.get(&format!(
             "/api/tasks?protocol_id={id}&category=communicate-completion"
         ))
         .await,
         200,
     )
-    .await["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    .await;
+    let mut tasks = tasks["items"].as_array().unwrap().clone();
+    tasks.sort_by_key(|t| t["id"].as_i64());
+    tasks
 }
 
 async fn close(app: &TestApp, id: i64, status: u16) -> Value {
