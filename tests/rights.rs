@@ -317,6 +317,14 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"notes": "walked"})),
             )
         }),
+        // The scheduled-contact timers (a realised contact: 409 for
+        // whoever may act on it, the refusal for whoever may not).
+        ("POST", "/api/contacts/{id}/start", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/start", m.contact), J(json!({})))
+        }),
+        ("POST", "/api/contacts/{id}/stop", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/stop", m.contact), J(json!({})))
+        }),
         ("GET", "/api/contacts/{id}/audit", Need::Own, |_, m| {
             (format!("/api/contacts/{}/audit", m.contact), Body::None)
         }),
