@@ -146,8 +146,9 @@ impl Default for TrackingSettings {
             categories: Vec::new(),
             hours: WeekHours::default(),
             schedule_granularity_minutes: 15,
-            communicate_completion_categories: vec![crate::directory::DEFAULT_PROTOCOL_CATEGORY
-                .to_string()],
+            communicate_completion_categories: vec![
+                crate::directory::DEFAULT_PROTOCOL_CATEGORY.to_string()
+            ],
         }
     }
 }

@@ -139,7 +139,11 @@ async fn editing_a_protocol_changes_each_field_audited_and_refusals_change_nothi
     let path = format!("/api/protocols/{id}");
 
     // Each field on its own, then the deadline cleared.
-    let p1 = json(app.patch(&path, json!({"subject": "  BGP flaps  "})).await, 200).await;
+    let p1 = json(
+        app.patch(&path, json!({"subject": "  BGP flaps  "})).await,
+        200,
+    )
+    .await;
     assert_eq!(p1["subject"], "BGP flaps", "trimmed, as when opening");
     assert_eq!(p1["category"], "support");
     assert_eq!(p1["due_at"], "2026-12-10T18:00:00-03:00");
@@ -226,7 +230,11 @@ async fn editing_a_protocol_changes_each_field_audited_and_refusals_change_nothi
     .await;
     assert_eq!(e["error"]["code"], "conflict");
     assert!(e["error"]["message"].as_str().unwrap().contains("reopen"));
-    let p6 = json(app.patch(&path, json!({"subject": "BGP: fixed"})).await, 200).await;
+    let p6 = json(
+        app.patch(&path, json!({"subject": "BGP: fixed"})).await,
+        200,
+    )
+    .await;
     assert_eq!(p6["status"], "closed");
     assert_eq!(p6["subject"], "BGP: fixed");
     // Consultants do not edit protocols.
@@ -286,7 +294,10 @@ async fn reopening_a_closed_protocol_is_audited_and_an_open_one_is_409(b: Backen
     let again = json(r, 200).await;
     assert_eq!(again["status"], "open");
     assert!(again["closed_at"].is_null());
-    assert_eq!(again["due_at"], "2026-12-10T18:00:00-03:00", "the deadline stays");
+    assert_eq!(
+        again["due_at"], "2026-12-10T18:00:00-03:00",
+        "the deadline stays"
+    );
     assert_eq!(again["opened_at"], p["opened_at"]);
     reopen(&app, id, 409).await;
     reopen(&app, 999_999, 404).await;
@@ -295,7 +306,12 @@ async fn reopening_a_closed_protocol_is_audited_and_an_open_one_is_409(b: Backen
     let status: Vec<_> = trail
         .iter()
         .filter(|e| e["field"] == "status")
-        .map(|e| (e["new_value"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["new_value"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(status, vec![("closed", "token:test"), ("open", "gil")]);
     let cleared = trail
@@ -366,7 +382,11 @@ async fn routing_sees_an_edit_and_a_reopen_at_once(b: Backend) {
     .await;
     assert_eq!(routed_protocol(&app, pa).await, pa, "the edited deadline");
     close(&app, pa, 200).await;
-    assert_eq!(routed_protocol(&app, pb).await, pb, "closed, out of routing");
+    assert_eq!(
+        routed_protocol(&app, pb).await,
+        pb,
+        "closed, out of routing"
+    );
     reopen(&app, pa, 200).await;
     assert_eq!(routed_protocol(&app, pa).await, pa, "reopened, back in");
     let sim = json(
@@ -563,15 +583,21 @@ async fn rule_4_asks_once_per_round_of_a_reopened_attendance(b: Backend) {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["status"], "cancelled");
     let task_audit = json(app.get(&format!("/api/tasks/{t1}/audit")).await, 200).await;
-    assert!(task_audit.as_array().unwrap().iter().any(|e| e["field"]
-        == "status"
-        && e["old_value"] == "planned"
-        && e["new_value"] == "cancelled"
-        && e["actor"] == "token:test"));
+    assert!(task_audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["field"] == "status"
+            && e["old_value"] == "planned"
+            && e["new_value"] == "cancelled"
+            && e["actor"] == "token:test"));
     // ...and the next close asks once more: one pending task, not two.
     close(&app, id, 200).await;
     let tasks = completion_tasks(&app, id).await;
-    let statuses: Vec<_> = tasks.iter().map(|t| t["status"].as_str().unwrap()).collect();
+    let statuses: Vec<_> = tasks
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["cancelled", "planned"]);
     let t2 = tasks[1]["id"].as_i64().unwrap();
     // Ana tells the client; the protocol is reopened and closed again: a

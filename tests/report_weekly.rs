@@ -605,13 +605,7 @@ async fn a_reopened_protocol_counts_at_its_last_close(b: Backend) {
     let week = |w: &str| {
         let app = &app;
         let w = w.to_string();
-        async move {
-            json(
-                app.get(&format!("/api/reports/weekly?week={w}")).await,
-                200,
-            )
-            .await
-        }
+        async move { json(app.get(&format!("/api/reports/weekly?week={w}")).await, 200).await }
     };
     let r = week("2026-W47").await;
     let s = &r["sla"];

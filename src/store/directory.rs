@@ -10,8 +10,7 @@ use sqlx::{Any, Transaction};
 use super::protocols::PROTOCOL_COLS;
 use super::{get, get_bool, now_ms, Arg, Filter, Store, StoreError};
 use crate::directory::{
-    Consultant, Page, PhoneNumber, Protocol, Provider, ProviderFields,
-    ProviderUser, SipCredentials,
+    Consultant, Page, PhoneNumber, Protocol, Provider, ProviderFields, ProviderUser, SipCredentials,
 };
 
 const PROVIDER_COLS: &str = "id, name, tax_id, consulting, contract_valid_from, \

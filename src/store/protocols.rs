@@ -115,7 +115,11 @@ impl Store {
     }
 
     /// A protocol as a transaction sees it.
-    pub async fn protocol_in(&self, c: &mut sqlx::AnyConnection, id: i64) -> Result<Protocol, StoreError> {
+    pub async fn protocol_in(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        id: i64,
+    ) -> Result<Protocol, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {PROTOCOL_COLS} FROM protocols WHERE id = $1"
         ))
@@ -247,7 +251,11 @@ impl Store {
 
     /// When the protocol's current round began: its last reopen, else its
     /// opening.
-    pub async fn protocol_round_start(&self, c: &mut sqlx::AnyConnection, id: i64) -> Result<i64, StoreError> {
+    pub async fn protocol_round_start(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        id: i64,
+    ) -> Result<i64, StoreError> {
         let r = sqlx::query(
             "SELECT MAX(reopened_at) AS at FROM protocol_reopens WHERE protocol_id = $1",
         )

@@ -117,4 +117,3 @@ async fn audit_changes<const N: usize>(
     }
     Ok(())
 }
-
