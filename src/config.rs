@@ -134,6 +134,9 @@ pub struct TrackingSettings {
     pub hours: WeekHours,
     /// Scheduled task blocks are multiples of this many minutes.
     pub schedule_granularity_minutes: u32,
+    /// Protocol categories whose close asks for a "communicate
+    /// completion" task (the process's rule 4 names support attendances).
+    pub communicate_completion_categories: Vec<String>,
 }
 
 impl Default for TrackingSettings {
@@ -143,6 +146,9 @@ impl Default for TrackingSettings {
             categories: Vec::new(),
             hours: WeekHours::default(),
             schedule_granularity_minutes: 15,
+            communicate_completion_categories: vec![
+                crate::directory::DEFAULT_PROTOCOL_CATEGORY.to_string()
+            ],
         }
     }
 }
@@ -697,6 +703,15 @@ impl Settings {
                 return Err(invalid(
                     "tracking.categories",
                     format!("`{c}` is not a category name (lowercase letters, digits and -)"),
+                ));
+            }
+        }
+        for c in &self.tracking.communicate_completion_categories {
+            // As a protocol's category is written (see the API's limit).
+            if c.trim().is_empty() || c.chars().count() > 100 {
+                return Err(invalid(
+                    "tracking.communicate_completion_categories",
+                    format!("`{c}` is not a protocol category (1 to 100 characters, not blank)"),
                 ));
             }
         }

@@ -1,18 +1,20 @@
 //! The counting rules of the weekly report, each on a small week worked
 //! out by hand (week 47 of 2026, São Paulo), on SQLite and PostgreSQL: a
-//! minute counted once, a meeting counted with its real times.
+//! minute counted once, a meeting counted with its real times, a reopened
+//! protocol judged at its last close.
 
 mod report_checks;
 mod support;
 
 use protocall::store::Write;
-use report_checks::seed::{call, consultant, find, iso, report_as, rows, sp, task};
+use report_checks::seed::{call, consultant, exec, find, iso, report_as, rows, sp, task};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
 
 on_every_backend!(
     a_timer_across_calls_is_counted_once,
     a_meeting_counts_its_real_times_not_its_plan,
+    a_reopened_protocol_counts_at_its_last_close,
 );
 
 /// An answered inbound call of `who` talking from `start` for `talk_s`
@@ -361,4 +363,149 @@ async fn a_meeting_counts_its_real_times_not_its_plan(b: Backend) {
     assert_eq!(hours[0]["scheduled_minutes"], 135, "{hours:?}");
     assert_eq!(hours[0]["realised_minutes"], 95, "{hours:?}");
     assert_eq!(r["demand"]["contact_minutes"], 95, "{}", r["demand"]);
+}
+
+/// A reopened protocol (docs/reports.md): a reopen undoes the close, the
+/// SLA judges the last close against the same deadline, and the week of a
+/// reopen counts it once. Worked out by hand, week 47 of 2026 (Monday 16
+/// to Sunday 22 November) and the weeks either side:
+///
+/// - P1 due Wednesday 18:00: closed Tuesday 10:00 (in time), reopened
+///   Wednesday 09:00, closed Thursday 16:00: concluded in week 47, late;
+/// - P2 due Friday 18:00: closed Tuesday 12:00, reopened Wednesday 10:00,
+///   closed 11:00, reopened 13:00, closed 15:00: concluded in time,
+///   reopened (once, though twice over);
+/// - P3 without a deadline, Monday 09:00 to 15:00 (within the default
+///   16 business hours): concluded in time, never reopened;
+/// - P4 due Friday 13 November (week 46), closed in time on Thursday the
+///   12th, reopened Tuesday the 17th 11:00, closed Tuesday the 24th
+///   (week 48) 10:00: week 46 loses its conclusion, week 47 counts the
+///   reopen, week 48 concludes it late against the deadline it always had.
+///
+/// Week 47: concluded 3, within 2, SLA 2/3, reopened 3. Week 46: nothing
+/// concluded (no SLA). Week 48: concluded 1, within 0, reopened 0.
+async fn a_reopened_protocol_counts_at_its_last_close(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let prov = json(
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // (opened, deadline, [close, reopen, close, ...]) as they happened.
+    let lives: [(i64, Option<i64>, Vec<i64>); 4] = [
+        (
+            sp(16, 9, 0),
+            Some(sp(18, 18, 0)),
+            vec![sp(17, 10, 0), sp(18, 9, 0), sp(19, 16, 0)],
+        ),
+        (
+            sp(16, 9, 0),
+            Some(sp(20, 18, 0)),
+            vec![
+                sp(17, 12, 0),
+                sp(18, 10, 0),
+                sp(18, 11, 0),
+                sp(18, 13, 0),
+                sp(18, 15, 0),
+            ],
+        ),
+        (sp(16, 9, 0), None, vec![sp(16, 15, 0)]),
+        (
+            sp(9, 9, 0),
+            Some(sp(13, 18, 0)),
+            vec![sp(12, 10, 0), sp(17, 11, 0), sp(24, 10, 0)],
+        ),
+    ];
+    let mut sqls = Vec::new();
+    for (opened, due, steps) in &lives {
+        let id = json(
+            app.post(
+                "/api/protocols",
+                json!({"provider_id": prov["id"], "owner_id": ana, "category": "incident",
+                       "due_at": due.map(iso)}),
+            )
+            .await,
+            201,
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap();
+        // Through the API, as the desk would; the clock is set after.
+        for (i, _) in steps.iter().enumerate() {
+            let verb = if i % 2 == 0 { "close" } else { "reopen" };
+            json(
+                app.post(&format!("/api/protocols/{id}/{verb}"), json!({}))
+                    .await,
+                200,
+            )
+            .await;
+        }
+        let last = steps[steps.len() - 1];
+        sqls.push(format!(
+            "UPDATE protocols SET opened_at = {opened}, closed_at = {last} WHERE id = {id}"
+        ));
+        // The reopens in order, each with the close it undid.
+        for (n, pair) in steps.chunks(2).enumerate() {
+            if let [closed, reopened] = pair {
+                sqls.push(format!(
+                    "UPDATE protocol_reopens SET reopened_at = {reopened}, closed_at = {closed} \
+                     WHERE id = (SELECT id FROM protocol_reopens WHERE protocol_id = {id} \
+                     ORDER BY id LIMIT 1 OFFSET {n})"
+                ));
+            }
+        }
+    }
+    exec(&app.db_url, &sqls).await;
+
+    let week = |w: &str| {
+        let app = &app;
+        let w = w.to_string();
+        async move { json(app.get(&format!("/api/reports/weekly?week={w}")).await, 200).await }
+    };
+    let r = week("2026-W47").await;
+    let s = &r["sla"];
+    assert_eq!(
+        (
+            s["concluded"].as_i64(),
+            s["within_deadline"].as_i64(),
+            s["reopened"].as_i64()
+        ),
+        (Some(3), Some(2), Some(3)),
+        "{s}"
+    );
+    assert!((s["ratio"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let e = r["evolution"].as_array().unwrap();
+    assert_eq!(e[7]["week"], "2026-W47");
+    assert!((e[7]["sla"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(e[6]["week"], "2026-W46");
+    assert!(e[6]["sla"].is_null(), "P4's close in week 46 was undone");
+    let r46 = week("2026-W46").await;
+    assert_eq!(
+        (
+            r46["sla"]["concluded"].as_i64(),
+            r46["sla"]["reopened"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    let r48 = week("2026-W48").await;
+    assert_eq!(
+        (
+            r48["sla"]["concluded"].as_i64(),
+            r48["sla"]["within_deadline"].as_i64(),
+            r48["sla"]["reopened"].as_i64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "P4, late against the deadline it always had"
+    );
+    // The column is in every table of the item, in both languages.
+    let (_, _, en_csv) = report_as(&app, "csv", Some("en")).await;
+    let en_csv = String::from_utf8(en_csv).unwrap();
+    assert!(en_csv.contains("Reopened"), "{en_csv}");
+    let (_, _, pt_csv) = report_as(&app, "csv", None).await;
+    assert!(String::from_utf8(pt_csv).unwrap().contains("Reabertos"));
 }

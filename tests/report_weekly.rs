@@ -10,7 +10,7 @@
 mod report_checks;
 mod support;
 
-use report_checks::seed::{call, consultant, find, iso, report_as, rows, sp, task};
+use report_checks::seed::{call, consultant, exec, find, iso, report_as, rows, sp, task};
 use report_checks::{check_in_chromium, smtp_sink, subject_line};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
@@ -427,21 +427,6 @@ async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
         400,
     )
     .await;
-}
-
-async fn exec(url: &str, sqls: &[String]) {
-    use sqlx::Connection;
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        for s in sqls {
-            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
-        }
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        for s in sqls {
-            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
-        }
-    }
 }
 
 /// The English item titles: none may appear in the Portuguese page.

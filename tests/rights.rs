@@ -228,6 +228,21 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
             Need::Manager,
             |_, _| (format!("/api/protocols/{NONE}/close"), Body::None),
         ),
+        ("PATCH", "/api/protocols/{id}", Need::Manager, |_, m| {
+            (
+                format!("/api/protocols/{}", m.protocol),
+                J(json!({"subject": "walked"})),
+            )
+        }),
+        (
+            "POST",
+            "/api/protocols/{id}/reopen",
+            Need::Manager,
+            |_, _| (format!("/api/protocols/{NONE}/reopen"), Body::None),
+        ),
+        ("GET", "/api/protocols/{id}/audit", Need::Own, |_, m| {
+            (format!("/api/protocols/{}/audit", m.protocol), Body::None)
+        }),
         ("GET", "/api/lookup", Need::Anyone, |_, _| {
             ("/api/lookup?number=%2B5511987654321".into(), Body::None)
         }),
@@ -302,6 +317,8 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"notes": "walked"})),
             )
         }),
+        // The scheduled-contact timers (a realised contact: 409 for
+        // whoever may act on it, the refusal for whoever may not).
         ("POST", "/api/contacts/{id}/start", Need::Own, |_, m| {
             (format!("/api/contacts/{}/start", m.contact), J(json!({})))
         }),

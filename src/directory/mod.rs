@@ -537,6 +537,7 @@ pub struct NewProtocol {
     pub provider_id: i64,
     #[serde(default)]
     pub owner_id: Option<i64>,
+    /// Left out (or blank), `support`.
     #[serde(default)]
     #[schema(schema_with = crate::http::schema::protocol_category)]
     pub category: String,
@@ -547,6 +548,28 @@ pub struct NewProtocol {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_at: Option<DateTime<chrono::FixedOffset>>,
+}
+
+/// What a protocol opened without a category (or with a blank one) is
+/// filed under: the desk's attendances are support unless said otherwise.
+pub const DEFAULT_PROTOCOL_CATEGORY: &str = "support";
+
+/// A manager's edit of a protocol: only the fields given change.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolPatch {
+    /// Blank files it under `support`, as when opening.
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::protocol_category_or_null)]
+    pub category: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = crate::http::schema::protocol_subject_or_null)]
+    pub subject: Option<String>,
+    /// RFC 3339; null clears the deadline. A closed protocol's deadline
+    /// does not move (409): reopen it first.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_at: Option<Option<DateTime<chrono::FixedOffset>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

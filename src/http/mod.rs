@@ -74,6 +74,9 @@ pub struct AppState {
     /// The directory as routing reads it (absent in CLI commands), for
     /// who-is-calling on the live panels without a query per redraw.
     pub directory: Option<Arc<crate::directory::snapshot::SharedDirectory>>,
+    /// `tracking.communicate_completion_categories`: the protocol
+    /// categories whose close plans rule 4's task.
+    pub completion_categories: Arc<[String]>,
 }
 
 impl AppState {
@@ -100,6 +103,11 @@ impl AppState {
             console: Arc::new(console::Console::from_settings(settings)),
             live: crate::calls::live::channel().1,
             directory: None,
+            completion_categories: settings
+                .tracking
+                .communicate_completion_categories
+                .clone()
+                .into(),
         }
     }
 
@@ -173,9 +181,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             axum::routing::put(consultants::set_presence),
         )
         .route("/protocols", get(protocols::list).post(protocols::open))
-        .route("/protocols/{id}", get(protocols::get))
+        .route(
+            "/protocols/{id}",
+            get(protocols::get).patch(protocols::update),
+        )
         .route("/protocols/{id}/assign", post(protocols::assign))
         .route("/protocols/{id}/close", post(protocols::close))
+        .route("/protocols/{id}/reopen", post(protocols::reopen))
+        .route("/protocols/{id}/audit", get(protocols::audit))
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
         .route("/routing/simulate", post(lookup::simulate))

@@ -1,4 +1,8 @@
-//! Protocols (tickets): open, assign an owner, close, list.
+//! Protocols (tickets) over HTTP: open, edit, assign an owner, close
+//! (with rule 4, see `crate::tracking::service::protocols`), reopen, list,
+//! and their audit trail. Every write refreshes routing's copy of the
+//! directory, since the open protocols and their deadlines pick who
+//! attends a call.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,8 +14,12 @@ use super::error::{ApiError, ApiJson, ApiQuery, Id};
 use super::rights::Principal;
 use super::schema::{PROTOCOL_CATEGORY_MAX, PROTOCOL_NUMBER_MAX, PROTOCOL_SUBJECT_MAX};
 use super::AppState;
-use crate::directory::{AssignOwner, NewProtocol, Page, Protocol, ProtocolStatus};
-use crate::store::{ProtocolQuery, ProtocolRecord};
+use crate::directory::{
+    AssignOwner, NewProtocol, Page, Protocol, ProtocolPatch, ProtocolStatus,
+    DEFAULT_PROTOCOL_CATEGORY,
+};
+use crate::store::{AuditEntry, ProtocolQuery, ProtocolRecord};
+use crate::tracking::service;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -33,6 +41,16 @@ fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
         ));
     }
     Ok(s.trim().to_string())
+}
+
+/// A category as written, or the default one when blank.
+fn category(s: &str) -> Result<String, ApiError> {
+    let c = text("category", s, PROTOCOL_CATEGORY_MAX)?;
+    Ok(if c.is_empty() {
+        DEFAULT_PROTOCOL_CATEGORY.to_string()
+    } else {
+        c
+    })
 }
 
 #[utoipa::path(get, path = "/api/protocols", params(ProtocolListParams),
@@ -76,7 +94,7 @@ pub async fn open(
         number,
         provider_id: body.provider_id,
         owner_id: body.owner_id,
-        category: text("category", &body.category, PROTOCOL_CATEGORY_MAX)?,
+        category: category(&body.category)?,
         subject: text("subject", &body.subject, PROTOCOL_SUBJECT_MAX)?,
         due_at_ms: body.due_at.map(|d| d.timestamp_millis()),
     };
@@ -110,15 +128,82 @@ pub async fn assign(
     Ok(Json(p))
 }
 
+/// Closes an open protocol. For the categories in
+/// `tracking.communicate_completion_categories` (default `support`) the
+/// same transaction plans rule 4's "communicate-completion" task for the
+/// owner (or, without one, for the closer when they are a consultant); if
+/// that task cannot be created the protocol stays open.
 #[utoipa::path(post, path = "/api/protocols/{id}/close", params(("id" = i64, Path)),
-    responses((status = 200, body = Protocol), (status = 409, body = super::error::ErrorBody)),
+    responses((status = 200, body = Protocol), (status = 409, body = super::error::ErrorBody,
+        description = "Already closed (`conflict`), or rule 4 applies and the protocol has no \
+            owner while the closer is no consultant (`owner_required`: assign an owner first)")),
     security(("bearer" = [])))]
-pub async fn close(State(st): State<AppState>, Id(id): Id) -> Result<Json<Protocol>, ApiError> {
-    let p = st.store.close_protocol(id).await?;
+pub async fn close(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Protocol>, ApiError> {
+    let closer = service::Closer {
+        person: &who.person,
+        consultant_id: who.consultant_id,
+    };
+    let (p, _) = service::close_protocol(&st.store, id, closer, &st.completion_categories).await?;
     st.directory_changed();
-    // Rule 4: the owner tells the client it is done.
-    if let Err(e) = crate::tracking::service::on_protocol_closed(&st.store, &p).await {
-        tracing::warn!(error = %e, protocol = p.id, "communicate-completion task not created");
-    }
     Ok(Json(p))
+}
+
+/// Opens a closed protocol again: its deadline stays, its close is undone
+/// (the weekly report judges the next close against the deadline and
+/// counts the reopen), and rule 4's still-planned task is cancelled.
+#[utoipa::path(post, path = "/api/protocols/{id}/reopen", params(("id" = i64, Path)),
+    responses((status = 200, body = Protocol), (status = 409, body = super::error::ErrorBody,
+        description = "The protocol is open")),
+    security(("bearer" = [])))]
+pub async fn reopen(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Protocol>, ApiError> {
+    let p = service::reopen_protocol(&st.store, id, &who.person).await?;
+    st.directory_changed();
+    Ok(Json(p))
+}
+
+/// Edits a protocol's category, subject or deadline (`due_at`, null
+/// clears it); each changed field goes to the audit trail.
+#[utoipa::path(patch, path = "/api/protocols/{id}", params(("id" = i64, Path)),
+    request_body = ProtocolPatch,
+    responses((status = 200, body = Protocol), (status = 409, body = super::error::ErrorBody,
+        description = "The deadline of a closed protocol does not move: reopen it first")),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ProtocolPatch>,
+) -> Result<Json<Protocol>, ApiError> {
+    let patch = service::ProtocolPatch {
+        category: body.category.as_deref().map(category).transpose()?,
+        subject: body
+            .subject
+            .as_deref()
+            .map(|s| text("subject", s, PROTOCOL_SUBJECT_MAX))
+            .transpose()?,
+        due_at_ms: body.due_at.map(|d| d.map(|d| d.timestamp_millis())),
+    };
+    let p = service::update_protocol(&st.store, id, patch, &who.person).await?;
+    st.directory_changed();
+    Ok(Json(p))
+}
+
+/// Who changed what of a protocol, when: edits, closes and reopens.
+#[utoipa::path(get, path = "/api/protocols/{id}/audit", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn audit(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    who.may_see(st.store.get_protocol(id).await?.owner_id)?;
+    Ok(Json(st.store.audit_trail("protocol", id).await?))
 }

@@ -101,6 +101,9 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("GET", "/api/protocols/{id}", Need::Own),
     ("POST", "/api/protocols/{id}/assign", Need::Manager),
     ("POST", "/api/protocols/{id}/close", Need::Manager),
+    ("PATCH", "/api/protocols/{id}", Need::Manager),
+    ("POST", "/api/protocols/{id}/reopen", Need::Manager),
+    ("GET", "/api/protocols/{id}/audit", Need::Own),
     // A person's own desk.
     ("PUT", "/api/consultants/{id}/presence", Need::Own),
     ("GET", "/api/calls", Need::Own),

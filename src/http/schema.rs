@@ -261,6 +261,16 @@ pub fn protocol_subject() -> Object {
     text(PROTOCOL_SUBJECT_MAX, false)
 }
 
+/// In a patch: null or absent leaves the category as it is.
+pub fn protocol_category_or_null() -> Object {
+    text(PROTOCOL_CATEGORY_MAX, true)
+}
+
+/// In a patch: null or absent leaves the subject as it is.
+pub fn protocol_subject_or_null() -> Object {
+    text(PROTOCOL_SUBJECT_MAX, true)
+}
+
 /// Declares a function per closed set of words, for `schema_with`: the
 /// document's enum and the handler's check read the same constant.
 macro_rules! word_sets {

@@ -37,6 +37,9 @@ impl From<TrackingError> for ApiError {
             TrackingError::RoomBooked(_) => {
                 ApiError::new(StatusCode::CONFLICT, "room_booked", e.to_string())
             }
+            TrackingError::OwnerRequired(_) => {
+                ApiError::new(StatusCode::CONFLICT, "owner_required", e.to_string())
+            }
         }
     }
 }

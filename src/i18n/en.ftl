@@ -327,7 +327,7 @@ report-def-asa = Mean wait of the answered offered calls.
 report-def-aht-term = AHT (average handling time)
 report-def-aht = Mean talk time of the answered calls.
 report-def-sla-term = SLA
-report-def-sla = Protocols concluded within their deadline ÷ protocols concluded in the week. The deadline is the protocol's own, else the default deadline in business hours on the desk's calendar.
+report-def-sla = Protocols concluded within their deadline ÷ protocols concluded in the week. The deadline is the protocol's own, else the default deadline in business hours on the desk's calendar. A reopened protocol counts at its last close, against the same deadline; Reopened counts the protocols reopened in the week.
 report-def-realised-term = Realised time
 report-def-realised = The part of each task or contact that falls inside the week.
 report-def-change-term = Week-over-week change
@@ -355,6 +355,8 @@ report-chart-no_data_for = No data for { $series }.
 mail-subject = protocall weekly report { $week }
 mail-intro = The consulting desk's weekly report, week { $week } ({ $from } to { $to }).
 mail-attachments = Attached: the spreadsheet (XLSX) and the data as CSV. The full report, with charts, is the HTML version of this message.
+# Protocols reopened (the SLA item; see docs/reports.md).
+report-col-reopened = Reopened
 # Administration (/admin): tokens, people and roles, the directory import.
 admin-title = Administration
 admin-nav = Administration sections
@@ -518,6 +520,8 @@ api-error-sip_not_running = The SIP side is not running in this process.
 api-error-store_unavailable = The database could not complete the request; try again shortly.
 api-error-unauthorized = A valid bearer token is required (Authorization: Bearer <token>).
 api-error-unsupported_media_type = Expected Content-Type: application/json.
+# Closing a protocol that rule 4 applies to, with nobody to tell the client.
+api-error-owner_required = The protocol has no owner to communicate its completion: assign an owner first. { $detail }
 
 desk-week_title = My week
 desk-week_none = Nothing scheduled or logged this week.

@@ -327,7 +327,7 @@ report-def-asa = Espera média das chamadas oferecidas que foram atendidas.
 report-def-aht-term = TMA (tempo médio de atendimento)
 report-def-aht = Tempo médio de conversa das chamadas atendidas.
 report-def-sla-term = ANS (acordo de nível de serviço)
-report-def-sla = Protocolos concluídos dentro do prazo ÷ protocolos concluídos na semana. O prazo é o do próprio protocolo; sem ele, vale o prazo padrão em horas úteis, no calendário da consultoria.
+report-def-sla = Protocolos concluídos dentro do prazo ÷ protocolos concluídos na semana. O prazo é o do próprio protocolo; sem ele, vale o prazo padrão em horas úteis, no calendário da consultoria. Um protocolo reaberto conta no seu último encerramento, contra o mesmo prazo; Reabertos conta os protocolos reabertos na semana.
 report-def-realised-term = Tempo realizado
 report-def-realised = A parte de cada tarefa ou contato que cai dentro da semana.
 report-def-change-term = Variação semana a semana
@@ -355,6 +355,8 @@ report-chart-no_data_for = Sem dados de { $series }.
 mail-subject = protocall: relatório semanal, semana { $week }
 mail-intro = Relatório semanal da consultoria, semana { $week } (de { $from } a { $to }).
 mail-attachments = Em anexo, a planilha (XLSX) e os dados em CSV. O relatório completo, com gráficos, está na versão HTML desta mensagem.
+# Protocolos reabertos (o item de ANS; veja docs/reports.md).
+report-col-reopened = Reabertos
 # Administração (/admin): tokens, pessoas e papéis, importação do cadastro.
 admin-title = Administração
 admin-nav = Partes da administração
@@ -518,6 +520,8 @@ api-error-sip_not_running = O lado SIP não está rodando neste processo.
 api-error-store_unavailable = O banco de dados não conseguiu concluir o pedido; tente de novo em instantes.
 api-error-unauthorized = É preciso um token válido (Authorization: Bearer <token>).
 api-error-unsupported_media_type = Esperado Content-Type: application/json.
+# Encerrar um protocolo ao qual a regra 4 se aplica, sem ninguém para avisar o cliente.
+api-error-owner_required = O protocolo não tem responsável para comunicar a conclusão: atribua um responsável primeiro. { $detail }
 
 desk-week_title = Minha semana
 desk-week_none = Nada agendado nem registrado nesta semana.

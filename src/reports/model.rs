@@ -172,6 +172,10 @@ pub struct Sla {
     /// Of those, within their deadline.
     pub within_deadline: i64,
     pub ratio: Option<f64>,
+    /// Protocols reopened in the week (each once): a close that did not
+    /// hold. A reopened protocol is judged again at its next close.
+    #[serde(default)]
+    pub reopened: i64,
     /// The deadline for protocols opened without one, in business hours.
     pub default_deadline_hours: i64,
     /// Inbound calls offered to the desk in the week.

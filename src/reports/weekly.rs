@@ -21,7 +21,9 @@
 //! - SLA ("ANS") = protocols concluded in the week within their deadline /
 //!   concluded; the deadline is the protocol's own, else
 //!   `reports.default_deadline_hours` business hours on the desk's
-//!   calendar (the dialplan's hours and holidays);
+//!   calendar (the dialplan's hours and holidays); a reopen undoes a
+//!   close, so a reopened protocol counts at its last close, against the
+//!   same deadline, and the week it was reopened counts it as reopened;
 //! - capacity = each consultant's working minutes in the week minus
 //!   holidays and absences; demand = attended contacts + realised tasks
 //!   (counted once, as above) +
@@ -709,6 +711,7 @@ pub async fn weekly(
         concluded,
         within_deadline: within,
         ratio: ratio(within, concluded),
+        reopened: store.protocols_reopened_in(from, to).await?,
         default_deadline_hours: cfg.default_deadline_hours,
         offered: offered_n,
         answered: answered_n,

@@ -1,25 +1,22 @@
-//! Directory persistence: providers, numbers, provider users, consultants,
-//! protocols. Inputs arrive validated (see `crate::directory`); what only the
-//! database can check (uniqueness, references) comes back as a typed
-//! [`StoreError`].
+//! Directory persistence: providers, numbers, provider users, consultants
+//! and the lookup of a number (protocols live in `protocols`). Inputs
+//! arrive validated (see `crate::directory`); what only the database can
+//! check (uniqueness, references) comes back as a typed [`StoreError`].
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use super::protocols::PROTOCOL_COLS;
 use super::{get, get_bool, now_ms, Arg, Filter, Store, StoreError};
 use crate::directory::{
-    Consultant, Page, PhoneNumber, Protocol, ProtocolStatus, Provider, ProviderFields,
-    ProviderUser, SipCredentials,
+    Consultant, Page, PhoneNumber, Protocol, Provider, ProviderFields, ProviderUser, SipCredentials,
 };
 
 const PROVIDER_COLS: &str = "id, name, tax_id, consulting, contract_valid_from, \
                              contract_valid_until, created_at, updated_at";
 const CONSULTANT_COLS: &str = "id, name, sip_username, email, weekly_capacity_hours, active, \
                                role, presence, created_at, updated_at";
-const PROTOCOL_COLS: &str =
-    "id, number, provider_id, owner_id, category, subject, status, opened_at, due_at, closed_at";
-
 /// Paging bounds shared by every list endpoint.
 pub const MAX_PAGE: i64 = 500;
 pub const DEFAULT_PAGE: i64 = 50;
@@ -40,15 +37,6 @@ pub struct ConsultantQuery {
     pub offset: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ProtocolQuery {
-    pub owner_id: Option<i64>,
-    pub provider_id: Option<i64>,
-    pub status: Option<ProtocolStatus>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
 /// Fields of a consultant as written; HA1 values already derived.
 #[derive(Clone)]
 pub struct ConsultantRecord {
@@ -60,17 +48,6 @@ pub struct ConsultantRecord {
     pub weekly_capacity_hours: f64,
     pub active: bool,
     pub role: crate::directory::Role,
-}
-
-/// A protocol to open, validated and with `due_at` in UTC milliseconds.
-#[derive(Debug, Clone)]
-pub struct ProtocolRecord {
-    pub number: Option<String>,
-    pub provider_id: i64,
-    pub owner_id: Option<i64>,
-    pub category: String,
-    pub subject: String,
-    pub due_at_ms: Option<i64>,
 }
 
 fn date_text(d: Option<NaiveDate>) -> Option<String> {
@@ -132,26 +109,6 @@ impl Store {
             in_call: false,
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),
-        })
-    }
-
-    fn protocol_from_row(&self, r: &AnyRow) -> Result<Protocol, StoreError> {
-        let status: String = get(r, "status")?;
-        Ok(Protocol {
-            id: get(r, "id")?,
-            number: get(r, "number")?,
-            provider_id: get(r, "provider_id")?,
-            owner_id: get(r, "owner_id")?,
-            category: get(r, "category")?,
-            subject: get(r, "subject")?,
-            status: if status == "closed" {
-                ProtocolStatus::Closed
-            } else {
-                ProtocolStatus::Open
-            },
-            opened_at: self.ts(get(r, "opened_at")?),
-            due_at: self.opt_ts(get(r, "due_at")?),
-            closed_at: self.opt_ts(get(r, "closed_at")?),
         })
     }
 
@@ -640,136 +597,6 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?;
         rows.iter().map(credentials_from_row).collect()
-    }
-
-    // ---- protocols ---------------------------------------------------------
-
-    pub async fn open_protocol(&self, p: &ProtocolRecord) -> Result<Protocol, StoreError> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        // A provisional unique number lets the database hand out the id that
-        // the generated number is made of, in the same transaction.
-        let provisional = p
-            .number
-            .clone()
-            .unwrap_or_else(|| format!("pending-{now}-{}", p.provider_id));
-        let row = sqlx::query(
-            "INSERT INTO protocols (number, provider_id, owner_id, category, subject, status, \
-             opened_at, due_at, closed_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, NULL) \
-             RETURNING id",
-        )
-        .bind(provisional)
-        .bind(p.provider_id)
-        .bind(p.owner_id)
-        .bind(p.category.clone())
-        .bind(p.subject.clone())
-        .bind(now)
-        .bind(p.due_at_ms)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| match StoreError::classify(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "protocol number `{}` already exists",
-                p.number.clone().unwrap_or_default()
-            )),
-            StoreError::Reference(_) => {
-                StoreError::Reference("provider_id or owner_id does not exist".into())
-            }
-            other => other,
-        })?;
-        let id: i64 = get(&row, "id")?;
-        if p.number.is_none() {
-            let year = self.ts(now).year();
-            sqlx::query("UPDATE protocols SET number = $1 WHERE id = $2")
-                .bind(format!("{year}-{id:06}"))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
-        }
-        tx.commit().await?;
-        self.get_protocol(id).await
-    }
-
-    pub async fn get_protocol(&self, id: i64) -> Result<Protocol, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROTOCOL_COLS} FROM protocols WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("protocol {id}")))?;
-        self.protocol_from_row(&row)
-    }
-
-    /// A protocol's id by its number.
-    pub async fn protocol_by_number(&self, number: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT id FROM protocols WHERE number = $1")
-            .bind(number.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| get(&r, "id")).transpose()
-    }
-
-    pub async fn assign_protocol(&self, id: i64, owner_id: i64) -> Result<Protocol, StoreError> {
-        let done = sqlx::query("UPDATE protocols SET owner_id = $1 WHERE id = $2")
-            .bind(owner_id)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(|e| match StoreError::classify(e) {
-                StoreError::Reference(_) => {
-                    StoreError::Reference(format!("consultant {owner_id} does not exist"))
-                }
-                other => other,
-            })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("protocol {id}")));
-        }
-        self.get_protocol(id).await
-    }
-
-    /// Closes an open protocol; closing a closed one is a conflict, so a
-    /// double click cannot move its `closed_at`.
-    pub async fn close_protocol(&self, id: i64) -> Result<Protocol, StoreError> {
-        let done = sqlx::query(
-            "UPDATE protocols SET status = 'closed', closed_at = $1 WHERE id = $2 AND status = 'open'",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            let p = self.get_protocol(id).await?;
-            return Err(StoreError::Conflict(format!(
-                "protocol {} is already closed",
-                p.number
-            )));
-        }
-        self.get_protocol(id).await
-    }
-
-    pub async fn list_protocols(&self, q: &ProtocolQuery) -> Result<Page<Protocol>, StoreError> {
-        let mut f = Filter::default();
-        if let Some(o) = q.owner_id {
-            f.push("owner_id = $?", Arg::Int(o));
-        }
-        if let Some(p) = q.provider_id {
-            f.push("provider_id = $?", Arg::Int(p));
-        }
-        if let Some(s) = q.status {
-            f.push("status = $?", Arg::Text(s.as_str().into()));
-        }
-        self.page_of(
-            "protocols",
-            PROTOCOL_COLS,
-            "id",
-            &f,
-            q.limit,
-            q.offset,
-            |r| self.protocol_from_row(r),
-        )
-        .await
     }
 
     // ---- lookup ------------------------------------------------------------

@@ -78,6 +78,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
     },
     Migration {
+        version: 12,
+        name: "protocols_reopen",
+        sqlite: include_str!("../../migrations/sqlite/0012_protocols_reopen.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_protocols_reopen.sql"),
+    },
+    Migration {
         version: 13,
         name: "accounting_attendance",
         sqlite: include_str!("../../migrations/sqlite/0013_accounting_attendance.sql"),

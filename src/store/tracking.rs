@@ -318,20 +318,25 @@ impl Store {
         get(&r, "n")
     }
 
-    /// Whether the protocol already has a task of this category.
-    pub async fn protocol_has_task(
+    /// The protocol's tasks of a category: (id, status, created_at), oldest
+    /// first.
+    pub async fn protocol_tasks(
         &self,
         c: &mut Conn,
         protocol: i64,
         category: &str,
-    ) -> Result<bool, StoreError> {
-        let r =
-            sqlx::query("SELECT COUNT(*) AS n FROM tasks WHERE protocol_id = $1 AND category = $2")
-                .bind(protocol)
-                .bind(category.to_string())
-                .fetch_one(&mut *c)
-                .await?;
-        Ok(get::<i64>(&r, "n")? > 0)
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, created_at FROM tasks WHERE protocol_id = $1 AND category = $2 \
+             ORDER BY id",
+        )
+        .bind(protocol)
+        .bind(category.to_string())
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get(r, "status")?, get(r, "created_at")?)))
+            .collect()
     }
 
     // ---- audit ----------------------------------------------------------

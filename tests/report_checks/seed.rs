@@ -112,3 +112,18 @@ pub async fn report_as(
         .map(|v| v.to_str().unwrap().to_string());
     (ctype, lang, r.bytes().await.unwrap().to_vec())
 }
+
+pub async fn exec(url: &str, sqls: &[String]) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        for s in sqls {
+            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        for s in sqls {
+            sqlx::Executor::execute(&mut c, s.as_str()).await.unwrap();
+        }
+    }
+}

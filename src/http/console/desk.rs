@@ -75,7 +75,9 @@ pub(super) fn tracking_failed(s: &Session, e: TrackingError) -> Response {
         TrackingError::Invalid { .. }
         | TrackingError::Unknown { .. }
         | TrackingError::State { .. }
-        | TrackingError::RoomBooked(_) => back("err", "invalid"),
+        | TrackingError::RoomBooked(_)
+        // The console closes no protocols; should it, this is its refusal.
+        | TrackingError::OwnerRequired(_) => back("err", "invalid"),
         TrackingError::Overlap { .. } => back("err", "overlap"),
         TrackingError::NotRunning(_) => back("err", "not_running"),
     }

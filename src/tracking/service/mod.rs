@@ -47,6 +47,13 @@ pub enum TrackingError {
     NotRunning(i64),
     #[error("the room is already booked then (contacts {0:?})")]
     RoomBooked(Vec<i64>),
+    /// Rule 4 needs someone to tell the client, and nobody can: the
+    /// protocol has no owner and whoever closes it is no consultant.
+    #[error(
+        "protocol {0} has no owner to communicate its completion, and the closer is no \
+         consultant: assign an owner first (POST /api/protocols/{{id}}/assign)"
+    )]
+    OwnerRequired(String),
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> TrackingError {

@@ -1,27 +1,109 @@
-//! The process's rule 4: closing a protocol asks its owner to communicate
-//! the completion to the client.
+//! A protocol's life as the desk's rules see it: editing its deadline,
+//! category and subject, closing it (with the process's rule 4, "every
+//! support attendance gets a communicate-completion task", in the same
+//! transaction) and reopening it, every change audited under the person.
+//!
+//! Rule 4 applies to the categories `tracking.communicate_completion_categories`
+//! lists (default `support`), compared ignoring case and surrounding
+//! spaces. The task goes to the protocol's owner; a protocol without one
+//! gives it to the person closing when they are a consultant, and is
+//! otherwise refused (assign an owner first). A close creates no task when
+//! this round of the attendance (since the protocol was opened or last
+//! reopened) already has one, or when one from before is still running;
+//! a reopen cancels the planned (not started) ones, since the completion
+//! they were to announce no longer holds. See docs/tracking.md.
 
 use super::*;
+use crate::store::ProtocolFields;
 
-/// Rule 4: a closed protocol's owner communicates the completion. Creates
-/// that task unless the protocol already has one; returns it when created.
-pub async fn on_protocol_closed(
+/// Who closes a protocol: the person (for the audit trail) and the
+/// consultant they are, if any (who rule 4 falls back to).
+#[derive(Debug, Clone, Copy)]
+pub struct Closer<'a> {
+    pub person: &'a str,
+    pub consultant_id: Option<i64>,
+}
+
+/// What a manager changes in a protocol; `None` leaves a field alone,
+/// `due_at_ms: Some(None)` clears the deadline. Texts arrive validated.
+#[derive(Debug, Clone, Default)]
+pub struct ProtocolPatch {
+    pub category: Option<String>,
+    pub subject: Option<String>,
+    pub due_at_ms: Option<Option<i64>>,
+}
+
+/// Whether rule 4 applies to a protocol of `category`.
+pub fn asks_for_completion(categories: &[String], category: &str) -> bool {
+    let category = category.trim();
+    categories
+        .iter()
+        .any(|c| c.trim().eq_ignore_ascii_case(category))
+}
+
+/// Closes protocol `id` and, for the configured categories, creates rule
+/// 4's task, all in one transaction: when the task cannot be created, the
+/// protocol stays open. Returns the protocol and the task created.
+pub async fn close_protocol(
     store: &Store,
-    p: &Protocol,
-) -> Result<Option<Task>, TrackingError> {
-    let Some(owner) = p.owner_id else {
-        return Ok(None);
-    };
+    id: i64,
+    closer: Closer<'_>,
+    categories: &[String],
+) -> Result<(Protocol, Option<Task>), TrackingError> {
+    let now = Utc::now().timestamp_millis();
     let mut tx = store.begin().await?;
-    if store
-        .protocol_has_task(&mut tx, p.id, COMMUNICATE_COMPLETION)
+    let p = store.close_protocol(&mut tx, id, now).await?;
+    audit_changes(
+        store,
+        &mut tx,
+        "protocol",
+        id,
+        [
+            ("status", Some("open".into()), Some("closed".into())),
+            ("closed_at", None, show(Some(now))),
+        ],
+        closer.person,
+    )
+    .await?;
+    let task = if asks_for_completion(categories, &p.category) {
+        communicate_completion(store, &mut tx, &p, closer, now).await?
+    } else {
+        None
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+    let task = match task {
+        Some(t) => Some(store.get_task(t).await?),
+        None => None,
+    };
+    Ok((p, task))
+}
+
+/// Rule 4 inside the close's transaction; the new task's id, or `None`
+/// when this round already has one.
+async fn communicate_completion(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    p: &Protocol,
+    closer: Closer<'_>,
+    now: i64,
+) -> Result<Option<i64>, TrackingError> {
+    let round = store.protocol_round_start(c, p.id).await?;
+    let covered = store
+        .protocol_tasks(c, p.id, COMMUNICATE_COMPLETION)
         .await?
-    {
+        .into_iter()
+        .any(|(_, status, created)| {
+            status == "running" || (status != "cancelled" && created >= round)
+        });
+    if covered {
         return Ok(None);
     }
-    let now = Utc::now().timestamp_millis();
+    let consultant = p
+        .owner_id
+        .or(closer.consultant_id)
+        .ok_or_else(|| TrackingError::OwnerRequired(p.number.clone()))?;
     let record = TaskRecord {
-        consultant_id: owner,
+        consultant_id: consultant,
         category: COMMUNICATE_COMPLETION.into(),
         protocol_id: Some(p.id),
         title: format!("Communicate the completion of protocol {}", p.number),
@@ -31,10 +113,10 @@ pub async fn on_protocol_closed(
         source: "rule".into(),
         ..Default::default()
     };
-    let id = store.insert_task(&mut tx, &record).await?;
+    let id = store.insert_task(c, &record).await?;
     store
         .audit(
-            &mut tx,
+            c,
             "task",
             id,
             "created",
@@ -43,6 +125,92 @@ pub async fn on_protocol_closed(
             "protocall",
         )
         .await?;
+    Ok(Some(id))
+}
+
+/// Opens closed protocol `id` again. Its deadline stays; its close is
+/// undone (the weekly report judges the next one, and counts the reopen);
+/// rule 4's planned tasks are cancelled. Reopening an open protocol is a
+/// conflict.
+pub async fn reopen_protocol(
+    store: &Store,
+    id: i64,
+    actor: &str,
+) -> Result<Protocol, TrackingError> {
+    let now = Utc::now().timestamp_millis();
+    let mut tx = store.begin().await?;
+    let (p, undone) = store.reopen_protocol(&mut tx, id, now, actor).await?;
+    audit_changes(
+        store,
+        &mut tx,
+        "protocol",
+        id,
+        [
+            ("status", Some("closed".into()), Some("open".into())),
+            ("closed_at", show(Some(undone)), None),
+        ],
+        actor,
+    )
+    .await?;
+    for (task, status, _) in store
+        .protocol_tasks(&mut tx, id, COMMUNICATE_COMPLETION)
+        .await?
+    {
+        if status != "planned" {
+            continue;
+        }
+        let mut rec = store.task_record(&mut tx, task).await?;
+        rec.status = "cancelled".into();
+        store.update_task(&mut tx, task, &rec).await?;
+        store
+            .audit(
+                &mut tx,
+                "task",
+                task,
+                "status",
+                Some(status),
+                Some("cancelled".into()),
+                actor,
+            )
+            .await?;
+    }
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Some(store.get_task(id).await?))
+    Ok(p)
+}
+
+/// Edits a protocol's category, subject and deadline, one audit entry per
+/// changed field. A closed protocol's deadline does not move (the SLA
+/// judged its close by it): reopen it first.
+pub async fn update_protocol(
+    store: &Store,
+    id: i64,
+    patch: ProtocolPatch,
+    actor: &str,
+) -> Result<Protocol, TrackingError> {
+    let mut tx = store.begin().await?;
+    let old = store.protocol_in(&mut tx, id).await?;
+    let old_due = old.due_at.map(|d| d.timestamp_millis());
+    let new = ProtocolFields {
+        category: patch.category.unwrap_or_else(|| old.category.clone()),
+        subject: patch.subject.unwrap_or_else(|| old.subject.clone()),
+        due_at_ms: patch.due_at_ms.unwrap_or(old_due),
+    };
+    if new.due_at_ms != old_due && old.status == crate::directory::ProtocolStatus::Closed {
+        return Err(conflict(
+            "due_at",
+            format!(
+                "protocol {} is closed and was judged by its deadline; reopen it before moving it",
+                old.number
+            ),
+        ));
+    }
+    store.update_protocol(&mut tx, id, &new).await?;
+    let changes = [
+        ("category", Some(old.category.clone()), Some(new.category)),
+        ("subject", Some(old.subject.clone()), Some(new.subject)),
+        ("due_at", show(old_due), show(new.due_at_ms)),
+    ];
+    audit_changes(store, &mut tx, "protocol", id, changes, actor).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(store.get_protocol(id).await?)
 }
