@@ -267,6 +267,9 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"status": "pending"})),
             )
         }),
+        ("GET", "/api/callbacks/{id}/audit", Need::Own, |_, m| {
+            (format!("/api/callbacks/{}/audit", m.callback), Body::None)
+        }),
         ("GET", "/api/contacts", Need::Own, |_, m| {
             (
                 format!("/api/contacts?consultant_id={}", m.consultant),

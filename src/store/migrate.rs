@@ -77,6 +77,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
     },
+    Migration {
+        version: 11,
+        name: "callbacks_closed_by_call",
+        sqlite: include_str!("../../migrations/sqlite/0011_callbacks_closed_by_call.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_callbacks_closed_by_call.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
