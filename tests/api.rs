@@ -787,8 +787,9 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
         call_id: "abc@host".into(),
         from_tag: "f1".into(),
         consultant_id: ana_id,
-        provider_id: Some(7),
-        protocol_id: Some(70),
+        // Its scheduled contact refers to the directory: no made-up ids.
+        provider_id: None,
+        protocol_id: None,
         caller_number: Some("+5511987654321".into()),
         reason: "busy".into(),
         created_at_ms: 1_764_000_010_000,
