@@ -296,6 +296,12 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"consultant_id": m.consultant})),
             )
         }),
+        ("POST", "/api/contacts/{id}/start", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/start", m.contact), J(json!({})))
+        }),
+        ("POST", "/api/contacts/{id}/stop", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/stop", m.contact), J(json!({})))
+        }),
         ("GET", "/api/contacts/{id}", Need::Own, |_, m| {
             (format!("/api/contacts/{}", m.contact), Body::None)
         }),
