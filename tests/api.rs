@@ -821,8 +821,10 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
     // Done needs the conversation's real times (rule 3).
     json(set(json!({"status": "done"})).await.unwrap(), 400).await;
     let done = json(
-        set(json!({"status": "done", "started_at": "2025-11-24T13:05:00Z",
-                   "ended_at": "2025-11-24T13:09:00Z"}))
+        set(
+            json!({"status": "done", "started_at": "2025-11-24T13:05:00Z",
+                   "ended_at": "2025-11-24T13:09:00Z"}),
+        )
         .await
         .unwrap(),
         200,

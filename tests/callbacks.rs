@@ -122,7 +122,11 @@ async fn a_call_between_owner_and_client_closes_the_call_back(b: Backend) {
     assert_eq!(c["started_at"], log["answered_at"]);
     assert_eq!(c["ended_at"], log["ended_at"]);
     assert!(c["planned_start"].is_string(), "the plan is kept: {c}");
-    let sched = contacts_of(&d.app, &format!("kind=scheduled&consultant_id={}", d.ana_id)).await;
+    let sched = contacts_of(
+        &d.app,
+        &format!("kind=scheduled&consultant_id={}", d.ana_id),
+    )
+    .await;
     assert_eq!(sched["total"], 1, "{sched}");
     // Ana's phone contacts: two missed calls, bia's call is bia's, and the
     // conversation once.
@@ -229,11 +233,7 @@ async fn put_status(app: &TestApp, id: i64, body: Value) -> reqwest::Response {
 
 /// (call-back status, contact status, contact started_at, ended_at).
 async fn both(app: &TestApp, id: i64) -> (Value, Value, Value, Value) {
-    let cb = json(
-        app.get("/api/callbacks?limit=100").await,
-        200,
-    )
-    .await;
+    let cb = json(app.get("/api/callbacks?limit=100").await, 200).await;
     let cb = cb["items"]
         .as_array()
         .unwrap()
@@ -242,7 +242,8 @@ async fn both(app: &TestApp, id: i64) -> (Value, Value, Value, Value) {
         .unwrap()
         .clone();
     let c = json(
-        app.get(&format!("/api/contacts/{}", cb["contact_id"])).await,
+        app.get(&format!("/api/contacts/{}", cb["contact_id"]))
+            .await,
         200,
     )
     .await;
@@ -290,7 +291,10 @@ async fn status_changes_move_the_contact_and_done_needs_the_times(b: Backend) {
     // Done without the conversation's times is refused, and changes nothing.
     let r = json(put_status(&app, id, json!({"status": "done"})).await, 400).await;
     assert_eq!(r["error"]["code"], "invalid_field", "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("started_at"));
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("started_at"));
     let r = put_status(
         &app,
         id,
@@ -319,13 +323,21 @@ async fn status_changes_move_the_contact_and_done_needs_the_times(b: Backend) {
     );
 
     // Cancelled, pending again, done: the contact follows each time.
-    let r = json(put_status(&app, id, json!({"status": "cancelled"})).await, 200).await;
+    let r = json(
+        put_status(&app, id, json!({"status": "cancelled"})).await,
+        200,
+    )
+    .await;
     assert!(r["closed_at"].is_string());
     assert_eq!(
         both(&app, id).await,
         (s("cancelled"), s("cancelled"), Value::Null, Value::Null)
     );
-    let r = json(put_status(&app, id, json!({"status": "pending"})).await, 200).await;
+    let r = json(
+        put_status(&app, id, json!({"status": "pending"})).await,
+        200,
+    )
+    .await;
     assert!(r["closed_at"].is_null());
     assert_eq!(
         both(&app, id).await,
@@ -350,9 +362,17 @@ async fn status_changes_move_the_contact_and_done_needs_the_times(b: Backend) {
             .timestamp_millis()
     };
     assert_eq!((ms(&started), ms(&ended)), (start, end));
-    assert_eq!(ms(&r["closed_at"]), start, "closed when the conversation began");
+    assert_eq!(
+        ms(&r["closed_at"]),
+        start,
+        "closed when the conversation began"
+    );
     // And back to pending: the plan again, the realised times cleared.
-    json(put_status(&app, id, json!({"status": "pending"})).await, 200).await;
+    json(
+        put_status(&app, id, json!({"status": "pending"})).await,
+        200,
+    )
+    .await;
     assert_eq!(
         both(&app, id).await,
         (s("pending"), s("scheduled"), Value::Null, Value::Null)
@@ -366,11 +386,14 @@ async fn status_changes_move_the_contact_and_done_needs_the_times(b: Backend) {
         .map(|e| e["new_value"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(statuses, ["cancelled", "pending", "done", "pending"]);
-    assert!(audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|e| e["actor"] == "token:test"), "{audit}");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "token:test"),
+        "{audit}"
+    );
 
     // The contact's own timer closes the call-back too.
     let contact = json(app.get("/api/callbacks").await, 200).await["items"][0]["contact_id"]
@@ -387,7 +410,11 @@ async fn status_changes_move_the_contact_and_done_needs_the_times(b: Backend) {
     )
     .await;
     // Cancelling while the timer runs is refused.
-    json(put_status(&app, id, json!({"status": "cancelled"})).await, 409).await;
+    json(
+        put_status(&app, id, json!({"status": "cancelled"})).await,
+        409,
+    )
+    .await;
     json(
         app.post(
             &format!("/api/contacts/{contact}/stop"),
@@ -455,8 +482,11 @@ async fn the_journal_closes_call_backs_once_by_provider_or_number(b: Backend) {
     let ana = consultant(&app, "ana").await;
     let bia = consultant(&app, "bia").await;
     let prov = json(
-        app.post("/api/providers", json!({"name": "NetSul", "consulting": true}))
-            .await,
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true}),
+        )
+        .await,
         201,
     )
     .await["id"]
@@ -474,9 +504,21 @@ async fn the_journal_closes_call_backs_once_by_provider_or_number(b: Backend) {
     // A call before the call-backs were made closes nothing; nor does
     // bia's call with NetSul.
     let before = [
-        Write::Call(call_row("early", ana, Some(prov), "+5511987654321", t0 - 60_000)),
+        Write::Call(call_row(
+            "early",
+            ana,
+            Some(prov),
+            "+5511987654321",
+            t0 - 60_000,
+        )),
         Write::Contact(answered("early", ana, Some(prov), t0 - 60_000, "done")),
-        Write::Call(call_row("bias", bia, Some(prov), "+5511987654321", t0 + 60_000)),
+        Write::Call(call_row(
+            "bias",
+            bia,
+            Some(prov),
+            "+5511987654321",
+            t0 + 60_000,
+        )),
         Write::Contact(answered("bias", bia, Some(prov), t0 + 60_000, "done")),
     ];
     let s = app.store.write_batch(&before).await.unwrap();
@@ -489,8 +531,22 @@ async fn the_journal_closes_call_backs_once_by_provider_or_number(b: Backend) {
         Write::Contact(answered("again", ana, Some(prov), t1, "open")),
         Write::Contact(answered("again", ana, Some(prov), t1, "done")),
     ];
-    assert_eq!(app.store.write_batch(&batch).await.unwrap().callbacks_closed, 1);
-    assert_eq!(app.store.write_batch(&batch).await.unwrap().callbacks_closed, 0);
+    assert_eq!(
+        app.store
+            .write_batch(&batch)
+            .await
+            .unwrap()
+            .callbacks_closed,
+        1
+    );
+    assert_eq!(
+        app.store
+            .write_batch(&batch)
+            .await
+            .unwrap()
+            .callbacks_closed,
+        0
+    );
     assert_eq!(pending(&app).await, 1);
     let page = contacts_of(&app, "call_id=again").await;
     assert_eq!(page["total"], 1, "{page}");
@@ -502,7 +558,14 @@ async fn the_journal_closes_call_backs_once_by_provider_or_number(b: Backend) {
         Write::Call(call_row("other", ana, None, "+5521999990000", t2)),
         Write::Contact(answered("other", ana, None, t2, "done")),
     ];
-    assert_eq!(app.store.write_batch(&batch).await.unwrap().callbacks_closed, 1);
+    assert_eq!(
+        app.store
+            .write_batch(&batch)
+            .await
+            .unwrap()
+            .callbacks_closed,
+        1
+    );
     assert_eq!(pending(&app).await, 0);
     // A call-back a call closed keeps the call's times: done again is
     // refused; pending again gives it a slot of its own and leaves the
@@ -523,13 +586,26 @@ async fn the_journal_closes_call_backs_once_by_provider_or_number(b: Backend) {
     )
     .await;
     json(r, 409).await;
-    let r = json(put_status(&app, id, json!({"status": "pending"})).await, 200).await;
+    let r = json(
+        put_status(&app, id, json!({"status": "pending"})).await,
+        200,
+    )
+    .await;
     assert!(r["closed_by_call"].is_null());
     assert_ne!(r["contact_id"], cb["contact_id"]);
-    let slot = json(app.get(&format!("/api/contacts/{}", r["contact_id"])).await, 200).await;
+    let slot = json(
+        app.get(&format!("/api/contacts/{}", r["contact_id"])).await,
+        200,
+    )
+    .await;
     assert_eq!(slot["status"], "scheduled");
     assert_eq!(slot["source"], "callback");
-    let kept = json(app.get(&format!("/api/contacts/{}", cb["contact_id"])).await, 200).await;
+    let kept = json(
+        app.get(&format!("/api/contacts/{}", cb["contact_id"]))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(kept["status"], "done");
     assert_eq!(kept["call_id"], "again");
 }

@@ -404,7 +404,9 @@ async fn consultant_and_manager_work_the_console_in_chromium() {
             .to_string()
     };
     let f = ana
-        .form(Locator::Css(&format!("form[action='/callbacks/{cb_id}/done']")))
+        .form(Locator::Css(&format!(
+            "form[action='/callbacks/{cb_id}/done']"
+        )))
         .await
         .unwrap();
     f.set_by_name("started", &sp(40)).await.unwrap();

@@ -895,7 +895,14 @@ fn logged_call(
         consultant: answered.map(|_| "ana".into()),
         rule: "consulting-without-protocol".into(),
         route: "owner".into(),
-        outcome: Some(if answered.is_some() { "answered" } else { "busy" }.into()),
+        outcome: Some(
+            if answered.is_some() {
+                "answered"
+            } else {
+                "busy"
+            }
+            .into(),
+        ),
         final_code: Some(if answered.is_some() { 200 } else { 486 }),
         started_at_ms: rang,
         ringing_at_ms: Some(rang),
@@ -975,7 +982,14 @@ async fn a_call_back_closed_by_a_call(b: Backend) {
         .as_i64()
         .unwrap();
     let mut writes = logged_call("w47-miss-1", ana, prov, sp(16, 10, 0), 20, None);
-    writes.extend(logged_call("w47-again", ana, prov, sp(16, 10, 30), 10, Some(720)));
+    writes.extend(logged_call(
+        "w47-again",
+        ana,
+        prov,
+        sp(16, 10, 30),
+        10,
+        Some(720),
+    ));
     writes.extend(logged_call("w47-miss-2", ana, prov, sp(17, 9, 0), 20, None));
     let summary = app.store.write_batch(&writes).await.unwrap();
     assert_eq!(summary.callbacks_created, 2);

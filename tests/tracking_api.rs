@@ -366,12 +366,16 @@ async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {
     )
     .await;
     assert_eq!(started["started"]["status"], "open");
-    assert_eq!(started["started"]["started_at"], "2026-11-24T14:07:00-03:00");
+    assert_eq!(
+        started["started"]["started_at"],
+        "2026-11-24T14:07:00-03:00"
+    );
     assert_eq!(started["stopped"]["id"], chat["started"]["id"]);
     assert_eq!(started["stopped"]["ended_at"], "2026-11-24T14:07:00-03:00");
     // A started meeting cannot start again, nor be marked done by copying.
     json(
-        app.post(&format!("/api/contacts/{id}/start"), json!({})).await,
+        app.post(&format!("/api/contacts/{id}/start"), json!({}))
+            .await,
         409,
     )
     .await;
@@ -401,7 +405,8 @@ async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {
     assert_eq!(done["duration_ms"], 55 * 60_000);
     assert_eq!(done["planned_start"], "2026-11-24T14:00:00-03:00");
     json(
-        app.post(&format!("/api/contacts/{id}/stop"), json!({})).await,
+        app.post(&format!("/api/contacts/{id}/stop"), json!({}))
+            .await,
         409,
     )
     .await;

@@ -302,7 +302,10 @@ async fn insert_contact_on(conn: &mut AnyConnection, s: &Slot<'_>) -> Result<i64
     .bind(s.protocol_id)
     .bind(s.due_at_ms)
     .bind(s.due_at_ms + CALLBACK_SLOT_MS)
-    .bind(format!("Call back {}", s.caller_number.unwrap_or("the client")))
+    .bind(format!(
+        "Call back {}",
+        s.caller_number.unwrap_or("the client")
+    ))
     .bind(now)
     .bind(now)
     .fetch_one(&mut *conn)
@@ -394,16 +397,15 @@ pub(crate) async fn close_by_call(
     }
     // The other party's number: the call log's row is journaled before
     // the call's contact.
-    let number: Option<String> = sqlx::query(
-        "SELECT caller_number FROM calls WHERE call_id = $1 AND from_tag = $2",
-    )
-    .bind(c.call_id.clone())
-    .bind(c.from_tag.clone())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| get::<Option<String>>(&r, "caller_number"))
-    .transpose()?
-    .flatten();
+    let number: Option<String> =
+        sqlx::query("SELECT caller_number FROM calls WHERE call_id = $1 AND from_tag = $2")
+            .bind(c.call_id.clone())
+            .bind(c.from_tag.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| get::<Option<String>>(&r, "caller_number"))
+            .transpose()?
+            .flatten();
     let rows = sqlx::query(
         "SELECT cb.id, cb.contact_id, ct.status AS contact_status, ct.source AS contact_source \
          FROM callbacks cb LEFT JOIN contacts ct ON ct.id = cb.contact_id \

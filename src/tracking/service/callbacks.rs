@@ -58,7 +58,10 @@ pub async fn set_callback_status(
         };
         span("ended_at", s, e)?;
         if e > Utc::now().timestamp_millis() + 60_000 {
-            return Err(conflict("ended_at", "the conversation cannot end in the future"));
+            return Err(conflict(
+                "ended_at",
+                "the conversation cannot end in the future",
+            ));
         }
     } else if times != (None, None) {
         return Err(invalid(
@@ -146,8 +149,16 @@ pub async fn set_callback_status(
         super::contacts::no_contact_overlap(store, &mut tx, &k, Some(contact)).await?;
         store.update_contact(&mut tx, contact, &k).await?;
         let changes = [
-            ("status", Some(before.status.clone()), Some(k.status.clone())),
-            ("started_at", show(before.started_at_ms), show(k.started_at_ms)),
+            (
+                "status",
+                Some(before.status.clone()),
+                Some(k.status.clone()),
+            ),
+            (
+                "started_at",
+                show(before.started_at_ms),
+                show(k.started_at_ms),
+            ),
             ("ended_at", show(before.ended_at_ms), show(k.ended_at_ms)),
         ];
         audit_changes(store, &mut tx, "contact", contact, changes, actor).await?;

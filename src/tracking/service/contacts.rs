@@ -258,7 +258,11 @@ pub async fn start_scheduled_contact(
     no_contact_overlap(store, &mut tx, &rec, Some(id)).await?;
     store.update_contact(&mut tx, id, &rec).await?;
     let changes = [
-        ("status", Some("scheduled".to_string()), Some("open".to_string())),
+        (
+            "status",
+            Some("scheduled".to_string()),
+            Some("open".to_string()),
+        ),
         ("started_at", None, show(Some(at_ms))),
     ];
     audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
@@ -461,4 +465,3 @@ pub async fn update_contact(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }
-

@@ -113,4 +113,3 @@ async fn audit_changes<const N: usize>(
     }
     Ok(())
 }
-

@@ -46,4 +46,3 @@ pub async fn on_protocol_closed(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Some(store.get_task(id).await?))
 }
-

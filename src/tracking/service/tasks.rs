@@ -321,4 +321,3 @@ pub async fn update_task(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_task(id).await?)
 }
-
