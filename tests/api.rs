@@ -787,8 +787,9 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
         call_id: "abc@host".into(),
         from_tag: "f1".into(),
         consultant_id: ana_id,
-        provider_id: Some(7),
-        protocol_id: Some(70),
+        // Its scheduled contact refers to the directory: no made-up ids.
+        provider_id: None,
+        protocol_id: None,
         caller_number: Some("+5511987654321".into()),
         reason: "busy".into(),
         created_at_ms: 1_764_000_010_000,
@@ -809,21 +810,33 @@ async fn call_log_and_callbacks_round_trip(b: Backend) {
     .await;
     assert_eq!(list["total"], 1);
     let cid = list["items"][0]["id"].as_i64().unwrap();
-    let set = |status: &'static str| {
+    let set = |body: serde_json::Value| {
         app.client
             .put(app.url(&format!("/api/callbacks/{cid}/status")))
             .bearer_auth(&app.token)
-            .json(&json!({ "status": status }))
+            .json(&body)
             .send()
     };
-    json(set("lost").await.unwrap(), 400).await;
-    let done = json(set("done").await.unwrap(), 200).await;
+    json(set(json!({"status": "lost"})).await.unwrap(), 400).await;
+    // Done needs the conversation's real times (rule 3).
+    json(set(json!({"status": "done"})).await.unwrap(), 400).await;
+    let done = json(
+        set(
+            json!({"status": "done", "started_at": "2025-11-24T13:05:00Z",
+                   "ended_at": "2025-11-24T13:09:00Z"}),
+        )
+        .await
+        .unwrap(),
+        200,
+    )
+    .await;
     assert_eq!(done["status"], "done");
+    assert_eq!(done["closed_at"], "2025-11-24T10:05:00-03:00");
     let missing = app
         .client
         .put(app.url("/api/callbacks/999999/status"))
         .bearer_auth(&app.token)
-        .json(&json!({"status": "done"}))
+        .json(&json!({"status": "cancelled"}))
         .send()
         .await
         .unwrap();

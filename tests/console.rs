@@ -380,11 +380,24 @@ async fn a_consultant_works_the_desk(b: Backend) {
     )
     .await;
     assert_eq!(r.status(), 403);
+    // Done needs the conversation's real times (rule 3).
     let r = post_form(
         &app,
         &br,
         &format!("/callbacks/{mine}/done"),
         &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(location(&r), "/?err=callback_times");
+    let r = post_form(
+        &app,
+        &br,
+        &format!("/callbacks/{mine}/done"),
+        &[
+            ("started", "24/11/2025 10:00"),
+            ("ended", "24/11/2025 10:07"),
+            ("csrf", &token),
+        ],
     )
     .await;
     assert_eq!(location(&r), "/?ok=callback_done");

@@ -396,6 +396,21 @@ async fn consultant_and_manager_work_the_console_in_chromium() {
     .await;
     let cb_id = owed["items"][0]["id"].as_i64().unwrap();
     ana.goto(&format!("{base}/")).await.unwrap();
+    // Done with the conversation's real times (rule 3), before the chat.
+    let sp = |minutes_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+            .with_timezone(&chrono_tz::America::Sao_Paulo)
+            .format("%d/%m/%Y %H:%M")
+            .to_string()
+    };
+    let f = ana
+        .form(Locator::Css(&format!(
+            "form[action='/callbacks/{cb_id}/done']"
+        )))
+        .await
+        .unwrap();
+    f.set_by_name("started", &sp(40)).await.unwrap();
+    f.set_by_name("ended", &sp(32)).await.unwrap();
     click(
         &ana,
         &format!("form[action='/callbacks/{cb_id}/done'] button"),

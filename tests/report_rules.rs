@@ -1,12 +1,13 @@
 //! The counting rules of the weekly report, each on a small week worked
 //! out by hand (week 47 of 2026, São Paulo), on SQLite and PostgreSQL: a
 //! minute counted once, a meeting counted with its real times, a reopened
-//! protocol judged at its last close.
+//! protocol judged at its last close, a call-back closed by the call that
+//! returned it.
 
 mod report_checks;
 mod support;
 
-use protocall::store::Write;
+use protocall::store::{CallContact, Write};
 use report_checks::seed::{call, consultant, exec, find, iso, report_as, rows, sp, task};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
@@ -15,6 +16,7 @@ on_every_backend!(
     a_timer_across_calls_is_counted_once,
     a_meeting_counts_its_real_times_not_its_plan,
     a_reopened_protocol_counts_at_its_last_close,
+    a_call_back_closed_by_a_call,
 );
 
 /// An answered inbound call of `who` talking from `start` for `talk_s`
@@ -508,4 +510,194 @@ async fn a_reopened_protocol_counts_at_its_last_close(b: Backend) {
     assert!(en_csv.contains("Reopened"), "{en_csv}");
     let (_, _, pt_csv) = report_as(&app, "csv", None).await;
     assert!(String::from_utf8(pt_csv).unwrap().contains("Reabertos"));
+}
+
+/// One call of the call-back week, as the call log journals it: the call
+/// log's row, then the contact (at the answer, then at the end).
+fn logged_call(
+    name: &str,
+    who: i64,
+    provider: i64,
+    rang: i64,
+    wait_s: i64,
+    talk_s: Option<i64>,
+) -> Vec<Write> {
+    use protocall::store::CallRow;
+    let answered = talk_s.map(|_| rang + wait_s * 1000);
+    let ended = rang + wait_s * 1000 + talk_s.unwrap_or(0) * 1000;
+    let row = CallRow {
+        call_id: name.into(),
+        from_tag: "t".into(),
+        direction: "inbound".into(),
+        from_uri: "sip:11987654321@carrier".into(),
+        to_uri: "sip:4000@desk".into(),
+        caller_number: Some("+5511987654321".into()),
+        caller_class: "consulting".into(),
+        provider_id: Some(provider),
+        provider_user_id: None,
+        protocol_id: None,
+        consultant_id: answered.map(|_| who),
+        consultant: answered.map(|_| "ana".into()),
+        rule: "consulting-without-protocol".into(),
+        route: "owner".into(),
+        outcome: Some(
+            if answered.is_some() {
+                "answered"
+            } else {
+                "busy"
+            }
+            .into(),
+        ),
+        final_code: Some(if answered.is_some() { 200 } else { 486 }),
+        started_at_ms: rang,
+        ringing_at_ms: Some(rang),
+        answered_at_ms: answered,
+        ended_at_ms: Some(ended),
+        ended_by: Some("caller".into()),
+        detail: "{}".into(),
+    };
+    let contact = |status: &str, ended_at_ms: Option<i64>| {
+        Write::Contact(CallContact {
+            call_id: name.into(),
+            from_tag: "t".into(),
+            direction: "inbound".into(),
+            status: status.into(),
+            reason: answered.is_none().then(|| "busy".into()),
+            consultant_id: Some(who),
+            provider_id: Some(provider),
+            provider_user_id: None,
+            protocol_id: None,
+            rang_at_ms: rang,
+            started_at_ms: answered,
+            ended_at_ms,
+            wait_ms: Some(wait_s * 1000),
+            flag: None,
+        })
+    };
+    match answered {
+        Some(_) => vec![
+            Write::Call(row),
+            contact("open", None),
+            contact("done", Some(ended)),
+        ],
+        None => vec![
+            Write::Call(row),
+            contact("missed", Some(ended)),
+            Write::Callback(protocall::store::NewCallback {
+                call_id: name.into(),
+                from_tag: "t".into(),
+                consultant_id: who,
+                provider_id: Some(provider),
+                protocol_id: None,
+                caller_number: Some("+5511987654321".into()),
+                reason: "busy".into(),
+                created_at_ms: ended,
+                due_at_ms: rang + 10 * 60_000,
+            }),
+        ],
+    }
+}
+
+/// Week 47 again, with call-backs only: Monday 10:00 NetSul calls, Ana is
+/// busy (missed, 20 s of ringing): a call-back due 10:10, planned 10:10 to
+/// 10:25. At 10:30 NetSul calls again and Ana answers after 10 s and
+/// talks 12 minutes: the call-back is done, closed at 10:30:10, and the
+/// conversation is its scheduled contact, done with the call's times.
+/// Tuesday 09:00 NetSul calls and Ana misses it again: a call-back still
+/// open when the week ends (planned 09:10 to 09:25).
+///
+/// By hand: contacts (item 2) for Ana: scheduled phone done 1 (12 min),
+/// triggered phone missed 2, scheduled phone scheduled 1, and no
+/// triggered phone done (the conversation is counted once); hours (item
+/// 3): scheduled 15 + 15 = 30, realised 12; demand: contacts 12 minutes,
+/// 1 open call-back (15 min); phone: offered 3, answered 1, ASA 10 s, AHT
+/// 720 s.
+async fn a_call_back_closed_by_a_call(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "Ana").await;
+    let prov = json(
+        app.post(
+            "/api/providers",
+            json!({"name": "NetSul", "consulting": true}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let mut writes = logged_call("w47-miss-1", ana, prov, sp(16, 10, 0), 20, None);
+    writes.extend(logged_call(
+        "w47-again",
+        ana,
+        prov,
+        sp(16, 10, 30),
+        10,
+        Some(720),
+    ));
+    writes.extend(logged_call("w47-miss-2", ana, prov, sp(17, 9, 0), 20, None));
+    let summary = app.store.write_batch(&writes).await.unwrap();
+    assert_eq!(summary.callbacks_created, 2);
+    assert_eq!(summary.callbacks_closed, 1);
+    // The call-back list says the same as the report.
+    let cbs = json(app.get("/api/callbacks").await, 200).await;
+    let status: Vec<_> = cbs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap(), c["closed_at"].clone()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("done", json!("2026-11-16T10:30:10-03:00")),
+            ("pending", Value::Null)
+        ]
+    );
+
+    let r = json(app.get("/api/reports/weekly?week=2026-W47").await, 200).await;
+    // 2. Contacts.
+    let c2 = rows(&r, "contacts", Some(ana));
+    let key = |x: &&Value| {
+        (
+            x["kind"].as_str().unwrap().to_string(),
+            x["channel"].as_str().unwrap().to_string(),
+            x["status"].as_str().unwrap().to_string(),
+            x["count"].as_i64().unwrap(),
+            x["minutes"].as_i64().unwrap(),
+        )
+    };
+    let mut got: Vec<_> = c2.iter().map(key).collect();
+    got.sort();
+    let want = |k: &str, s: &str, n: i64, m: i64| (k.into(), "phone".into(), s.into(), n, m);
+    assert_eq!(
+        got,
+        vec![
+            want("scheduled", "done", 1, 12),
+            want("scheduled", "scheduled", 1, 0),
+            want("triggered", "missed", 2, 0),
+        ],
+        "the conversation once, as the call-back's contact done"
+    );
+    // 3. Hours scheduled versus realised.
+    let h = rows(&r, "hours", Some(ana))[0];
+    assert_eq!(
+        (
+            h["scheduled_minutes"].as_i64(),
+            h["realised_minutes"].as_i64()
+        ),
+        (Some(30), Some(12))
+    );
+    // 7. Demand: the open call-back at the week's end.
+    let d = &r["demand"];
+    assert_eq!(d["contact_minutes"], 12);
+    assert_eq!(d["open_callbacks"], 1);
+    assert_eq!(d["open_callback_minutes"], 15);
+    // 8. The phone: the answered call is still an offered, answered call.
+    let s = &r["sla"];
+    assert_eq!(s["offered"], 3);
+    assert_eq!(s["answered"], 1);
+    assert_eq!(s["abandoned"], 0);
+    assert_eq!(s["asa_seconds"], 10.0);
+    assert_eq!(s["aht_seconds"], 720.0);
 }

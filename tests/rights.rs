@@ -282,6 +282,9 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 J(json!({"status": "pending"})),
             )
         }),
+        ("GET", "/api/callbacks/{id}/audit", Need::Own, |_, m| {
+            (format!("/api/callbacks/{}/audit", m.callback), Body::None)
+        }),
         ("GET", "/api/contacts", Need::Own, |_, m| {
             (
                 format!("/api/contacts?consultant_id={}", m.consultant),
@@ -307,6 +310,12 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 "/api/contacts/stop".into(),
                 J(json!({"consultant_id": m.consultant})),
             )
+        }),
+        ("POST", "/api/contacts/{id}/start", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/start", m.contact), J(json!({})))
+        }),
+        ("POST", "/api/contacts/{id}/stop", Need::Own, |_, m| {
+            (format!("/api/contacts/{}/stop", m.contact), J(json!({})))
         }),
         ("GET", "/api/contacts/{id}", Need::Own, |_, m| {
             (format!("/api/contacts/{}", m.contact), Body::None)

@@ -138,14 +138,17 @@ async fn owner_busy_goes_to_the_team() {
     assert!(created >= started);
     let m = metrics(&d).await;
     assert!(m.contains("protocall_callbacks_created_total 1"), "{m}");
-    // Done once the owner has called back.
+    // Done once the owner has called back, with the conversation's times.
     let id = cbs[0]["id"].as_i64().unwrap();
+    let back = chrono::Utc::now() - chrono::Duration::minutes(1);
     let done = json(
         d.app
             .client
             .put(d.app.url(&format!("/api/callbacks/{id}/status")))
             .bearer_auth(&d.app.token)
-            .json(&json!({"status": "done"}))
+            .json(&json!({"status": "done",
+                "started_at": (back - chrono::Duration::minutes(3)).to_rfc3339(),
+                "ended_at": back.to_rfc3339()}))
             .send()
             .await
             .unwrap(),

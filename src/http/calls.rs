@@ -13,7 +13,8 @@ use super::rights::Principal;
 use super::schema::words;
 use super::AppState;
 use crate::directory::Page;
-use crate::store::{CallQuery, Callback, CallbackQuery, StoredCall};
+use crate::store::{AuditEntry, CallQuery, Callback, CallbackQuery, StoredCall};
+use crate::tracking::service::{self, CallbackChange};
 
 /// One call as the log explains it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -201,13 +202,32 @@ pub async fn list_callbacks(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetCallbackStatus {
+    /// done (with `started_at` and `ended_at`: the conversation's real
+    /// times), cancelled, or pending again. The call-back's scheduled
+    /// contact moves with it.
     #[schema(schema_with = crate::http::schema::callback_statuses::required)]
     pub status: String,
+    /// When the conversation began (RFC 3339); only with `done`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<DateTime<FixedOffset>>,
+    /// When it ended (RFC 3339); only with `done`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<DateTime<FixedOffset>>,
 }
 
-/// Marks a call-back done (the owner called back) or cancelled.
+/// Marks a call-back done (the owner called back: the conversation's real
+/// start and end are required, rule 3), cancelled, or pending again; its
+/// scheduled contact moves with it, in one transaction, and both changes
+/// go to the audit trail. A call-back an answered call closed keeps that
+/// call's times (409 for done again).
 #[utoipa::path(put, path = "/api/callbacks/{id}/status", params(("id" = i64, Path)),
-    request_body = SetCallbackStatus, responses((status = 200, body = Callback)),
+    request_body = SetCallbackStatus,
+    responses((status = 200, body = Callback),
+        (status = 400, description = "An unknown status, done without both times, or times \
+            with another status", body = super::error::ErrorBody),
+        (status = 409, description = "The times contradict each other or the clock, overlap \
+            another contact, the contact's timer runs (cancelled), or a call closed it (done)",
+            body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_callback_status(
     State(st): State<AppState>,
@@ -221,5 +241,25 @@ pub async fn set_callback_status(
         Some(body.status.as_str()),
         words::CALLBACK_STATUSES,
     )?;
-    Ok(Json(st.store.set_callback_status(id, &body.status).await?))
+    let change = CallbackChange {
+        status: body.status,
+        started_at_ms: body.started_at.map(|t| t.timestamp_millis()),
+        ended_at_ms: body.ended_at.map(|t| t.timestamp_millis()),
+    };
+    Ok(Json(
+        service::set_callback_status(&st.store, id, change, &who.person).await?,
+    ))
+}
+
+/// The audit trail of a call-back: who changed its status, when, and the
+/// call that closed it.
+#[utoipa::path(get, path = "/api/callbacks/{id}/audit", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn callback_audit(
+    State(st): State<AppState>,
+    who: Principal,
+    Id(id): Id,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    who.may_act_for(st.store.get_callback(id).await?.consultant_id)?;
+    Ok(Json(st.store.audit_trail("callback", id).await?))
 }

@@ -255,6 +255,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             "/callbacks/{id}/status",
             axum::routing::put(calls::set_callback_status),
         )
+        .route("/callbacks/{id}/audit", get(calls::callback_audit))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -223,7 +223,27 @@ impl Modify for CrossField {
                 .property(a, string())
                 .property(b, string())
         };
-        let rules: [(&str, &str, Vec<ObjectBuilder>); 3] = [
+        let words = |w: &[&str]| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(w.iter().map(|s| s.to_string())))
+        };
+        let rules: [(&str, &str, Vec<ObjectBuilder>); 4] = [
+            (
+                "SetCallbackStatus",
+                "A call-back is done with the conversation's started_at and ended_at; \
+                 pending and cancelled take no times.",
+                vec![
+                    both("started_at", "ended_at")
+                        .required("status")
+                        .property("status", words(&["done"])),
+                    ObjectBuilder::new()
+                        .required("status")
+                        .property("status", words(&["pending", "cancelled"]))
+                        .property("started_at", null())
+                        .property("ended_at", null()),
+                ],
+            ),
             (
                 "NewTaskBody",
                 "A realised task has both started_at and ended_at; a planned one neither.",
@@ -330,6 +350,7 @@ fn error_response(description: &str) -> Response {
         protocols::update, protocols::reopen, protocols::audit,
         lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
         calls::list, calls::get, calls::list_callbacks, calls::set_callback_status,
+        calls::callback_audit,
         contacts::list, contacts::get,
         tracking::create_task, tracking::start_task, tracking::stop_running_task,
         tracking::stop_task, tracking::update_task, tracking::get_task, tracking::list_tasks,

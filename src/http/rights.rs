@@ -110,6 +110,7 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("GET", "/api/calls/{id}", Need::Own),
     ("GET", "/api/callbacks", Need::Own),
     ("PUT", "/api/callbacks/{id}/status", Need::Own),
+    ("GET", "/api/callbacks/{id}/audit", Need::Own),
     ("GET", "/api/contacts", Need::Own),
     ("POST", "/api/contacts", Need::Own),
     ("POST", "/api/contacts/start", Need::Own),

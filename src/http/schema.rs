@@ -293,7 +293,7 @@ pub mod words {
     pub const CALL_DIRECTIONS: &[&str] = &["inbound", "outbound", "internal"];
     pub const CALL_OUTCOMES: &[&str] = &["answered", "busy", "no_answer", "cancelled", "failed"];
     pub const CALL_ROUTES: &[&str] = &["owner", "team", "ura", "uri", "rejected"];
-    pub const CALLBACK_STATUSES: &[&str] = &["pending", "done", "cancelled"];
+    pub const CALLBACK_STATUSES: &[&str] = crate::tracking::service::CALLBACK_STATUSES;
     pub const CHANNELS: &[&str] = crate::tracking::service::CHANNELS;
     pub const CONTACT_DIRECTIONS: &[&str] = &["inbound", "outbound"];
     pub const CONTACT_STATUSES: &[&str] = crate::http::contacts::STATUSES;

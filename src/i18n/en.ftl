@@ -72,6 +72,10 @@ callbacks-action = Action
 callbacks-done = Done
 callbacks-overdue = overdue
 callbacks-unknown_caller = withheld number
+# Call-backs: done with the conversation's real times (rule 3).
+callbacks-started = Start
+callbacks-ended = End
+callbacks-time_hint = The conversation's real times: hh:mm (today) or dd/mm/yyyy hh:mm. An answered call with the client closes the call-back by itself.
 
 today-title = Today's agenda
 today-none = No meeting or contact scheduled for today.
@@ -102,6 +106,8 @@ flash-bad_time = Invalid date or time; use dd/mm/yyyy hh:mm (e.g. 24/11/2026 09:
 flash-bad_span = The end must come after the start, within 24 hours.
 flash-invalid = Invalid data; check the fields.
 flash-unknown_category = Unknown category.
+# Call-backs.
+flash-callback_times = Give the real start and end of the conversation, already over: hh:mm (today) or dd/mm/yyyy hh:mm.
 
 manager-title = The desk now
 manager-people = Team
@@ -174,6 +180,10 @@ live-service_level = Service level (last hour)
 live-sl_target = (target { $target } %)
 live-sl_offered = { $n } calls offered in the last hour.
 live-sl_none = No call offered in the last hour.
+# Call-backs I owe, on my desk's panel.
+live-callbacks_owed = Call-backs pending: { $n }
+live-callbacks_next = next due { $at }
+live-callbacks_late = { $n } overdue
 
 manager-late_protocols = Protocols past their deadline
 manager-late_protocols_none = No protocol past its deadline.

@@ -72,6 +72,10 @@ callbacks-action = Ação
 callbacks-done = Feito
 callbacks-overdue = atrasado
 callbacks-unknown_caller = número oculto
+# Retornos: feitos com os horários reais da conversa (regra 3).
+callbacks-started = Início
+callbacks-ended = Fim
+callbacks-time_hint = Horários reais da conversa: hh:mm (hoje) ou dd/mm/aaaa hh:mm. Uma ligação atendida com o cliente fecha o retorno sozinha.
 
 today-title = Hoje na agenda
 today-none = Nenhuma reunião ou contato agendado para hoje.
@@ -102,6 +106,8 @@ flash-bad_time = Data ou hora inválida; use dd/mm/aaaa hh:mm (por exemplo 24/11
 flash-bad_span = O fim precisa ser depois do início, em até 24 horas.
 flash-invalid = Dados inválidos; confira os campos.
 flash-unknown_category = Categoria desconhecida.
+# Retornos.
+flash-callback_times = Informe o início e o fim reais da conversa, já terminada: hh:mm (hoje) ou dd/mm/aaaa hh:mm.
 
 manager-title = A mesa agora
 manager-people = Equipe
@@ -174,6 +180,10 @@ live-service_level = Nível de serviço (última hora)
 live-sl_target = (meta { $target } %)
 live-sl_offered = { $n } chamadas oferecidas na última hora.
 live-sl_none = Nenhuma chamada oferecida na última hora.
+# Retornos que eu devo, no painel da minha mesa.
+live-callbacks_owed = Retornos pendentes: { $n }
+live-callbacks_next = próximo prazo { $at }
+live-callbacks_late = { $n } atrasado(s)
 
 manager-late_protocols = Protocolos com prazo vencido
 manager-late_protocols_none = Nenhum protocolo com prazo vencido.

@@ -1,4 +1,4 @@
-//! The call log and the call-backs on disk. Rows only: what a route, an
+//! The call log on disk (call-backs: `callbacks`). Rows only: what a route, an
 //! outcome or a SIP target means is the call log's business
 //! (`crate::calls`); here they are text columns and a JSON detail.
 //!
@@ -6,7 +6,6 @@
 //! the caller's From tag. Writing a call with a reused Call-ID but another
 //! From tag adds a row; it never changes the first call's.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -65,57 +64,10 @@ pub struct CallQuery {
     pub offset: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct NewCallback {
-    pub call_id: String,
-    /// With the Call-ID, the call that owes this call-back.
-    #[serde(default)]
-    pub from_tag: String,
-    pub consultant_id: i64,
-    pub provider_id: Option<i64>,
-    pub protocol_id: Option<i64>,
-    pub caller_number: Option<String>,
-    pub reason: String,
-    pub created_at_ms: i64,
-    pub due_at_ms: i64,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Callback {
-    pub id: i64,
-    pub call_id: String,
-    pub consultant_id: i64,
-    pub provider_id: Option<i64>,
-    pub protocol_id: Option<i64>,
-    pub caller_number: Option<String>,
-    /// Why the owner did not take the call: busy, no_answer, dnd, away,
-    /// not_registered, in_call, declined.
-    pub reason: String,
-    /// pending, done or cancelled.
-    pub status: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: DateTime<chrono_tz::Tz>,
-    #[schema(value_type = String, format = DateTime)]
-    pub due_at: DateTime<chrono_tz::Tz>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub closed_at: Option<DateTime<chrono_tz::Tz>>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct CallbackQuery {
-    pub consultant_id: Option<i64>,
-    pub status: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
 const CALL_COLS: &str =
     "id, call_id, from_tag, direction, from_uri, to_uri, caller_number, caller_class, \
     provider_id, provider_user_id, protocol_id, consultant_id, consultant, rule, route, outcome, \
     final_code, started_at, ringing_at, answered_at, ended_at, ended_by, detail";
-
-const CALLBACK_COLS: &str = "id, call_id, consultant_id, provider_id, protocol_id, caller_number, \
-    reason, status, created_at, due_at, closed_at";
 
 fn call_from_row(r: &AnyRow) -> Result<StoredCall, StoreError> {
     Ok(StoredCall {
@@ -207,63 +159,6 @@ impl Store {
         .await
     }
 
-    /// Records a call-back; a second one for the same call (dialog) is ignored
-    /// (returns false), so replays never double it.
-    pub async fn create_callback(&self, c: &NewCallback) -> Result<bool, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        create_callback_on(&mut conn, c).await
-    }
-
-    fn callback_from_row(&self, r: &AnyRow) -> Result<Callback, StoreError> {
-        Ok(Callback {
-            id: get(r, "id")?,
-            call_id: get(r, "call_id")?,
-            consultant_id: get(r, "consultant_id")?,
-            provider_id: get(r, "provider_id")?,
-            protocol_id: get(r, "protocol_id")?,
-            caller_number: get(r, "caller_number")?,
-            reason: get(r, "reason")?,
-            status: get(r, "status")?,
-            created_at: self.ts(get(r, "created_at")?),
-            due_at: self.ts(get(r, "due_at")?),
-            closed_at: self.opt_ts(get(r, "closed_at")?),
-        })
-    }
-
-    pub async fn list_callbacks(&self, q: &CallbackQuery) -> Result<Page<Callback>, StoreError> {
-        let mut f = Filter::default();
-        f.push_int("consultant_id = $?", q.consultant_id);
-        f.push_text("status = $?", q.status.as_deref());
-        self.page_of(
-            "callbacks",
-            CALLBACK_COLS,
-            "due_at, id",
-            &f,
-            q.limit,
-            q.offset,
-            |r| self.callback_from_row(r),
-        )
-        .await
-    }
-
-    pub async fn callbacks_pending(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM callbacks WHERE status = 'pending'")
-            .fetch_one(self.pool())
-            .await?;
-        get(&r, "n")
-    }
-
-    /// Call-backs still pending whose deadline has passed at `now_ms`.
-    pub async fn callbacks_overdue(&self, now_ms: i64) -> Result<i64, StoreError> {
-        let r = sqlx::query(
-            "SELECT COUNT(*) AS n FROM callbacks WHERE status = 'pending' AND due_at < $1",
-        )
-        .bind(now_ms)
-        .fetch_one(self.pool())
-        .await?;
-        get(&r, "n")
-    }
-
     /// (closed within their deadline, closed) for protocols with a deadline
     /// closed since `since_ms`.
     pub async fn sla_since(&self, since_ms: i64) -> Result<(i64, i64), StoreError> {
@@ -276,39 +171,6 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok((get(&r, "within")?, get(&r, "n")?))
-    }
-
-    pub async fn get_callback(&self, id: i64) -> Result<Callback, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CALLBACK_COLS} FROM callbacks WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("call-back {id}")))?;
-        self.callback_from_row(&row)
-    }
-
-    /// Marks a call-back done or cancelled (or pending again).
-    pub async fn set_callback_status(&self, id: i64, status: &str) -> Result<Callback, StoreError> {
-        let closed = (status != "pending").then(|| Utc::now().timestamp_millis());
-        let done = sqlx::query("UPDATE callbacks SET status = $1, closed_at = $2 WHERE id = $3")
-            .bind(status.to_string())
-            .bind(closed)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::classify)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("call-back {id}")));
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {CALLBACK_COLS} FROM callbacks WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_one(self.pool())
-        .await?;
-        self.callback_from_row(&row)
     }
 }
 
@@ -355,29 +217,4 @@ pub(crate) async fn save_call_on(
     .await
     .map_err(StoreError::classify)?;
     Ok(())
-}
-
-pub(crate) async fn create_callback_on(
-    conn: &mut sqlx::AnyConnection,
-    c: &NewCallback,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO callbacks (call_id, from_tag, consultant_id, provider_id, protocol_id, \
-         caller_number, reason, status, created_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) \
-         ON CONFLICT (call_id, from_tag) DO NOTHING",
-    )
-    .bind(c.call_id.clone())
-    .bind(c.from_tag.clone())
-    .bind(c.consultant_id)
-    .bind(c.provider_id)
-    .bind(c.protocol_id)
-    .bind(c.caller_number.clone())
-    .bind(c.reason.clone())
-    .bind(c.created_at_ms)
-    .bind(c.due_at_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::classify)?;
-    Ok(done.rows_affected() > 0)
 }

@@ -1,5 +1,7 @@
 //! The writes that reach the store through the time-tracking journal:
-//! call-log rows, call-backs and contacts made from calls. Each is
+//! call-log rows, call-backs and contacts made from calls (a call between
+//! an owner and a client also closes the call-backs it honours; see
+//! `callbacks::close_by_call`). Each is
 //! idempotent (keyed by the call's dialog: Call-ID and From tag), so the
 //! journal may replay them after a crash without doubling anything; a
 //! batch is one transaction.
@@ -45,6 +47,8 @@ pub enum Write {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteSummary {
     pub callbacks_created: u64,
+    /// Call-backs an answered call between owner and client closed.
+    pub callbacks_closed: u64,
     pub contacts_closed: Vec<ClosedContact>,
     /// Writes the database refused for their data, set aside.
     pub refused: u64,
@@ -62,13 +66,11 @@ pub struct ClosedContact {
 impl WriteSummary {
     pub fn merge(&mut self, other: WriteSummary) {
         self.callbacks_created += other.callbacks_created;
+        self.callbacks_closed += other.callbacks_closed;
         self.contacts_closed.extend(other.contacts_closed);
         self.refused += other.refused;
     }
 }
-
-/// A call-back's scheduled contact lasts this long in the owner's plan.
-const CALLBACK_SLOT_MS: i64 = 15 * 60 * 1000;
 
 impl Store {
     /// Applies writes in order, in one transaction.
@@ -135,44 +137,13 @@ async fn apply(
     match w {
         Write::Call(c) => super::calls::save_call_on(conn, c).await,
         Write::Callback(cb) => {
-            if super::calls::create_callback_on(conn, cb).await? {
+            if super::callbacks::create_callback_on(conn, cb).await? {
                 summary.callbacks_created += 1;
-                // The owner's scheduled call-back, in the tracking sense.
-                let now = super::now_ms();
-                let row = sqlx::query(
-                    "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \
-                     provider_id, protocol_id, planned_start, planned_end, notes, source, \
-                     created_at, updated_at) VALUES ('scheduled', 'phone', 'outbound', 'scheduled', \
-                     $1, $2, $3, $4, $5, $6, $7, 'callback', $8, $9) RETURNING id",
-                )
-                .bind(cb.reason.clone())
-                .bind(cb.consultant_id)
-                .bind(cb.provider_id)
-                .bind(cb.protocol_id)
-                .bind(cb.due_at_ms)
-                .bind(cb.due_at_ms + CALLBACK_SLOT_MS)
-                .bind(format!(
-                    "Call back {}",
-                    cb.caller_number.as_deref().unwrap_or("the client")
-                ))
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(StoreError::classify)?;
-                let contact_id: i64 = super::get(&row, "id")?;
-                sqlx::query(
-                    "UPDATE callbacks SET contact_id = $1 WHERE call_id = $2 AND from_tag = $3",
-                )
-                .bind(contact_id)
-                .bind(cb.call_id.clone())
-                .bind(cb.from_tag.clone())
-                .execute(&mut *conn)
-                .await?;
             }
             Ok(())
         }
         Write::Contact(c) => {
+            summary.callbacks_closed += super::callbacks::close_by_call(conn, c).await?;
             let now = super::now_ms();
             sqlx::query(
                 "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \

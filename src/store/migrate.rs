@@ -78,6 +78,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0010_sessions.sql"),
     },
     Migration {
+        version: 11,
+        name: "callbacks_closed_by_call",
+        sqlite: include_str!("../../migrations/sqlite/0011_callbacks_closed_by_call.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_callbacks_closed_by_call.sql"),
+    },
+    Migration {
         version: 12,
         name: "protocols_reopen",
         sqlite: include_str!("../../migrations/sqlite/0012_protocols_reopen.sql"),

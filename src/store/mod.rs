@@ -7,6 +7,7 @@
 //! of UTC milliseconds and every placeholder is `$n` written in ascending
 //! order (SQLite binds `$n` by first appearance).
 
+mod callbacks;
 mod calls;
 mod contacts;
 mod directory;
@@ -24,6 +25,7 @@ mod snapshot;
 pub mod tokens;
 mod tracking;
 
+pub use callbacks::{Callback, CallbackQuery, CallbackRecord, NewCallback};
 pub use calls::*;
 pub use contacts::{Contact, ContactQuery};
 pub use directory::*;

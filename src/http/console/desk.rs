@@ -243,14 +243,28 @@ fn callbacks_section(s: &Session, callbacks: &[crate::store::Callback]) -> Marku
                                     td { (caller) }
                                     td { (reason) }
                                     td {
-                                        form method="post" action=(format!("/callbacks/{}/done", cb.id)) {
+                                        // Rule 3: done with the conversation's real times.
+                                        form method="post" action=(format!("/callbacks/{}/done", cb.id)) class="inline" {
                                             (csrf_field(s))
+                                            label for=(format!("cb-{}-started", cb.id)) { (lang.t("callbacks.started")) }
+                                            " "
+                                            input id=(format!("cb-{}-started", cb.id)) name="started" type="text"
+                                                inputmode="numeric" size="5" required placeholder="hh:mm"
+                                                aria-describedby="cb-time-hint";
+                                            " "
+                                            label for=(format!("cb-{}-ended", cb.id)) { (lang.t("callbacks.ended")) }
+                                            " "
+                                            input id=(format!("cb-{}-ended", cb.id)) name="ended" type="text"
+                                                inputmode="numeric" size="5" required placeholder="hh:mm"
+                                                aria-describedby="cb-time-hint";
+                                            " "
                                             button type="submit" { (lang.t("callbacks.done")) }
                                         }
                                     }
                                 }
                             }
                 }))
+                p class="hint" id="cb-time-hint" { (lang.t("callbacks.time_hint")) }
             }
         }
     }
@@ -362,7 +376,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
         Err(e) => return store_failed(&s, e),
     };
     let in_call = st.in_call.contains(&consultant.sip_username);
-    let live = super::live::desk_panel(&st, lang, &consultant.sip_username).await;
+    let live = super::live::desk_panel(&st, lang, &consultant.sip_username, me).await;
     let tz = st.store.tz();
     let now = Utc::now();
     let monday = {
@@ -532,10 +546,21 @@ pub async fn log_contact(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct CallbackDoneForm {
+    #[serde(default)]
+    started: String,
+    #[serde(default)]
+    ended: String,
+}
+
+/// Marks one of my call-backs done with the conversation's real times
+/// (`hh:mm` today in the desk's zone, or any form `parse_when` reads).
 pub async fn callback_done(
     State(st): State<AppState>,
     s: Session,
     Path(id): Path<String>,
+    f: Result<Form<CallbackDoneForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
         return layout::error_page(s.lang, Some(&s), StatusCode::NOT_FOUND, "error.not_found");
@@ -550,8 +575,23 @@ pub async fn callback_done(
     if s.principal.may_act_for(owner).is_err() {
         return forbidden(&s);
     }
-    match st.store.set_callback_status(id, "done").await {
+    let Ok(Form(f)) = f else {
+        return back("err", "callback_times");
+    };
+    let now = Utc::now().with_timezone(&st.store.tz());
+    let (Ok(started), Ok(ended)) = (parse_when(&f.started, now), parse_when(&f.ended, now)) else {
+        return back("err", "callback_times");
+    };
+    let change = service::CallbackChange {
+        status: "done".into(),
+        started_at_ms: Some(started.timestamp_millis()),
+        ended_at_ms: Some(ended.timestamp_millis()),
+    };
+    match service::set_callback_status(&st.store, id, change, &s.principal.person).await {
         Ok(_) => back("ok", "callback_done"),
-        Err(e) => store_failed(&s, e),
+        Err(TrackingError::State {
+            field: "ended_at", ..
+        }) if ended > now => back("err", "callback_times"),
+        Err(e) => tracking_failed(&s, e),
     }
 }

@@ -61,6 +61,7 @@ const NOTICES: &[&str] = &[
     "bad_span",
     "invalid",
     "unknown_category",
+    "callback_times",
 ];
 
 /// The notice's text for `code`, if it is one of ours.

@@ -1,6 +1,7 @@
 //! The live panels: on "Minha mesa", the call ringing my phone or the one
 //! I am on (who calls: provider, person, contract, open protocols with
-//! their deadlines; how long it has run); on "A mesa agora", every
+//! their deadlines; how long it has run) and the call-backs I owe (how
+//! many, the next due, how many late); on "A mesa agora", every
 //! consultant's state with the call they are on, the calls ringing and
 //! waiting, and the last hour's service level against its target.
 //!
@@ -131,8 +132,40 @@ pub fn elapsed(_lang: Lang, ms: i64) -> String {
 }
 
 /// The consultant's own panel: the call ringing their phone or the call
-/// they are on, with who is calling.
-pub async fn desk_panel(st: &AppState, lang: Lang, me: &str) -> Markup {
+/// they are on, with who is calling; and the call-backs they owe, so a
+/// due one is in sight while they work (an answered call with that client
+/// closes it by itself).
+pub async fn desk_panel(st: &AppState, lang: Lang, me: &str, me_id: i64) -> Markup {
+    let call = call_panel(st, lang, me).await;
+    let now = Utc::now();
+    let owed = st
+        .store
+        .callbacks_owed_by(me_id, now.timestamp_millis())
+        .await
+        .ok();
+    html! {
+        (call)
+        @if let Some((n, late, next)) = owed.filter(|o| o.0 > 0) {
+            p class=(if late > 0 { "owed late" } else { "owed" }) {
+                a href="#callbacks-h" {
+                    (lang.tf("live.callbacks_owed", &[("n", &n.to_string())]))
+                }
+                @if let Some(next) = next.and_then(DateTime::from_timestamp_millis) {
+                    " · " (lang.tf("live.callbacks_next", &[
+                        ("at", &next.with_timezone(&st.store.tz()).format("%d/%m %H:%M").to_string()),
+                    ]))
+                }
+                @if late > 0 {
+                    " · " span class="late" {
+                        (lang.tf("live.callbacks_late", &[("n", &late.to_string())]))
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn call_panel(st: &AppState, lang: Lang, me: &str) -> Markup {
     let board = st.live.borrow().clone();
     let now = Utc::now();
     let Some(call) = board.call_of(me).cloned() else {
@@ -361,9 +394,9 @@ enum View {
     Board,
 }
 
-async fn render(st: &AppState, lang: Lang, view: View, me: &str) -> String {
+async fn render(st: &AppState, lang: Lang, view: View, me: &str, me_id: i64) -> String {
     match view {
-        View::Desk => desk_panel(st, lang, me).await.into_string(),
+        View::Desk => desk_panel(st, lang, me, me_id).await.into_string(),
         View::Board => board_panel(st, lang).await.into_string(),
     }
 }
@@ -381,6 +414,7 @@ pub async fn events(State(st): State<AppState>, s: Session, Query(q): Query<Live
     }
     let lang = s.lang;
     let me = s.info.sip_username.clone();
+    let me_id = s.consultant_id();
     let rx = st.live.clone();
     struct Feed {
         st: AppState,
@@ -408,7 +442,7 @@ pub async fn events(State(st): State<AppState>, s: Session, Query(q): Query<Live
                     }
                 }
                 f.first = false;
-                let html = render(&f.st, lang, view, &me).await;
+                let html = render(&f.st, lang, view, &me, me_id).await;
                 if f.last.as_deref() != Some(html.as_str()) {
                     f.last = Some(html.clone());
                     let ev = Event::default().event("panel").data(html);

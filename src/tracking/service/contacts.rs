@@ -1,6 +1,7 @@
 //! Contacts: realised ones entered whole, scheduled ones (meetings, in a
 //! room that cannot be double-booked) with their statuses, contact timers
-//! (a chat begins and ends); realised times never overlap.
+//! (a chat begins and ends); realised times never overlap. A call-back's
+//! contact closed here moves its call-back with it (`callbacks`).
 
 use super::*;
 
@@ -89,7 +90,7 @@ async fn room_free(
     }
 }
 
-async fn no_contact_overlap(
+pub(super) async fn no_contact_overlap(
     store: &Store,
     c: &mut sqlx::AnyConnection,
     k: &ContactRecord,
@@ -222,6 +223,7 @@ async fn end_open_contact(
     store
         .audit(tx, "contact", o, "ended_at", None, show(Some(at_ms)), actor)
         .await?;
+    super::callbacks::follow_contact(store, tx, o, &rec, actor).await?;
     Ok(Some(o))
 }
 
@@ -353,6 +355,7 @@ pub async fn stop_contact(
         ("status", Some("open".to_string()), Some("done".to_string())),
     ];
     audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
+    super::callbacks::follow_contact(store, &mut tx, id, &rec, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }
@@ -449,9 +452,10 @@ pub async fn update_contact(
             show(old.planned_end_ms),
             show(new.planned_end_ms),
         ),
-        ("status", Some(old.status), Some(new.status)),
+        ("status", Some(old.status), Some(new.status.clone())),
     ];
     audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
+    super::callbacks::follow_contact(store, &mut tx, id, &new, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }

@@ -1,13 +1,16 @@
 //! The time-tracking rules, shared by the admin API, the console and the
 //! CLI: the errors they answer with and the checks every rule uses. The
 //! rules live one concept per file: task timers (`tasks`), contacts and
-//! meetings (`contacts`), what a protocol's close asks of its owner
+//! meetings (`contacts`), call-backs in step with their contacts
+//! (`callbacks`), what a protocol's close asks of its owner
 //! (`protocols`, the process's rule 4).
 
+mod callbacks;
 mod contacts;
 mod protocols;
 mod tasks;
 
+pub use callbacks::*;
 pub use contacts::*;
 pub use protocols::*;
 pub use tasks::*;
