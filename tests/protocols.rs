@@ -14,6 +14,7 @@ use support::{json, Backend, TestApp};
 on_every_backend!(
     editing_a_protocol_changes_each_field_audited_and_refusals_change_nothing,
     reopening_a_closed_protocol_is_audited_and_an_open_one_is_409,
+    assigning_an_owner_is_audited,
     routing_sees_an_edit_and_a_reopen_at_once,
     rule_4_follows_the_configured_categories,
     rule_4_is_part_of_the_close_and_a_failed_task_keeps_the_protocol_open,
@@ -643,4 +644,67 @@ async fn rule_4_asks_once_per_round_of_a_reopened_attendance(b: Backend) {
     assert_eq!(statuses.len(), 4, "{statuses:?}");
     assert_eq!(statuses[2].1, "cancelled", "the planned one, called off");
     assert_eq!(statuses[3], (running, "running"));
+}
+
+/// Who moved a protocol to whom is in its audit trail, like every other
+/// change; an unknown consultant moves nothing.
+async fn assigning_an_owner_is_audited(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "ana", "consultant").await;
+    let bia = consultant(&app, "bia", "consultant").await;
+    let prov = provider(&app).await;
+    let p = json(
+        app.post(
+            "/api/protocols",
+            json!({"provider_id": prov, "owner_id": ana, "subject": "OLT"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = p["id"].as_i64().unwrap();
+    let moved = json(
+        app.post(
+            &format!("/api/protocols/{id}/assign"),
+            json!({"owner_id": bia}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(moved["owner_id"], bia);
+    json(
+        app.post(
+            &format!("/api/protocols/{id}/assign"),
+            json!({"owner_id": 999_999}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let trail = audit(&app, id).await;
+    let owners: Vec<_> = trail
+        .iter()
+        .filter(|e| e["field"] == "owner_id")
+        .map(|e| {
+            (
+                e["old_value"].clone(),
+                e["new_value"].clone(),
+                e["actor"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        vec![(
+            json!(ana.to_string()),
+            json!(bia.to_string()),
+            json!("token:test")
+        )],
+        "{trail:?}"
+    );
+    assert_eq!(
+        json(app.get(&format!("/api/protocols/{id}")).await, 200).await["owner_id"],
+        bia
+    );
 }

@@ -120,10 +120,11 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn assign(
     State(st): State<AppState>,
+    who: Principal,
     Id(id): Id,
     ApiJson(body): ApiJson<AssignOwner>,
 ) -> Result<Json<Protocol>, ApiError> {
-    let p = st.store.assign_protocol(id, body.owner_id).await?;
+    let p = service::assign_protocol(&st.store, id, body.owner_id, &who.person).await?;
     st.directory_changed();
     Ok(Json(p))
 }

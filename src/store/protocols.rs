@@ -139,11 +139,17 @@ impl Store {
         row.map(|r| get(&r, "id")).transpose()
     }
 
-    pub async fn assign_protocol(&self, id: i64, owner_id: i64) -> Result<Protocol, StoreError> {
+    /// Gives protocol `id` to consultant `owner_id` (the caller audits it).
+    pub async fn assign_protocol(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        id: i64,
+        owner_id: i64,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE protocols SET owner_id = $1 WHERE id = $2")
             .bind(owner_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *c)
             .await
             .map_err(|e| match StoreError::classify(e) {
                 StoreError::Reference(_) => {
@@ -154,7 +160,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("protocol {id}")));
         }
-        self.get_protocol(id).await
+        Ok(())
     }
 
     /// Rewrites the editable fields (the caller read the protocol, checked

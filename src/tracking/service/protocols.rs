@@ -178,6 +178,27 @@ pub async fn reopen_protocol(
     Ok(p)
 }
 
+/// Gives a protocol to a consultant: routing rings the new owner from now
+/// on, and the audit trail says who moved it from whom.
+pub async fn assign_protocol(
+    store: &Store,
+    id: i64,
+    owner_id: i64,
+    actor: &str,
+) -> Result<Protocol, TrackingError> {
+    let mut tx = store.begin().await?;
+    let old = store.protocol_in(&mut tx, id).await?;
+    store.assign_protocol(&mut tx, id, owner_id).await?;
+    let changes = [(
+        "owner_id",
+        old.owner_id.map(|o| o.to_string()),
+        Some(owner_id.to_string()),
+    )];
+    audit_changes(store, &mut tx, "protocol", id, changes, actor).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(store.get_protocol(id).await?)
+}
+
 /// Edits a protocol's category, subject and deadline, one audit entry per
 /// changed field. A closed protocol's deadline does not move (the SLA
 /// judged its close by it): reopen it first.
