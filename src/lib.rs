@@ -4,12 +4,25 @@
 //! Data flows one way: SIP events → routing decision → dialog events → time
 //! tracking → store. Modules:
 //! - `config`: layered settings and their validation;
+//! - `sip`: the SIP side (transports, parser, proxy, registrar, digest,
+//!   guard, resolver); knows nothing of SQL; `location`: who is registered
+//!   where, the table the proxy reads on every call;
+//! - `routing`: who is calling and where the dialplan sends the call, from
+//!   in-memory state only; `calendar`: the desk's days off and working
+//!   hours, one type for routing, planning, SLA and reports;
+//! - `calls`: the call log, joining routing decisions with dialog events,
+//!   and the call-backs owed;
+//! - `tracking`: contacts, tasks, the journal that makes them durable, the
+//!   week's plan and its calendar feed;
+//! - `reports`: the weekly report (figures, renderings, the Monday mail);
 //! - `directory`: providers, numbers, consultants, protocols, and the rules
 //!   their inputs must pass (E.164 normalisation, CSV import);
 //! - `store`: persistence on SQLite or PostgreSQL; knows nothing of SIP;
-//! - `sip`: the SIP side (digest credentials so far);
-//! - `http`: the admin API; `metrics`: Prometheus; `telemetry`: logs;
-//! - `app`: assembly and lifecycle; `cli`: the command line.
+//! - `http`: the admin API and the desk console; `i18n`: every word shown
+//!   to people, in Portuguese and English; `metrics`: Prometheus;
+//!   `telemetry`: logs;
+//! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
+//!   `cli`: the command line.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,5 @@
-//! Routing the desk's calls: who is calling, and (in later steps) where
-//! the dialplan sends the call. Reads only in-memory state: the directory
+//! Routing the desk's calls: who is calling, and where the dialplan sends
+//! the call. Reads only in-memory state: the directory
 //! snapshot and the registrar's bindings; never the database.
 
 pub mod busy;

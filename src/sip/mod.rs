@@ -1,5 +1,8 @@
-//! The SIP side of protocall.
+//! The SIP side of protocall. It knows nothing of SQL or of the desk: the
+//! routing policy comes in through `router`, and what happened to calls
+//! goes out as `dialog` events.
 //!
+//! - `transport`: UDP, TCP and TLS sockets, framing, connection reuse;
 //! - `parse`: framing and the zero-copy header index (compact names,
 //!   folding, comma lists, Content-Length);
 //! - `message`: the parsed message and typed values read on demand
@@ -7,7 +10,12 @@
 //! - `validate`: what a request or response owes before anything acts on it
 //!   (RFC 3261, RFC 4475 §3.1.2);
 //! - `edit`: responses and relayed copies, written once from spans;
-//! - `digest`: digest authentication (RFC 7616) and HA1 values;
+//! - `proxy`: the stateful, Record-Routing proxy (RFC 3261 §16) and its
+//!   transactions; `transaction`: keys, branches, timers and the sharded
+//!   table; `router`: where an initial request goes (asked of the desk);
+//!   `dialog`: the events the proxy emits per INVITE dialog;
+//! - `registrar`: REGISTER and the digest check the proxy shares;
+//!   `digest`: digest authentication (RFC 7616) and HA1 values;
 //! - `guard`: flood and password-guessing protection (density limit, bans,
 //!   user locks); `budget`: the cap on transactions held;
 //! - `resolve`: RFC 3263 name resolution for targets, cached, never
