@@ -180,7 +180,7 @@ async fn run(label: &str, url: &str) {
         median(compute.clone()),
         r.evolution.last().map(|w| w.contacts).unwrap_or(0)
     );
-    for format in ["json", "csv", "xlsx", "html"] {
+    for format in render::ReportFormat::ALL {
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..5 {
@@ -193,7 +193,8 @@ async fn run(label: &str, url: &str) {
             times.push(t.elapsed());
         }
         println!(
-            "  {format:<5} end to end: median {:.1?} ({size} bytes)",
+            "  {:<5} end to end: median {:.1?} ({size} bytes)",
+            format.as_str(),
             median(times)
         );
     }

@@ -21,6 +21,7 @@ use crate::http::consultants::consultant_record;
 use crate::http::lookup::run_import;
 use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::reports::render::ReportFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,8 +87,8 @@ pub enum ReportCommand {
         /// ISO week of items 5–6 (default: this week).
         #[arg(long)]
         schedule_week: Option<String>,
-        #[arg(long, default_value = "html", value_parser = ["json", "csv", "xlsx", "html"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
         /// Output file (default: protocall-<week>.<format>; `-` for stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -433,8 +434,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = crate::reports::weekly::weekly(&store, &cfg, &week, &schedule_week, now).await;
             store.close().await;
             let r = r?;
-            let (_, bytes) = crate::reports::render::any(&r, &format, cfg.lang)?;
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("protocall-{week}.{format}")));
+            let (_, bytes) = crate::reports::render::any(&r, format, cfg.lang)?;
+            let out = out
+                .unwrap_or_else(|| PathBuf::from(format!("protocall-{week}.{}", format.as_str())));
             if out.as_os_str() == "-" {
                 use std::io::Write as _;
                 std::io::stdout().write_all(&bytes)?;

@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiQuery};
 use super::AppState;
 use crate::i18n::Lang;
+use crate::reports::render::ReportFormat;
 use crate::reports::weekly::{self, ReportError};
 
 impl From<ReportError> for ApiError {
@@ -67,15 +68,17 @@ pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Res
     let (last, this) = weekly::default_weeks(now, st.report_defaults.planner.tz);
     let week = p.week.unwrap_or(last);
     let schedule_week = p.schedule_week.unwrap_or(this);
-    let format = p.format.unwrap_or_else(|| "json".into());
-    ApiError::one_of(
-        "format",
-        Some(&format),
-        super::schema::words::REPORT_FORMATS,
-    )?;
+    let name = p.format.unwrap_or_else(|| "json".into());
+    ApiError::one_of("format", Some(&name), super::schema::words::REPORT_FORMATS)?;
+    let format = ReportFormat::parse(&name).ok_or_else(|| {
+        ApiError::field(
+            "format",
+            format!("one of {}", ReportFormat::NAMES.join(", ")),
+        )
+    })?;
     let r = weekly::weekly(&st.store, &st.reports(), &week, &schedule_week, now).await?;
-    let (ctype, body) = render(&r, &format, lang)?;
-    let name = format!("protocall-{week}.{format}");
+    let (ctype, body) = render(&r, format, lang)?;
+    let name = format!("protocall-{week}.{}", format.as_str());
     let mut response = (
         [
             (header::CONTENT_TYPE, ctype.to_string()),
@@ -89,7 +92,7 @@ pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Res
         .into_response();
     // The JSON is the same in every language; the other formats are not,
     // and a cache must not hand one reader's language to another.
-    if format != "json" {
+    if format.has_words() {
         let h = response.headers_mut();
         h.insert(
             header::CONTENT_LANGUAGE,
@@ -105,11 +108,11 @@ pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Res
 
 fn render(
     r: &crate::reports::model::WeeklyReport,
-    format: &str,
+    format: ReportFormat,
     lang: Lang,
 ) -> Result<(&'static str, Vec<u8>), ApiError> {
     let failed = |e: String| {
-        tracing::error!(error = %e, format, "weekly report not rendered");
+        tracing::error!(error = %e, format = format.as_str(), "weekly report not rendered");
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "render_failed",

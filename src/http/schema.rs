@@ -306,7 +306,7 @@ pub mod words {
     /// What a PATCH may set a task's status to (running comes from start).
     pub const TASK_PATCH_STATUSES: &[&str] = &["planned", "done", "cancelled"];
     pub const TASK_SOURCES: &[&str] = &["manual", "schedule", "rule"];
-    pub const REPORT_FORMATS: &[&str] = &["json", "csv", "xlsx", "html"];
+    pub const REPORT_FORMATS: &[&str] = crate::reports::render::ReportFormat::NAMES;
 }
 
 word_sets! {

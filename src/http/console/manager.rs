@@ -22,6 +22,7 @@ use super::session::Session;
 use crate::directory::Role;
 use crate::http::reports::WeeklyParams;
 use crate::http::AppState;
+use crate::reports::render::ReportFormat;
 use crate::reports::weekly::default_weeks;
 use crate::store::{CallbackQuery, ConsultantQuery, StoreError};
 
@@ -50,8 +51,8 @@ fn report_links(lang: Lang, week: &str) -> maud::Markup {
     html! {
         a href=(format!("/gestao/report?week={week}&format=html")) { (week) }
         " · " (lang.t("manager.report_downloads")) ": "
-        @for f in ["csv", "xlsx", "json"] {
-            a href=(format!("/gestao/report?week={week}&format={f}")) { (f.to_uppercase()) }
+        @for f in [ReportFormat::Csv, ReportFormat::Xlsx, ReportFormat::Json] {
+            a href=(format!("/gestao/report?week={week}&format={}", f.as_str())) { (f.as_str().to_uppercase()) }
             " "
         }
     }

@@ -128,21 +128,70 @@ pub fn week_days(r: &WeeklyReport, lang: Lang) -> (String, String) {
     )
 }
 
-/// The report in a format by name (json, csv, xlsx, html), in `lang`,
-/// with its content type. The JSON has no words: it is the same in every
-/// language.
+/// The formats the weekly report is written in: the one list the API's
+/// `format` parameter, the command line's `--format`, the console's
+/// download links and the renderer agree on (an unknown name is refused
+/// where it is read, never turned into JSON quietly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Xlsx,
+    Html,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 4] = [
+        ReportFormat::Json,
+        ReportFormat::Csv,
+        ReportFormat::Xlsx,
+        ReportFormat::Html,
+    ];
+    /// The names, in the order of [`ReportFormat::ALL`].
+    pub const NAMES: &'static [&'static str] = &["json", "csv", "xlsx", "html"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Html => "html",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ReportFormat> {
+        ReportFormat::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "application/json",
+            ReportFormat::Csv => "text/csv; charset=utf-8",
+            ReportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            ReportFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    /// Whether the rendering holds words (and so depends on the reader's
+    /// language); the JSON is the same in every language.
+    pub fn has_words(self) -> bool {
+        self != ReportFormat::Json
+    }
+}
+
+/// The report in `format`, in `lang`, with its content type.
 pub fn any(
     r: &WeeklyReport,
-    format: &str,
+    format: ReportFormat,
     lang: Lang,
 ) -> Result<(&'static str, Vec<u8>), RenderError> {
-    Ok(match format {
-        "csv" => ("text/csv; charset=utf-8", csv(r, lang)?.into_bytes()),
-        "xlsx" => (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            xlsx(r, lang)?,
-        ),
-        "html" => ("text/html; charset=utf-8", html(r, lang).into_bytes()),
-        _ => ("application/json", serde_json::to_vec_pretty(r)?),
-    })
+    let body = match format {
+        ReportFormat::Csv => csv(r, lang)?.into_bytes(),
+        ReportFormat::Xlsx => xlsx(r, lang)?,
+        ReportFormat::Html => html(r, lang).into_bytes(),
+        ReportFormat::Json => serde_json::to_vec_pretty(r)?,
+    };
+    Ok((format.content_type(), body))
 }

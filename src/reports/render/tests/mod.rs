@@ -650,3 +650,23 @@ fn unknown_consultants_and_non_finite_figures_do_not_break_rendering() {
     assert!(!page.contains("NaN") && !page.contains("inf"));
     assert!(xlsx(&r, Lang::En).is_ok());
 }
+
+#[test]
+fn one_list_of_formats_and_each_renders_as_its_content_type() {
+    assert_eq!(
+        ReportFormat::ALL.map(ReportFormat::as_str).as_slice(),
+        ReportFormat::NAMES
+    );
+    for f in ReportFormat::ALL {
+        assert_eq!(ReportFormat::parse(f.as_str()), Some(f));
+        let (ctype, body) = any(&fixture(), f, Lang::PtBr).unwrap();
+        assert_eq!(ctype, f.content_type());
+        assert!(!body.is_empty(), "{f:?}");
+    }
+    // No quiet fallback: an unknown name is no format at all.
+    for bad in ["pdf", "JSON", "", "html "] {
+        assert_eq!(ReportFormat::parse(bad), None, "{bad:?}");
+    }
+    let (_, json) = any(&fixture(), ReportFormat::Json, Lang::En).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok());
+}
