@@ -226,42 +226,31 @@ pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> Strin
     alg.hash_parts(&[username.as_bytes(), realm.as_bytes(), password.as_bytes()])
 }
 
-/// HMAC-SHA256 per RFC 2104, kept local to avoid a dependency for ~15 lines.
+/// HMAC-SHA256 (RFC 2104) with the `hmac` crate. The key is brought to
+/// one block first as RFC 2104 §2 does it (a longer key hashed, a shorter
+/// one zero-padded), so the fixed-size constructor applies and no key
+/// length can make it fail.
 fn hmac_sha256(key: &[u8], msg: &[&[u8]]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
+    use hmac::digest::KeyInit;
+    use hmac::{Hmac, Mac};
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
     } else {
-        k[..key.len()].copy_from_slice(key);
+        block[..key.len()].copy_from_slice(key);
     }
-    let mut ipad = [0x36u8; BLOCK];
-    let mut opad = [0x5cu8; BLOCK];
-    for i in 0..BLOCK {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let mut inner = Sha256::new();
-    inner.update(ipad);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
     for m in msg {
-        inner.update(m);
+        mac.update(m);
     }
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(opad);
-    outer.update(inner);
-    outer.finalize().into()
+    mac.finalize().into_bytes().into()
 }
 
-/// Equality whose running time depends only on the lengths, so a
-/// byte-by-byte guessing attack learns nothing from timing. Lengths here are
-/// public (fixed by the algorithm or nonce format).
+/// Equality whose running time depends only on the lengths (`subtle`), so
+/// a byte-by-byte guessing attack learns nothing from timing. Lengths here
+/// are public (fixed by the algorithm or nonce format).
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// Seconds since the Unix epoch; a clock before 1970 is treated as 0 rather
