@@ -395,30 +395,55 @@ pub(crate) async fn close_by_call(
     if !matches!(c.status.as_str(), "open" | "done") {
         return Ok(0);
     }
-    // The other party's number: the call log's row is journaled before
-    // the call's contact.
-    let number: Option<String> =
-        sqlx::query("SELECT caller_number FROM calls WHERE call_id = $1 AND from_tag = $2")
-            .bind(c.call_id.clone())
-            .bind(c.from_tag.clone())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| get::<Option<String>>(&r, "caller_number"))
-            .transpose()?
-            .flatten();
+    // Most answered calls owe nothing: one indexed look at the owner's
+    // pending call-backs decides, and the other party's number is read
+    // only when a call-back has no provider to match on.
     let rows = sqlx::query(
-        "SELECT cb.id, cb.contact_id, ct.status AS contact_status, ct.source AS contact_source \
+        "SELECT cb.id, cb.contact_id, cb.provider_id, cb.caller_number, \
+         ct.status AS contact_status, ct.source AS contact_source \
          FROM callbacks cb LEFT JOIN contacts ct ON ct.id = cb.contact_id \
          WHERE cb.consultant_id = $1 AND cb.status = 'pending' AND cb.created_at <= $2 \
-         AND (cb.provider_id = $3 OR (cb.provider_id IS NULL AND cb.caller_number = $4)) \
          ORDER BY cb.created_at, cb.id",
     )
     .bind(owner)
     .bind(answered)
-    .bind(c.provider_id)
-    .bind(number)
     .fetch_all(&mut *conn)
     .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut number: Option<Option<String>> = None;
+    let mut matching = Vec::with_capacity(rows.len());
+    for r in rows {
+        let provider: Option<i64> = get(&r, "provider_id")?;
+        let same = match provider {
+            Some(p) => c.provider_id == Some(p),
+            None => {
+                if number.is_none() {
+                    // The call log's row is journaled before the call's
+                    // contact.
+                    number = Some(
+                        sqlx::query(
+                            "SELECT caller_number FROM calls WHERE call_id = $1 AND from_tag = $2",
+                        )
+                        .bind(c.call_id.clone())
+                        .bind(c.from_tag.clone())
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .map(|r| get::<Option<String>>(&r, "caller_number"))
+                        .transpose()?
+                        .flatten(),
+                    );
+                }
+                let theirs: Option<String> = get(&r, "caller_number")?;
+                theirs.is_some() && number.as_ref().is_some_and(|n| *n == theirs)
+            }
+        };
+        if same {
+            matching.push(r);
+        }
+    }
+    let rows = matching;
     if rows.is_empty() {
         return Ok(0);
     }

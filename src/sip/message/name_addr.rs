@@ -1,13 +1,5 @@
 //! name-addr / addr-spec values (From, To, Contact, Route, Record-Route)
 //! and the Contact header's `*`.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use super::*;
 
 /// `[display-name] <uri> *(;param)` or `addr-spec *(;param)`.

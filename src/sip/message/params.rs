@@ -1,14 +1,6 @@
 //! The pieces every typed header view shares: a forward-only cursor over
 //! a value, `;name=value` parameters, host and port checks, and a slice
 //! that cannot panic.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use super::*;
 
 /// A small forward-only reader over a header value.

@@ -1,13 +1,5 @@
 //! A minimal SIP/SIPS/TEL URI: enough to route on and to spot what must
 //! be refused.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use super::*;
 
 /// URI scheme.

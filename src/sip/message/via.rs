@@ -1,11 +1,4 @@
 //! The Via header: transport, sent-by, branch, `received` and `rport`.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use super::*;
 

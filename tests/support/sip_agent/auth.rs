@@ -2,8 +2,6 @@
 //! and REGISTER: reading challenges, answering them, and what a REGISTER
 //! carries.
 
-#![allow(dead_code)]
-
 use super::*;
 
 // ---------------------------------------------------------------------------

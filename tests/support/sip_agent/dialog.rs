@@ -1,8 +1,6 @@
 //! Calls: INVITE, ACK, CANCEL, BYE and requests inside a dialog, and
 //! answering them as the called phone.
 
-#![allow(dead_code)]
-
 use super::*;
 
 impl Agent {

@@ -2,8 +2,6 @@
 //! queue, and the reflexes a real UA has (absorbing retransmissions,
 //! retransmitting finals, dropping on request).
 
-#![allow(dead_code)]
-
 use super::*;
 
 // ---------------------------------------------------------------------------
