@@ -190,7 +190,7 @@ fn contact_section(s: &Session, tz: chrono_tz::Tz) -> Markup {
                     @for (i, c) in CHANNELS.iter().enumerate() {
                         label class="choice" {
                             input type="radio" name="channel" value=(c) checked[i == 0];
-                            " " (lang.get(&format!("channel.{c}")).unwrap_or(c))
+                            " " (layout::channel_label(lang, c))
                         }
                     }
                 }

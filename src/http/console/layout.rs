@@ -87,6 +87,12 @@ pub fn scroll_table(lang: Lang, id: &str, headings: &[&str], rows: Markup) -> Ma
     }
 }
 
+/// A contact channel's name for people (the catalogue's; the word itself
+/// for one it does not know).
+pub fn channel_label(lang: Lang, channel: &str) -> &str {
+    lang.get(&format!("channel.{channel}")).unwrap_or(channel)
+}
+
 /// A hidden field with the session's CSRF token: in every form.
 pub fn csrf_field(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf()); }

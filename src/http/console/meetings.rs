@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
 use super::desk::{back, forbidden, store_failed, tracking_failed};
-use super::i18n::Lang;
-use super::layout::{csrf_field, scroll_table};
+use super::layout::{channel_label, csrf_field, scroll_table};
 use super::session::Session;
 use crate::http::AppState;
 use crate::store::{Contact, ContactQuery, StoreError};
@@ -67,11 +66,6 @@ pub async fn load(st: &AppState, me: i64, now: DateTime<Utc>) -> Result<Today, S
         .into_iter()
         .find(|c| c.source != "call");
     Ok(Today { scheduled, running })
-}
-
-fn channel_label(lang: Lang, channel: &str) -> String {
-    lang.get(&format!("channel.{channel}"))
-        .map_or_else(|| channel.to_string(), str::to_string)
 }
 
 pub fn section(s: &Session, today: &Today) -> Markup {
