@@ -20,7 +20,7 @@
 //! - `store`: persistence on SQLite or PostgreSQL; knows nothing of SIP;
 //! - `http`: the admin API and the desk console; `i18n`: every word shown
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
-//!   `telemetry`: logs;
+//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison;
 //! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
 //!   `cli`: the command line.
 
@@ -35,6 +35,7 @@ pub mod directory;
 pub mod http;
 pub mod i18n;
 pub mod location;
+pub mod mac;
 pub mod metrics;
 pub mod reports;
 pub mod routing;

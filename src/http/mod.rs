@@ -23,6 +23,7 @@ pub mod providers;
 pub mod reports;
 pub mod rights;
 pub mod schema;
+pub mod signed;
 pub mod tokens;
 pub mod tracking;
 

@@ -40,6 +40,16 @@ impl Modify for BearerAuth {
                      opens its consultant's calendar.ics, read-only, and nothing else.",
                 ))),
             );
+            c.add_security_scheme(
+                "webhook_signature",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    "X-Protocall-Signature",
+                    "A foreign system's webhook: `sha256=` and the hex HMAC-SHA256, with the \
+                     endpoint's shared secret, of `<X-Protocall-Timestamp>.<raw body>`; the \
+                     timestamp (Unix seconds) within 5 minutes of the server's clock; each \
+                     signature accepted once.",
+                ))),
+            );
         }
     }
 }
@@ -61,7 +71,8 @@ impl Modify for Rights {
             ];
             for (method, op) in ops {
                 let Some(op) = op.as_mut() else { continue };
-                let (line, roles): (&str, &[&str]) = match rights::need(&method, path) {
+                let need = rights::need(&method, path);
+                let (line, roles): (&str, &[&str]) = match need {
                     Some(n) => (n.describe(), n.roles()),
                     None => ("Rights: none defined; refused to everyone.", &[]),
                 };
@@ -77,7 +88,14 @@ impl Modify for Rights {
                     .map(|r| r.split(' ').next().unwrap_or(r))
                     .filter(|r| *r != "feed")
                     .collect();
-                security.push(SecurityRequirement::new("bearer", api_roles));
+                if need == Some(rights::Need::Signed) {
+                    security.push(SecurityRequirement::new(
+                        "webhook_signature",
+                        Vec::<String>::new(),
+                    ));
+                } else {
+                    security.push(SecurityRequirement::new("bearer", api_roles));
+                }
                 if roles.iter().any(|r| r.starts_with("feed")) {
                     security.push(SecurityRequirement::new("feed_token", Vec::<String>::new()));
                 }

@@ -30,6 +30,10 @@ pub enum Need {
     Feed,
     Manager,
     Admin,
+    /// No token: a foreign system's webhook, which proves itself with an
+    /// HMAC signature over the body (`http::signed`), checked by the
+    /// handler because only it has the body and its endpoint's secret.
+    Signed,
 }
 
 impl Need {
@@ -47,6 +51,11 @@ impl Need {
             }
             Need::Manager => "Rights: admin and manager (403 for consultants).",
             Need::Admin => "Rights: admin only (403 for managers and consultants).",
+            Need::Signed => {
+                "Rights: no token; the request is signed with the endpoint's shared secret \
+                 (X-Protocall-Timestamp, X-Protocall-Signature: sha256=HMAC-SHA256 of \
+                 \"<timestamp>.<body>\"); 401 on a bad, stale or replayed signature."
+            }
         }
     }
 
@@ -58,6 +67,7 @@ impl Need {
             Need::Feed => &["admin", "manager", "consultant (own)", "feed (own)"],
             Need::Manager => &["admin", "manager"],
             Need::Admin => &["admin"],
+            Need::Signed => &["signed webhook"],
         }
     }
 }

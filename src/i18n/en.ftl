@@ -506,6 +506,7 @@ admin-notice-import_refused = Nothing was imported: some rows were refused. Send
 
 # The API's error messages. English answers carry the handler's own words;
 # these are the same sentences, kept so both catalogues hold the same keys.
+api-error-bad_signature = The request's signature was refused: { $detail }
 api-error-bad_request = Bad request: { $detail }
 api-error-body_too_large = The request body is larger than http.max_body_bytes.
 api-error-conflict = Conflicts with what is stored: { $detail }
@@ -521,6 +522,7 @@ api-error-invalid_value = Invalid value: { $detail }
 api-error-malformed_json = Malformed JSON: { $detail }
 api-error-method_not_allowed = Method not allowed on this path: { $detail }
 api-error-no_dialplan = Routing uses a static table (sip.static_routes); there is no dialplan.
+api-error-not_configured = This endpoint is not configured on this server: { $detail }
 api-error-not_found = Not found: { $detail }
 api-error-not_running = Nothing running: { $detail }
 api-error-overlap = Overlaps another record: { $detail }

@@ -506,6 +506,7 @@ admin-notice-import_refused = Nada foi importado: há linhas recusadas. Envie de
 
 # The API's error messages (`message`; `code` never changes). Where a
 # sentence has { $detail }, the handler's precise English detail follows.
+api-error-bad_signature = A assinatura da requisição foi recusada: { $detail }
 api-error-bad_request = Pedido inválido: { $detail }
 api-error-body_too_large = O corpo do pedido é maior que http.max_body_bytes.
 api-error-conflict = Conflito com o que está registrado: { $detail }
@@ -521,6 +522,7 @@ api-error-invalid_value = Valor inválido: { $detail }
 api-error-malformed_json = JSON malformado: { $detail }
 api-error-method_not_allowed = Método não permitido neste caminho: { $detail }
 api-error-no_dialplan = O roteamento usa uma tabela estática (sip.static_routes); não há plano de discagem.
+api-error-not_configured = Este endpoint não está configurado neste servidor: { $detail }
 api-error-not_found = Não encontrado: { $detail }
 api-error-not_running = Nada em andamento: { $detail }
 api-error-overlap = O horário se sobrepõe a outro registro: { $detail }

@@ -95,6 +95,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0013_accounting_attendance.sql"),
         postgres: include_str!("../../migrations/postgres/0013_accounting_attendance.sql"),
     },
+    Migration {
+        version: 14,
+        name: "contact_channels",
+        sqlite: include_str!("../../migrations/sqlite/0014_contact_channels.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_contact_channels.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

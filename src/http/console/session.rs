@@ -76,11 +76,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// Equality whose time depends only on the lengths (which are public: a
-/// token's is fixed), by `subtle`.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    subtle::ConstantTimeEq::ct_eq(a, b).into()
-}
+pub use crate::mac::ct_eq;
 
 /// A signed-in request: who, in which language, and the token its forms
 /// must echo. Put in the request's extensions by [`require_session`].

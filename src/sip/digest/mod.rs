@@ -226,32 +226,7 @@ pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> Strin
     alg.hash_parts(&[username.as_bytes(), realm.as_bytes(), password.as_bytes()])
 }
 
-/// HMAC-SHA256 (RFC 2104) with the `hmac` crate. The key is brought to
-/// one block first as RFC 2104 §2 does it (a longer key hashed, a shorter
-/// one zero-padded), so the fixed-size constructor applies and no key
-/// length can make it fail.
-fn hmac_sha256(key: &[u8], msg: &[&[u8]]) -> [u8; 32] {
-    use hmac::digest::KeyInit;
-    use hmac::{Hmac, Mac};
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
-    for m in msg {
-        mac.update(m);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// Equality whose running time depends only on the lengths (`subtle`), so
-/// a byte-by-byte guessing attack learns nothing from timing. Lengths here
-/// are public (fixed by the algorithm or nonce format).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    subtle::ConstantTimeEq::ct_eq(a, b).into()
-}
+pub(crate) use crate::mac::{ct_eq, hmac_sha256};
 
 /// Seconds since the Unix epoch; a clock before 1970 is treated as 0 rather
 /// than failing, which merely makes fresh nonces look old.
