@@ -334,7 +334,7 @@ async fn mail_every_week(
 /// state, the desk open or closed, call-backs owed, SLA compliance.
 async fn refresh_desk_gauges(
     state: &AppState,
-    location: &crate::location::Location,
+    location: &crate::sip::location::Location,
     directory: &crate::directory::snapshot::SharedDirectory,
 ) {
     let m = &state.metrics.desk;

@@ -618,15 +618,13 @@ impl Settings {
                 "expected tcp_idle_timeout_secs and tcp_message_timeout_secs of at least 1".into(),
             ));
         }
-        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.http.trusted_proxies) {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.http.trusted_proxies) {
             return Err(invalid("http.trusted_proxies", e.to_string()));
         }
-        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.routing.trusted_peers) {
             return Err(invalid("routing.trusted_peers", e.to_string()));
         }
-        if let Err(e) =
-            crate::routing::caller::TrustedPeers::parse(&self.security.allowed_destinations)
-        {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.security.allowed_destinations) {
             return Err(invalid("security.allowed_destinations", e.to_string()));
         }
         if let Some(u) = &self.routing.ura_uri {

@@ -5,8 +5,8 @@
 //! tracking → store. Modules:
 //! - `config`: layered settings and their validation;
 //! - `sip`: the SIP side (transports, parser, proxy, registrar, digest,
-//!   guard, resolver); knows nothing of SQL; `location`: who is registered
-//!   where, the table the proxy reads on every call;
+//!   guard, resolver, `location`: who is registered where, the table the
+//!   proxy reads on every call); knows nothing of SQL;
 //! - `routing`: who is calling and where the dialplan sends the call, from
 //!   in-memory state only; `calendar`: the desk's days off and working
 //!   hours, one type for routing, planning, SLA and reports;
@@ -20,7 +20,8 @@
 //! - `store`: persistence on SQLite or PostgreSQL; knows nothing of SIP;
 //! - `http`: the admin API and the desk console; `i18n`: every word shown
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
-//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison;
+//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison; `net`: the config's sets of
+//!   addresses and networks;
 //! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
 //!   `cli`: the command line.
 
@@ -34,9 +35,9 @@ pub mod config;
 pub mod directory;
 pub mod http;
 pub mod i18n;
-pub mod location;
 pub mod mac;
 pub mod metrics;
+pub mod net;
 pub mod reports;
 pub mod routing;
 pub mod server;

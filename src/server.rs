@@ -15,14 +15,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Settings, SipSettings};
 use crate::directory::snapshot::SharedDirectory;
-use crate::location::{Binding, Location, LocationChange};
 use crate::metrics::SipMetrics;
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 use crate::routing::desk::DeskRouter;
 use crate::routing::dialplan::load_dir;
 use crate::sip::dialog::EventSink;
 use crate::sip::digest::StoredHa1;
 use crate::sip::guard::{Guard, GuardConfig};
+use crate::sip::location::{Binding, Location, LocationChange};
 use crate::sip::message::Uri;
 use crate::sip::proxy::{Destinations, EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};

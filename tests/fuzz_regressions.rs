@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use protocall::location::{Binding, ContactUpdate, Location, LocationConfig, Update};
 use protocall::metrics::SipMetrics;
-use protocall::routing::caller::TrustedPeers;
+use protocall::net::TrustedPeers;
 use protocall::sip::edit::response;
+use protocall::sip::location::{Binding, ContactUpdate, Location, LocationConfig, Update};
 use protocall::sip::parse::{
     frame_stream, parse, parse_with_limits, Frame, Limits, DEFAULT_MAX_MESSAGE_SIZE,
 };

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use protocall::location::{Location, LocationConfig};
 use protocall::metrics::SipMetrics;
+use protocall::sip::location::{Location, LocationConfig};
 use protocall::sip::parse::parse;
 use protocall::sip::proxy::{EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
 use protocall::sip::router::LocationRouter;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use protocall::location::{Location, LocationChange, LocationConfig};
 use protocall::sip::digest::{ha1, Algorithm, NonceSigner, StoredHa1};
+use protocall::sip::location::{Location, LocationChange, LocationConfig};
 use protocall::sip::message::SipMessage;
 use protocall::sip::parse::parse;
 use protocall::sip::registrar::{

@@ -14,13 +14,14 @@ use chrono::Utc;
 use phonenumber::country::Id as Country;
 
 use super::busy::InCall;
-use super::caller::{caller_number, identify, Caller, TrustedPeers};
+use super::caller::{caller_number, identify, Caller};
 use super::dialplan::{Action, CallFacts, Dialplan, Plan};
 use super::note::{Direction, RouteKind, RoutedCall, Skip, SkippedUser, StepNote, TargetNote};
 use crate::directory::snapshot::{SharedDirectory, Snapshot};
 use crate::directory::Presence;
-use crate::location::{Binding, Location};
+use crate::net::TrustedPeers;
 use crate::sip::dialog::header_uri;
+use crate::sip::location::{Binding, Location};
 use crate::sip::message::Uri;
 use crate::sip::resolve::{classify, Host, Role, SipResolver};
 use crate::sip::router::{
@@ -688,7 +689,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::location::LocationConfig;
+    use crate::sip::location::LocationConfig;
     use crate::sip::transport::Proto;
 
     const PLAN: &str = r#"

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus::IntCounter;
 
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 
 /// Per-source counters are split over this many locks so concurrent
 /// workers rarely meet.

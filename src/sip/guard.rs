@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use super::budget::TxnBudget;
 use crate::config::SecuritySettings;
 use crate::metrics::GuardMetrics;
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 
 const SHARDS: usize = 64;
 /// Usernames are attacker-chosen: longer ones are cut for the log and as

@@ -38,7 +38,7 @@ pub struct TestApp {
     /// The TLS listener, when the test configured `[sip.tls]`.
     pub sip_tls: Option<std::net::SocketAddr>,
     pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
-    pub location: std::sync::Arc<protocall::location::Location>,
+    pub location: std::sync::Arc<protocall::sip::location::Location>,
     pub guard: std::sync::Arc<protocall::sip::guard::Guard>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,

@@ -154,7 +154,7 @@ pub struct ProxyConfig {
     pub shards: usize,
     /// Carrier trunks and PBXs: their calls need no credentials. Calls
     /// from anywhere else must come from an authenticated consultant.
-    pub trusted: crate::routing::caller::TrustedPeers,
+    pub trusted: crate::net::TrustedPeers,
     pub edge: EdgeConfig,
 }
 
