@@ -19,8 +19,8 @@ use protocall::directory::snapshot::{
     ConsultantEntry, NumberEntry, ProtocolEntry, ProviderEntry, SharedDirectory, Snapshot,
 };
 use protocall::directory::Presence;
-use protocall::routing::busy::InCall;
 use protocall::net::TrustedPeers;
+use protocall::routing::busy::InCall;
 use protocall::routing::desk::DeskRouter;
 use protocall::routing::dialplan::load_dir;
 use protocall::sip::location::{Binding, Location, LocationConfig};

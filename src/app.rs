@@ -353,7 +353,9 @@ async fn refresh_desk_gauges(
                 crate::directory::Presence::Away => 3,
             }
         };
-        counts[i] += 1;
+        if let Some(n) = counts.get_mut(i) {
+            *n += 1;
+        }
     }
     for (name, n) in ["available", "in_call", "dnd", "away", "offline"]
         .iter()

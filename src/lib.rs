@@ -26,6 +26,15 @@
 //!   `cli`: the command line.
 
 #![forbid(unsafe_code)]
+// What input can reach must not panic: no unwrap/expect/panic!, no
+// unchecked indexing, anywhere in the library (tests and benches are their
+// own crates and may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 pub mod app;
 pub mod calendar;

@@ -13,14 +13,6 @@
 //! the AoR, so readers of different AoRs rarely meet and no lock is ever
 //! held for longer than a scan of one AoR's handful of bindings.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;

@@ -591,7 +591,7 @@ fn loop_hash(msg: &SipMessage) -> String {
     for r in msg.headers("Route") {
         h.update(&r);
     }
-    hex::encode(&h.finalize()[..4])
+    hex::encode(h.finalize().get(..4).unwrap_or_default())
 }
 
 fn dialog_id(msg: &SipMessage) -> DialogId {
