@@ -149,7 +149,7 @@ impl TestApp {
             base,
             token,
             // The suites read the handlers' own (English) words; the
-            // desk's Portuguese wording is tested in tests/api_language.rs.
+            // desk's Portuguese wording is tested in tests/api/api_language.rs.
             client: english_client(),
             store,
             db_url,
