@@ -238,13 +238,16 @@ impl Application {
             Some(on_drained),
             stop.subscribe(),
         );
+        // Every background task is joined before the store closes, so none
+        // is cut off mid-write (a weekly mail being built, a gauge query).
+        let mut background = tokio::task::JoinSet::new();
         if let Some(monitor) = monitor {
             let gauge = tracking.journal_pending.clone();
             let mut stop = stop.subscribe();
             let state = self.state.clone();
             let location = self.sip.location.clone();
             let directory = self.sip.directory.clone();
-            tokio::spawn(async move {
+            background.spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
                 let mut n = 0u64;
                 loop {
@@ -263,7 +266,7 @@ impl Application {
             });
         }
         if self.mail.enabled {
-            tokio::spawn(mail_every_week(
+            background.spawn(mail_every_week(
                 self.mail.clone(),
                 self.state.clone(),
                 stop.subscribe(),
@@ -291,6 +294,11 @@ impl Application {
         // Every journal handle is gone with the call log: the journal
         // drains what it holds and stops.
         journal.join().await;
+        while let Some(done) = background.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a background task failed");
+            }
+        }
         store.close().await;
         drop(self.lock);
         tracing::info!("protocall stopped");

@@ -305,5 +305,6 @@ macro_rules! on_every_backend {
     };
 }
 pub mod console;
+pub mod daemon;
 pub mod desk;
 pub mod sip_agent;

@@ -10,6 +10,7 @@ mod support;
 mod callbacks;
 mod calls_dialog;
 mod protocols;
+mod shutdown;
 mod tracking_api;
 mod tracking_calls;
 mod tracking_day;

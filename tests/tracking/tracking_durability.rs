@@ -5,13 +5,13 @@
 
 use crate::support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use protocall::sip::message::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
+use support::daemon::Daemon;
 use support::desk::*;
 use support::sip_agent::Agent;
 use support::{json, Backend};
@@ -176,101 +176,13 @@ async fn a_database_outage_loses_no_contact(b: Backend) {
 
 // ---- kill -9 ---------------------------------------------------------------
 
-fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-struct Daemon {
-    env: Vec<(String, String)>,
-    http: String,
-    sip: std::net::SocketAddr,
-}
-
-impl Daemon {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_protocall"));
-        c.args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("DATABASE_URL")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        c
-    }
-
-    async fn start(&self) -> Child {
-        let mut child = self
-            .command(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client
-                .get(format!("{}/healthz", self.http))
-                .send()
-                .await
-                .is_ok()
-            {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the daemon did not start");
-    }
-}
-
 #[tokio::test]
 async fn kill_9_then_restart_closes_open_contacts_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
-    let plans = dir.path().join("plans");
-    std::fs::create_dir_all(&plans).unwrap();
-    std::fs::write(plans.join("default.toml"), PLAN).unwrap();
-    let sip = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let http = format!("127.0.0.1:{}", free_port());
     let mut ura = Agent::udp_listener("ura").await.unwrap();
     ura.set_timeout(T);
-    let d = Daemon {
-        env: vec![
-            (
-                "DATABASE_URL".into(),
-                format!("sqlite://{}/protocall.db", dir.path().display()),
-            ),
-            ("PROTOCALL__SIP__LISTEN".into(), sip.to_string()),
-            ("PROTOCALL__HTTP__LISTEN".into(), http.clone()),
-            (
-                "PROTOCALL__ROUTING__DIALPLANS".into(),
-                plans.display().to_string(),
-            ),
-            (
-                "PROTOCALL__ROUTING__URA_URI".into(),
-                format!("sip:ura@{}", ura.local_addr()),
-            ),
-            (
-                "PROTOCALL__ROUTING__TRUSTED_PEERS".into(),
-                "[\"127.0.0.2\"]".into(),
-            ),
-            (
-                "PROTOCALL__TRACKING__JOURNAL_DIR".into(),
-                dir.path().join("journal").display().to_string(),
-            ),
-            ("PROTOCALL__LOG__LEVEL".into(), "warn".into()),
-        ],
-        http: format!("http://{http}"),
-        sip,
-    };
-    let out = d
-        .command(&["token", "create", "--name", "t"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let d = Daemon::desk(dir.path(), &format!("sip:ura@{}", ura.local_addr()));
+    let token = d.token();
     let mut daemon = d.start().await;
     let client = reqwest::Client::new();
     let api = |method: reqwest::Method, path: &str| {
