@@ -549,7 +549,7 @@ pub async fn start(
         }));
     }
     // SIGHUP reloads the dialplan (a broken one is refused, see
-    // DeskRouter::reload) and the TLS certificate (a broken one is refused
+    // DeskRouter::reload_and_resolve) and the TLS certificate (a broken one is refused
     // too: the running identity stays).
     #[cfg(unix)]
     if desk.is_some() || tls_identity.is_some() {
@@ -566,9 +566,12 @@ pub async fn start(
                                 let _ = d.reload_and_resolve().await;
                             }
                             if let Some(tls) = &tls {
-                                match tls.reload() {
-                                    Ok(()) => tracing::info!("TLS certificate reloaded"),
-                                    Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use"),
+                                // File reads: off the runtime's workers.
+                                let tls = tls.clone();
+                                match tokio::task::spawn_blocking(move || tls.reload()).await {
+                                    Ok(Ok(())) => tracing::info!("TLS certificate reloaded"),
+                                    Ok(Err(e)) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use"),
+                                    Err(e) => tracing::error!(error = %e, "TLS certificate reload did not finish"),
                                 }
                             }
                         }
