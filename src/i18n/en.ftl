@@ -534,6 +534,8 @@ api-error-unauthorized = A valid bearer token is required (Authorization: Bearer
 api-error-unsupported_media_type = Expected Content-Type: application/json.
 # Closing a protocol that rule 4 applies to, with nobody to tell the client.
 api-error-owner_required = The protocol has no owner to communicate its completion: assign an owner first. { $detail }
+# A protocol event from the system of record names someone unknown here.
+api-error-unmatched = The event names someone this desk does not know; it was kept for a person to match and nothing was applied. { $detail }
 
 desk-week_title = My week
 desk-week_none = Nothing scheduled or logged this week.

@@ -534,6 +534,8 @@ api-error-unauthorized = É preciso um token válido (Authorization: Bearer <tok
 api-error-unsupported_media_type = Esperado Content-Type: application/json.
 # Encerrar um protocolo ao qual a regra 4 se aplica, sem ninguém para avisar o cliente.
 api-error-owner_required = O protocolo não tem responsável para comunicar a conclusão: atribua um responsável primeiro. { $detail }
+# Um evento de protocolo do sistema de registro cita alguém desconhecido aqui.
+api-error-unmatched = O evento cita alguém que esta mesa não conhece; ficou guardado para uma pessoa associar e nada foi aplicado. { $detail }
 
 desk-week_title = Minha semana
 desk-week_none = Nada agendado nem registrado nesta semana.
