@@ -133,7 +133,7 @@ mod tests {
         .unwrap();
         assert_eq!(ok.number, "2026-1");
         assert_eq!(ok.status, Some(ProtocolStatus::Closed));
-        assert_eq!(ok.due_at_ms, Some(1_765_400_400_000));
+        assert_eq!(ok.due_at_ms, Some(1_796_936_400_000));
         for (raw, col) in [
             (
                 RawProtocol {

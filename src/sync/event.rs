@@ -231,7 +231,7 @@ mod tests {
         let c = e.validate().unwrap();
         assert_eq!(c.number, "P-1");
         assert_eq!(c.status, Some(ProtocolStatus::Closed));
-        assert_eq!(c.at_ms, 1_764_939_600_000);
+        assert_eq!(c.at_ms, 1_796_475_600_000);
         assert_eq!(c.due_at_ms, None);
     }
 

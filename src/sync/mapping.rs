@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(e.owner.as_deref(), Some("ana@desk"));
         assert_eq!(e.status, Some(ProtocolStatus::Closed));
         assert_eq!(e.due_at, Some(None));
-        assert_eq!(e.event_id, "pull:4211:1764928800000");
+        assert_eq!(e.event_id, "pull:4211:1796464800000");
     }
 
     #[test]
