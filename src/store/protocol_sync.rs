@@ -80,10 +80,19 @@ impl Store {
         c: &mut sqlx::AnyConnection,
         number: &str,
     ) -> Result<Option<SyncedProtocol>, StoreError> {
-        let r = sqlx::query("SELECT id, source_updated_at FROM protocols WHERE number = $1")
-            .bind(number.to_string())
-            .fetch_optional(&mut *c)
-            .await?;
+        // Two events for one protocol at once must not both pass the
+        // ordering check: PostgreSQL locks the row until the caller's
+        // commit (SQLite's write transaction already holds the database).
+        let lock = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE",
+            super::Backend::Sqlite => "",
+        };
+        let r = sqlx::query(&format!(
+            "SELECT id, source_updated_at FROM protocols WHERE number = $1{lock}"
+        ))
+        .bind(number.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
         r.map(|r| {
             Ok(SyncedProtocol {
                 id: get(&r, "id")?,
@@ -141,7 +150,12 @@ impl Store {
         id: i64,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE protocols SET source_updated_at = $1 WHERE id = $2")
+        // Never backwards: an equal-time event applied after a newer one
+        // leaves the newer time.
+        sqlx::query(
+            "UPDATE protocols SET source_updated_at = $1 WHERE id = $2 \
+             AND (source_updated_at IS NULL OR source_updated_at < $1)",
+        )
             .bind(at_ms)
             .bind(id)
             .execute(&mut *c)
