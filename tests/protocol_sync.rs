@@ -1,7 +1,8 @@
 //! Protocols from the desk's system of record, on SQLite and PostgreSQL:
 //! signed events (good, bad signature, replayed, stale timestamp, out of
 //! order, duplicate); an event naming someone unknown is refused 422, kept
-//! as pending and applies nothing; a synced close runs rule 4 and a synced
+//! as pending (listed in the API and on the manager's console page) and
+//! applies nothing; a synced close runs rule 4 and a synced
 //! reopen cancels its task, audited under `sync:webhook`; an "assigned"
 //! event followed at once by a call rings the new owner; protocols in the
 //! CSV import, all rows or none; and the periodic pull across pages,
@@ -249,7 +250,9 @@ async fn an_unconfigured_endpoint_answers_503(b: Backend) {
 }
 
 async fn unknown_provider_or_consultant_is_422_kept_pending_and_applies_nothing(b: Backend) {
-    let app = TestApp::spawn_with(b, &with_secret()).await;
+    let mut env = with_secret();
+    env.push(("PROTOCALL__HTTP__CONSOLE_SECURE_COOKIE", "false"));
+    let app = TestApp::spawn_with(b, &env).await;
     let (ana, _, _) = setup(&app).await;
     let ev = json!({"event_id": "e-9", "kind": "opened", "number": "SR-200",
                     "updated_at": "2026-12-05T10:00:00Z", "provider_tax_id": "11.444.777/0001-61",
@@ -288,6 +291,19 @@ async fn unknown_provider_or_consultant_is_422_kept_pending_and_applies_nothing(
     assert_eq!(first["source"], "sync:webhook");
     assert_eq!(first["missing"].as_array().unwrap().len(), 2, "{first}");
     assert_eq!(first["event"]["owner"], "carla@desk.example");
+
+    // The manager's console shows them, with what is missing.
+    use support::console::{browser, page, person, sign_in};
+    person(&app, "gil", "manager").await;
+    let manager = browser("pt-BR");
+    sign_in(&app, &manager, "gil").await;
+    let (status, html) = page(&app, &manager, "/gestao").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Eventos de protocolo aguardando associação"),
+        "{html}"
+    );
+    assert!(html.contains("SR-200") && html.contains("carla@desk.example"));
 
     // A person adds the consultant; the sender's retry applies and settles
     // the pending event.

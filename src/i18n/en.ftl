@@ -192,6 +192,11 @@ manager-provider = Provider
 manager-deadline = Deadline
 manager-owner = Owner
 manager-no_owner = no owner
+manager-sync_pending = Protocol events waiting for a match
+manager-sync_pending_none = Every event from the system of record was applied.
+manager-sync_event = Event
+manager-sync_missing = Missing here
+manager-sync_received = Received
 
 a11y-table = table
 ## The weekly report (HTML page, workbook, CSV headings) and its Monday

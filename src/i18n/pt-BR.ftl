@@ -192,6 +192,11 @@ manager-provider = Provedor
 manager-deadline = Prazo
 manager-owner = Responsável
 manager-no_owner = sem responsável
+manager-sync_pending = Eventos de protocolo aguardando associação
+manager-sync_pending_none = Todos os eventos do sistema de registro foram aplicados.
+manager-sync_event = Evento
+manager-sync_missing = Falta aqui
+manager-sync_received = Recebido
 
 a11y-table = tabela
 ## O relatório semanal (página HTML, planilha, títulos do CSV) e o e-mail

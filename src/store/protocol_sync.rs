@@ -156,10 +156,10 @@ impl Store {
             "UPDATE protocols SET source_updated_at = $1 WHERE id = $2 \
              AND (source_updated_at IS NULL OR source_updated_at < $1)",
         )
-            .bind(at_ms)
-            .bind(id)
-            .execute(&mut *c)
-            .await?;
+        .bind(at_ms)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
         Ok(())
     }
 
