@@ -86,25 +86,11 @@ pub async fn apply(
     }
     let (resolved, mut missing) = resolve(store, &mut tx, change, existing.is_none()).await?;
     if missing.is_empty() {
-        let written = match write(
+        match write(
             store, &mut tx, categories, change, existing, &resolved, source,
         )
         .await
         {
-            Ok(w) => Ok(w),
-            // Rule 4 needs someone to tell the client: as much a missing
-            // person as an unknown owner.
-            Err(TrackingError::OwnerRequired(_)) => {
-                missing.push(format!(
-                    "an owner for protocol {}: rule 4 plans a communicate-completion task \
-                     on its close and nobody is there to take it",
-                    change.number
-                ));
-                Err(None)
-            }
-            Err(e) => Err(Some(e)),
-        };
-        match written {
             Ok((protocol_id, created)) => {
                 store
                     .set_source_updated_at(&mut tx, protocol_id, change.at_ms)
@@ -119,13 +105,19 @@ pub async fn apply(
                     created,
                 });
             }
-            Err(Some(e)) => {
+            // Rule 4 needs someone to tell the client: as much a missing
+            // person as an unknown owner.
+            Err(TrackingError::OwnerRequired(_)) => missing.push(format!(
+                "an owner for protocol {}: rule 4 plans a communicate-completion task on \
+                 its close and nobody is there to take it",
+                change.number
+            )),
+            Err(e) => {
                 return Err(SyncError::Tracking {
                     number: change.number.clone(),
                     source: e,
                 })
             }
-            Err(None) => {}
         }
     }
     // Nothing of the event stays; the pending list says why.
@@ -249,15 +241,15 @@ pub(crate) async fn write(
             (id, true)
         }
     };
-    let now = store.protocol_in(c, id).await?;
-    let was_closed = now.status == ProtocolStatus::Closed;
+    let current = store.protocol_in(c, id).await?;
+    let was_closed = current.status == ProtocolStatus::Closed;
     // A reopen comes before the edits (a closed protocol's deadline does
     // not move), a close after them (so rule 4 sees the final category).
     if was_closed && change.status == Some(ProtocolStatus::Open) {
         service::reopen_protocol_in(store, c, id, actor, change.at_ms).await?;
     }
     if let Some(owner) = who.owner_id {
-        if now.owner_id != Some(owner) {
+        if current.owner_id != Some(owner) {
             service::assign_protocol_in(store, c, id, owner, actor).await?;
         }
     }
@@ -274,9 +266,7 @@ pub(crate) async fn write(
             service::update_protocol_in(store, c, id, patch, actor).await?;
         }
     }
-    if !was_closed && change.status == Some(ProtocolStatus::Closed)
-        || created && change.status == Some(ProtocolStatus::Closed)
-    {
+    if !was_closed && change.status == Some(ProtocolStatus::Closed) {
         let closer = Closer {
             person: actor,
             consultant_id: None,
