@@ -347,6 +347,30 @@ mod tests {
     }
 
     #[test]
+    fn protocol_columns_are_read_and_a_repeated_protocol_is_refused() {
+        let csv = "provider,protocol,protocol_owner,protocol_status\n\
+                   A,P-1,ana,closed\n\
+                   A,,,\n\
+                   B,P-1,bia,\n";
+        let rej = parse_csv(csv.as_bytes(), Country::BR).unwrap_err();
+        assert_eq!(rej.len(), 1);
+        assert_eq!(
+            (rej[0].line, rej[0].field.as_deref()),
+            (4, Some("protocol"))
+        );
+        let rows = parse_csv(
+            b"provider,protocol,protocol_owner\nA,P-1,ana\nA,,\n",
+            Country::BR,
+        )
+        .unwrap();
+        assert_eq!(
+            rows[0].protocol.as_ref().map(|p| p.number.as_str()),
+            Some("P-1")
+        );
+        assert!(rows[1].protocol.is_none());
+    }
+
+    #[test]
     fn unknown_column_and_ragged_rows() {
         let rej = parse_csv(b"provider,colour\nA,red\n", Country::BR).unwrap_err();
         assert_eq!(rej[0].line, 1);
