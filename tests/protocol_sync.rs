@@ -559,6 +559,7 @@ async fn tickets_server() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec
             ], "next": null}),
             _ => json!({"items": [
                 {"number": "PULL-1", "updated_at": "2026-12-05T10:00:00Z",
+                 "opened_at": "2026-12-04T09:00:00-03:00",
                  "provider_tax_id": NETSUL_CNPJ, "owner": "ana@desk.example",
                  "subject": "VPN", "due_at": "2026-12-09T12:00:00Z", "status": "open"}
             ], "next": "/tickets?page=2"}),
@@ -616,6 +617,16 @@ async fn the_pull_follows_pages_and_recovers_from_a_failure(b: Backend) {
     }
     let p1 = protocol_by_number(&app, "PULL-1").await.unwrap();
     assert_eq!(p1["subject"], "VPN");
+    let ts = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    assert_eq!(
+        ts(&p1["opened_at"]),
+        ts(&json!("2026-12-04T09:00:00-03:00")),
+        "opened when the system of record opened it"
+    );
     assert_eq!(
         p1["due_at"]
             .as_str()

@@ -232,7 +232,7 @@ pub(crate) async fn write(
                             .as_deref()
                             .unwrap_or(DEFAULT_PROTOCOL_CATEGORY),
                         subject: change.subject.as_deref().unwrap_or(""),
-                        opened_at_ms: change.at_ms,
+                        opened_at_ms: change.opened_at_ms.unwrap_or(change.at_ms),
                         due_at_ms: change.due_at_ms.flatten(),
                     },
                     actor,

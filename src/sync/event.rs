@@ -60,6 +60,11 @@ pub struct ProtocolEvent {
     /// older than the last one applied to the protocol is ignored.
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<FixedOffset>,
+    /// When the ticket was opened there; used when the protocol is new
+    /// here (default: `updated_at`), since the SLA counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opened_at: Option<DateTime<FixedOffset>>,
     /// The provider's CNPJ; needed when the protocol is new here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_tax_id: Option<String>,
@@ -109,6 +114,8 @@ pub struct Change {
     pub kind: EventKind,
     pub number: String,
     pub at_ms: i64,
+    /// When it was opened, for a protocol new here.
+    pub opened_at_ms: Option<i64>,
     pub provider_tax_id: Option<String>,
     pub owner: Option<String>,
     pub category: Option<String>,
@@ -181,6 +188,7 @@ impl ProtocolEvent {
             kind: self.kind,
             number,
             at_ms: self.updated_at.timestamp_millis(),
+            opened_at_ms: self.opened_at.map(|t| t.timestamp_millis()),
             provider_tax_id,
             owner,
             category: text("category", self.category.as_deref(), CATEGORY_MAX, false)?,

@@ -64,6 +64,7 @@ pub async fn import(
             kind: EventKind::Updated,
             number: p.number.clone(),
             at_ms: now,
+            opened_at_ms: None,
             provider_tax_id: None,
             owner: p.owner.clone(),
             category: p.category.clone(),

@@ -118,6 +118,7 @@ pub fn record_event(
         kind: EventKind::Updated,
         number,
         updated_at,
+        opened_at: time(record, index, &f.opened_at)?,
         provider_tax_id: text(record, index, &f.provider_tax_id)?,
         owner: text(record, index, &f.owner)?,
         category: text(record, index, &f.category)?,
