@@ -57,6 +57,8 @@ pub struct Application {
     recovered: Recovered,
     started_ms: i64,
     mail: crate::config::MailSettings,
+    /// The periodic pull from the system of record, when configured.
+    protocol_pull: Option<crate::sync::pull::Pull>,
     /// This process's claim on the journal directory, until it stops.
     lock: DataLock,
 }
@@ -107,6 +109,7 @@ impl Application {
             state.store.clone(),
             state.metrics.sip.clone(),
             state.directory_version.subscribe(),
+            state.protocol_changes.clone(),
             Some(events_tx),
             hooks,
             None,
@@ -149,6 +152,18 @@ impl Application {
             .set(settings.reports.service_level_target);
         state.sip_port = sip.udp_addr.port();
         let router = http::router(state.clone(), settings);
+        let protocol_pull =
+            settings
+                .protocol_sync
+                .pull
+                .enabled()
+                .then(|| crate::sync::pull::Pull {
+                    settings: settings.protocol_sync.pull.clone(),
+                    store: state.store.clone(),
+                    categories: state.completion_categories.clone(),
+                    metrics: state.metrics.protocol_sync.clone(),
+                    changes: state.protocol_changes.clone(),
+                });
         Ok(Application {
             http_addr,
             listener,
@@ -161,6 +176,7 @@ impl Application {
             recovered,
             started_ms,
             mail: settings.reports.mail.clone(),
+            protocol_pull,
             lock,
         })
     }
@@ -271,6 +287,9 @@ impl Application {
                 self.state.clone(),
                 stop.subscribe(),
             ));
+        }
+        if let Some(pull) = self.protocol_pull {
+            tokio::spawn(pull.run(stop.subscribe()));
         }
         let call_log = self
             .call_log

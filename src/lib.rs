@@ -18,6 +18,8 @@
 //! - `directory`: providers, numbers, consultants, protocols, and the rules
 //!   their inputs must pass (E.164 normalisation, CSV import);
 //! - `store`: persistence on SQLite or PostgreSQL; knows nothing of SIP;
+//! - `sync`: protocols kept in step with the desk's system of record
+//!   (signed events, the periodic pull);
 //! - `http`: the admin API and the desk console; `i18n`: every word shown
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
 //!   `telemetry`: logs; `mac`: keyed hashes and secret comparison; `net`: the config's sets of
@@ -52,5 +54,6 @@ pub mod routing;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tracking;

@@ -12,8 +12,10 @@ use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
 mod dns;
+mod protocol_sync;
 mod transport;
 pub use dns::DnsMetrics;
+pub use protocol_sync::ProtocolSyncMetrics;
 pub use transport::TransportCollector;
 
 #[derive(Clone)]
@@ -25,6 +27,7 @@ pub struct Metrics {
     pub calls: CallMetrics,
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
+    pub protocol_sync: ProtocolSyncMetrics,
 }
 
 /// The desk's business gauges for dashboards (bounded labels only).
@@ -553,8 +556,10 @@ impl Metrics {
         let calls = CallMetrics::new(&registry)?;
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
+        let protocol_sync = ProtocolSyncMetrics::new(&registry)?;
         Ok(Metrics {
             desk,
+            protocol_sync,
             tracking,
             registry,
             http_requests,

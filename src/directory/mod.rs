@@ -6,7 +6,9 @@
 //! field is wrong). Loading and saving is `store`'s job.
 
 pub mod import;
+pub mod import_protocol;
 pub mod number;
+pub mod protocol_changes;
 pub mod role;
 pub mod snapshot;
 

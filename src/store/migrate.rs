@@ -101,6 +101,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0014_contact_channels.sql"),
         postgres: include_str!("../../migrations/postgres/0014_contact_channels.sql"),
     },
+    Migration {
+        version: 18,
+        name: "protocol_sync",
+        sqlite: include_str!("../../migrations/sqlite/0018_protocol_sync.sql"),
+        postgres: include_str!("../../migrations/postgres/0018_protocol_sync.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

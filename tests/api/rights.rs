@@ -21,6 +21,8 @@ enum Need {
     Feed,
     Manager,
     Admin,
+    /// A foreign system's webhook: no token, an HMAC signature.
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,11 @@ const CALLERS: [Caller; 9] = [
 
 impl Caller {
     fn allowed(self, need: Need) -> bool {
+        // A signed webhook admits no token at all: without a signature
+        // every caller is refused alike.
+        if need == Need::Signed {
+            return false;
+        }
         match self {
             Caller::Admin => true,
             Caller::Manager => need != Need::Admin,
@@ -62,8 +69,12 @@ impl Caller {
         }
     }
 
-    /// Signed in but refused is 403; not signed in is 401.
-    fn refusal(self) -> u16 {
+    /// Signed in but refused is 403; not signed in (or, for a signed
+    /// webhook, no signature) is 401.
+    fn refusal(self, need: Need) -> u16 {
+        if need == Need::Signed {
+            return 401;
+        }
         match self {
             Caller::NoToken | Caller::Expired | Caller::Revoked => 401,
             _ => 403,
@@ -243,6 +254,15 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
         ("GET", "/api/protocols/{id}/audit", Need::Own, |_, m| {
             (format!("/api/protocols/{}/audit", m.protocol), Body::None)
         }),
+        ("POST", "/api/protocols/events", Need::Signed, |_, _| {
+            ("/api/protocols/events".into(), J(json!({})))
+        }),
+        (
+            "GET",
+            "/api/protocols/events/pending",
+            Need::Manager,
+            |_, _| ("/api/protocols/events/pending".into(), Body::None),
+        ),
         ("GET", "/api/lookup", Need::Anyone, |_, _| {
             ("/api/lookup?number=%2B5511987654321".into(), Body::None)
         }),
@@ -611,7 +631,9 @@ async fn things_of(app: &TestApp, id: i64, user: &str, provider: i64) -> Mine {
 async fn every_operation_admits_exactly_its_roles(b: Backend) {
     use protocall::directory::Role;
     use protocall::store::NewToken;
-    let app = TestApp::spawn(b).await;
+    // The system of record's webhook configured, so it judges signatures.
+    let app =
+        TestApp::spawn_with(b, &[("PROTOCALL__PROTOCOL_SYNC__WEBHOOK_SECRET", "s3cret")]).await;
     let provider = id_of(
         app.post(
             "/api/providers",
@@ -737,7 +759,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
             let ok = if allowed {
                 status != 401 && status != 403 && status < 500
             } else {
-                status == caller.refusal()
+                status == caller.refusal(*need)
             };
             if !ok {
                 wrong.push(format!(
@@ -745,7 +767,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
                     if allowed {
                         "not 401/403".to_string()
                     } else {
-                        caller.refusal().to_string()
+                        caller.refusal(*need).to_string()
                     }
                 ));
             }

@@ -26,6 +26,7 @@ pub mod login;
 pub mod manager;
 pub mod meetings;
 pub mod session;
+pub mod sync_pending;
 pub mod throttle;
 
 use axum::extract::Request;
