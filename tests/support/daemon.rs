@@ -96,7 +96,8 @@ impl Daemon {
             .spawn()
             .unwrap();
         let client = reqwest::Client::new();
-        for _ in 0..100 {
+        // Generous: a loaded CI machine runs other daemons beside this one.
+        for _ in 0..300 {
             if client
                 .get(format!("{}/healthz", self.http))
                 .send()
@@ -109,7 +110,7 @@ impl Daemon {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the daemon did not start");
+        panic!("the daemon did not start in 30 s:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

@@ -8,7 +8,7 @@
 //! CSV import, all rows or none; and the periodic pull across pages,
 //! through a failing request and its recovery.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
