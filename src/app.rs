@@ -57,6 +57,7 @@ pub struct Application {
     recovered: Recovered,
     started_ms: i64,
     mail: crate::config::MailSettings,
+    intake: crate::config::IntakeSettings,
     /// This process's claim on the journal directory, until it stops.
     lock: DataLock,
 }
@@ -161,6 +162,7 @@ impl Application {
             recovered,
             started_ms,
             mail: settings.reports.mail.clone(),
+            intake: settings.intake.clone(),
             lock,
         })
     }
@@ -269,6 +271,25 @@ impl Application {
                 stop.subscribe(),
             ));
         }
+        let intake = if self.intake.enabled {
+            // Checked by `Settings::validate`; read again here because the
+            // variable is the process's, not the file's.
+            match self.intake.password() {
+                Ok(password) => Some(tokio::spawn(crate::intake::run(
+                    self.intake.clone(),
+                    password,
+                    self.state.store.clone(),
+                    self.state.metrics.mail.clone(),
+                    stop.subscribe(),
+                ))),
+                Err((key, why)) => {
+                    tracing::error!(key, error = %why, "mail intake not started");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let call_log = self
             .call_log
             .map(|log| tokio::spawn(log.run(stop.subscribe())));
@@ -285,6 +306,9 @@ impl Application {
         .map_err(AppError::Serve);
         let _ = stop.send(true);
         self.sip.join().await;
+        if let Some(intake) = intake {
+            let _ = intake.await;
+        }
         if let Some(log) = call_log {
             let _ = log.await;
         }

@@ -12,8 +12,10 @@ use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
 mod dns;
+mod mail;
 mod transport;
 pub use dns::DnsMetrics;
+pub use mail::MailMetrics;
 pub use transport::TransportCollector;
 
 #[derive(Clone)]
@@ -25,6 +27,7 @@ pub struct Metrics {
     pub calls: CallMetrics,
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
+    pub mail: MailMetrics,
 }
 
 /// The desk's business gauges for dashboards (bounded labels only).
@@ -542,8 +545,10 @@ impl Metrics {
         let calls = CallMetrics::new(&registry)?;
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
+        let mail = MailMetrics::new(&registry)?;
         Ok(Metrics {
             desk,
+            mail,
             tracking,
             registry,
             http_requests,

@@ -101,6 +101,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0014_contact_channels.sql"),
         postgres: include_str!("../../migrations/postgres/0014_contact_channels.sql"),
     },
+    Migration {
+        version: 15,
+        name: "mail_intake",
+        sqlite: include_str!("../../migrations/sqlite/0015_mail_intake.sql"),
+        postgres: include_str!("../../migrations/postgres/0015_mail_intake.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

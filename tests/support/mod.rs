@@ -307,3 +307,4 @@ macro_rules! on_every_backend {
 pub mod console;
 pub mod desk;
 pub mod sip_agent;
+pub mod imap;
