@@ -159,7 +159,15 @@ impl Drop for Desk {
 }
 
 /// A raw message.
-fn mail(from: &str, to: &[&str], cc: &[&str], subject: &str, id: &str, parent: Option<&str>, body: &str) -> String {
+fn mail(
+    from: &str,
+    to: &[&str],
+    cc: &[&str],
+    subject: &str,
+    id: &str,
+    parent: Option<&str>,
+    body: &str,
+) -> String {
     let mut m = format!(
         "From: {from}\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
          Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
@@ -184,7 +192,12 @@ fn id(v: &Value) -> i64 {
 /// protocol of the provider: (provider, user, consultant, protocol id,
 /// protocol number).
 async fn directory(desk: &Desk, name: &str, domain: &str) -> (i64, i64, i64, i64, String) {
-    let p = id(&json(desk.post("/api/providers", json!({"name": name, "consulting": true})).await, 201).await);
+    let p = id(&json(
+        desk.post("/api/providers", json!({"name": name, "consulting": true}))
+            .await,
+        201,
+    )
+    .await);
     let u = id(&json(
         desk.post(
             &format!("/api/providers/{p}/users"),
@@ -205,12 +218,21 @@ async fn directory(desk: &Desk, name: &str, domain: &str) -> (i64, i64, i64, i64
     )
     .await);
     let proto = json(
-        desk.post("/api/protocols", json!({"provider_id": p, "owner_id": c, "subject": "lenta"}))
-            .await,
+        desk.post(
+            "/api/protocols",
+            json!({"provider_id": p, "owner_id": c, "subject": "lenta"}),
+        )
+        .await,
         201,
     )
     .await;
-    (p, u, c, id(&proto), proto["number"].as_str().unwrap().to_string())
+    (
+        p,
+        u,
+        c,
+        id(&proto),
+        proto["number"].as_str().unwrap().to_string(),
+    )
 }
 
 fn by_provider(contacts: &[Value], p: i64) -> Vec<Value> {
@@ -234,7 +256,15 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     dovecot
         .append(
             "INBOX",
-            &mail("Ana <ana@NETSUL.com.br>", &[DESK], &[], &format!("Lentidão {number1}"), "m1@netsul", None, "ajuda"),
+            &mail(
+                "Ana <ana@NETSUL.com.br>",
+                &[DESK],
+                &[],
+                &format!("Lentidão {number1}"),
+                "m1@netsul",
+                None,
+                "ajuda",
+            ),
             "03-Dec-2026 10:00:00 +0000",
         )
         .await;
@@ -242,13 +272,19 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     dovecot
         .append(
             "INBOX",
-            &mail("bruno@fibranorte.net", &[DESK], &[], "Boleto", "m2@fibra", None, "segunda via"),
+            &mail(
+                "bruno@fibranorte.net",
+                &[DESK],
+                &[],
+                "Boleto",
+                "m2@fibra",
+                None,
+                "segunda via",
+            ),
             "03-Dec-2026 10:05:00 +0000",
         )
         .await;
-    let contacts = desk
-        .contacts_until("two contacts", |c| c.len() == 2)
-        .await;
+    let contacts = desk.contacts_until("two contacts", |c| c.len() == 2).await;
     let a = &by_provider(&contacts, p1)[0];
     assert_eq!(a["channel"], "email");
     assert_eq!(a["source"], "mail");
@@ -257,9 +293,19 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     assert_eq!(a["status"], "open");
     assert_eq!(a["provider_user_id"].as_i64(), Some(u1));
     assert_eq!(a["protocol_id"].as_i64(), Some(proto1));
-    assert_eq!(a["consultant_id"].as_i64(), Some(c1), "the protocol's owner attends");
+    assert_eq!(
+        a["consultant_id"].as_i64(),
+        Some(c1),
+        "the protocol's owner attends"
+    );
     assert!(a["started_at"].is_null(), "waiting: no realised time yet");
-    assert!(a["rang_at"].as_str().unwrap().starts_with("2026-12-03T07:00:00"), "{a}");
+    assert!(
+        a["rang_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-03T07:00:00"),
+        "{a}"
+    );
     let b = &by_provider(&contacts, p2)[0];
     assert!(b["provider_user_id"].is_null());
     assert!(b["protocol_id"].is_null());
@@ -269,14 +315,30 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     dovecot
         .append(
             "INBOX",
-            &mail("ana@netsul.com.br", &[DESK], &[], &format!("Re: Lentidão {number1}"), "m3@netsul", Some("m1@netsul"), "e então?"),
+            &mail(
+                "ana@netsul.com.br",
+                &[DESK],
+                &[],
+                &format!("Re: Lentidão {number1}"),
+                "m3@netsul",
+                Some("m1@netsul"),
+                "e então?",
+            ),
             "03-Dec-2026 11:00:00 +0000",
         )
         .await;
     dovecot
         .append(
             "INBOX",
-            &mail("bruno@fibranorte.net", &[DESK], &[], "RES: Boleto", "m4@fibra", None, "?"),
+            &mail(
+                "bruno@fibranorte.net",
+                &[DESK],
+                &[],
+                "RES: Boleto",
+                "m4@fibra",
+                None,
+                "?",
+            ),
             "03-Dec-2026 11:05:00 +0000",
         )
         .await;
@@ -286,21 +348,45 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     dovecot
         .append(
             "Sent",
-            &mail(DESK, &["ana@netsul.com.br"], &[TEAM], &format!("Re: Lentidão {number1}"), "r1@desk", Some("m3@netsul"), "resolvido"),
+            &mail(
+                DESK,
+                &["ana@netsul.com.br"],
+                &[TEAM],
+                &format!("Re: Lentidão {number1}"),
+                "r1@desk",
+                Some("m3@netsul"),
+                "resolvido",
+            ),
             "03-Dec-2026 12:00:00 +0000",
         )
         .await;
     dovecot
         .append(
             "Sent",
-            &mail(DESK, &["bruno@fibranorte.net"], &[], "Re: Boleto", "r2@desk", Some("m2@fibra"), "segue"),
+            &mail(
+                DESK,
+                &["bruno@fibranorte.net"],
+                &[],
+                "Re: Boleto",
+                "r2@desk",
+                Some("m2@fibra"),
+                "segue",
+            ),
             "03-Dec-2026 10:35:00 +0000",
         )
         .await;
     dovecot
         .append(
             "Sent",
-            &mail(DESK, &["ana@netsul.com.br"], &[TEAM], "Re: Lentidão", "r3@desk", Some("r1@desk"), "mais"),
+            &mail(
+                DESK,
+                &["ana@netsul.com.br"],
+                &[TEAM],
+                "Re: Lentidão",
+                "r3@desk",
+                Some("r1@desk"),
+                "mais",
+            ),
             "03-Dec-2026 13:00:00 +0000",
         )
         .await;
@@ -309,10 +395,18 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
             c.len() >= 2 && c.iter().all(|k| k["status"] == "done")
         })
         .await;
-    assert_eq!(contacts.len(), 2, "joined messages made no contact: {contacts:#?}");
+    assert_eq!(
+        contacts.len(),
+        2,
+        "joined messages made no contact: {contacts:#?}"
+    );
     let a = &by_provider(&contacts, p1)[0];
     assert_eq!(a["wait_ms"].as_i64(), Some(2 * 3_600_000), "{a}");
-    assert_eq!(a["duration_ms"].as_i64(), Some(0), "waiting is nobody's time");
+    assert_eq!(
+        a["duration_ms"].as_i64(),
+        Some(0),
+        "waiting is nobody's time"
+    );
     assert_eq!(a["started_at"], a["ended_at"]);
     let b = &by_provider(&contacts, p2)[0];
     assert_eq!(b["wait_ms"].as_i64(), Some(30 * 60_000));
@@ -322,7 +416,12 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["message_id"].as_str().unwrap().to_string(), f["reasons"].as_array().unwrap().clone()))
+        .map(|f| {
+            (
+                f["message_id"].as_str().unwrap().to_string(),
+                f["reasons"].as_array().unwrap().clone(),
+            )
+        })
         .collect();
     reasons.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(
@@ -337,12 +436,32 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
     let other_week = json(desk.get("/api/mail/flagged?week=2026-W48").await, 200).await;
     assert_eq!(other_week["total"], 0);
     json(desk.get("/api/mail/flagged?week=2026-W99").await, 400).await;
-    assert_eq!(desk.metric("protocall_mail_replies_flagged_total{reason=\"no_team_copy\"}").await, 1.0);
-    assert_eq!(desk.metric("protocall_mail_replies_flagged_total{reason=\"no_protocol_number\"}").await, 1.0);
-    assert_eq!(desk.metric("protocall_mail_messages_total{folder=\"inbox\",result=\"joined\"}").await, 2.0);
-    assert_eq!(desk.metric("protocall_mail_messages_total{folder=\"inbox\",result=\"imported\"}").await, 2.0);
+    assert_eq!(
+        desk.metric("protocall_mail_replies_flagged_total{reason=\"no_team_copy\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        desk.metric("protocall_mail_replies_flagged_total{reason=\"no_protocol_number\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        desk.metric("protocall_mail_messages_total{folder=\"inbox\",result=\"joined\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        desk.metric("protocall_mail_messages_total{folder=\"inbox\",result=\"imported\"}")
+            .await,
+        2.0
+    );
     assert_eq!(desk.metric("protocall_mail_connected").await, 1.0);
-    assert!(desk.metric("protocall_mail_last_sync_timestamp_seconds").await > 1.7e9);
+    assert!(
+        desk.metric("protocall_mail_last_sync_timestamp_seconds")
+            .await
+            > 1.7e9
+    );
 
     // The mailbox: nothing \Seen, nothing deleted, everything keyworded.
     for (folder, n) in [("INBOX", 4), ("Sent", 3)] {
@@ -351,12 +470,21 @@ async fn new_mail_becomes_matched_contacts_and_replies_close_and_flag_them(backe
             let flags = dovecot.flags(folder).await;
             assert_eq!(flags.len(), n, "{folder}: no message removed");
             for (_, f) in &flags {
-                assert!(!f.iter().any(|x| x == "Seen" || x == "Deleted"), "{folder}: {f:?}");
+                assert!(
+                    !f.iter().any(|x| x == "Seen" || x == "Deleted"),
+                    "{folder}: {f:?}"
+                );
             }
-            if flags.iter().all(|(_, f)| f.iter().any(|x| x.contains("$ProtocallSeen"))) {
+            if flags
+                .iter()
+                .all(|(_, f)| f.iter().any(|x| x.contains("$ProtocallSeen")))
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "{folder}: keyword never set: {flags:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{folder}: keyword never set: {flags:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -371,11 +499,22 @@ async fn an_unknown_sender_is_listed_and_matched_through_the_api(backend: Backen
     let desk = Desk::start(backend, &dovecot).await;
     let (p1, u1, _, proto1, _) = directory(&desk, "NetSul", "netsul.com.br").await;
     let (p2, u2, _, _, _) = directory(&desk, "FibraNorte", "fibranorte.net").await;
-    for (i, from) in ["carla@gmail.example", "spam@ads.example"].iter().enumerate() {
+    for (i, from) in ["carla@gmail.example", "spam@ads.example"]
+        .iter()
+        .enumerate()
+    {
         dovecot
             .append(
                 "INBOX",
-                &mail(from, &[DESK], &[], &format!("Pedido {i}"), &format!("u{i}@x"), None, "oi"),
+                &mail(
+                    from,
+                    &[DESK],
+                    &[],
+                    &format!("Pedido {i}"),
+                    &format!("u{i}@x"),
+                    None,
+                    "oi",
+                ),
                 "03-Dec-2026 09:00:00 +0000",
             )
             .await;
@@ -384,44 +523,108 @@ async fn an_unknown_sender_is_listed_and_matched_through_the_api(backend: Backen
     let list = json(desk.get("/api/mail/unmatched").await, 200).await;
     assert_eq!(list["total"], 2);
     let threads = list["items"].as_array().unwrap().clone();
-    let carla = threads.iter().find(|t| t["sender"] == "carla@gmail.example").unwrap();
-    let spam = threads.iter().find(|t| t["sender"] == "spam@ads.example").unwrap();
+    let carla = threads
+        .iter()
+        .find(|t| t["sender"] == "carla@gmail.example")
+        .unwrap();
+    let spam = threads
+        .iter()
+        .find(|t| t["sender"] == "spam@ads.example")
+        .unwrap();
     assert_eq!(carla["identification"], "unidentified");
     assert!(carla["provider_id"].is_null());
     let tid = id(carla);
 
     // Refusals change nothing.
     let path = format!("/api/mail/threads/{tid}/match");
-    json(desk.post("/api/mail/threads/999999/match", json!({"provider_id": p1})).await, 404).await;
+    json(
+        desk.post("/api/mail/threads/999999/match", json!({"provider_id": p1}))
+            .await,
+        404,
+    )
+    .await;
     let e = json(desk.post(&path, json!({"provider_id": 999999})).await, 422).await;
-    assert!(e["error"]["message"].as_str().unwrap().contains("provider_id"), "{e}");
-    let e = json(desk.post(&path, json!({"provider_id": p1, "provider_user_id": u2})).await, 422).await;
-    assert!(e["error"]["message"].as_str().unwrap().contains("provider_user_id"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provider_id"),
+        "{e}"
+    );
+    let e = json(
+        desk.post(&path, json!({"provider_id": p1, "provider_user_id": u2}))
+            .await,
+        422,
+    )
+    .await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provider_user_id"),
+        "{e}"
+    );
     json(desk.post(&path, json!({})).await, 400).await;
-    json(desk.post(&path, json!({"not_client": true, "provider_id": p2})).await, 409).await;
-    assert_eq!(json(desk.get("/api/mail/unmatched").await, 200).await["total"], 2);
+    json(
+        desk.post(&path, json!({"not_client": true, "provider_id": p2}))
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(
+        json(desk.get("/api/mail/unmatched").await, 200).await["total"],
+        2
+    );
 
     let t = json(
-        desk.post(&path, json!({"provider_id": p1, "provider_user_id": u1, "protocol_id": proto1}))
-            .await,
+        desk.post(
+            &path,
+            json!({"provider_id": p1, "provider_user_id": u1, "protocol_id": proto1}),
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(t["identification"], "client");
     assert_eq!(t["provider_id"].as_i64(), Some(p1));
-    let contact = json(desk.get(&format!("/api/contacts/{}", t["contact_id"])).await, 200).await;
+    let contact = json(
+        desk.get(&format!("/api/contacts/{}", t["contact_id"]))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(contact["provider_id"].as_i64(), Some(p1));
     assert_eq!(contact["provider_user_id"].as_i64(), Some(u1));
     assert_eq!(contact["protocol_id"].as_i64(), Some(proto1));
-    let audit = json(desk.get(&format!("/api/contacts/{}/audit", t["contact_id"])).await, 200).await;
+    let audit = json(
+        desk.get(&format!("/api/contacts/{}/audit", t["contact_id"]))
+            .await,
+        200,
+    )
+    .await;
     assert!(
-        audit.as_array().unwrap().iter().any(|a| a["field"] == "identification" && a["new_value"] == "client"),
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["field"] == "identification" && a["new_value"] == "client"),
         "{audit}"
     );
 
-    let t = json(desk.post(&format!("/api/mail/threads/{}/match", id(spam)), json!({"not_client": true})).await, 200).await;
+    let t = json(
+        desk.post(
+            &format!("/api/mail/threads/{}/match", id(spam)),
+            json!({"not_client": true}),
+        )
+        .await,
+        200,
+    )
+    .await;
     assert_eq!(t["identification"], "not_client");
-    assert_eq!(json(desk.get("/api/mail/unmatched").await, 200).await["total"], 0);
+    assert_eq!(
+        json(desk.get("/api/mail/unmatched").await, 200).await["total"],
+        0
+    );
 }
 
 /// Writes a message straight into the maildir while the server is down,
@@ -443,17 +646,34 @@ async fn restarts_and_outages_lose_nothing_and_double_nothing(backend: Backend) 
     dovecot.create("Sent").await;
     let mut desk = Desk::start(backend, &dovecot).await;
     let (p1, ..) = directory(&desk, "NetSul", "netsul.com.br").await;
-    let one = |i: usize| mail("ana@netsul.com.br", &[DESK], &[], &format!("Assunto {i}"), &format!("k{i}@netsul"), None, "x");
-    dovecot.append("INBOX", &one(1), "03-Dec-2026 09:00:00 +0000").await;
-    dovecot.append("INBOX", &one(2), "03-Dec-2026 09:01:00 +0000").await;
+    let one = |i: usize| {
+        mail(
+            "ana@netsul.com.br",
+            &[DESK],
+            &[],
+            &format!("Assunto {i}"),
+            &format!("k{i}@netsul"),
+            None,
+            "x",
+        )
+    };
+    dovecot
+        .append("INBOX", &one(1), "03-Dec-2026 09:00:00 +0000")
+        .await;
+    dovecot
+        .append("INBOX", &one(2), "03-Dec-2026 09:01:00 +0000")
+        .await;
     desk.contacts_until("two contacts", |c| c.len() == 2).await;
 
     // The daemon stops; mail comes meanwhile; it starts again on the same
     // database: the new message once, the old ones not again.
     desk.stop().await;
-    dovecot.append("INBOX", &one(3), "03-Dec-2026 09:02:00 +0000").await;
+    dovecot
+        .append("INBOX", &one(3), "03-Dec-2026 09:02:00 +0000")
+        .await;
     desk.start_again().await;
-    desk.contacts_until("the third contact", |c| c.len() >= 3).await;
+    desk.contacts_until("the third contact", |c| c.len() >= 3)
+        .await;
     desk.metric_until("protocall_mail_connected", 1.0).await;
 
     // The server goes away; mail is delivered while it is down; it comes
@@ -462,19 +682,25 @@ async fn restarts_and_outages_lose_nothing_and_double_nothing(backend: Backend) 
     desk.metric_until("protocall_mail_connected", 0.0).await;
     deliver_to_maildir(&dovecot, &one(4), "1796380000.M1P1.outage");
     dovecot.start_again().await;
-    dovecot.append("INBOX", &one(5), "03-Dec-2026 09:05:00 +0000").await;
-    let contacts = desk
-        .contacts_until("five contacts", |c| c.len() >= 5)
+    dovecot
+        .append("INBOX", &one(5), "03-Dec-2026 09:05:00 +0000")
         .await;
+    let contacts = desk.contacts_until("five contacts", |c| c.len() >= 5).await;
     desk.metric_until("protocall_mail_connected", 1.0).await;
     // One more round of reading changes nothing.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let again = desk.email_contacts().await;
     assert_eq!(again.len(), 5, "{again:#?}");
     assert_eq!(by_provider(&contacts, p1).len(), 5);
-    let mut subjects: Vec<String> = again.iter().map(|c| c["agenda"].as_str().unwrap().to_string()).collect();
+    let mut subjects: Vec<String> = again
+        .iter()
+        .map(|c| c["agenda"].as_str().unwrap().to_string())
+        .collect();
     subjects.sort();
-    assert_eq!(subjects, (1..=5).map(|i| format!("Assunto {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        subjects,
+        (1..=5).map(|i| format!("Assunto {i}")).collect::<Vec<_>>()
+    );
     assert_eq!(dovecot.flags("INBOX").await.len(), 5);
     desk.stop().await;
 }

@@ -58,8 +58,9 @@ pub struct MatchBody {
 
 impl MatchBody {
     fn decision(self) -> Result<MailMatch, ApiError> {
-        let any_ref =
-            self.provider_id.is_some() || self.provider_user_id.is_some() || self.protocol_id.is_some();
+        let any_ref = self.provider_id.is_some()
+            || self.provider_user_id.is_some()
+            || self.protocol_id.is_some();
         match (self.not_client, self.provider_id) {
             (Some(true), _) if any_ref => Err(ApiError::new(
                 StatusCode::CONFLICT,

@@ -284,9 +284,11 @@ pub async fn select(session: &mut Session, folder: &str) -> Result<u32, ImapErro
         session.select(folder).await.map_err(command(&what))
     })
     .await?;
-    mailbox.uid_validity.ok_or_else(|| ImapError::NoUidValidity {
-        folder: folder.to_string(),
-    })
+    mailbox
+        .uid_validity
+        .ok_or_else(|| ImapError::NoUidValidity {
+            folder: folder.to_string(),
+        })
 }
 
 /// A message above the mark, as listed: its UID and size.
@@ -453,7 +455,10 @@ pub async fn idle(
 ) -> Result<(Session, Woken), ImapError> {
     let max = max.min(Duration::from_secs(29 * 60));
     let mut handle = session.idle();
-    timed("IDLE", async { handle.init().await.map_err(command("IDLE")) }).await?;
+    timed("IDLE", async {
+        handle.init().await.map_err(command("IDLE"))
+    })
+    .await?;
     let woken = {
         let (wait, _interrupt) = handle.wait_with_timeout(max);
         tokio::select! {
@@ -464,7 +469,10 @@ pub async fn idle(
             _ = stop.changed() => Woken::Stop,
         }
     };
-    let session = timed("DONE", async { handle.done().await.map_err(command("DONE")) }).await?;
+    let session = timed("DONE", async {
+        handle.done().await.map_err(command("DONE"))
+    })
+    .await?;
     Ok((session, woken))
 }
 

@@ -188,10 +188,7 @@ async fn inbox(
     }
     if let Some(t) = known {
         store
-            .insert_mail_message(
-                &mut tx,
-                &seen(at, &mail.message_id, Some(t.id), "joined"),
-            )
+            .insert_mail_message(&mut tx, &seen(at, &mail.message_id, Some(t.id), "joined"))
             .await?;
         store.set_mail_mark(&mut tx, at.name, mark(at)).await?;
         tx.commit().await?;
@@ -353,7 +350,11 @@ mod tests {
             protocol_number: None,
             ..t
         };
-        assert!(flag_reasons(&rules, &reply(&["team@consult.example"], &[], "", ""), &no_protocol)
-            .is_empty());
+        assert!(flag_reasons(
+            &rules,
+            &reply(&["team@consult.example"], &[], "", ""),
+            &no_protocol
+        )
+        .is_empty());
     }
 }

@@ -170,7 +170,10 @@ mod tests {
 
     #[test]
     fn reply_prefixes_are_stripped() {
-        assert_eq!(subject_key("Re: RES: Fwd:  Lenta   conexão"), "lenta conexão");
+        assert_eq!(
+            subject_key("Re: RES: Fwd:  Lenta   conexão"),
+            "lenta conexão"
+        );
         assert_eq!(subject_key("RE[2]: Boleto"), "boleto");
         assert_eq!(subject_key("Resumo da semana"), "resumo da semana");
         assert_eq!(subject_key(""), "");

@@ -144,8 +144,12 @@ async fn sync_folder(
         Some(m) if m.uid_validity == uid_validity => m.last_uid,
         stale => {
             if let Some(old) = stale {
-                tracing::warn!(folder = name, old = old.uid_validity, new = uid_validity,
-                    "mail intake: UIDVALIDITY changed; re-reading the folder");
+                tracing::warn!(
+                    folder = name,
+                    old = old.uid_validity,
+                    new = uid_validity,
+                    "mail intake: UIDVALIDITY changed; re-reading the folder"
+                );
             }
             let mut tx = store.begin().await?;
             store

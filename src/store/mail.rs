@@ -560,7 +560,12 @@ impl Store {
                 protocol_id,
             } => {
                 check_refs(&mut tx, *provider_id, *provider_user_id, *protocol_id).await?;
-                ("client", Some(*provider_id), *provider_user_id, *protocol_id)
+                (
+                    "client",
+                    Some(*provider_id),
+                    *provider_user_id,
+                    *protocol_id,
+                )
             }
         };
         let now = now_ms();

@@ -72,7 +72,10 @@ impl Dovecot {
         let home = d.join("mail").join(USER);
         std::fs::write(
             d.join("passwd"),
-            format!("{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{}::\n", home.display()),
+            format!(
+                "{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{}::\n",
+                home.display()
+            ),
         )
         .unwrap();
         let users = if root {
@@ -192,7 +195,11 @@ impl Dovecot {
             .unwrap();
         let mut client = async_imap::Client::new(tcp);
         client.read_response().await.unwrap().unwrap();
-        client.login(USER, PASSWORD).await.map_err(|(e, _)| e).unwrap()
+        client
+            .login(USER, PASSWORD)
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap()
     }
 
     pub async fn create(&self, folder: &str) {
@@ -205,9 +212,14 @@ impl Dovecot {
     /// e.g. `"03-Dec-2026 10:00:00 +0000"`).
     pub async fn append(&self, folder: &str, raw: &str, internal: &str) {
         let mut s = self.session().await;
-        s.append(folder, None, Some(&format!("\"{internal}\"")), raw.as_bytes())
-            .await
-            .unwrap();
+        s.append(
+            folder,
+            None,
+            Some(&format!("\"{internal}\"")),
+            raw.as_bytes(),
+        )
+        .await
+        .unwrap();
         s.logout().await.unwrap();
     }
 

@@ -306,5 +306,5 @@ macro_rules! on_every_backend {
 }
 pub mod console;
 pub mod desk;
-pub mod sip_agent;
 pub mod imap;
+pub mod sip_agent;
