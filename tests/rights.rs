@@ -472,12 +472,17 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
         ("GET", "/api/mail/unmatched", Need::Manager, |_, _| {
             ("/api/mail/unmatched".into(), Body::None)
         }),
-        ("POST", "/api/mail/threads/{id}/match", Need::Manager, |_, _| {
-            (
-                format!("/api/mail/threads/{NONE}/match"),
-                J(json!({"not_client": true})),
-            )
-        }),
+        (
+            "POST",
+            "/api/mail/threads/{id}/match",
+            Need::Manager,
+            |_, _| {
+                (
+                    format!("/api/mail/threads/{NONE}/match"),
+                    J(json!({"not_client": true})),
+                )
+            },
+        ),
         ("GET", "/api/mail/flagged", Need::Manager, |_, _| {
             ("/api/mail/flagged?week=2026-W49".into(), Body::None)
         }),

@@ -31,7 +31,7 @@ pub struct PageParams {
 #[serde(deny_unknown_fields)]
 pub struct FlaggedParams {
     /// Replies sent in this ISO week, in the desk's time zone (not with
-    /// from/to).
+    /// from/to: 400).
     #[param(schema_with = crate::http::schema::iso_week)]
     pub week: Option<String>,
     /// Replies sent at or after this instant (RFC 3339).
@@ -136,11 +136,7 @@ pub async fn flagged(
 ) -> Result<Json<Page<FlaggedReply>>, ApiError> {
     let (from, to) = match &p.week {
         Some(_) if p.from.is_some() || p.to.is_some() => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "contradiction",
-                "week: give week or from/to, not both",
-            ))
+            return Err(ApiError::field("week", "give week or from/to, not both"))
         }
         Some(w) => {
             use crate::tracking::schedule::{iso_week_bounds, parse_iso_week};

@@ -246,7 +246,34 @@ impl Modify for CrossField {
                 .schema_type(Type::String)
                 .enum_values(Some(w.iter().map(|s| s.to_string())))
         };
-        let rules: [(&str, &str, Vec<ObjectBuilder>); 4] = [
+        let no_ref = || ObjectBuilder::new().schema_type(Type::Null);
+        let rules: [(&str, &str, Vec<ObjectBuilder>); 5] = [
+            (
+                "MatchBody",
+                "A client's thread names its provider (and maybe the provider's user and \
+                 protocol); a thread that is not a client's says not_client and names none.",
+                vec![
+                    ObjectBuilder::new()
+                        .required("provider_id")
+                        .property(
+                            "provider_id",
+                            ObjectBuilder::new().schema_type(Type::Integer),
+                        )
+                        .property(
+                            "not_client",
+                            ObjectBuilder::new().enum_values(Some([
+                                serde_json::json!(false),
+                                serde_json::Value::Null,
+                            ])),
+                        ),
+                    ObjectBuilder::new()
+                        .required("not_client")
+                        .property("not_client", ObjectBuilder::new().enum_values(Some([true])))
+                        .property("provider_id", no_ref())
+                        .property("provider_user_id", no_ref())
+                        .property("protocol_id", no_ref()),
+                ],
+            ),
             (
                 "SetCallbackStatus",
                 "A call-back is done with the conversation's started_at and ended_at; \
