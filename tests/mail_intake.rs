@@ -21,6 +21,7 @@ on_every_backend!(
     new_mail_becomes_matched_contacts_and_replies_close_and_flag_them,
     an_unknown_sender_is_listed_and_matched_through_the_api,
     restarts_and_outages_lose_nothing_and_double_nothing,
+    implicit_tls_and_starttls_reach_the_mailbox,
 );
 
 const TEAM: &str = "consultoria@desk.example";
@@ -40,10 +41,16 @@ struct Desk {
 
 impl Desk {
     async fn start(backend: Backend, dovecot: &Dovecot) -> Desk {
+        Self::start_with(backend, dovecot, &[]).await
+    }
+
+    async fn start_with(backend: Backend, dovecot: &Dovecot, over: &[(&str, String)]) -> Desk {
         let dir = tempfile::tempdir().unwrap();
         let db = support::fresh_database(&backend, dir.path()).await;
         let journal = dir.path().join("journal").display().to_string();
         let mut extra = dovecot.settings(TEAM);
+        extra.retain(|(k, _)| !over.iter().any(|(o, _)| o == k));
+        extra.extend(over.iter().map(|(k, v)| (k.to_string(), v.clone())));
         extra.push(("PROTOCALL__TRACKING__JOURNAL_DIR".into(), journal));
         let extra: Vec<(&str, &str)> = extra
             .iter()
@@ -703,4 +710,40 @@ async fn restarts_and_outages_lose_nothing_and_double_nothing(backend: Backend) 
     );
     assert_eq!(dovecot.flags("INBOX").await.len(), 5);
     desk.stop().await;
+}
+
+async fn implicit_tls_and_starttls_reach_the_mailbox(backend: Backend) {
+    if !imap::available() {
+        return;
+    }
+    let dovecot = Dovecot::start().await;
+    dovecot.create("Sent").await;
+    let modes = [("implicit", dovecot.tls_port), ("starttls", dovecot.port)];
+    for (i, (mode, port)) in modes.into_iter().enumerate() {
+        let over = [
+            ("PROTOCALL__INTAKE__TLS", mode.to_string()),
+            ("PROTOCALL__INTAKE__PORT", port.to_string()),
+            ("PROTOCALL__INTAKE__CA_FILE", dovecot.ca_file()),
+        ];
+        let mut desk = Desk::start_with(backend.clone(), &dovecot, &over).await;
+        // Each desk has its own database: it reads every message so far.
+        dovecot
+            .append(
+                "INBOX",
+                &mail(
+                    "ana@netsul.com.br",
+                    &[DESK],
+                    &[],
+                    &format!("TLS {mode}"),
+                    &format!("t{i}@x"),
+                    None,
+                    "x",
+                ),
+                "03-Dec-2026 09:00:00 +0000",
+            )
+            .await;
+        desk.contacts_until(mode, |c| c.len() == i + 1).await;
+        desk.metric_until("protocall_mail_connected", 1.0).await;
+        desk.stop().await;
+    }
 }

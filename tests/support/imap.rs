@@ -1,6 +1,7 @@
 //! A private Dovecot for a test: generated config in a temp dir, IMAP on a
-//! free loopback port in the clear (`ssl = no`), one mailbox `desk` with a
-//! plain password, maildir storage. Started as a child process, stopped by
+//! free loopback port (in the clear, or upgraded with STARTTLS) and IMAPS
+//! on another, with a certificate from a test CA made by rcgen; one
+//! mailbox `desk` with a plain password, maildir storage. Started as a child process, stopped by
 //! PID on drop; it can be stopped and started again on the same port for
 //! outage tests.
 //!
@@ -22,6 +23,8 @@ pub const PASSWORD: &str = "desk-secret";
 
 pub struct Dovecot {
     pub port: u16,
+    /// IMAPS (implicit TLS).
+    pub tls_port: u16,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -85,20 +88,36 @@ impl Dovecot {
             format!("default_internal_user = {me}\ndefault_login_user = {me}\n")
         };
         let port = free_port();
+        let tls_port = free_port();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(d.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(d.join("key.pem"), key.serialize_pem()).unwrap();
         let conf = format!(
             "protocols = imap\n\
              listen = 127.0.0.1\n\
              base_dir = {d}/run\n\
              state_dir = {d}/state\n\
              log_path = {d}/dovecot.log\n\
-             ssl = no\n\
+             ssl = yes\n\
+             ssl_cert = <{d}/cert.pem\n\
+             ssl_key = <{d}/key.pem\n\
              disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\n\
              mail_location = maildir:{d}/mail/%u\n\
              first_valid_uid = 1\n\
              {users}\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    \
-             port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    \
+             port = {tls_port}\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/passwd\n}}\n",
             d = d.display()
@@ -106,11 +125,17 @@ impl Dovecot {
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
         let mut dc = Dovecot {
             port,
+            tls_port,
             dir,
             child: None,
         };
         dc.start_again().await;
         dc
+    }
+
+    /// The test CA that signed the server's certificate.
+    pub fn ca_file(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
     }
 
     pub fn conf(&self) -> PathBuf {
@@ -132,10 +157,9 @@ impl Dovecot {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            let plain = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await;
+            let tls = tokio::net::TcpStream::connect(("127.0.0.1", self.tls_port)).await;
+            if plain.is_ok() && tls.is_ok() {
                 return;
             }
             assert!(
