@@ -30,8 +30,8 @@ pub struct PageParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FlaggedParams {
-    /// Replies sent in this ISO week, in the desk's time zone (not with
-    /// from/to: 400).
+    /// Replies sent in this ISO week, in the desk's time zone (with
+    /// from/to too: the part of the week they leave).
     #[param(schema_with = crate::http::schema::iso_week)]
     pub week: Option<String>,
     /// Replies sent at or after this instant (RFC 3339).
@@ -134,22 +134,17 @@ pub async fn flagged(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<FlaggedParams>,
 ) -> Result<Json<Page<FlaggedReply>>, ApiError> {
-    let (from, to) = match &p.week {
-        Some(_) if p.from.is_some() || p.to.is_some() => {
-            return Err(ApiError::field("week", "give week or from/to, not both"))
-        }
-        Some(w) => {
-            use crate::tracking::schedule::{iso_week_bounds, parse_iso_week};
-            let (y, n) = parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
-            let (s, e) = iso_week_bounds(y, n, st.report_defaults.planner.tz)
-                .map_err(|e| ApiError::field("week", e))?;
-            (Some(s.timestamp_millis()), Some(e.timestamp_millis()))
-        }
-        None => (
-            p.from.map(|t| t.timestamp_millis()),
-            p.to.map(|t| t.timestamp_millis()),
-        ),
-    };
+    let mut from = p.from.map(|t| t.timestamp_millis());
+    let mut to = p.to.map(|t| t.timestamp_millis());
+    if let Some(w) = &p.week {
+        use crate::tracking::schedule::{iso_week_bounds, parse_iso_week};
+        let (y, n) = parse_iso_week(w).map_err(|e| ApiError::field("week", e))?;
+        let (s, e) = iso_week_bounds(y, n, st.report_defaults.planner.tz)
+            .map_err(|e| ApiError::field("week", e))?;
+        // With from/to as well: the part of the week they leave.
+        from = Some(from.map_or(s.timestamp_millis(), |f| f.max(s.timestamp_millis())));
+        to = Some(to.map_or(e.timestamp_millis(), |t| t.min(e.timestamp_millis())));
+    }
     Ok(Json(
         st.store
             .flagged_mail_replies(from, to, p.limit.unwrap_or(0), p.offset.unwrap_or(0))
