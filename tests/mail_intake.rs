@@ -22,6 +22,7 @@ on_every_backend!(
     an_unknown_sender_is_listed_and_matched_through_the_api,
     restarts_and_outages_lose_nothing_and_double_nothing,
     implicit_tls_and_starttls_reach_the_mailbox,
+    a_new_uidvalidity_rereads_without_doubling_and_bad_mail_is_skipped,
 );
 
 const TEAM: &str = "consultoria@desk.example";
@@ -746,4 +747,76 @@ async fn implicit_tls_and_starttls_reach_the_mailbox(backend: Backend) {
         desk.metric_until("protocall_mail_connected", 1.0).await;
         desk.stop().await;
     }
+}
+
+async fn a_new_uidvalidity_rereads_without_doubling_and_bad_mail_is_skipped(backend: Backend) {
+    if !imap::available() {
+        return;
+    }
+    let mut dovecot = Dovecot::start().await;
+    dovecot.create("Sent").await;
+    let desk = Desk::start(backend, &dovecot).await;
+    let one = |i: usize| {
+        mail(
+            "ana@netsul.com.br",
+            &[DESK],
+            &[],
+            &format!("Caso {i}"),
+            &format!("v{i}@netsul"),
+            None,
+            "x",
+        )
+    };
+    dovecot
+        .append("INBOX", &one(1), "03-Dec-2026 09:00:00 +0000")
+        .await;
+    // No sender: counted, skipped, and no obstacle to what follows.
+    dovecot
+        .append(
+            "INBOX",
+            "Subject: no sender\r\n\r\nhi\r\n",
+            "03-Dec-2026 09:00:30 +0000",
+        )
+        .await;
+    dovecot
+        .append("INBOX", &one(2), "03-Dec-2026 09:01:00 +0000")
+        .await;
+    desk.contacts_until("two contacts", |c| c.len() == 2).await;
+    desk.metric_until(
+        "protocall_mail_messages_total{folder=\"inbox\",result=\"unparseable\"}",
+        1.0,
+    )
+    .await;
+
+    // The mailbox is rebuilt (its UID list lost): new UIDVALIDITY, new UIDs.
+    let before = dovecot.uid_validity("INBOX").await;
+    dovecot.stop().await;
+    let home = dovecot.dir.path().join("mail").join(imap::USER);
+    for entry in std::fs::read_dir(&home).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    dovecot.start_again().await;
+    assert_ne!(
+        dovecot.uid_validity("INBOX").await,
+        before,
+        "the test rebuilt nothing"
+    );
+    dovecot
+        .append("INBOX", &one(3), "03-Dec-2026 09:02:00 +0000")
+        .await;
+    let contacts = desk
+        .contacts_until("the third contact", |c| c.len() >= 3)
+        .await;
+    // The re-read found the two it knew (and the unreadable one) by
+    // Message-ID before it reached the new one.
+    desk.metric_until(
+        "protocall_mail_messages_total{folder=\"inbox\",result=\"duplicate\"}",
+        3.0,
+    )
+    .await;
+    assert_eq!(desk.email_contacts().await.len(), 3, "{contacts:#?}");
 }

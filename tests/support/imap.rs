@@ -247,6 +247,14 @@ impl Dovecot {
         s.logout().await.unwrap();
     }
 
+    /// The folder's UIDVALIDITY.
+    pub async fn uid_validity(&self, folder: &str) -> u32 {
+        let mut s = self.session().await;
+        let m = s.examine(folder).await.unwrap();
+        s.logout().await.unwrap();
+        m.uid_validity.unwrap()
+    }
+
     /// Every message of `folder`: (UID, flags).
     pub async fn flags(&self, folder: &str) -> Vec<(u32, Vec<String>)> {
         let mut s = self.session().await;
