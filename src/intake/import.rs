@@ -66,10 +66,13 @@ pub struct Place<'a> {
     pub internal_ms: Option<i64>,
 }
 
-/// The team address replies must copy (empty: not checked).
+/// The team address replies must copy (empty: not checked), and the
+/// desk's own addresses: an inbox message from one of them (or from a
+/// consultant) in a known thread is a reply sent with the intake in Bcc.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub team_address: String,
+    pub own_addresses: Vec<String>,
 }
 
 /// Why a reply is flagged, in the metric's and the API's words.
@@ -116,7 +119,7 @@ pub async fn one(
         .or(mail.date_ms)
         .unwrap_or_else(crate::store::now_ms);
     match at.folder {
-        Folder::Inbox => inbox(store, at, &mail, when).await,
+        Folder::Inbox => inbox(store, rules, at, &mail, when).await,
         Folder::Sent => sent(store, rules, at, &mail, when).await,
     }
 }
@@ -165,6 +168,7 @@ async fn record_only(
 
 async fn inbox(
     store: &Store,
+    rules: &Rules,
     at: &Place<'_>,
     mail: &Mail,
     when: i64,
@@ -172,6 +176,11 @@ async fn inbox(
     // Matching reads before the transaction: SQLite's writer holds its
     // lock for as short as it can.
     let sender = matching::match_sender(store, &mail.from).await?;
+    let ours = rules
+        .own_addresses
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&mail.from))
+        || store.is_consultant_email(&mail.from).await?;
     let protocol = matching::find_protocol(store, &mail.subject, &mail.body).await?;
     let key = message::subject_key(&mail.subject);
     let mut tx = store.begin().await?;
@@ -185,6 +194,20 @@ async fn inbox(
         known = store
             .mail_thread_by_subject(&mut tx, &mail.from, &key)
             .await?;
+    }
+    if ours {
+        // The desk writing: a reply when it names a thread; else mail of
+        // its own (a note to itself, a new message with the intake in Bcc)
+        // that makes no contact.
+        let Some(t) = known else {
+            store
+                .insert_mail_message(&mut tx, &seen(at, &mail.message_id, None, "outgoing"))
+                .await?;
+            store.set_mail_mark(&mut tx, at.name, mark(at)).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Outgoing);
+        };
+        return reply(store, tx, rules, at, mail, when, t).await;
     }
     if let Some(t) = known {
         store
@@ -279,6 +302,32 @@ async fn sent(
         tx.commit().await?;
         return Ok(Outcome::Outgoing);
     };
+    reply(store, tx, rules, at, mail, when, thread).await
+}
+
+/// A reply to a known thread: the first closes the thread's contact; each
+/// is flagged for what it lacks, once whichever folders it is read in.
+#[allow(clippy::too_many_arguments)]
+async fn reply(
+    store: &Store,
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    rules: &Rules,
+    at: &Place<'_>,
+    mail: &Mail,
+    when: i64,
+    thread: ThreadRef,
+) -> Result<Outcome, StoreError> {
+    if store.mail_reply_seen(&mut tx, &mail.message_id).await? {
+        store
+            .insert_mail_message(
+                &mut tx,
+                &seen(at, &mail.message_id, Some(thread.id), "joined"),
+            )
+            .await?;
+        store.set_mail_mark(&mut tx, at.name, mark(at)).await?;
+        tx.commit().await?;
+        return Ok(Outcome::Joined);
+    }
     let reasons = flag_reasons(rules, mail, &thread);
     if thread.first_reply_at_ms.is_none() {
         if let Some(c) = thread.contact_id {
@@ -331,6 +380,7 @@ mod tests {
     fn a_reply_needs_the_team_in_copy_and_the_number() {
         let rules = Rules {
             team_address: "Team@Consult.example".into(),
+            own_addresses: Vec::new(),
         };
         let t = ThreadRef {
             id: 1,

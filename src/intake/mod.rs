@@ -98,6 +98,11 @@ async fn session(
     tracing::info!(host = %cfg.host, idle = has_idle, "mail intake: connected");
     let rules = Rules {
         team_address: cfg.team_address.clone(),
+        own_addresses: [&cfg.username, &cfg.team_address]
+            .into_iter()
+            .filter(|a| a.contains('@'))
+            .map(|a| a.trim().to_lowercase())
+            .collect(),
     };
     let wait = Duration::from_secs(cfg.poll_seconds);
     loop {

@@ -216,6 +216,31 @@ impl Store {
         Ok(r.is_some())
     }
 
+    /// Whether a message with this Message-ID was already taken as a reply
+    /// in any folder (the same reply in Sent and as a Bcc to the inbox).
+    pub async fn mail_reply_seen(
+        &self,
+        c: &mut Conn,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "SELECT id FROM mail_messages WHERE message_id = $1 AND result = 'reply' LIMIT 1",
+        )
+        .bind(message_id.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+        Ok(r.is_some())
+    }
+
+    /// Whether `address` (lower-cased) is a consultant's e-mail.
+    pub async fn is_consultant_email(&self, address: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("SELECT id FROM consultants WHERE lower(trim(email)) = $1 LIMIT 1")
+            .bind(address.to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.is_some())
+    }
+
     pub async fn insert_mail_message(
         &self,
         c: &mut Conn,
