@@ -780,8 +780,19 @@ async fn restarts_and_outages_lose_nothing_and_double_nothing(backend: Backend) 
         .await;
     let contacts = desk.contacts_until("five contacts", |c| c.len() >= 5).await;
     desk.metric_until("protocall_mail_connected", 1.0).await;
-    // One more round of reading changes nothing.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // One more round of reading (the sync time moves on) changes nothing.
+    let synced = desk
+        .metric("protocall_mail_last_sync_timestamp_seconds")
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while desk
+        .metric("protocall_mail_last_sync_timestamp_seconds")
+        .await
+        <= synced
+    {
+        assert!(Instant::now() < deadline, "no further round of reading");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let again = desk.email_contacts().await;
     assert_eq!(again.len(), 5, "{again:#?}");
     assert_eq!(by_provider(&contacts, p1).len(), 5);
