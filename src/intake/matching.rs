@@ -1,6 +1,7 @@
 //! Who wrote and about what: a sender's address to a provider user (the
 //! exact address in `provider_users.email`), else to a provider (the
-//! sender's domain, when exactly one provider has users there); a
+//! sender's domain, when exactly one provider has users there and it is
+//! no public mailbox provider's, like gmail.com); a
 //! protocol by a protocol number quoted in the subject, then the body.
 //!
 //! Protocol numbers the store makes look like `2026-000123` (year, dash,
@@ -8,6 +9,32 @@
 //! anything, but only the year-dash-digits shape is looked for in text.
 
 use crate::store::{ProtocolHit, Store, StoreError};
+
+/// Public mailbox providers: a domain anyone can have an address at says
+/// nothing about which provider (ISP) a sender works for.
+const PUBLIC_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "hotmail.com.br",
+    "outlook.com",
+    "outlook.com.br",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.com.br",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "uol.com.br",
+    "bol.com.br",
+    "terra.com.br",
+    "ig.com.br",
+    "protonmail.com",
+    "proton.me",
+    "zoho.com",
+    "gmx.com",
+];
 
 /// At most this many candidate numbers are looked up per message.
 const MAX_CANDIDATES: usize = 16;
@@ -47,6 +74,9 @@ pub async fn match_sender(store: &Store, address: &str) -> Result<Sender, StoreE
     let Some((_, domain)) = address.rsplit_once('@') else {
         return Ok(Sender::default());
     };
+    if PUBLIC_DOMAINS.contains(&domain.to_ascii_lowercase().as_str()) {
+        return Ok(Sender::default());
+    }
     match store.providers_by_email_domain(domain).await?.as_slice() {
         [p] => Ok(Sender {
             provider_id: Some(*p),
