@@ -59,6 +59,7 @@ pub struct Application {
     mail: crate::config::MailSettings,
     /// The periodic pull from the system of record, when configured.
     protocol_pull: Option<crate::sync::pull::Pull>,
+    intake: crate::config::IntakeSettings,
     /// This process's claim on the journal directory, until it stops.
     lock: DataLock,
 }
@@ -177,6 +178,7 @@ impl Application {
             started_ms,
             mail: settings.reports.mail.clone(),
             protocol_pull,
+            intake: settings.intake.clone(),
             lock,
         })
     }
@@ -289,7 +291,23 @@ impl Application {
             ));
         }
         if let Some(pull) = self.protocol_pull {
-            tokio::spawn(pull.run(stop.subscribe()));
+            background.spawn(pull.run(stop.subscribe()));
+        }
+        if self.intake.enabled {
+            // Checked by `Settings::validate`; read again here because the
+            // variable is the process's, not the file's.
+            match self.intake.password() {
+                Ok(password) => {
+                    background.spawn(crate::intake::run(
+                        self.intake.clone(),
+                        password,
+                        self.state.store.clone(),
+                        self.state.metrics.mail.clone(),
+                        stop.subscribe(),
+                    ));
+                }
+                Err((key, why)) => tracing::error!(key, error = %why, "mail intake not started"),
+            }
         }
         let call_log = self
             .call_log

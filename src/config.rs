@@ -11,10 +11,12 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod intake;
 mod protocol_sync;
 mod security;
 mod sip_dns;
 mod sip_edge;
+pub use intake::{ImapTls, IntakeSettings, Secret};
 pub use protocol_sync::{ProtocolSyncSettings, PullFields, PullSettings};
 pub use security::SecuritySettings;
 pub use sip_dns::SipDnsSettings;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub protocol_sync: ProtocolSyncSettings,
+    #[serde(default)]
+    pub intake: IntakeSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -745,6 +749,9 @@ impl Settings {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.protocol_sync.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.intake.check() {
             return Err(invalid(key, message));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

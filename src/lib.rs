@@ -14,6 +14,8 @@
 //!   and the call-backs owed;
 //! - `tracking`: contacts, tasks, the journal that makes them durable, the
 //!   week's plan and its calendar feed;
+//! - `intake`: the e-mail channel, the desk's IMAP mailbox read into
+//!   triggered e-mail contacts;
 //! - `reports`: the weekly report (figures, renderings, the Monday mail);
 //! - `directory`: providers, numbers, consultants, protocols, and the rules
 //!   their inputs must pass (E.164 normalisation, CSV import);
@@ -46,6 +48,7 @@ pub mod config;
 pub mod directory;
 pub mod http;
 pub mod i18n;
+pub mod intake;
 pub mod mac;
 pub mod metrics;
 pub mod net;

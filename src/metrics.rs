@@ -12,9 +12,11 @@ use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
 mod dns;
+mod mail;
 mod protocol_sync;
 mod transport;
 pub use dns::DnsMetrics;
+pub use mail::MailMetrics;
 pub use protocol_sync::ProtocolSyncMetrics;
 pub use transport::TransportCollector;
 
@@ -28,6 +30,7 @@ pub struct Metrics {
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
     pub protocol_sync: ProtocolSyncMetrics,
+    pub mail: MailMetrics,
 }
 
 /// The desk's business gauges for dashboards (bounded labels only).
@@ -557,9 +560,11 @@ impl Metrics {
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
         let protocol_sync = ProtocolSyncMetrics::new(&registry)?;
+        let mail = MailMetrics::new(&registry)?;
         Ok(Metrics {
             desk,
             protocol_sync,
+            mail,
             tracking,
             registry,
             http_requests,

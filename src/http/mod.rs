@@ -16,6 +16,7 @@ pub mod consultants;
 pub mod contacts;
 pub mod error;
 pub mod lookup;
+pub mod mail;
 pub mod openapi;
 pub mod planning;
 pub mod protocol_events;
@@ -262,6 +263,9 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/schedule", post(planning::schedule))
         .route("/reports/weekly", get(reports::weekly))
+        .route("/mail/unmatched", get(mail::unmatched))
+        .route("/mail/threads/{id}/match", post(mail::match_thread))
+        .route("/mail/flagged", get(mail::flagged))
         .route("/bans", get(bans::list))
         .route("/bans/{ip}", axum::routing::delete(bans::lift))
         .route("/callbacks", get(calls::list_callbacks))

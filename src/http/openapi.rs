@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, consultants, contacts, error, lookup, planning, protocol_events, protocols,
+    bans, calls, consultants, contacts, error, lookup, mail, planning, protocol_events, protocols,
     providers, reports, rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
@@ -246,7 +246,34 @@ impl Modify for CrossField {
                 .schema_type(Type::String)
                 .enum_values(Some(w.iter().map(|s| s.to_string())))
         };
-        let rules: [(&str, &str, Vec<ObjectBuilder>); 4] = [
+        let no_ref = || ObjectBuilder::new().schema_type(Type::Null);
+        let rules: [(&str, &str, Vec<ObjectBuilder>); 5] = [
+            (
+                "MatchBody",
+                "A client's thread names its provider (and maybe the provider's user and \
+                 protocol); a thread that is not a client's says not_client and names none.",
+                vec![
+                    ObjectBuilder::new()
+                        .required("provider_id")
+                        .property(
+                            "provider_id",
+                            ObjectBuilder::new().schema_type(Type::Integer),
+                        )
+                        .property(
+                            "not_client",
+                            ObjectBuilder::new().enum_values(Some([
+                                serde_json::json!(false),
+                                serde_json::Value::Null,
+                            ])),
+                        ),
+                    ObjectBuilder::new()
+                        .required("not_client")
+                        .property("not_client", ObjectBuilder::new().enum_values(Some([true])))
+                        .property("provider_id", no_ref())
+                        .property("provider_user_id", no_ref())
+                        .property("protocol_id", no_ref()),
+                ],
+            ),
             (
                 "SetCallbackStatus",
                 "A call-back is done with the conversation's started_at and ended_at; \
@@ -385,6 +412,7 @@ fn error_response(description: &str) -> Response {
         planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
         planning::calendar, reports::weekly, bans::list, bans::lift,
         tokens::list, tokens::create, tokens::revoke, tokens::feed,
+        mail::unmatched, mail::match_thread, mail::flagged,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -409,6 +437,7 @@ fn error_response(description: &str) -> Response {
         crate::tracking::planning::UnfitHours, bans::BanView,
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
+        crate::store::MailThread, crate::store::FlaggedReply, mail::MatchBody,
     )),
     modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]

@@ -165,6 +165,10 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("GET", "/api/reports/weekly", Need::Manager),
     // Outside /api, when http.metrics_require_token is set.
     ("GET", "/metrics", Need::Anyone),
+    // The mail intake's lists and a person's match of a thread.
+    ("GET", "/api/mail/unmatched", Need::Manager),
+    ("POST", "/api/mail/threads/{id}/match", Need::Manager),
+    ("GET", "/api/mail/flagged", Need::Manager),
 ];
 
 /// What route `path` (as matched) needs for `method`; `None`: no decision

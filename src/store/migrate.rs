@@ -102,6 +102,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0014_contact_channels.sql"),
     },
     Migration {
+        version: 15,
+        name: "mail_intake",
+        sqlite: include_str!("../../migrations/sqlite/0015_mail_intake.sql"),
+        postgres: include_str!("../../migrations/postgres/0015_mail_intake.sql"),
+    },
+    Migration {
         version: 18,
         name: "protocol_sync",
         sqlite: include_str!("../../migrations/sqlite/0018_protocol_sync.sql"),

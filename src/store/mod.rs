@@ -15,6 +15,7 @@ pub mod files;
 mod import;
 mod journal_writes;
 mod lock;
+mod mail;
 mod migrate;
 mod planning;
 mod protocol_sync;
@@ -32,6 +33,10 @@ pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use lock::{DataLock, LockError, LOCK_FILE};
+pub use mail::{
+    FlaggedReply, FolderMark, MailMatch, MailThread, NewMailThread, ProtocolHit, SeenMessage,
+    ThreadRef,
+};
 pub use migrate::MIGRATIONS;
 pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use protocol_sync::{NewPending, SyncedNew, SyncedProtocol};

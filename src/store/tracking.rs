@@ -588,8 +588,10 @@ impl Store {
         consultant: i64,
     ) -> Result<Option<i64>, StoreError> {
         let r = sqlx::query(
+            // A mail thread's contact stays open until its first reply,
+            // for days maybe: it is not a timer a new one should end.
             "SELECT id FROM contacts WHERE consultant_id = $1 AND status = 'open' \
-             AND source <> 'call' ORDER BY id LIMIT 1",
+             AND source NOT IN ('call', 'mail') ORDER BY id LIMIT 1",
         )
         .bind(consultant)
         .fetch_optional(&mut *c)
@@ -609,7 +611,9 @@ impl Store {
         except: Option<i64>,
     ) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id FROM contacts WHERE consultant_id = $1 AND source <> 'call' \
+            // Nor mail: its contact is the instant of the reply, the
+            // answering being a task of its own (team rule 1).
+            "SELECT id FROM contacts WHERE consultant_id = $1 AND source NOT IN ('call', 'mail') \
              AND started_at IS NOT NULL AND status IN ('open', 'done') AND started_at < $2 \
              AND COALESCE(ended_at, $3) > $4 AND id <> $5 ORDER BY started_at",
         )

@@ -489,6 +489,23 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
                 Body::None,
             )
         }),
+        ("GET", "/api/mail/unmatched", Need::Manager, |_, _| {
+            ("/api/mail/unmatched".into(), Body::None)
+        }),
+        (
+            "POST",
+            "/api/mail/threads/{id}/match",
+            Need::Manager,
+            |_, _| {
+                (
+                    format!("/api/mail/threads/{NONE}/match"),
+                    J(json!({"not_client": true})),
+                )
+            },
+        ),
+        ("GET", "/api/mail/flagged", Need::Manager, |_, _| {
+            ("/api/mail/flagged?week=2026-W49".into(), Body::None)
+        }),
         ("GET", "/api/bans", Need::Admin, |_, _| {
             ("/api/bans".into(), Body::None)
         }),

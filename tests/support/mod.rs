@@ -307,4 +307,5 @@ macro_rules! on_every_backend {
 pub mod console;
 pub mod daemon;
 pub mod desk;
+pub mod imap;
 pub mod sip_agent;
