@@ -14,6 +14,7 @@ pub mod calls;
 pub mod console;
 pub mod consultants;
 pub mod contacts;
+pub mod duty;
 pub mod error;
 pub mod lookup;
 pub mod openapi;
@@ -257,6 +258,13 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             axum::routing::put(calls::set_callback_status),
         )
         .route("/callbacks/{id}/audit", get(calls::callback_audit))
+        .route("/duty", get(duty::get_roster).put(duty::put_roster))
+        .route("/duty/now", get(duty::now))
+        .route("/duty/exceptions", post(duty::add_exception))
+        .route(
+            "/duty/exceptions/{id}",
+            axum::routing::delete(duty::delete_exception),
+        )
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

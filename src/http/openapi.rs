@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, consultants, contacts, error, lookup, planning, protocols, providers, reports,
+    bans, calls, consultants, contacts, duty, error, lookup, planning, protocols, providers, reports,
     rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
@@ -380,6 +380,8 @@ fn error_response(description: &str) -> Response {
         planning::put_hours, planning::add_absence, planning::absences, planning::schedule,
         planning::calendar, reports::weekly, bans::list, bans::lift,
         tokens::list, tokens::create, tokens::revoke, tokens::feed,
+        duty::get_roster, duty::put_roster, duty::add_exception, duty::delete_exception,
+        duty::now,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -402,6 +404,10 @@ fn error_response(description: &str) -> Response {
         crate::tracking::planning::UnfitHours, bans::BanView,
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
+        crate::tracking::duty::DutyChannel, crate::tracking::duty::DutySlot,
+        crate::tracking::duty::RosterBody, crate::tracking::duty::DutyException,
+        crate::tracking::duty::NewDutyException, crate::tracking::duty::Roster,
+        crate::tracking::duty::OnDuty,
     )),
     modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]

@@ -159,6 +159,12 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("POST", "/api/workplans/copy", Need::Manager),
     ("POST", "/api/schedule", Need::Manager),
     ("GET", "/api/reports/weekly", Need::Manager),
+    // The duty roster: everyone reads who is on duty, managers set it.
+    ("GET", "/api/duty", Need::Anyone),
+    ("PUT", "/api/duty", Need::Manager),
+    ("GET", "/api/duty/now", Need::Anyone),
+    ("POST", "/api/duty/exceptions", Need::Manager),
+    ("DELETE", "/api/duty/exceptions/{id}", Need::Manager),
     // Outside /api, when http.metrics_require_token is set.
     ("GET", "/metrics", Need::Anyone),
 ];

@@ -101,6 +101,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0014_contact_channels.sql"),
         postgres: include_str!("../../migrations/postgres/0014_contact_channels.sql"),
     },
+    Migration {
+        version: 16,
+        name: "chat_duty",
+        sqlite: include_str!("../../migrations/sqlite/0016_chat_duty.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_chat_duty.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
