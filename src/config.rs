@@ -11,9 +11,11 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod chat;
 mod security;
 mod sip_dns;
 mod sip_edge;
+pub use chat::ChatSettings;
 pub use security::SecuritySettings;
 pub use sip_dns::SipDnsSettings;
 pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub reports: ReportsSettings,
     #[serde(default)]
     pub security: SecuritySettings,
+    #[serde(default)]
+    pub chat: ChatSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -740,6 +744,9 @@ impl Settings {
             ));
         }
         if let Err((key, message)) = self.security.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.chat.check() {
             return Err(invalid(key, message));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

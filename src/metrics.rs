@@ -11,8 +11,10 @@ use prometheus::{
 use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
+mod chat;
 mod dns;
 mod transport;
+pub use chat::ChatMetrics;
 pub use dns::DnsMetrics;
 pub use transport::TransportCollector;
 
@@ -25,6 +27,7 @@ pub struct Metrics {
     pub calls: CallMetrics,
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
+    pub chat: ChatMetrics,
 }
 
 /// The desk's business gauges for dashboards (bounded labels only).
@@ -542,7 +545,9 @@ impl Metrics {
         let calls = CallMetrics::new(&registry)?;
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
+        let chat = ChatMetrics::new(&registry)?;
         Ok(Metrics {
+            chat,
             desk,
             tracking,
             registry,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bans;
 pub mod body;
 pub mod calls;
+pub mod chat;
 pub mod console;
 pub mod consultants;
 pub mod contacts;
@@ -79,6 +80,8 @@ pub struct AppState {
     /// `tracking.communicate_completion_categories`: the protocol
     /// categories whose close plans rule 4's task.
     pub completion_categories: Arc<[String]>,
+    /// The chat bridge's secret and the 10-minute rule.
+    pub chat: Arc<chat::ChatDesk>,
 }
 
 impl AppState {
@@ -110,6 +113,7 @@ impl AppState {
                 .communicate_completion_categories
                 .clone()
                 .into(),
+            chat: Arc::new(chat::ChatDesk::from_settings(&settings.chat)),
         }
     }
 
@@ -258,6 +262,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             axum::routing::put(calls::set_callback_status),
         )
         .route("/callbacks/{id}/audit", get(calls::callback_audit))
+        .route("/chat/events", post(chat::events))
+        .route("/chat/conversations", get(chat::conversations))
+        .route("/chat/conversations/{id}", get(chat::conversation))
+        .route("/contacts/{id}/identify", post(chat::identify))
         .route("/duty", get(duty::get_roster).put(duty::put_roster))
         .route("/duty/now", get(duty::now))
         .route("/duty/exceptions", post(duty::add_exception))

@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, consultants, contacts, duty, error, lookup, planning, protocols, providers, reports,
+    bans, calls, chat, consultants, contacts, duty, error, lookup, planning, protocols, providers, reports,
     rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
@@ -382,6 +382,7 @@ fn error_response(description: &str) -> Response {
         tokens::list, tokens::create, tokens::revoke, tokens::feed,
         duty::get_roster, duty::put_roster, duty::add_exception, duty::delete_exception,
         duty::now,
+        chat::events, chat::conversations, chat::conversation, chat::identify,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -408,6 +409,9 @@ fn error_response(description: &str) -> Response {
         crate::tracking::duty::RosterBody, crate::tracking::duty::DutyException,
         crate::tracking::duty::NewDutyException, crate::tracking::duty::Roster,
         crate::tracking::duty::OnDuty,
+        crate::chat::ChatEventBody, crate::chat::EventKind, crate::chat::Sender,
+        crate::chat::EventOutcome, crate::store::ChatConversation,
+        crate::chat::identify::IdentifyBody, crate::chat::identify::IdentifyResult,
     )),
     modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]

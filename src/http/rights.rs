@@ -165,6 +165,12 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("GET", "/api/duty/now", Need::Anyone),
     ("POST", "/api/duty/exceptions", Need::Manager),
     ("DELETE", "/api/duty/exceptions/{id}", Need::Manager),
+    // The chat channel: the bridge signs its events; conversations are
+    // their attendant's.
+    ("POST", "/api/chat/events", Need::Signed),
+    ("GET", "/api/chat/conversations", Need::Own),
+    ("GET", "/api/chat/conversations/{id}", Need::Own),
+    ("POST", "/api/contacts/{id}/identify", Need::Own),
     // Outside /api, when http.metrics_require_token is set.
     ("GET", "/metrics", Need::Anyone),
 ];

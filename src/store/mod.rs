@@ -9,6 +9,7 @@
 
 mod callbacks;
 mod calls;
+mod chat;
 mod contacts;
 mod directory;
 mod duty;
@@ -28,6 +29,7 @@ mod tracking;
 
 pub use callbacks::{Callback, CallbackQuery, CallbackRecord, NewCallback};
 pub use calls::*;
+pub use chat::{ChatConversation, NewChatContact, NewConversation};
 pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use duty::{DutyExceptionRow, DutySlotRow};

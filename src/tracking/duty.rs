@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::calendar::hours::parse_range;
+use crate::calendar::parse_range;
 use crate::store::{DutyExceptionRow, DutySlotRow, Store, StoreError};
 
 /// The channels with a duty roster.
