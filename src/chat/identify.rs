@@ -53,7 +53,10 @@ pub async fn identify(
     let (new, provider, user) = match b.result {
         IdentifyResult::NotClient => {
             if b.provider_id.is_some() || b.provider_user_id.is_some() {
-                return Err(state("provider_id", "a person who is not a client has no provider"));
+                return Err(state(
+                    "provider_id",
+                    "a person who is not a client has no provider",
+                ));
             }
             ("not_client", None, None)
         }
@@ -65,7 +68,9 @@ pub async fn identify(
                 });
             };
             store.get_provider(p).await.map_err(|e| match e {
-                StoreError::NotFound { .. } => state("provider_id", format!("provider {p} does not exist")),
+                StoreError::NotFound { .. } => {
+                    state("provider_id", format!("provider {p} does not exist"))
+                }
                 other => other.into(),
             })?;
             if let Some(u) = b.provider_user_id {

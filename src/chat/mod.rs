@@ -194,12 +194,14 @@ pub async fn apply(
         _ => None,
     };
     let consultant = match (from, body.consultant.as_deref().map(str::trim)) {
-        (Some(Sender::Consultant), Some(u)) if !u.is_empty() => Some(
-            store
-                .consultant_id_by_username(u)
-                .await?
-                .ok_or_else(|| state("consultant", format!("no consultant has SIP username `{u}`")))?,
-        ),
+        (Some(Sender::Consultant), Some(u)) if !u.is_empty() => {
+            Some(store.consultant_id_by_username(u).await?.ok_or_else(|| {
+                state(
+                    "consultant",
+                    format!("no consultant has SIP username `{u}`"),
+                )
+            })?)
+        }
         _ => None,
     };
     let mut tx = store.begin().await?;

@@ -91,11 +91,7 @@ impl ChatSettings {
             ));
         }
         let env = &self.webhook_secret_env;
-        if !env.is_empty()
-            && !env
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        if !env.is_empty() && !env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err((
                 "chat.webhook_secret_env",
                 format!("`{env}` is no environment variable name (letters, digits, _)"),

@@ -84,13 +84,15 @@ impl Snapshot {
 /// The rule of [`Snapshot::owner_protocol`] over one provider's open
 /// protocols, for channels that read them from the store (chat).
 pub fn owner_protocol_of(open: &[ProtocolEntry]) -> Option<&ProtocolEntry> {
-    open.iter().filter(|p| p.owner_id.is_some()).min_by_key(|p| {
-        (
-            p.due_at_ms.is_none(),
-            p.due_at_ms.unwrap_or(i64::MAX),
-            std::cmp::Reverse(p.opened_at_ms),
-        )
-    })
+    open.iter()
+        .filter(|p| p.owner_id.is_some())
+        .min_by_key(|p| {
+            (
+                p.due_at_ms.is_none(),
+                p.due_at_ms.unwrap_or(i64::MAX),
+                std::cmp::Reverse(p.opened_at_ms),
+            )
+        })
 }
 
 /// The current snapshot, replaced whole on reload.

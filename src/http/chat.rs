@@ -172,5 +172,7 @@ pub async fn identify(
 ) -> Result<Json<Contact>, ApiError> {
     let c = st.store.get_contact(id).await?;
     who.may_see(c.consultant_id)?;
-    Ok(Json(identify::identify(&st.store, &c, &b, &who.person).await?))
+    Ok(Json(
+        identify::identify(&st.store, &c, &b, &who.person).await?,
+    ))
 }

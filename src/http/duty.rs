@@ -34,7 +34,9 @@ impl From<DutyError> for ApiError {
 #[utoipa::path(get, path = "/api/duty", responses((status = 200, body = Roster)),
     security(("bearer" = [])))]
 pub async fn get_roster(State(st): State<AppState>) -> Result<Json<Roster>, ApiError> {
-    let today = chrono::Utc::now().with_timezone(&st.store.tz()).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&st.store.tz())
+        .date_naive();
     Ok(Json(duty::roster(&st.store, today).await?))
 }
 

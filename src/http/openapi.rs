@@ -15,8 +15,8 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, chat, consultants, contacts, duty, error, lookup, planning, protocols, providers, reports,
-    rights, tokens, tracking,
+    bans, calls, chat, consultants, contacts, duty, error, lookup, planning, protocols, providers,
+    reports, rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
 

@@ -8,8 +8,8 @@ use utoipa::IntoParams;
 
 use super::error::{number_error, ApiError, ApiJson, ApiQuery, Id};
 use super::AppState;
-use crate::directory::number::normalize;
 use crate::directory::handle::normalize_handle;
+use crate::directory::number::normalize;
 use crate::directory::{
     validate_email, validate_person_name, NewNumber, NewProvider, NewProviderUser, Page,
     PhoneNumber, Provider, ProviderFields, ProviderPatch, ProviderUser, ProviderUserPatch,

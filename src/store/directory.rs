@@ -301,12 +301,13 @@ impl Store {
     }
 
     pub async fn get_user(&self, id: i64) -> Result<ProviderUser, StoreError> {
-        let row =
-            sqlx::query("SELECT id, provider_id, name, email, chat_handle FROM provider_users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        let row = sqlx::query(
+            "SELECT id, provider_id, name, email, chat_handle FROM provider_users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         self.user_from_row(&row).await
     }
 

@@ -36,8 +36,7 @@ pub struct DutyExceptionRow {
 }
 
 const SLOT_COLS: &str = "id, channel, weekday, start_minute, end_minute, consultant_id";
-const EXCEPTION_COLS: &str =
-    "id, channel, day, start_minute, end_minute, consultant_id, note";
+const EXCEPTION_COLS: &str = "id, channel, day, start_minute, end_minute, consultant_id, note";
 
 fn slot(r: &AnyRow) -> Result<DutySlotRow, StoreError> {
     Ok(DutySlotRow {

@@ -141,7 +141,12 @@ fn range_text(start: i64, end: i64) -> String {
 fn hours(field: &str, text: &str) -> Result<(i64, i64), DutyError> {
     parse_range(text)
         .map(|(s, e)| (i64::from(s), i64::from(e)))
-        .map_err(|e| invalid(field, format!("{text:?}: {}; expected HH:MM-HH:MM", e.reason())))
+        .map_err(|e| {
+            invalid(
+                field,
+                format!("{text:?}: {}; expected HH:MM-HH:MM", e.reason()),
+            )
+        })
 }
 
 fn slot_view(r: &DutySlotRow) -> Option<DutySlot> {
@@ -276,14 +281,20 @@ pub async fn add_exception(
     n: &NewDutyException,
     actor: &str,
 ) -> Result<DutyException, DutyError> {
-    let day = NaiveDate::parse_from_str(&n.day, "%Y-%m-%d")
-        .map_err(|_| invalid("day", format!("{:?} is no date; expected YYYY-MM-DD", n.day)))?;
+    let day = NaiveDate::parse_from_str(&n.day, "%Y-%m-%d").map_err(|_| {
+        invalid(
+            "day",
+            format!("{:?} is no date; expected YYYY-MM-DD", n.day),
+        )
+    })?;
     let (start, end) = match &n.hours {
         Some(h) => hours("hours", h)?,
         None => (0, 24 * 60),
     };
     let note = match n.note.as_deref().map(str::trim) {
-        Some(t) if t.chars().count() > 400 => return Err(invalid("note", "at most 400 characters")),
+        Some(t) if t.chars().count() > 400 => {
+            return Err(invalid("note", "at most 400 characters"))
+        }
         Some("") | None => None,
         Some(t) => Some(t.to_string()),
     };
@@ -303,7 +314,12 @@ pub async fn add_exception(
     let who = row
         .consultant_id
         .map_or_else(|| "nobody".to_string(), |c| format!("#{c}"));
-    let text = format!("{} {} {} {who}", row.channel, row.day, range_text(start, end));
+    let text = format!(
+        "{} {} {} {who}",
+        row.channel,
+        row.day,
+        range_text(start, end)
+    );
     store
         .audit(
             &mut tx,
@@ -381,12 +397,16 @@ pub async fn who_is_on_duty(
         return Ok(answer(x.consultant_id, "exception"));
     }
     let slots = store.duty_slots(&mut c).await?;
-    Ok(match slots.iter().find(|s| {
-        s.channel == channel.as_str() && s.weekday == weekday && covers(s.start_minute, s.end_minute)
-    }) {
-        Some(s) => answer(Some(s.consultant_id), "roster"),
-        None => answer(None, "none"),
-    })
+    Ok(
+        match slots.iter().find(|s| {
+            s.channel == channel.as_str()
+                && s.weekday == weekday
+                && covers(s.start_minute, s.end_minute)
+        }) {
+            Some(s) => answer(Some(s.consultant_id), "roster"),
+            None => answer(None, "none"),
+        },
+    )
 }
 
 /// The consultant on `channel` duty at `at`, if anyone: what the chat's
@@ -437,9 +457,13 @@ mod tests {
     #[test]
     fn bad_slots_name_their_field() {
         let err = parse_roster(&[slot(DutyChannel::Chat, "monday", "08:00-12:00", 1)]);
-        assert!(matches!(err, Err(DutyError::Invalid { ref field, .. }) if field == "slots[0].weekday"));
+        assert!(
+            matches!(err, Err(DutyError::Invalid { ref field, .. }) if field == "slots[0].weekday")
+        );
         let err = parse_roster(&[slot(DutyChannel::Chat, "mon", "12:00-08:00", 1)]);
-        assert!(matches!(err, Err(DutyError::Invalid { ref field, .. }) if field == "slots[0].hours"));
+        assert!(
+            matches!(err, Err(DutyError::Invalid { ref field, .. }) if field == "slots[0].hours")
+        );
         assert_eq!(range_text(0, 1440), "00:00-24:00");
     }
 }
