@@ -21,6 +21,9 @@ enum Need {
     Feed,
     Manager,
     Admin,
+    /// No token opens it: a signed webhook refuses every caller here
+    /// (none of them signs), with 401.
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,9 @@ const CALLERS: [Caller; 9] = [
 
 impl Caller {
     fn allowed(self, need: Need) -> bool {
+        if need == Need::Signed {
+            return false;
+        }
         match self {
             Caller::Admin => true,
             Caller::Manager => need != Need::Admin,
@@ -62,8 +68,12 @@ impl Caller {
         }
     }
 
-    /// Signed in but refused is 403; not signed in is 401.
-    fn refusal(self) -> u16 {
+    /// Signed in but refused is 403; not signed in is 401; a webhook
+    /// without its signature is 401 to everyone.
+    fn refusal(self, need: Need) -> u16 {
+        if need == Need::Signed {
+            return 401;
+        }
         match self {
             Caller::NoToken | Caller::Expired | Caller::Revoked => 401,
             _ => 403,
@@ -80,6 +90,8 @@ struct Mine {
     callback: i64,
     call: String,
     protocol: i64,
+    /// A chat conversation the consultant attends.
+    chat: i64,
 }
 
 struct Fx {
@@ -487,6 +499,48 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
         ("DELETE", "/api/tokens/{id}", Need::Admin, |_, _| {
             (format!("/api/tokens/{NONE}"), Body::None)
         }),
+        ("GET", "/api/duty", Need::Anyone, |_, _| {
+            ("/api/duty".into(), Body::None)
+        }),
+        ("PUT", "/api/duty", Need::Manager, |_, _| {
+            ("/api/duty".into(), J(json!({"slots": []})))
+        }),
+        ("GET", "/api/duty/now", Need::Anyone, |_, _| {
+            ("/api/duty/now?channel=chat".into(), Body::None)
+        }),
+        ("POST", "/api/duty/exceptions", Need::Manager, |_, _| {
+            (
+                "/api/duty/exceptions".into(),
+                J(json!({"channel": "email", "day": "2026-12-24"})),
+            )
+        }),
+        (
+            "DELETE",
+            "/api/duty/exceptions/{id}",
+            Need::Manager,
+            |_, _| (format!("/api/duty/exceptions/{NONE}"), Body::None),
+        ),
+        ("POST", "/api/chat/events", Need::Signed, |_, _| {
+            (
+                "/api/chat/events".into(),
+                J(json!({"event": "started", "conversation_id": "walk", "handle": "w"})),
+            )
+        }),
+        ("GET", "/api/chat/conversations", Need::Own, |_, m| {
+            (
+                format!("/api/chat/conversations?consultant_id={}", m.consultant),
+                Body::None,
+            )
+        }),
+        ("GET", "/api/chat/conversations/{id}", Need::Own, |_, m| {
+            (format!("/api/chat/conversations/{}", m.chat), Body::None)
+        }),
+        ("POST", "/api/contacts/{id}/identify", Need::Own, |_, m| {
+            (
+                format!("/api/contacts/{}/identify", m.contact),
+                J(json!({"result": "not_client"})),
+            )
+        }),
         // Last: a consultant issuing their feed token revokes the one the
         // feed callers use.
         (
@@ -598,7 +652,41 @@ async fn things_of(app: &TestApp, id: i64, user: &str, provider: i64) -> Mine {
         200,
     )
     .await;
+    let chat = {
+        use protocall::store::{NewChatContact, NewConversation};
+        let mut tx = app.store.begin().await.unwrap();
+        let (chat, _) = app
+            .store
+            .insert_conversation(
+                &mut tx,
+                &NewConversation {
+                    external_id: format!("chat-of-{user}"),
+                    handle: format!("{user}-client"),
+                    provider_id: None,
+                    provider_user_id: None,
+                    protocol_id: None,
+                    owner_id: None,
+                    consultant_id: Some(id),
+                    routed_to: "duty",
+                    started_at_ms: now,
+                },
+                &NewChatContact {
+                    consultant_id: Some(id),
+                    provider_id: None,
+                    provider_user_id: None,
+                    protocol_id: None,
+                    rang_at_ms: now,
+                    identification: "unidentified",
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        chat
+    };
     Mine {
+        chat,
         consultant: id,
         task,
         contact,
@@ -611,7 +699,15 @@ async fn things_of(app: &TestApp, id: i64, user: &str, provider: i64) -> Mine {
 async fn every_operation_admits_exactly_its_roles(b: Backend) {
     use protocall::directory::Role;
     use protocall::store::NewToken;
-    let app = TestApp::spawn(b).await;
+    // A chat secret, so the webhook is on and refuses the unsigned (401).
+    let app = TestApp::spawn_with(
+        b,
+        &[(
+            "PROTOCALL__CHAT__WEBHOOK_SECRET",
+            "rights-test-shared-secret",
+        )],
+    )
+    .await;
     let provider = id_of(
         app.post(
             "/api/providers",
@@ -737,7 +833,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
             let ok = if allowed {
                 status != 401 && status != 403 && status < 500
             } else {
-                status == caller.refusal()
+                status == caller.refusal(*need)
             };
             if !ok {
                 wrong.push(format!(
@@ -745,7 +841,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
                     if allowed {
                         "not 401/403".to_string()
                     } else {
-                        caller.refusal().to_string()
+                        caller.refusal(*need).to_string()
                     }
                 ));
             }
