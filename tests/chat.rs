@@ -25,6 +25,7 @@ on_every_backend!(
     the_wait_alert_fires_at_ten_minutes_not_nine_and_schedules_a_conference,
     the_roster_round_trips_refuses_overlaps_and_honours_exceptions,
     an_unconfigured_webhook_is_503,
+    the_attendants_desk_shows_the_chat_waiting_for_a_reply,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -614,4 +615,33 @@ async fn an_unconfigured_webhook_is_503(backend: Backend) {
     )
     .await;
     assert_eq!(json(r, 503).await["error"]["code"], "not_configured");
+}
+
+async fn the_attendants_desk_shows_the_chat_waiting_for_a_reply(backend: Backend) {
+    use support::console;
+    let app = console::spawn(backend, &[("PROTOCALL__CHAT__WEBHOOK_SECRET", SECRET)]).await;
+    let bia = consultant(&app, "bia").await;
+    put_roster(&app, all_week(bia)).await;
+    json(
+        event(
+            &app,
+            json!({"event": "started", "conversation_id": "c-7", "handle": "Stranger"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let b = console::browser("en");
+    console::sign_in(&app, &b, "bia").await;
+    let (_, html) = console::page(&app, &b, "/").await;
+    assert!(html.contains("Chats waiting for your reply: 1"), "{html}");
+    assert!(html.contains("Chat from stranger"));
+    let reply = json!({"event": "message", "conversation_id": "c-7", "handle": "stranger",
+                       "from": "consultant", "consultant": "bia"});
+    json(event(&app, reply).await, 200).await;
+    let (_, html) = console::page(&app, &b, "/").await;
+    assert!(
+        !html.contains("Chat from stranger"),
+        "answered: no longer waiting"
+    );
 }

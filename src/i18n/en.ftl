@@ -184,6 +184,9 @@ live-sl_none = No call offered in the last hour.
 live-callbacks_owed = Call-backs pending: { $n }
 live-callbacks_next = next due { $at }
 live-callbacks_late = { $n } overdue
+live-chats_waiting = Chats waiting for your reply: { $n }
+live-chat_from = Chat from { $handle }
+live-chat_over_limit = over the wait limit: a conference was scheduled
 
 manager-late_protocols = Protocols past their deadline
 manager-late_protocols_none = No protocol past its deadline.

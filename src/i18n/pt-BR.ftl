@@ -184,6 +184,9 @@ live-sl_none = Nenhuma chamada oferecida na última hora.
 live-callbacks_owed = Retornos pendentes: { $n }
 live-callbacks_next = próximo prazo { $at }
 live-callbacks_late = { $n } atrasado(s)
+live-chats_waiting = Chats aguardando sua resposta: { $n }
+live-chat_from = Chat de { $handle }
+live-chat_over_limit = passou do limite de espera: uma conferência foi agendada
 
 manager-late_protocols = Protocolos com prazo vencido
 manager-late_protocols_none = Nenhum protocolo com prazo vencido.
