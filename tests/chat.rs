@@ -26,6 +26,7 @@ on_every_backend!(
     the_roster_round_trips_refuses_overlaps_and_honours_exceptions,
     an_unconfigured_webhook_is_503,
     the_attendants_desk_shows_the_chat_waiting_for_a_reply,
+    a_handle_from_the_directory_import_is_known,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -644,4 +645,32 @@ async fn the_attendants_desk_shows_the_chat_waiting_for_a_reply(backend: Backend
         !html.contains("Chat from stranger"),
         "answered: no longer waiting"
     );
+}
+
+async fn a_handle_from_the_directory_import_is_known(backend: Backend) {
+    let app = spawn(backend).await;
+    let csv = "provider,consulting,user,user_chat_handle\nNetSul,yes,Carlos,Carlos.NetSul\n";
+    let r = app
+        .post_raw("/api/import", "text/csv", csv.as_bytes().to_vec())
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let out = json(
+        event(
+            &app,
+            json!({"event": "started", "conversation_id": "c-8", "handle": "carlos.netsul"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(out["conversation"]["provider_user_id"].is_i64(), "{out}");
+    let id = out["conversation"]["contact_id"].as_i64().unwrap();
+    let c = json(app.get(&format!("/api/contacts/{id}")).await, 200).await;
+    assert_eq!(c["identification"], "identified");
+    // A handle on a row without a user is refused with its line.
+    let bad = "provider,user_chat_handle\nNetSul,loose\n";
+    let r = app
+        .post_raw("/api/import", "text/csv", bad.as_bytes().to_vec())
+        .await;
+    assert_eq!(r.status(), 422);
 }

@@ -4,7 +4,7 @@
 //!
 //! Columns (header row required, any order; only `provider` is mandatory):
 //! `provider, tax_id, consulting, contract_valid_from, contract_valid_until,
-//! number, label, user, user_email`. One row per number; rows repeating a
+//! number, label, user, user_email, user_chat_handle`. One row per number; rows repeating a
 //! provider (same tax_id, or same name when there is none) update it.
 
 use chrono::NaiveDate;
@@ -28,6 +28,7 @@ const KNOWN_COLUMNS: &[&str] = &[
     "label",
     "user",
     "user_email",
+    "user_chat_handle",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,8 @@ struct RawRow {
     label: Option<String>,
     user: Option<String>,
     user_email: Option<String>,
+    #[serde(default)]
+    user_chat_handle: Option<String>,
 }
 
 /// A validated row, ready for the store.
@@ -52,6 +55,8 @@ pub struct ImportRow {
     pub label: Option<String>,
     pub user: Option<String>,
     pub user_email: Option<String>,
+    /// The user's chat handle (see `directory::handle`).
+    pub user_chat_handle: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -142,6 +147,15 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
     if user.is_none() && user_email.is_some() {
         return Err((Some("user".into()), "is empty but user_email is set".into()));
     }
+    let user_chat_handle =
+        super::handle::normalize_handle("user_chat_handle", raw.user_chat_handle.as_deref())
+            .map_err(|e| (Some(e.field), e.message))?;
+    if user.is_none() && user_chat_handle.is_some() {
+        return Err((
+            Some("user".into()),
+            "is empty but user_chat_handle is set".into(),
+        ));
+    }
     Ok(ImportRow {
         line: 0,
         provider,
@@ -149,6 +163,7 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
         label: non_empty(raw.label),
         user,
         user_email,
+        user_chat_handle,
     })
 }
 

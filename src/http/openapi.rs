@@ -334,7 +334,7 @@ impl Modify for ImportBody {
             .description(Some(
                 "CSV with a header row naming its columns, any order: `provider` (required), \
                  `tax_id`, `consulting`, `contract_valid_from`, `contract_valid_until`, `number`, \
-                 `label`, `user`, `user_email`; one row per number, each value as the matching \
+                 `label`, `user`, `user_email`, `user_chat_handle`; one row per number, each value as the matching \
                  field of the JSON API takes it. Any rejected row rejects the import (422 with \
                  every rejected line).",
             ))
