@@ -27,6 +27,7 @@ on_every_backend!(
     an_unconfigured_webhook_is_503,
     the_attendants_desk_shows_the_chat_waiting_for_a_reply,
     a_handle_from_the_directory_import_is_known,
+    the_weekly_report_says_who_was_on_duty_and_counts_identification,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -673,4 +674,95 @@ async fn a_handle_from_the_directory_import_is_known(backend: Backend) {
         .post_raw("/api/import", "text/csv", bad.as_bytes().to_vec())
         .await;
     assert_eq!(r.status(), 422);
+}
+
+async fn the_weekly_report_says_who_was_on_duty_and_counts_identification(backend: Backend) {
+    use chrono::Datelike;
+    let app = spawn(backend).await;
+    let ana = consultant(&app, "ana").await;
+    let bia = consultant(&app, "bia").await;
+    client_with_protocol(&app, "known", ana).await;
+    put_roster(
+        &app,
+        json!([
+            {"channel": "chat", "weekday": "mon", "hours": "08:00-12:00", "consultant_id": ana},
+            {"channel": "chat", "weekday": "tue", "hours": "08:00-12:00", "consultant_id": ana},
+            {"channel": "email", "weekday": "mon", "hours": "08:00-09:00", "consultant_id": bia},
+        ]),
+    )
+    .await;
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::America::Sao_Paulo)
+        .date_naive();
+    let iso = today.iso_week();
+    let week = format!("{}-W{:02}", iso.year(), iso.week());
+    let monday =
+        chrono::NaiveDate::from_isoywd_opt(iso.year(), iso.week(), chrono::Weekday::Mon).unwrap();
+    // Tuesday's morning goes to bia instead.
+    json(
+        app.post(
+            "/api/duty/exceptions",
+            json!({"channel": "chat", "day": (monday + Duration::days(1)).to_string(),
+                   "hours": "08:00-12:00", "consultant_id": bia}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for (id, handle) in [
+        ("r-1", "stranger-1"),
+        ("r-2", "stranger-2"),
+        ("r-3", "known"),
+    ] {
+        json(
+            event(
+                &app,
+                json!({"event": "started", "conversation_id": id, "handle": handle}),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+    let r = json(
+        app.get(&format!("/api/reports/weekly?week={week}&format=json"))
+            .await,
+        200,
+    )
+    .await;
+    let duty: Vec<(String, i64, i64)> = r["duty"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["channel"].as_str().unwrap().to_string(),
+                d["consultant_id"].as_i64().unwrap(),
+                d["minutes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        duty,
+        vec![
+            ("chat".into(), ana, 240),
+            ("chat".into(), bia, 240),
+            ("email".into(), bia, 60)
+        ]
+    );
+    assert_eq!(
+        r["identification"],
+        json!([{"state": "unidentified", "count": 2}, {"state": "identified", "count": 1}])
+    );
+    // The page names them too.
+    let html = app
+        .get(&format!("/api/reports/weekly?week={week}&format=html"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Chat and e-mail duty in the week") || html.contains("Escala de chat"),
+        "{html}"
+    );
 }

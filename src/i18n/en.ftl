@@ -225,6 +225,14 @@ report-item-followup = Support follow-up (communicate completion)
 
 report-sub-capacity = Capacity per consultant
 report-sub-phone = Phone line per hour of the day (Erlang C)
+report-sub-identification = Contacts by the "which provider?" step
+report-sub-duty = Chat and e-mail duty in the week
+report-col-identification = Which provider?
+report-col-duty_h = On duty (h)
+report-identification-unidentified = Not yet asked
+report-identification-identified = Known handle
+report-identification-not_client = Not a client
+report-identification-client = Client
 
 report-sheet-summary = Summary
 report-sheet-tasks = 1 Tasks

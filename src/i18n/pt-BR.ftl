@@ -225,6 +225,14 @@ report-item-followup = Acompanhamento de suporte (comunicar conclusão)
 
 report-sub-capacity = Capacidade por consultor
 report-sub-phone = Linha telefônica por hora do dia (Erlang C)
+report-sub-identification = Contatos pela etapa "qual provedor?"
+report-sub-duty = Escala de chat e e-mail na semana
+report-col-identification = Qual provedor?
+report-col-duty_h = De plantão (h)
+report-identification-unidentified = Ainda não perguntado
+report-identification-identified = Identificador conhecido
+report-identification-not_client = Não é cliente
+report-identification-client = Cliente
 
 report-sheet-summary = Resumo
 report-sheet-tasks = 1 Tarefas

@@ -444,4 +444,29 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Contacts filed in [from, to) (their start, else planned start,
+    /// else ring) by "which provider?" state, in the order of the step.
+    pub async fn contacts_by_identification(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT identification, COUNT(*) AS n FROM contacts WHERE identification IS NOT NULL \
+             AND COALESCE(started_at, planned_start, rang_at) >= $1 \
+             AND COALESCE(started_at, planned_start, rang_at) < $2 GROUP BY identification",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| Ok((get::<String>(r, "identification")?, get::<i64>(r, "n")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let order = ["unidentified", "identified", "not_client", "client"];
+        out.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
+        Ok(out)
+    }
 }

@@ -73,6 +73,7 @@
     clippy::panic
 )]
 
+mod channels;
 mod csv;
 mod html;
 mod items;
