@@ -13,9 +13,12 @@ use crate::store::{Store, StoreError};
 
 const DAY_MINUTES: usize = 24 * 60;
 
+/// The minutes of a stored range, clamped to the day (and empty if a row
+/// ever ended before it started), so no stored value can make a bad slice.
 fn span(start: i64, end: i64) -> std::ops::Range<usize> {
     let clamp = |m: i64| usize::try_from(m.clamp(0, DAY_MINUTES as i64)).unwrap_or(0);
-    clamp(start)..clamp(end)
+    let (a, b) = (clamp(start), clamp(end));
+    a..b.max(a)
 }
 
 /// Minutes on duty per channel and consultant in the seven local days

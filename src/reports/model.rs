@@ -38,11 +38,12 @@ pub struct WeeklyReport {
     pub evolution: Vec<WeekFigures>,
     /// 10. Support follow-up: "communicate completion" tasks.
     pub followup: Vec<Followup>,
-    /// 2. Contacts by their "which provider?" state (those that had one).
+    /// Item 2: contacts by their "which provider?" state (those that had
+    /// one).
     #[serde(default)]
     pub identification: Vec<IdentificationCount>,
-    /// 7. Who was on chat and e-mail duty in the week, by the roster and
-    /// its exceptions.
+    /// Item 7: who was on chat and e-mail duty in the week, by the roster
+    /// and its exceptions.
     #[serde(default)]
     pub duty: Vec<DutyTime>,
 }
