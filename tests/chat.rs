@@ -28,6 +28,7 @@ on_every_backend!(
     the_attendants_desk_shows_the_chat_waiting_for_a_reply,
     a_handle_from_the_directory_import_is_known,
     the_weekly_report_says_who_was_on_duty_and_counts_identification,
+    an_owner_off_shift_leaves_the_chat_to_the_duty_consultant,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -765,4 +766,45 @@ async fn the_weekly_report_says_who_was_on_duty_and_counts_identification(backen
         html.contains("Chat and e-mail duty in the week") || html.contains("Escala de chat"),
         "{html}"
     );
+}
+
+async fn an_owner_off_shift_leaves_the_chat_to_the_duty_consultant(backend: Backend) {
+    use chrono::{Datelike, TimeZone};
+    let app = spawn(backend).await;
+    // The owner keeps the shipped hours (Monday to Friday, daytime).
+    let owner = json(
+        app.post(
+            "/api/consultants",
+            json!({"name": "ana", "sip_username": "ana", "password": "correct horse"}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let duty = consultant(&app, "bia").await;
+    client_with_protocol(&app, "cli", owner).await;
+    put_roster(&app, all_week(duty)).await;
+    // Last Sunday, 03:00 at the desk.
+    let tz = chrono_tz::America::Sao_Paulo;
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let sunday = today - Duration::days(i64::from(today.weekday().num_days_from_sunday()) + 7);
+    let at = tz
+        .from_local_datetime(&sunday.and_hms_opt(3, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&Utc);
+    let out = json(
+        event(
+            &app,
+            json!({"event": "started", "conversation_id": "c-9", "handle": "cli", "at": rfc(at)}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(out["conversation"]["routed_to"], "duty");
+    assert_eq!(out["conversation"]["consultant_id"], duty);
+    assert_eq!(out["conversation"]["owner_id"], owner);
 }
