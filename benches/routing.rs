@@ -19,11 +19,11 @@ use protocall::directory::snapshot::{
     ConsultantEntry, NumberEntry, ProtocolEntry, ProviderEntry, SharedDirectory, Snapshot,
 };
 use protocall::directory::Presence;
-use protocall::location::{Binding, Location, LocationConfig};
+use protocall::net::TrustedPeers;
 use protocall::routing::busy::InCall;
-use protocall::routing::caller::TrustedPeers;
 use protocall::routing::desk::DeskRouter;
 use protocall::routing::dialplan::load_dir;
+use protocall::sip::location::{Binding, Location, LocationConfig};
 use protocall::sip::router::{RouteRequest, Router};
 use protocall::sip::transport::Proto;
 

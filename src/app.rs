@@ -57,6 +57,8 @@ pub struct Application {
     recovered: Recovered,
     started_ms: i64,
     mail: crate::config::MailSettings,
+    /// The periodic pull from the system of record, when configured.
+    protocol_pull: Option<crate::sync::pull::Pull>,
     /// This process's claim on the journal directory, until it stops.
     lock: DataLock,
 }
@@ -107,6 +109,7 @@ impl Application {
             state.store.clone(),
             state.metrics.sip.clone(),
             state.directory_version.subscribe(),
+            state.protocol_changes.clone(),
             Some(events_tx),
             hooks,
             None,
@@ -149,6 +152,18 @@ impl Application {
             .set(settings.reports.service_level_target);
         state.sip_port = sip.udp_addr.port();
         let router = http::router(state.clone(), settings);
+        let protocol_pull =
+            settings
+                .protocol_sync
+                .pull
+                .enabled()
+                .then(|| crate::sync::pull::Pull {
+                    settings: settings.protocol_sync.pull.clone(),
+                    store: state.store.clone(),
+                    categories: state.completion_categories.clone(),
+                    metrics: state.metrics.protocol_sync.clone(),
+                    changes: state.protocol_changes.clone(),
+                });
         Ok(Application {
             http_addr,
             listener,
@@ -161,6 +176,7 @@ impl Application {
             recovered,
             started_ms,
             mail: settings.reports.mail.clone(),
+            protocol_pull,
             lock,
         })
     }
@@ -238,13 +254,16 @@ impl Application {
             Some(on_drained),
             stop.subscribe(),
         );
+        // Every background task is joined before the store closes, so none
+        // is cut off mid-write (a weekly mail being built, a gauge query).
+        let mut background = tokio::task::JoinSet::new();
         if let Some(monitor) = monitor {
             let gauge = tracking.journal_pending.clone();
             let mut stop = stop.subscribe();
             let state = self.state.clone();
             let location = self.sip.location.clone();
             let directory = self.sip.directory.clone();
-            tokio::spawn(async move {
+            background.spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
                 let mut n = 0u64;
                 loop {
@@ -263,13 +282,16 @@ impl Application {
             });
         }
         if self.mail.enabled {
-            tokio::spawn(mail_every_week(
+            background.spawn(mail_every_week(
                 self.mail.clone(),
                 self.state.clone(),
                 stop.subscribe(),
             ));
         }
-        tokio::spawn(chat_wait_rule(self.state.clone(), stop.subscribe()));
+        background.spawn(chat_wait_rule(self.state.clone(), stop.subscribe()));
+        if let Some(pull) = self.protocol_pull {
+            tokio::spawn(pull.run(stop.subscribe()));
+        }
         let call_log = self
             .call_log
             .map(|log| tokio::spawn(log.run(stop.subscribe())));
@@ -292,6 +314,11 @@ impl Application {
         // Every journal handle is gone with the call log: the journal
         // drains what it holds and stops.
         journal.join().await;
+        while let Some(done) = background.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a background task failed");
+            }
+        }
         store.close().await;
         drop(self.lock);
         tracing::info!("protocall stopped");
@@ -358,7 +385,7 @@ async fn chat_wait_rule(state: AppState, mut stop: watch::Receiver<bool>) {
 /// state, the desk open or closed, call-backs owed, SLA compliance.
 async fn refresh_desk_gauges(
     state: &AppState,
-    location: &crate::location::Location,
+    location: &crate::sip::location::Location,
     directory: &crate::directory::snapshot::SharedDirectory,
 ) {
     let m = &state.metrics.desk;
@@ -377,7 +404,9 @@ async fn refresh_desk_gauges(
                 crate::directory::Presence::Away => 3,
             }
         };
-        counts[i] += 1;
+        if let Some(n) = counts.get_mut(i) {
+            *n += 1;
+        }
     }
     for (name, n) in ["available", "in_call", "dnd", "away", "offline"]
         .iter()

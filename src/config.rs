@@ -12,10 +12,12 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod chat;
+mod protocol_sync;
 mod security;
 mod sip_dns;
 mod sip_edge;
 pub use chat::ChatSettings;
+pub use protocol_sync::{ProtocolSyncSettings, PullFields, PullSettings};
 pub use security::SecuritySettings;
 pub use sip_dns::SipDnsSettings;
 pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
@@ -67,6 +69,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub chat: ChatSettings,
+    pub protocol_sync: ProtocolSyncSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -622,15 +625,13 @@ impl Settings {
                 "expected tcp_idle_timeout_secs and tcp_message_timeout_secs of at least 1".into(),
             ));
         }
-        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.http.trusted_proxies) {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.http.trusted_proxies) {
             return Err(invalid("http.trusted_proxies", e.to_string()));
         }
-        if let Err(e) = crate::routing::caller::TrustedPeers::parse(&self.routing.trusted_peers) {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.routing.trusted_peers) {
             return Err(invalid("routing.trusted_peers", e.to_string()));
         }
-        if let Err(e) =
-            crate::routing::caller::TrustedPeers::parse(&self.security.allowed_destinations)
-        {
+        if let Err(e) = crate::net::TrustedPeers::parse(&self.security.allowed_destinations) {
             return Err(invalid("security.allowed_destinations", e.to_string()));
         }
         if let Some(u) = &self.routing.ura_uri {
@@ -747,6 +748,9 @@ impl Settings {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.chat.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.protocol_sync.check() {
             return Err(invalid(key, message));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

@@ -5,8 +5,8 @@
 //! tracking → store. Modules:
 //! - `config`: layered settings and their validation;
 //! - `sip`: the SIP side (transports, parser, proxy, registrar, digest,
-//!   guard, resolver); knows nothing of SQL; `location`: who is registered
-//!   where, the table the proxy reads on every call;
+//!   guard, resolver, `location`: who is registered where, the table the
+//!   proxy reads on every call); knows nothing of SQL;
 //! - `routing`: who is calling and where the dialplan sends the call, from
 //!   in-memory state only; `calendar`: the desk's days off and working
 //!   hours, one type for routing, planning, SLA and reports;
@@ -20,13 +20,25 @@
 //! - `directory`: providers, numbers, consultants, protocols, and the rules
 //!   their inputs must pass (E.164 normalisation, CSV import);
 //! - `store`: persistence on SQLite or PostgreSQL; knows nothing of SIP;
+//! - `sync`: protocols kept in step with the desk's system of record
+//!   (signed events, the periodic pull);
 //! - `http`: the admin API and the desk console; `i18n`: every word shown
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
-//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison;
+//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison; `net`: the config's sets of
+//!   addresses and networks;
 //! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
 //!   `cli`: the command line.
 
 #![forbid(unsafe_code)]
+// What input can reach must not panic: no unwrap/expect/panic!, no
+// unchecked indexing, anywhere in the library (tests and benches are their
+// own crates and may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 pub mod app;
 pub mod calendar;
@@ -37,13 +49,14 @@ pub mod config;
 pub mod directory;
 pub mod http;
 pub mod i18n;
-pub mod location;
 pub mod mac;
 pub mod metrics;
+pub mod net;
 pub mod reports;
 pub mod routing;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tracking;

@@ -11,10 +11,15 @@ pub fn hmac_sha256(key: &[u8], msg: &[&[u8]]) -> [u8; 32] {
     use hmac::digest::KeyInit;
     use hmac::{Hmac, Mac};
     let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        block[..32].copy_from_slice(&Sha256::digest(key));
+    let hashed;
+    let key = if key.len() > block.len() {
+        hashed = Sha256::digest(key);
+        hashed.as_slice()
     } else {
-        block[..key.len()].copy_from_slice(key);
+        key
+    };
+    for (b, k) in block.iter_mut().zip(key) {
+        *b = *k;
     }
     let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
     for m in msg {

@@ -13,9 +13,11 @@ use crate::sip::transport::Proto;
 
 mod chat;
 mod dns;
+mod protocol_sync;
 mod transport;
 pub use chat::ChatMetrics;
 pub use dns::DnsMetrics;
+pub use protocol_sync::ProtocolSyncMetrics;
 pub use transport::TransportCollector;
 
 #[derive(Clone)]
@@ -28,6 +30,7 @@ pub struct Metrics {
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
     pub chat: ChatMetrics,
+    pub protocol_sync: ProtocolSyncMetrics,
 }
 
 /// The desk's business gauges for dashboards (bounded labels only).
@@ -347,20 +350,25 @@ impl GuardMetrics {
 
     /// Counts one failed digest check; returns the method's bounded label.
     pub fn auth_failure(&self, method: &str) -> &'static str {
-        let last = AUTH_METHOD_LABELS.len() - 1;
-        let i = AUTH_METHOD_LABELS[..last]
+        // The last label is the catch-all for methods not listed.
+        let (i, label) = AUTH_METHOD_LABELS
             .iter()
-            .position(|m| *m == method)
-            .unwrap_or(last);
-        self.auth_failures[i].inc();
-        AUTH_METHOD_LABELS[i]
+            .enumerate()
+            .find(|(_, m)| **m == method)
+            .or_else(|| AUTH_METHOD_LABELS.iter().enumerate().next_back())
+            .map_or((0, "other"), |(i, m)| (i, *m));
+        if let Some(c) = self.auth_failures.get(i) {
+            c.inc();
+        }
+        label
     }
 
     pub fn auth_failures(&self, label: &str) -> u64 {
         AUTH_METHOD_LABELS
             .iter()
             .position(|m| *m == label)
-            .map_or(0, |i| self.auth_failures[i].get())
+            .and_then(|i| self.auth_failures.get(i))
+            .map_or(0, |c| c.get())
     }
 }
 
@@ -490,21 +498,27 @@ impl SipMetrics {
             Method::Prack => 8,
             _ => 9,
         };
-        self.requests[i].inc();
+        if let Some(c) = self.requests.get(i) {
+            c.inc();
+        }
     }
 
     pub fn response(&self, code: u16) {
         let i = usize::from((code / 100).clamp(1, 6) - 1);
-        self.responses[i].inc();
+        if let Some(c) = self.responses.get(i) {
+            c.inc();
+        }
     }
 
     pub fn parse_error(&self, proto: Proto) {
-        self.parse_errors[match proto {
+        let i = match proto {
             Proto::Udp => 0,
             Proto::Tcp => 1,
             Proto::Tls => 2,
-        }]
-        .inc();
+        };
+        if let Some(c) = self.parse_errors.get(i) {
+            c.inc();
+        }
     }
 }
 
@@ -546,9 +560,11 @@ impl Metrics {
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
         let chat = ChatMetrics::new(&registry)?;
+        let protocol_sync = ProtocolSyncMetrics::new(&registry)?;
         Ok(Metrics {
             chat,
             desk,
+            protocol_sync,
             tracking,
             registry,
             http_requests,

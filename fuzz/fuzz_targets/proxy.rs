@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use protocall::location::{Binding, ContactUpdate, Location, LocationConfig, Update};
+use protocall::sip::location::{Binding, ContactUpdate, Location, LocationConfig, Update};
 use protocall::metrics::SipMetrics;
-use protocall::routing::caller::TrustedPeers;
+use protocall::net::TrustedPeers;
 use protocall::sip::digest::{
     expected_response, unix_now, Algorithm, Credentials, NonceSigner, Qop, StoredHa1,
 };

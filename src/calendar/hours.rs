@@ -194,15 +194,18 @@ impl WorkingHours {
         Ok(())
     }
 
-    /// Whether the local wall-clock time `t` of a `weekday` is inside a range.
-    pub fn covers(&self, weekday: Weekday, t: NaiveTime) -> bool {
+    /// A weekday's ranges (none: a day off).
+    pub fn on(&self, weekday: Weekday) -> &[(NaiveTime, NaiveTime)] {
         self.days
             .get(weekday.num_days_from_monday() as usize)
-            .is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|&(start, end)| t >= start && (end == NaiveTime::MIN || t < end))
-            })
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the local wall-clock time `t` of a `weekday` is inside a range.
+    pub fn covers(&self, weekday: Weekday, t: NaiveTime) -> bool {
+        self.on(weekday)
+            .iter()
+            .any(|&(start, end)| t >= start && (end == NaiveTime::MIN || t < end))
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Columns (header row required, any order; only `provider` is mandatory):
 //! `provider, tax_id, consulting, contract_valid_from, contract_valid_until,
-//! number, label, user, user_email, user_chat_handle`. One row per number; rows repeating a
+//! number, label, user, user_email, user_chat_handle`, and a protocol of the
+//! provider's (`import_protocol::COLUMNS`). One row per number; rows repeating a
 //! provider (same tax_id, or same name when there is none) update it.
 
 use chrono::NaiveDate;
@@ -12,6 +13,7 @@ use phonenumber::country::Id as Country;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::import_protocol::{self, ProtocolRow, RawProtocol};
 use super::number::normalize;
 use super::{validate_email, validate_person_name, ProviderFields};
 
@@ -29,6 +31,12 @@ const KNOWN_COLUMNS: &[&str] = &[
     "user",
     "user_email",
     "user_chat_handle",
+    "protocol",
+    "protocol_owner",
+    "protocol_category",
+    "protocol_subject",
+    "protocol_due_at",
+    "protocol_status",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +52,12 @@ struct RawRow {
     user_email: Option<String>,
     #[serde(default)]
     user_chat_handle: Option<String>,
+    protocol: Option<String>,
+    protocol_owner: Option<String>,
+    protocol_category: Option<String>,
+    protocol_subject: Option<String>,
+    protocol_due_at: Option<String>,
+    protocol_status: Option<String>,
 }
 
 /// A validated row, ready for the store.
@@ -57,6 +71,7 @@ pub struct ImportRow {
     pub user_email: Option<String>,
     /// The user's chat handle (see `directory::handle`).
     pub user_chat_handle: Option<String>,
+    pub protocol: Option<ProtocolRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -69,6 +84,8 @@ pub struct Rejected {
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct ImportReport {
+    pub protocols_created: u64,
+    pub protocols_updated: u64,
     /// True when the rows were written; false when any row was rejected and
     /// nothing was.
     pub imported: bool,
@@ -79,6 +96,17 @@ pub struct ImportReport {
     pub numbers_added: u64,
     pub numbers_unchanged: u64,
     pub rejected: Vec<Rejected>,
+}
+
+impl ImportReport {
+    /// An import refused as a whole: nothing written, every count zero.
+    pub fn refused(rows: usize, rejected: Vec<Rejected>) -> ImportReport {
+        ImportReport {
+            rows: rows as u64,
+            rejected,
+            ..Default::default()
+        }
+    }
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -156,6 +184,15 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
             "is empty but user_chat_handle is set".into(),
         ));
     }
+    let protocol = import_protocol::validate(&RawProtocol {
+        number: raw.protocol.as_deref(),
+        owner: raw.protocol_owner.as_deref(),
+        category: raw.protocol_category.as_deref(),
+        subject: raw.protocol_subject.as_deref(),
+        due_at: raw.protocol_due_at.as_deref(),
+        status: raw.protocol_status.as_deref(),
+    })
+    .map_err(|(f, m)| (Some(f), m))?;
     Ok(ImportRow {
         line: 0,
         provider,
@@ -164,6 +201,7 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
         user,
         user_email,
         user_chat_handle,
+        protocol,
     })
 }
 
@@ -200,6 +238,7 @@ pub fn parse_csv(data: &[u8], country: Country) -> Result<Vec<ImportRow>, Vec<Re
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
     let mut seen_numbers: std::collections::HashMap<String, u64> = Default::default();
+    let mut seen_protocols: std::collections::HashMap<String, u64> = Default::default();
     let mut record = csv::StringRecord::new();
     let mut i: usize = 0;
     loop {
@@ -250,6 +289,19 @@ pub fn parse_csv(data: &[u8], country: Country) -> Result<Vec<ImportRow>, Vec<Re
                             line,
                             field: Some("number".into()),
                             message: format!("{n} already appears on line {first}"),
+                        });
+                        continue;
+                    }
+                }
+                if let Some(p) = &row.protocol {
+                    if let Some(first) = seen_protocols.insert(p.number.clone(), line) {
+                        rejected.push(Rejected {
+                            line,
+                            field: Some("protocol".into()),
+                            message: format!(
+                                "protocol {} already appears on line {first}",
+                                p.number
+                            ),
                         });
                         continue;
                     }
@@ -307,6 +359,30 @@ mod tests {
                 (6, Some("number".into())),
             ]
         );
+    }
+
+    #[test]
+    fn protocol_columns_are_read_and_a_repeated_protocol_is_refused() {
+        let csv = "provider,protocol,protocol_owner,protocol_status\n\
+                   A,P-1,ana,closed\n\
+                   A,,,\n\
+                   B,P-1,bia,\n";
+        let rej = parse_csv(csv.as_bytes(), Country::BR).unwrap_err();
+        assert_eq!(rej.len(), 1);
+        assert_eq!(
+            (rej[0].line, rej[0].field.as_deref()),
+            (4, Some("protocol"))
+        );
+        let rows = parse_csv(
+            b"provider,protocol,protocol_owner\nA,P-1,ana\nA,,\n",
+            Country::BR,
+        )
+        .unwrap();
+        assert_eq!(
+            rows[0].protocol.as_ref().map(|p| p.number.as_str()),
+            Some("P-1")
+        );
+        assert!(rows[1].protocol.is_none());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 pub mod handle;
 pub mod import;
+pub mod import_protocol;
 pub mod number;
+pub mod protocol_changes;
 pub mod role;
 pub mod snapshot;
 
@@ -190,7 +192,7 @@ pub fn normalize_cnpj(raw: &str) -> Result<String, String> {
     if digits.len() != 14 {
         return Err(format!("`{raw}` is not a CNPJ: expected 14 digits"));
     }
-    if digits.iter().all(|d| *d == digits[0]) {
+    if digits.windows(2).all(|w| w.first() == w.last()) {
         return Err(format!("`{raw}` is not a valid CNPJ"));
     }
     let check = |n: usize| -> u32 {
@@ -205,7 +207,7 @@ pub fn normalize_cnpj(raw: &str) -> Result<String, String> {
             r => 11 - r,
         }
     };
-    if check(12) != digits[12] || check(13) != digits[13] {
+    if digits.get(12) != Some(&check(12)) || digits.get(13) != Some(&check(13)) {
         return Err(format!(
             "`{raw}` is not a valid CNPJ: check digits do not match"
         ));

@@ -119,6 +119,28 @@ impl SharedDirectory {
     pub fn replace(&self, s: Snapshot) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
+
+    /// Puts the given protocols' current state into the snapshot: each
+    /// `(id, Some(entry))` is an open protocol (added or replaced), each
+    /// `(id, None)` one that is closed or gone (removed). The copy is made
+    /// beside the snapshot calls read and swapped in like a reload; one
+    /// task does both, so a reload and a patch never undo each other.
+    pub fn patch_protocols(&self, changes: &[(i64, Option<ProtocolEntry>)]) {
+        let mut next = Snapshot::clone(&self.load());
+        for (id, _) in changes {
+            for list in next.open_protocols.values_mut() {
+                list.retain(|p| p.id != *id);
+            }
+        }
+        next.open_protocols.retain(|_, list| !list.is_empty());
+        for entry in changes.iter().filter_map(|(_, e)| e.clone()) {
+            next.open_protocols
+                .entry(entry.provider_id)
+                .or_default()
+                .push(entry);
+        }
+        self.replace(next);
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +175,24 @@ mod tests {
         s.open_protocols.insert(2, vec![proto(5, Some(1), 1, None)]);
         assert_eq!(s.owner_protocol(2).map(|p| p.id), Some(5));
         assert!(s.owner_protocol(3).is_none());
+    }
+
+    #[test]
+    fn patches_move_close_and_open_protocols() {
+        let d = SharedDirectory::default();
+        d.patch_protocols(&[(1, Some(proto(1, Some(10), 100, None)))]);
+        assert_eq!(
+            d.load().owner_protocol(1).and_then(|p| p.owner_id),
+            Some(10)
+        );
+        d.patch_protocols(&[(1, Some(proto(1, Some(11), 100, None)))]);
+        assert_eq!(
+            d.load().owner_protocol(1).and_then(|p| p.owner_id),
+            Some(11)
+        );
+        assert_eq!(d.load().open_protocols[&1].len(), 1);
+        d.patch_protocols(&[(1, None)]);
+        assert!(d.load().open_protocols.is_empty());
     }
 
     #[test]

@@ -85,7 +85,15 @@ pub async fn run_import(
     actor: &str,
 ) -> Result<ImportReport, StoreError> {
     let report = match parse_csv(data, st.country) {
-        Ok(rows) => st.store.import_directory(&rows, actor).await?,
+        Ok(rows) => {
+            let (report, protocols) =
+                crate::sync::import::import(&st.store, &st.completion_categories, &rows, actor)
+                    .await?;
+            for id in protocols {
+                st.protocol_changes.mark(id);
+            }
+            report
+        }
         Err(rejected) => ImportReport {
             rejected,
             ..Default::default()

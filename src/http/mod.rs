@@ -20,6 +20,7 @@ pub mod error;
 pub mod lookup;
 pub mod openapi;
 pub mod planning;
+pub mod protocol_events;
 pub mod protocols;
 pub mod providers;
 pub mod reports;
@@ -82,6 +83,11 @@ pub struct AppState {
     pub completion_categories: Arc<[String]>,
     /// The chat bridge's secret and the 10-minute rule.
     pub chat: Arc<chat::ChatDesk>,
+    /// The system of record's webhook secret and replay memory.
+    pub protocol_events: Arc<signed::Verifier>,
+    /// Protocols changed since routing's snapshot saw them (patched in
+    /// without a full reload).
+    pub protocol_changes: crate::directory::protocol_changes::ProtocolChanges,
 }
 
 impl AppState {
@@ -114,6 +120,11 @@ impl AppState {
                 .clone()
                 .into(),
             chat: Arc::new(chat::ChatDesk::from_settings(&settings.chat)),
+            protocol_events: Arc::new(signed::Verifier::new(
+                settings.protocol_sync.webhook_secret().as_deref(),
+                signed::DEFAULT_TOLERANCE_SECS,
+            )),
+            protocol_changes: Default::default(),
         }
     }
 
@@ -195,6 +206,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/protocols/{id}/close", post(protocols::close))
         .route("/protocols/{id}/reopen", post(protocols::reopen))
         .route("/protocols/{id}/audit", get(protocols::audit))
+        .route("/protocols/events", post(protocol_events::receive))
+        .route("/protocols/events/pending", get(protocol_events::pending))
         .route("/lookup", get(lookup::lookup))
         .route("/import", post(lookup::import))
         .route("/routing/simulate", post(lookup::simulate))

@@ -15,8 +15,8 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, chat, consultants, contacts, duty, error, lookup, planning, protocols, providers,
-    reports, rights, tokens, tracking,
+    bans, calls, chat, consultants, contacts, duty, error, lookup, planning, protocol_events,
+    protocols, providers, reports, rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
 
@@ -335,7 +335,11 @@ impl Modify for ImportBody {
                 "CSV with a header row naming its columns, any order: `provider` (required), \
                  `tax_id`, `consulting`, `contract_valid_from`, `contract_valid_until`, `number`, \
                  `label`, `user`, `user_email`, `user_chat_handle`; one row per number, each value as the matching \
-                 field of the JSON API takes it. Any rejected row rejects the import (422 with \
+                 field of the JSON API takes it. A row may carry one protocol of its provider: \
+                 `protocol` (its number), `protocol_owner` (a consultant's SIP username or \
+                 e-mail), `protocol_category`, `protocol_subject`, `protocol_due_at` (RFC 3339), \
+                 `protocol_status` (open or closed); a known number is brought up to date, rule \
+                 4 and the audit trail apply. Any rejected row rejects the import (422 with \
                  every rejected line).",
             ))
             .build();
@@ -366,6 +370,7 @@ fn error_response(description: &str) -> Response {
         consultants::delete, consultants::set_presence,
         protocols::list, protocols::open, protocols::get, protocols::assign, protocols::close,
         protocols::update, protocols::reopen, protocols::audit,
+        protocol_events::receive, protocol_events::pending,
         lookup::lookup, lookup::import, lookup::simulate, lookup::reload,
         calls::list, calls::get, calls::list_callbacks, calls::set_callback_status,
         calls::callback_audit,
@@ -392,6 +397,8 @@ fn error_response(description: &str) -> Response {
         directory::Consultant, directory::NewConsultant, directory::ConsultantPatch, directory::Presence, directory::SetPresence,
         directory::Protocol, directory::NewProtocol, directory::ProtocolStatus, directory::AssignOwner,
         directory::ProtocolPatch,
+        crate::sync::ProtocolEvent, crate::sync::EventKind, crate::sync::PendingEvent,
+        protocol_events::EventResult,
         directory::Lookup, directory::import::ImportReport, directory::import::Rejected,
         crate::routing::desk::Simulate, crate::routing::desk::Simulated, lookup::Reloaded,
         calls::Call, calls::SetCallbackStatus, crate::store::Callback, crate::store::Contact,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::Weekday;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -199,16 +200,16 @@ pub async fn put_hours(
     let days = [&b.mon, &b.tue, &b.wed, &b.thu, &b.fri, &b.sat, &b.sun];
     let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let mut set = Vec::new();
-    for (i, d) in days.iter().enumerate() {
+    for (i, (d, name)) in days.iter().zip(names).enumerate() {
         if let Some(ranges) = d {
             crate::calendar::WorkingHours::parse_day(ranges).map_err(|e| match e {
                 // Each range is fine; two of them claim the same time.
                 HoursError::OverlappingRanges { .. } => ApiError::new(
                     StatusCode::CONFLICT,
                     "contradiction",
-                    format!("{}: {e}", names[i]),
+                    format!("{name}: {e}"),
                 ),
-                other => ApiError::field(names[i], other),
+                other => ApiError::field(name, other),
             })?;
             set.push((i as i64, ranges.clone()));
         }
@@ -231,8 +232,13 @@ pub async fn get_hours(
 
 async fn hours(st: AppState, id: i64) -> Result<Json<Hours>, ApiError> {
     let own = st.store.working_hours(id).await?;
-    let day = |i: i64| {
-        let default = st.report_defaults.planner.default_hours.days[i as usize]
+    let day = |weekday: Weekday| {
+        let i = i64::from(weekday.num_days_from_monday());
+        let default = st
+            .report_defaults
+            .planner
+            .default_hours
+            .on(weekday)
             .iter()
             .map(|(a, b)| {
                 let end = if *b == chrono::NaiveTime::MIN {
@@ -251,13 +257,13 @@ async fn hours(st: AppState, id: i64) -> Result<Json<Hours>, ApiError> {
         )
     };
     Ok(Json(Hours {
-        mon: day(0),
-        tue: day(1),
-        wed: day(2),
-        thu: day(3),
-        fri: day(4),
-        sat: day(5),
-        sun: day(6),
+        mon: day(Weekday::Mon),
+        tue: day(Weekday::Tue),
+        wed: day(Weekday::Wed),
+        thu: day(Weekday::Thu),
+        fri: day(Weekday::Fri),
+        sat: day(Weekday::Sat),
+        sun: day(Weekday::Sun),
     }))
 }
 

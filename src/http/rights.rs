@@ -114,6 +114,10 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("PATCH", "/api/protocols/{id}", Need::Manager),
     ("POST", "/api/protocols/{id}/reopen", Need::Manager),
     ("GET", "/api/protocols/{id}/audit", Need::Own),
+    // The system of record's events: signed, no token; what it could not
+    // match is for managers to see.
+    ("POST", "/api/protocols/events", Need::Signed),
+    ("GET", "/api/protocols/events/pending", Need::Manager),
     // A person's own desk.
     ("PUT", "/api/consultants/{id}/presence", Need::Own),
     ("GET", "/api/calls", Need::Own),

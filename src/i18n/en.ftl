@@ -195,6 +195,11 @@ manager-provider = Provider
 manager-deadline = Deadline
 manager-owner = Owner
 manager-no_owner = no owner
+manager-sync_pending = Protocol events waiting for a match
+manager-sync_pending_none = Every event from the system of record was applied.
+manager-sync_event = Event
+manager-sync_missing = Missing here
+manager-sync_received = Received
 
 a11y-table = table
 ## The weekly report (HTML page, workbook, CSV headings) and its Monday
@@ -545,6 +550,8 @@ api-error-unauthorized = A valid bearer token is required (Authorization: Bearer
 api-error-unsupported_media_type = Expected Content-Type: application/json.
 # Closing a protocol that rule 4 applies to, with nobody to tell the client.
 api-error-owner_required = The protocol has no owner to communicate its completion: assign an owner first. { $detail }
+# A protocol event from the system of record names someone unknown here.
+api-error-unmatched = The event names someone this desk does not know; it was kept for a person to match and nothing was applied. { $detail }
 
 desk-week_title = My week
 desk-week_none = Nothing scheduled or logged this week.

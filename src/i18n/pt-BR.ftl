@@ -195,6 +195,11 @@ manager-provider = Provedor
 manager-deadline = Prazo
 manager-owner = Responsável
 manager-no_owner = sem responsável
+manager-sync_pending = Eventos de protocolo aguardando associação
+manager-sync_pending_none = Todos os eventos do sistema de registro foram aplicados.
+manager-sync_event = Evento
+manager-sync_missing = Falta aqui
+manager-sync_received = Recebido
 
 a11y-table = tabela
 ## O relatório semanal (página HTML, planilha, títulos do CSV) e o e-mail
@@ -545,6 +550,8 @@ api-error-unauthorized = É preciso um token válido (Authorization: Bearer <tok
 api-error-unsupported_media_type = Esperado Content-Type: application/json.
 # Encerrar um protocolo ao qual a regra 4 se aplica, sem ninguém para avisar o cliente.
 api-error-owner_required = O protocolo não tem responsável para comunicar a conclusão: atribua um responsável primeiro. { $detail }
+# Um evento de protocolo do sistema de registro cita alguém desconhecido aqui.
+api-error-unmatched = O evento cita alguém que esta mesa não conhece; ficou guardado para uma pessoa associar e nada foi aplicado. { $detail }
 
 desk-week_title = Minha semana
 desk-week_none = Nada agendado nem registrado nesta semana.

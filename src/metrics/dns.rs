@@ -61,7 +61,13 @@ impl DnsMetrics {
             Role::Dialplan => 2,
             Role::Request => 3,
         };
-        self.failures[i][usize::from(reason != "pending")].inc();
+        if let Some(c) = self
+            .failures
+            .get(i)
+            .and_then(|r| r.get(usize::from(reason != "pending")))
+        {
+            c.inc();
+        }
     }
 
     pub fn resolution(&self, ok: bool) {

@@ -40,7 +40,10 @@ pub async fn duty_week(store: &Store, monday: NaiveDate) -> Result<Vec<DutyTime>
                 .iter()
                 .filter(|s| s.channel == channel && s.weekday == weekday)
             {
-                for m in &mut who[span(s.start_minute, s.end_minute)] {
+                for m in who
+                    .get_mut(span(s.start_minute, s.end_minute))
+                    .unwrap_or_default()
+                {
                     *m = Some(s.consultant_id);
                 }
             }
@@ -50,7 +53,10 @@ pub async fn duty_week(store: &Store, monday: NaiveDate) -> Result<Vec<DutyTime>
                 .iter()
                 .filter(|x| x.channel == channel && x.day == date)
             {
-                for m in &mut who[span(x.start_minute, x.end_minute)] {
+                for m in who
+                    .get_mut(span(x.start_minute, x.end_minute))
+                    .unwrap_or_default()
+                {
                     *m = x.consultant_id;
                 }
             }

@@ -29,14 +29,6 @@
 //! - At most [`MAX_AGENTS`] agents are considered: the recursion costs one
 //!   step per agent, and no desk comes near that many.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use thiserror::Error;
 
 /// Largest staffing the formulas accept; bounds the work of one call.

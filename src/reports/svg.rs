@@ -24,14 +24,6 @@
 //! - System fonts only; colours from the Okabe–Ito palette, which stays
 //!   distinguishable for the common kinds of colour blindness.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::fmt::Write as _;
 
 use crate::i18n::Lang;

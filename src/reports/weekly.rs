@@ -582,18 +582,12 @@ pub async fn weekly(
             .unwrap_or(0);
         let working_days = days
             .iter()
-            .filter(|d| {
-                !h.days[d.weekday().num_days_from_monday() as usize].is_empty()
-                    && !holidays.contains(d)
-            })
+            .filter(|d| !h.on(d.weekday()).is_empty() && !holidays.contains(d))
             .count() as i64;
         per_consultant.push(Capacity {
             consultant_id: c.id,
             working_days,
-            absent_days: off
-                .iter()
-                .filter(|d| !h.days[d.weekday().num_days_from_monday() as usize].is_empty())
-                .count() as i64,
+            absent_days: off.iter().filter(|d| !h.on(d.weekday()).is_empty()).count() as i64,
             capacity_minutes: cap,
         });
         let mut all_off = off;
@@ -605,10 +599,7 @@ pub async fn weekly(
     let desk_days: Vec<NaiveDate> = days
         .iter()
         .copied()
-        .filter(|d| {
-            !holidays.contains(d)
-                && !cfg.desk_hours.days[d.weekday().num_days_from_monday() as usize].is_empty()
-        })
+        .filter(|d| !holidays.contains(d) && !cfg.desk_hours.on(d.weekday()).is_empty())
         .collect();
     let mut per_hour = [0i64; 24];
     for c in data.contacts.iter().filter(|c| offered(c)) {
@@ -616,12 +607,14 @@ pub async fn weekly(
             continue;
         };
         if let Some(local) = tz.timestamp_millis_opt(t).single() {
-            per_hour[local.hour() as usize] += 1;
+            if let Some(n) = per_hour.get_mut(local.hour() as usize) {
+                *n += 1;
+            }
         }
     }
     let aht = aht_seconds.unwrap_or(300.0);
     let mut phone = Vec::new();
-    for hour in 0..24u32 {
+    for (hour, &offered_then) in (0..24u32).zip(per_hour.iter()) {
         let open_days = desk_days
             .iter()
             .filter(|d| {
@@ -632,10 +625,10 @@ pub async fn weekly(
                 )
             })
             .count();
-        if open_days == 0 && per_hour[hour as usize] == 0 {
+        if open_days == 0 && offered_then == 0 {
             continue;
         }
-        let calls = per_hour[hour as usize] as f64 / open_days.max(1) as f64;
+        let calls = offered_then as f64 / open_days.max(1) as f64;
         let needed = agents_needed(
             &Load {
                 calls_per_hour: calls,

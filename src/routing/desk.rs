@@ -14,13 +14,14 @@ use chrono::Utc;
 use phonenumber::country::Id as Country;
 
 use super::busy::InCall;
-use super::caller::{caller_number, identify, Caller, TrustedPeers};
+use super::caller::{caller_number, identify, Caller};
 use super::dialplan::{Action, CallFacts, Dialplan, Plan};
 use super::note::{Direction, RouteKind, RoutedCall, Skip, SkippedUser, StepNote, TargetNote};
 use crate::directory::snapshot::{SharedDirectory, Snapshot};
 use crate::directory::Presence;
-use crate::location::{Binding, Location};
+use crate::net::TrustedPeers;
 use crate::sip::dialog::header_uri;
+use crate::sip::location::{Binding, Location};
 use crate::sip::message::Uri;
 use crate::sip::resolve::{classify, Host, Role, SipResolver};
 use crate::sip::router::{
@@ -112,9 +113,6 @@ fn lossy(b: &[u8]) -> String {
 }
 
 impl DeskRouter {
-    /// Reads the dialplan files again. A plan with errors is refused and
-    /// the running one stays; calls in progress are never touched (they
-    /// already have their targets).
     /// The dialplan in force now (a reload swaps it whole).
     pub fn current_plan(&self) -> Arc<Dialplan> {
         self.dialplan
@@ -123,8 +121,14 @@ impl DeskRouter {
             .clone()
     }
 
-    pub fn reload(&self) -> Result<usize, Vec<String>> {
-        match super::dialplan::load_dir(&self.dialplans_dir, self.tz) {
+    /// Puts a freshly read plan in force. A plan with errors is refused and
+    /// the running one stays; calls in progress are never touched (they
+    /// already have their targets).
+    fn install(
+        &self,
+        loaded: Result<Dialplan, Vec<super::dialplan::DialplanError>>,
+    ) -> Result<usize, Vec<String>> {
+        match loaded {
             Ok(plan) => {
                 let rules = plan.rule_names().count();
                 *self.dialplan.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
@@ -141,10 +145,16 @@ impl DeskRouter {
         }
     }
 
-    /// [`Self::reload`], then waits (at most two seconds) for the new
-    /// plan's names, so the first call after a reload finds them answered.
+    /// Reads the dialplan files again (on a blocking thread: file reads
+    /// must not hold a runtime worker the SIP side needs), puts the plan in
+    /// force, then waits (at most two seconds) for the new plan's names, so
+    /// the first call after a reload finds them answered.
     pub async fn reload_and_resolve(&self) -> Result<usize, Vec<String>> {
-        let rules = self.reload()?;
+        let (dir, tz) = (self.dialplans_dir.clone(), self.tz);
+        let loaded = tokio::task::spawn_blocking(move || super::dialplan::load_dir(&dir, tz))
+            .await
+            .map_err(|e| vec![format!("the dialplan reload did not finish: {e}")])?;
+        let rules = self.install(loaded)?;
         self.resolve_targets(std::time::Duration::from_secs(2))
             .await;
         Ok(rules)
@@ -688,7 +698,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::location::LocationConfig;
+    use crate::sip::location::LocationConfig;
     use crate::sip::transport::Proto;
 
     const PLAN: &str = r#"

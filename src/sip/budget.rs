@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus::IntCounter;
 
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 
 /// Per-source counters are split over this many locks so concurrent
 /// workers rarely meet.
@@ -165,6 +165,7 @@ impl Inner {
     fn shard(&self, ip: IpAddr) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
         let i = (self.hasher.hash_one(ip) as usize) % self.shards.len();
         // A panic elsewhere while holding the lock left plain counters: use them.
+        #[allow(clippy::indexing_slicing, reason = "i < len: the modulo above")]
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

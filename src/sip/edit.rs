@@ -87,7 +87,7 @@ pub fn stamp_via(raw: &[u8], source: SocketAddr) -> Vec<u8> {
     // Rebuild "SIP/2.0/UDP host:port" then the params, replacing ours.
     let mut out = Vec::with_capacity(raw.len() + 40);
     let sent_by_end = raw.iter().position(|b| *b == b';').unwrap_or(raw.len());
-    out.extend_from_slice(raw[..sent_by_end].trim_ascii_end());
+    out.extend_from_slice(raw.get(..sent_by_end).unwrap_or(raw).trim_ascii_end());
     for p in &via.params {
         let name = p.name.to_ascii_lowercase();
         if name == b"received" || name == b"rport" {

@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use super::budget::TxnBudget;
 use crate::config::SecuritySettings;
 use crate::metrics::GuardMetrics;
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 
 const SHARDS: usize = 64;
 /// Usernames are attacker-chosen: longer ones are cut for the log and as
@@ -301,10 +301,12 @@ impl Guard {
         &self.budget
     }
 
+    #[allow(clippy::indexing_slicing, reason = "the index is taken modulo SHARDS")]
     fn source_shard(&self, ip: IpAddr) -> MutexGuard<'_, SourceShard> {
         lock(&self.sources[(self.hasher.hash_one(ip) as usize) % SHARDS])
     }
 
+    #[allow(clippy::indexing_slicing, reason = "the index is taken modulo SHARDS")]
     fn user_shard(&self, user: &str) -> MutexGuard<'_, UserShard> {
         lock(&self.users[(self.hasher.hash_one(user) as usize) % SHARDS])
     }

@@ -15,6 +15,8 @@
 //!   table; `router`: where an initial request goes (asked of the desk);
 //!   `dialog`: the events the proxy emits per INVITE dialog;
 //! - `registrar`: REGISTER and the digest check the proxy shares;
+//!   `location`: the bindings it keeps, which the proxy reads on every
+//!   call (the store's copy is written behind by `server`);
 //!   `digest`: digest authentication (RFC 7616) and HA1 values;
 //! - `guard`: flood and password-guessing protection (density limit, bans,
 //!   user locks); `budget`: the cap on transactions held;
@@ -26,6 +28,7 @@ pub mod dialog;
 pub mod digest;
 pub mod edit;
 pub mod guard;
+pub mod location;
 pub mod message;
 pub mod parse;
 pub mod proxy;

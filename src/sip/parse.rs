@@ -7,14 +7,6 @@
 //! values beyond Content-Length, which framing cannot do without; typed
 //! parsing lives in `message`, policy in `validate`.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::fmt;
 
 use bytes::Bytes;

@@ -7,19 +7,11 @@
 //! AoR, the expiry interval policy (423 below the minimum, clamping above
 //! the maximum), q-values, `Contact: *`, and the 200 listing the current
 //! bindings. The bindings themselves, their ordering rules and their
-//! persistence feed belong to [`crate::location`]; nonce cryptography
+//! persistence feed belong to [`crate::sip::location`]; nonce cryptography
 //! belongs to [`crate::sip::digest`].
 //!
 //! The AoR is the SIP username: the user part of the To URI, with any
 //! host accepted, since protocall serves a single domain.
-
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -30,15 +22,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::location::{
-    ApplyError, Binding, ContactUpdate, Location, LocationChange, LocationConfig, Update,
-};
 use crate::sip::digest::uri::digest_uri_names;
 use crate::sip::digest::{
     parse_authorization_bytes, Algorithm, AuthError, Authenticator, Credentials, NonceSigner,
     ParseError, RngError, StoredHa1, DEFAULT_REPLAY_CAPACITY,
 };
 use crate::sip::edit;
+use crate::sip::location::{
+    ApplyError, Binding, ContactUpdate, Location, LocationChange, LocationConfig, Update,
+};
 use crate::sip::message::{Contact, Method, NameAddr, Scheme, SipMessage};
 use crate::sip::parse::is_token_char;
 use crate::sip::transport::Inbound;
@@ -76,7 +68,7 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
-            max_bindings_per_aor: crate::location::DEFAULT_MAX_BINDINGS_PER_AOR,
+            max_bindings_per_aor: crate::sip::location::DEFAULT_MAX_BINDINGS_PER_AOR,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             md5_only_agents: default_md5_only_agents(),
             local_hosts: Vec::new(),

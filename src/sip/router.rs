@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::message::{SipMessage, Uri};
 use super::transport::{Outbound, Proto};
-use crate::location::Location;
+use crate::sip::location::Location;
 
 /// One place to send a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +170,7 @@ impl Router for LocationRouter {
 
 /// RFC 3261 §16.6: contacts of equal q ring in parallel, groups of lower q
 /// after the higher ones fail.
-pub fn groups_by_q(bindings: &[crate::location::Binding]) -> Vec<TargetGroup> {
+pub fn groups_by_q(bindings: &[crate::sip::location::Binding]) -> Vec<TargetGroup> {
     let mut groups: Vec<(u16, TargetGroup)> = Vec::new();
     for b in bindings {
         let target = Target {
@@ -325,7 +325,7 @@ impl Router for StaticRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::location::LocationConfig;
+    use crate::sip::location::LocationConfig;
 
     #[test]
     fn static_table_keeps_uri_parameters_and_reports_bad_rows() {

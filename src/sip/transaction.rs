@@ -221,9 +221,51 @@ impl<S, I: Ord + Clone> Shard<S, I> {
     }
 }
 
+impl<S, I: Ord> Shard<S, I> {
+    /// When the next timer is due (`NO_TIMER` when none is armed).
+    fn next_due(&self) -> Millis {
+        self.timers.peek().map_or(NO_TIMER, |Reverse(e)| e.at)
+    }
+}
+
+/// A shard's published deadline when it has no timer armed.
+const NO_TIMER: Millis = Millis::MAX;
+
+/// A locked shard. Unlocking publishes the shard's next deadline, so the
+/// timer tick can skip shards with nothing due without locking them: an
+/// idle proxy's tick reads 1,024 atomics instead of taking 1,024 locks
+/// every 10 ms.
+pub struct ShardGuard<'a, S, I: Ord> {
+    guard: MutexGuard<'a, Shard<S, I>>,
+    due: &'a AtomicU64,
+}
+
+impl<S, I: Ord> std::ops::Deref for ShardGuard<'_, S, I> {
+    type Target = Shard<S, I>;
+    fn deref(&self) -> &Shard<S, I> {
+        &self.guard
+    }
+}
+
+impl<S, I: Ord> std::ops::DerefMut for ShardGuard<'_, S, I> {
+    fn deref_mut(&mut self) -> &mut Shard<S, I> {
+        &mut self.guard
+    }
+}
+
+impl<S, I: Ord> Drop for ShardGuard<'_, S, I> {
+    fn drop(&mut self) {
+        // Still under the lock: a timer armed by the next holder is
+        // published by that holder's unlock, never overwritten by ours.
+        self.due.store(self.guard.next_due(), Ordering::Release);
+    }
+}
+
 /// A fixed array of shards picked by hashing a call's Call-ID.
 pub struct Table<S, I: Ord> {
     shards: Box<[Mutex<Shard<S, I>>]>,
+    /// Each shard's next timer deadline, published when it is unlocked.
+    due: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -239,6 +281,7 @@ impl<S: Default, I: Ord + Clone> Table<S, I> {
                     })
                 })
                 .collect(),
+            due: (0..n).map(|_| AtomicU64::new(NO_TIMER)).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -249,11 +292,23 @@ impl<S: Default, I: Ord + Clone> Table<S, I> {
 
     /// Locks shard `i`. A poisoned lock (a panic elsewhere) is recovered:
     /// the state is plain data and a proxy that stops forwarding is worse.
-    pub fn lock(&self, i: usize) -> MutexGuard<'_, Shard<S, I>> {
-        match self.shards.get(i).or_else(|| self.shards.first()) {
-            Some(m) => m.lock().unwrap_or_else(PoisonError::into_inner),
-            None => unreachable_shard(),
+    pub fn lock(&self, i: usize) -> ShardGuard<'_, S, I> {
+        let i = if i < self.shards.len() { i } else { 0 };
+        match (self.shards.get(i), self.due.get(i)) {
+            (Some(m), Some(due)) => ShardGuard {
+                guard: m.lock().unwrap_or_else(PoisonError::into_inner),
+                due,
+            },
+            _ => unreachable_shard(),
         }
+    }
+
+    /// Whether shard `i` may have a timer due at `now`, read without
+    /// locking it (as last published by an unlock).
+    pub fn may_be_due(&self, i: usize, now: Millis) -> bool {
+        self.due
+            .get(i)
+            .is_some_and(|d| d.load(Ordering::Acquire) <= now)
     }
 
     pub fn len(&self) -> usize {
@@ -316,6 +371,33 @@ From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c1\r\nCSeq: 5 INVITE\r\nConte
             ServerKey::of(&old, None).unwrap(),
             ServerKey::of(&retrans, None).unwrap()
         );
+    }
+
+    #[test]
+    fn an_unlock_publishes_the_next_deadline() {
+        let t: Table<MapShard<u32, u32>, u32> = Table::new(4);
+        assert!((0..4).all(|i| !t.may_be_due(i, u64::MAX - 1)));
+        {
+            let mut s = t.lock(2);
+            s.arm(200, 1, 7);
+            s.arm(100, 1, 8);
+            // Not published while the shard is held.
+            assert!(!t.may_be_due(2, 1_000));
+        }
+        assert!(!t.may_be_due(2, 99));
+        assert!(t.may_be_due(2, 100));
+        assert!(!t.may_be_due(1, 1_000), "other shards stay idle");
+        {
+            let mut s = t.lock(2);
+            assert_eq!(s.pop_due(150).map(|e| e.id), Some(8));
+        }
+        assert!(!t.may_be_due(2, 150));
+        assert!(t.may_be_due(2, 200));
+        {
+            let mut s = t.lock(2);
+            assert!(s.pop_due(200).is_some());
+        }
+        assert!(!t.may_be_due(2, u64::MAX - 1));
     }
 
     #[test]

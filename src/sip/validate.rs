@@ -8,14 +8,6 @@
 //! unknown Require tags, 483 for Max-Forwards 0, 501 for unknown methods)
 //! stays with the caller.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use super::message::{HeaderError, HeaderName, Scheme, SipMessage, StartLine};
 use super::parse::{is_lws, ParseError};
 

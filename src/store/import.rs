@@ -22,42 +22,63 @@ impl Store {
             ..Default::default()
         };
         let mut tx = self.begin_write().await?;
+        if let Err(rejected) = self.import_rows_in(&mut tx, rows, &mut report).await? {
+            tx.rollback().await?;
+            return Ok(ImportReport::refused(rows.len(), vec![rejected]));
+        }
+        self.audit_import(&mut tx, &report, actor).await?;
+        tx.commit().await?;
+        report.imported = true;
+        Ok(report)
+    }
+
+    /// The rows' providers, users and numbers inside a caller's
+    /// transaction, counted into `report`; the provider id of each row, or
+    /// the first row the database refused (the caller rolls back).
+    pub async fn import_rows_in(
+        &self,
+        c: &mut Transaction<'_, Any>,
+        rows: &[ImportRow],
+        report: &mut ImportReport,
+    ) -> Result<Result<Vec<i64>, Rejected>, StoreError> {
+        let mut providers = Vec::with_capacity(rows.len());
         for row in rows {
-            if let Err(e) = apply_row(&mut tx, row, &mut report).await {
-                match e {
-                    StoreError::Db(e) => return Err(StoreError::Db(e)),
-                    other => {
-                        tx.rollback().await?;
-                        report.rejected.push(Rejected {
-                            line: row.line,
-                            field: None,
-                            message: other.to_string(),
-                        });
-                        report.providers_created = 0;
-                        report.providers_updated = 0;
-                        report.users_created = 0;
-                        report.numbers_added = 0;
-                        report.numbers_unchanged = 0;
-                        return Ok(report);
-                    }
+            match apply_row(c, row, report).await {
+                Ok(id) => providers.push(id),
+                Err(StoreError::Db(e)) => return Err(StoreError::Db(e)),
+                Err(other) => {
+                    return Ok(Err(Rejected {
+                        line: row.line,
+                        field: None,
+                        message: other.to_string(),
+                    }))
                 }
             }
         }
+        Ok(Ok(providers))
+    }
+
+    /// The import's one audit entry, with its counts.
+    pub async fn audit_import(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        report: &ImportReport,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         let what = format!(
             "rows={} providers_created={} providers_updated={} users_created={} \
-             numbers_added={} numbers_unchanged={}",
+             numbers_added={} numbers_unchanged={} protocols_created={} protocols_updated={}",
             report.rows,
             report.providers_created,
             report.providers_updated,
             report.users_created,
             report.numbers_added,
-            report.numbers_unchanged
+            report.numbers_unchanged,
+            report.protocols_created,
+            report.protocols_updated
         );
-        self.audit(&mut tx, "directory", 0, "import", None, Some(what), actor)
-            .await?;
-        tx.commit().await?;
-        report.imported = true;
-        Ok(report)
+        self.audit(c, "directory", 0, "import", None, Some(what), actor)
+            .await
     }
 }
 
@@ -65,7 +86,7 @@ async fn apply_row(
     tx: &mut Transaction<'_, Any>,
     row: &ImportRow,
     report: &mut ImportReport,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let p = &row.provider;
     let existing = match &p.tax_id {
         Some(t) => {
@@ -165,5 +186,5 @@ async fn apply_row(
             }
         }
     }
-    Ok(())
+    Ok(provider_id)
 }

@@ -107,6 +107,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0016_chat_duty.sql"),
         postgres: include_str!("../../migrations/postgres/0016_chat_duty.sql"),
     },
+    Migration {
+        version: 18,
+        name: "protocol_sync",
+        sqlite: include_str!("../../migrations/sqlite/0018_protocol_sync.sql"),
+        postgres: include_str!("../../migrations/postgres/0018_protocol_sync.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -87,6 +87,41 @@ impl Store {
         Ok(s)
     }
 
+    /// The given protocols as routing's snapshot holds them: an entry for
+    /// each open one, `None` for each closed or missing one.
+    pub async fn protocol_entries(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<ProtocolEntry>)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // One indexed read per protocol: a batch is what changed in the
+        // last moment, a handful, and a fixed query keeps both dialects'
+        // placeholders simple.
+        let mut c = self.pool().acquire().await?;
+        for &id in ids {
+            let r = sqlx::query(
+                "SELECT id, number, provider_id, owner_id, opened_at, due_at, status \
+                 FROM protocols WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?;
+            let entry = match r {
+                Some(r) if get::<String>(&r, "status")? == "open" => Some(ProtocolEntry {
+                    id: get(&r, "id")?,
+                    number: get(&r, "number")?,
+                    provider_id: get(&r, "provider_id")?,
+                    owner_id: get(&r, "owner_id")?,
+                    opened_at_ms: get(&r, "opened_at")?,
+                    due_at_ms: get(&r, "due_at")?,
+                }),
+                _ => None,
+            };
+            out.push((id, entry));
+        }
+        Ok(out)
+    }
+
     /// (id, active, presence) of every consultant: cheap enough to poll,
     /// so changes made outside the API (the CLI) reach routing.
     pub async fn consultant_states(&self) -> Result<Vec<(i64, bool, String)>, StoreError> {

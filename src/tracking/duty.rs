@@ -201,7 +201,7 @@ pub fn parse_roster(slots: &[DutySlot]) -> Result<Vec<DutySlotRow>, DutyError> {
                     message: format!(
                         "{} duty on {} {} overlaps slots[{i}] ({} for consultant {})",
                         x.channel,
-                        WEEKDAYS[x.weekday as usize],
+                        weekday_name(x.weekday),
                         range_text(y.start_minute, y.end_minute),
                         range_text(x.start_minute, x.end_minute),
                         x.consultant_id
@@ -213,6 +213,14 @@ pub fn parse_roster(slots: &[DutySlot]) -> Result<Vec<DutySlotRow>, DutyError> {
     Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
+fn weekday_name(day: i64) -> &'static str {
+    usize::try_from(day)
+        .ok()
+        .and_then(|d| WEEKDAYS.get(d))
+        .copied()
+        .unwrap_or("?")
+}
+
 /// One line per slot, for the audit trail.
 fn summary(rows: &[DutySlotRow]) -> String {
     rows.iter()
@@ -220,7 +228,7 @@ fn summary(rows: &[DutySlotRow]) -> String {
             format!(
                 "{} {} {} #{}",
                 r.channel,
-                WEEKDAYS.get(r.weekday as usize).unwrap_or(&"?"),
+                weekday_name(r.weekday),
                 range_text(r.start_minute, r.end_minute),
                 r.consultant_id
             )

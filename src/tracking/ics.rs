@@ -7,14 +7,6 @@
 //! is the tests' business, and they do it with an independent parser (the
 //! `ical` crate), so a mistake of ours cannot hide behind a parser of ours.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -574,7 +574,7 @@ async fn drain_loop(
                 // aside.
                 let mut summary = crate::store::WriteSummary::default();
                 let mut unreachable = false;
-                let mut done = 0;
+                let mut done: usize = 0;
                 for (seq, w) in &batch {
                     match store.write_one(w).await {
                         Ok(s) => summary.merge(s),
@@ -590,8 +590,7 @@ async fn drain_loop(
                     }
                     done += 1;
                 }
-                if done > 0 {
-                    let last = batch[done - 1].0;
+                if let Some(&(last, _)) = done.checked_sub(1).and_then(|i| batch.get(i)) {
                     {
                         let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
                         for _ in 0..done {

@@ -36,14 +36,6 @@
 //! hours given, minutes must be below 60; decimal hours must come to whole
 //! minutes.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
     TimeZone, Weekday,

@@ -38,7 +38,7 @@ pub struct TestApp {
     /// The TLS listener, when the test configured `[sip.tls]`.
     pub sip_tls: Option<std::net::SocketAddr>,
     pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
-    pub location: std::sync::Arc<protocall::location::Location>,
+    pub location: std::sync::Arc<protocall::sip::location::Location>,
     pub guard: std::sync::Arc<protocall::sip::guard::Guard>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -149,7 +149,7 @@ impl TestApp {
             base,
             token,
             // The suites read the handlers' own (English) words; the
-            // desk's Portuguese wording is tested in tests/api_language.rs.
+            // desk's Portuguese wording is tested in tests/api/api_language.rs.
             client: english_client(),
             store,
             db_url,
@@ -305,5 +305,6 @@ macro_rules! on_every_backend {
     };
 }
 pub mod console;
+pub mod daemon;
 pub mod desk;
 pub mod sip_agent;

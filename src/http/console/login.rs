@@ -26,7 +26,7 @@ use super::layout::{self, respond};
 use super::session::{cookie, ct_eq, Session};
 use super::throttle::Verdict;
 use crate::http::AppState;
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 use crate::sip::digest::{ha1, Algorithm};
 
 /// Longest username or password read; longer ones are wrong anyway.

@@ -1,7 +1,8 @@
 //! "A mesa agora", the manager's page at `/gestao`: the live board (see
 //! `live`: who is available, in a call and with whom, ringing, on
 //! do-not-disturb, away or offline; calls ringing and waiting; the last
-//! hour's service level), protocols and call-backs past their deadline, and
+//! hour's service level), protocols and call-backs past their deadline,
+//! protocol events from the system of record waiting for a match, and
 //! the weekly report (the API's own HTML and downloads, served under the
 //! session at `/gestao/report`).
 //!
@@ -101,10 +102,12 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
     let (last, this) = default_weeks(now, st.report_defaults.planner.tz);
     let board = super::live::board_panel(&st, lang).await;
     let late = late_protocols_of(&st, now);
+    let unmatched = super::sync_pending::card(&st, lang).await;
     let body = html! {
         div class="grid" {
             div id="board" class="grid wide" data-live="/live?view=board" { (board) }
             (late_protocols(lang, &late, &name_of, st.store.tz()))
+            (unmatched)
             section class="card wide" aria-labelledby="overdue-h" {
                 h2 id="overdue-h" { (lang.t("manager.overdue")) }
                 @if overdue.is_empty() {

@@ -26,6 +26,7 @@ pub mod login;
 pub mod manager;
 pub mod meetings;
 pub mod session;
+pub mod sync_pending;
 pub mod throttle;
 
 use axum::extract::Request;
@@ -51,7 +52,7 @@ pub struct Console {
     /// browser ask for the other language.
     pub lang: i18n::Lang,
     /// `http.trusted_proxies`: whose `X-Forwarded-For` names the browser.
-    pub proxies: crate::routing::caller::TrustedPeers,
+    pub proxies: crate::net::TrustedPeers,
     pub handover: admin::handover::Handover,
     /// The largest CSV the import page takes: `http.max_body_bytes`, what
     /// `POST /api/import` takes.
@@ -71,7 +72,7 @@ impl Console {
             lang: settings.locale.lang(),
             // Checked by the config's validation; an unreadable list trusts
             // nobody.
-            proxies: crate::routing::caller::TrustedPeers::parse(&settings.http.trusted_proxies)
+            proxies: crate::net::TrustedPeers::parse(&settings.http.trusted_proxies)
                 .unwrap_or_default(),
             handover: Default::default(),
             upload_bytes: settings.http.max_body_bytes,

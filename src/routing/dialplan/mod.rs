@@ -522,22 +522,31 @@ impl Dialplan {
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
+    while let Some(&c) = text.get(t) {
+        match pattern.get(p) {
+            Some(&pc) if pc == b'?' || pc == c => {
+                p += 1;
+                t += 1;
+            }
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            _ => {
+                let Some((star_p, star_t)) = star else {
+                    return false;
+                };
+                p = star_p + 1;
+                t = star_t + 1;
+                star = Some((star_p, star_t + 1));
+            }
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    pattern
+        .get(p..)
+        .unwrap_or_default()
+        .iter()
+        .all(|&c| c == b'*')
 }
 
 // ---------------------------------------------------------------------------

@@ -10,14 +10,6 @@
 //! when asked for, never during `parse`, and borrow from the message buffer
 //! by slicing `Bytes` rather than copying.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::borrow::Cow;
 use std::ops::Range;
 

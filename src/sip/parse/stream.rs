@@ -7,14 +7,6 @@
 //! header-count and size limits the datagram parser applies are enforced as
 //! the lines arrive rather than once the whole header section is in.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use super::{
     header_line, parse_decimal, trim_lws, ContentLengthProblem, Frame, Limits, Line, ParseError,
 };

@@ -23,7 +23,7 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::routing::caller::TrustedPeers;
+use crate::net::TrustedPeers;
 
 /// The Record-Route URI parameter carrying the dialog MAC.
 pub const ROUTE_MAC_PARAM: &str = "pcd";

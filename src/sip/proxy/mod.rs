@@ -154,7 +154,7 @@ pub struct ProxyConfig {
     pub shards: usize,
     /// Carrier trunks and PBXs: their calls need no credentials. Calls
     /// from anywhere else must come from an authenticated consultant.
-    pub trusted: crate::routing::caller::TrustedPeers,
+    pub trusted: crate::net::TrustedPeers,
     pub edge: EdgeConfig,
 }
 
@@ -591,7 +591,7 @@ fn loop_hash(msg: &SipMessage) -> String {
     for r in msg.headers("Route") {
         h.update(&r);
     }
-    hex::encode(&h.finalize()[..4])
+    hex::encode(h.finalize().get(..4).unwrap_or_default())
 }
 
 fn dialog_id(msg: &SipMessage) -> DialogId {

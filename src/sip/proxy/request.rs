@@ -76,7 +76,10 @@ impl Proxy {
         h.update(msg.call_id().unwrap_or_default());
         h.update(msg.from_tag().ok().flatten().unwrap_or_default());
         h.update(self.cfg.advertised_host.as_bytes());
-        format!("pc{}", hex::encode(&h.finalize()[..6]))
+        format!(
+            "pc{}",
+            hex::encode(h.finalize().get(..6).unwrap_or_default())
+        )
     }
 
     /// A new server transaction in Proceeding.

@@ -63,6 +63,9 @@ impl Proxy {
             self.sweep_dialogs(now);
         }
         for i in 0..self.table.len() {
+            if !self.table.may_be_due(i, now) {
+                continue;
+            }
             let mut fx = Effects::default();
             {
                 let mut shard = self.table.lock(i);

@@ -144,8 +144,9 @@ pub fn order_srv(mut recs: Vec<Srv>, random: &mut impl FnMut(u32) -> u32) -> Vec
     let mut out = Vec::with_capacity(recs.len());
     let mut rest = recs.into_iter().peekable();
     while let Some(first) = rest.next() {
+        let priority = first.priority;
         let mut group = vec![first];
-        while let Some(r) = rest.next_if(|r| r.priority == group[0].priority) {
+        while let Some(r) = rest.next_if(|r| r.priority == priority) {
             group.push(r);
         }
         while !group.is_empty() {

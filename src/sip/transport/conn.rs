@@ -5,14 +5,6 @@
 //! back its registry entry and slots however it ends. How a stream comes to
 //! exist (accept, connect, TLS handshake) is `tcp`'s and `tls`'s.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

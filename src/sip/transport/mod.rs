@@ -13,14 +13,6 @@
 //! registry and TCP's listener and connects, `tls` the TLS listener and its
 //! identity, `conn` what runs on any stream connection.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 mod conn;
 mod tcp;
 mod tls;

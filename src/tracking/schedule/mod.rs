@@ -42,14 +42,6 @@
 //!    [`Placed`] block; blocks are sorted by start. The same input always
 //!    gives the same output.
 
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::collections::BTreeSet;
 
 use chrono::{

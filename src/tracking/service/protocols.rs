@@ -52,28 +52,44 @@ pub async fn close_protocol(
 ) -> Result<(Protocol, Option<Task>), TrackingError> {
     let now = Utc::now().timestamp_millis();
     let mut tx = store.begin().await?;
-    let p = store.close_protocol(&mut tx, id, now).await?;
+    let (p, task) = close_protocol_in(store, &mut tx, id, closer, categories, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let task = match task {
+        Some(t) => Some(store.get_task(t).await?),
+        None => None,
+    };
+    Ok((p, task))
+}
+
+/// The close inside a caller's transaction, at `at_ms` (the system of
+/// record's close time when it comes from there, so the SLA judges the
+/// close when it happened, not when we heard of it). Returns the protocol
+/// and the id of rule 4's task, if one was created.
+pub async fn close_protocol_in(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    id: i64,
+    closer: Closer<'_>,
+    categories: &[String],
+    at_ms: i64,
+) -> Result<(Protocol, Option<i64>), TrackingError> {
+    let p = store.close_protocol(c, id, at_ms).await?;
     audit_changes(
         store,
-        &mut tx,
+        c,
         "protocol",
         id,
         [
             ("status", Some("open".into()), Some("closed".into())),
-            ("closed_at", None, show(Some(now))),
+            ("closed_at", None, show(Some(at_ms))),
         ],
         closer.person,
     )
     .await?;
     let task = if asks_for_completion(categories, &p.category) {
-        communicate_completion(store, &mut tx, &p, closer, now).await?
+        communicate_completion(store, c, &p, closer, at_ms).await?
     } else {
         None
-    };
-    tx.commit().await.map_err(StoreError::from)?;
-    let task = match task {
-        Some(t) => Some(store.get_task(t).await?),
-        None => None,
     };
     Ok((p, task))
 }
@@ -139,10 +155,23 @@ pub async fn reopen_protocol(
 ) -> Result<Protocol, TrackingError> {
     let now = Utc::now().timestamp_millis();
     let mut tx = store.begin().await?;
-    let (p, undone) = store.reopen_protocol(&mut tx, id, now, actor).await?;
+    let p = reopen_protocol_in(store, &mut tx, id, actor, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(p)
+}
+
+/// The reopen inside a caller's transaction, at `at_ms`.
+pub async fn reopen_protocol_in(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    id: i64,
+    actor: &str,
+    at_ms: i64,
+) -> Result<Protocol, TrackingError> {
+    let (p, undone) = store.reopen_protocol(c, id, at_ms, actor).await?;
     audit_changes(
         store,
-        &mut tx,
+        c,
         "protocol",
         id,
         [
@@ -152,19 +181,16 @@ pub async fn reopen_protocol(
         actor,
     )
     .await?;
-    for (task, status, _) in store
-        .protocol_tasks(&mut tx, id, COMMUNICATE_COMPLETION)
-        .await?
-    {
+    for (task, status, _) in store.protocol_tasks(c, id, COMMUNICATE_COMPLETION).await? {
         if status != "planned" {
             continue;
         }
-        let mut rec = store.task_record(&mut tx, task).await?;
+        let mut rec = store.task_record(c, task).await?;
         rec.status = "cancelled".into();
-        store.update_task(&mut tx, task, &rec).await?;
+        store.update_task(c, task, &rec).await?;
         store
             .audit(
-                &mut tx,
+                c,
                 "task",
                 task,
                 "status",
@@ -174,7 +200,6 @@ pub async fn reopen_protocol(
             )
             .await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
     Ok(p)
 }
 
@@ -187,16 +212,28 @@ pub async fn assign_protocol(
     actor: &str,
 ) -> Result<Protocol, TrackingError> {
     let mut tx = store.begin().await?;
-    let old = store.protocol_in(&mut tx, id).await?;
-    store.assign_protocol(&mut tx, id, owner_id).await?;
+    assign_protocol_in(store, &mut tx, id, owner_id, actor).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(store.get_protocol(id).await?)
+}
+
+/// The assignment inside a caller's transaction.
+pub async fn assign_protocol_in(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    id: i64,
+    owner_id: i64,
+    actor: &str,
+) -> Result<(), TrackingError> {
+    let old = store.protocol_in(c, id).await?;
+    store.assign_protocol(c, id, owner_id).await?;
     let changes = [(
         "owner_id",
         old.owner_id.map(|o| o.to_string()),
         Some(owner_id.to_string()),
     )];
-    audit_changes(store, &mut tx, "protocol", id, changes, actor).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(store.get_protocol(id).await?)
+    audit_changes(store, c, "protocol", id, changes, actor).await?;
+    Ok(())
 }
 
 /// Edits a protocol's category, subject and deadline, one audit entry per
@@ -209,7 +246,20 @@ pub async fn update_protocol(
     actor: &str,
 ) -> Result<Protocol, TrackingError> {
     let mut tx = store.begin().await?;
-    let old = store.protocol_in(&mut tx, id).await?;
+    update_protocol_in(store, &mut tx, id, patch, actor).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(store.get_protocol(id).await?)
+}
+
+/// The edit inside a caller's transaction.
+pub async fn update_protocol_in(
+    store: &Store,
+    c: &mut sqlx::AnyConnection,
+    id: i64,
+    patch: ProtocolPatch,
+    actor: &str,
+) -> Result<(), TrackingError> {
+    let old = store.protocol_in(c, id).await?;
     let old_due = old.due_at.map(|d| d.timestamp_millis());
     let new = ProtocolFields {
         category: patch.category.unwrap_or_else(|| old.category.clone()),
@@ -225,13 +275,12 @@ pub async fn update_protocol(
             ),
         ));
     }
-    store.update_protocol(&mut tx, id, &new).await?;
+    store.update_protocol(c, id, &new).await?;
     let changes = [
         ("category", Some(old.category.clone()), Some(new.category)),
         ("subject", Some(old.subject.clone()), Some(new.subject)),
         ("due_at", show(old_due), show(new.due_at_ms)),
     ];
-    audit_changes(store, &mut tx, "protocol", id, changes, actor).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(store.get_protocol(id).await?)
+    audit_changes(store, c, "protocol", id, changes, actor).await?;
+    Ok(())
 }

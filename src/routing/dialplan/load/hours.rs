@@ -169,19 +169,22 @@ pub(super) fn parse_hours(ck: &mut Checker<'_>, hours: &Table) -> Hours {
             }
         }
         ranges.sort_by_key(|r| (r.0, r.1));
-        for pair in ranges.windows(2) {
-            if pair[1].0 < pair[0].1 {
+        for (a, b) in ranges.iter().zip(ranges.iter().skip(1)) {
+            if b.0 < a.1 {
                 ck.push(
                     &top,
-                    pair[1].3.clone(),
+                    b.3.clone(),
                     Problem::OverlappingTimeRanges {
-                        first: pair[0].2.to_string(),
-                        second: pair[1].2.to_string(),
+                        first: a.2.to_string(),
+                        second: b.2.to_string(),
                     },
                 );
             }
         }
-        parsed.week.days[day] = ranges
+        let Some(slot) = parsed.week.days.get_mut(day) else {
+            continue;
+        };
+        *slot = ranges
             .iter()
             .map(|r| (minute_to_time(r.0), minute_to_time(r.1)))
             .collect();
