@@ -69,6 +69,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub chat: ChatSettings,
+    #[serde(default)]
     pub protocol_sync: ProtocolSyncSettings,
 }
 
