@@ -290,6 +290,7 @@ impl Application {
                 stop.subscribe(),
             ));
         }
+        background.spawn(chat_wait_rule(self.state.clone(), stop.subscribe()));
         if let Some(pull) = self.protocol_pull {
             background.spawn(pull.run(stop.subscribe()));
         }
@@ -371,6 +372,29 @@ async fn mail_every_week(
                 Err(e) => tracing::error!(error = %e, "weekly report not mailed"),
             },
             Err(e) => tracing::error!(error = %e, "weekly report not built"),
+        }
+    }
+}
+
+/// How often the 10-minute rule looks at waiting chats: an alert comes at
+/// most this late.
+const CHAT_SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Runs the chat's 10-minute rule (`chat::sweep`) until the stop signal.
+async fn chat_wait_rule(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CHAT_SWEEP);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match crate::chat::sweep::sweep(&state.store, state.chat.wait, chrono::Utc::now()).await {
+            Ok(r) => {
+                let m = &state.metrics.chat;
+                m.alerts.inc_by(r.alerted.len() as u64);
+                m.waiting_over_limit.set(r.waiting_over_limit);
+            }
+            Err(e) => tracing::warn!(error = %e, "chat wait rule: sweep failed; retried next tick"),
         }
     }
 }

@@ -11,11 +11,13 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod chat;
 mod intake;
 mod protocol_sync;
 mod security;
 mod sip_dns;
 mod sip_edge;
+pub use chat::ChatSettings;
 pub use intake::{ImapTls, IntakeSettings, Secret};
 pub use protocol_sync::{ProtocolSyncSettings, PullFields, PullSettings};
 pub use security::SecuritySettings;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub reports: ReportsSettings,
     #[serde(default)]
     pub security: SecuritySettings,
+    #[serde(default)]
+    pub chat: ChatSettings,
     #[serde(default)]
     pub protocol_sync: ProtocolSyncSettings,
     #[serde(default)]
@@ -746,6 +750,9 @@ impl Settings {
             ));
         }
         if let Err((key, message)) = self.security.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.chat.check() {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.protocol_sync.check() {

@@ -10,6 +10,8 @@
 //! - `routing`: who is calling and where the dialplan sends the call, from
 //!   in-memory state only; `calendar`: the desk's days off and working
 //!   hours, one type for routing, planning, SLA and reports;
+//! - `chat`: the chat channel (a bridge's signed events become chat
+//!   contacts for the owner or the duty consultant; the 10-minute rule);
 //! - `calls`: the call log, joining routing decisions with dialog events,
 //!   and the call-backs owed;
 //! - `tracking`: contacts, tasks, the journal that makes them durable, the
@@ -43,6 +45,7 @@
 pub mod app;
 pub mod calendar;
 pub mod calls;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod directory;

@@ -11,10 +11,12 @@ use prometheus::{
 use crate::sip::message::Method;
 use crate::sip::transport::Proto;
 
+mod chat;
 mod dns;
 mod mail;
 mod protocol_sync;
 mod transport;
+pub use chat::ChatMetrics;
 pub use dns::DnsMetrics;
 pub use mail::MailMetrics;
 pub use protocol_sync::ProtocolSyncMetrics;
@@ -29,6 +31,7 @@ pub struct Metrics {
     pub calls: CallMetrics,
     pub tracking: TrackingMetrics,
     pub desk: DeskMetrics,
+    pub chat: ChatMetrics,
     pub protocol_sync: ProtocolSyncMetrics,
     pub mail: MailMetrics,
 }
@@ -559,9 +562,11 @@ impl Metrics {
         let calls = CallMetrics::new(&registry)?;
         let tracking = TrackingMetrics::new(&registry)?;
         let desk = DeskMetrics::new(&registry)?;
+        let chat = ChatMetrics::new(&registry)?;
         let protocol_sync = ProtocolSyncMetrics::new(&registry)?;
         let mail = MailMetrics::new(&registry)?;
         Ok(Metrics {
+            chat,
             desk,
             protocol_sync,
             mail,

@@ -4,8 +4,8 @@
 //!
 //! Columns (header row required, any order; only `provider` is mandatory):
 //! `provider, tax_id, consulting, contract_valid_from, contract_valid_until,
-//! number, label, user, user_email`, and a protocol of the provider's
-//! (`import_protocol::COLUMNS`). One row per number; rows repeating a
+//! number, label, user, user_email, user_chat_handle`, and a protocol of the
+//! provider's (`import_protocol::COLUMNS`). One row per number; rows repeating a
 //! provider (same tax_id, or same name when there is none) update it.
 
 use chrono::NaiveDate;
@@ -30,6 +30,7 @@ const KNOWN_COLUMNS: &[&str] = &[
     "label",
     "user",
     "user_email",
+    "user_chat_handle",
     "protocol",
     "protocol_owner",
     "protocol_category",
@@ -49,6 +50,8 @@ struct RawRow {
     label: Option<String>,
     user: Option<String>,
     user_email: Option<String>,
+    #[serde(default)]
+    user_chat_handle: Option<String>,
     protocol: Option<String>,
     protocol_owner: Option<String>,
     protocol_category: Option<String>,
@@ -66,6 +69,8 @@ pub struct ImportRow {
     pub label: Option<String>,
     pub user: Option<String>,
     pub user_email: Option<String>,
+    /// The user's chat handle (see `directory::handle`).
+    pub user_chat_handle: Option<String>,
     pub protocol: Option<ProtocolRow>,
 }
 
@@ -170,6 +175,15 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
     if user.is_none() && user_email.is_some() {
         return Err((Some("user".into()), "is empty but user_email is set".into()));
     }
+    let user_chat_handle =
+        super::handle::normalize_handle("user_chat_handle", raw.user_chat_handle.as_deref())
+            .map_err(|e| (Some(e.field), e.message))?;
+    if user.is_none() && user_chat_handle.is_some() {
+        return Err((
+            Some("user".into()),
+            "is empty but user_chat_handle is set".into(),
+        ));
+    }
     let protocol = import_protocol::validate(&RawProtocol {
         number: raw.protocol.as_deref(),
         owner: raw.protocol_owner.as_deref(),
@@ -186,6 +200,7 @@ fn validate_row(raw: RawRow, country: Country) -> Result<ImportRow, (Option<Stri
         label: non_empty(raw.label),
         user,
         user_email,
+        user_chat_handle,
         protocol,
     })
 }

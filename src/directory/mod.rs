@@ -5,6 +5,7 @@
 //! before it reaches the store (field-named errors, so the API can say which
 //! field is wrong). Loading and saving is `store`'s job.
 
+pub mod handle;
 pub mod import;
 pub mod import_protocol;
 pub mod number;
@@ -246,6 +247,8 @@ pub struct ProviderUser {
     /// In E.164.
     #[schema(schema_with = crate::http::schema::e164s)]
     pub numbers: Vec<String>,
+    /// The user's handle on the desk's chat platform (lower case, unique).
+    pub chat_handle: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -259,6 +262,11 @@ pub struct NewProviderUser {
     #[serde(default)]
     #[schema(schema_with = crate::http::schema::phones)]
     pub numbers: Vec<String>,
+    /// The user's handle on the desk's chat platform; unique (409 when
+    /// another user has it), kept in lower case.
+    #[serde(default)]
+    #[schema(max_length = 128, pattern = r"^\S*$")]
+    pub chat_handle: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -270,6 +278,10 @@ pub struct ProviderUserPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(schema_with = crate::http::schema::email_or_null)]
     pub email: Option<Option<String>>,
+    /// null or empty removes the handle.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 128, pattern = r"^\S*$", nullable)]
+    pub chat_handle: Option<Option<String>>,
 }
 
 /// Longest name of a person or provider, counted as the document counts

@@ -77,18 +77,22 @@ impl Snapshot {
     /// nearest deadline first (protocols without one come last), ties to
     /// the most recently opened. Only protocols with an owner qualify.
     pub fn owner_protocol(&self, provider_id: i64) -> Option<&ProtocolEntry> {
-        self.open_protocols
-            .get(&provider_id)?
-            .iter()
-            .filter(|p| p.owner_id.is_some())
-            .min_by_key(|p| {
-                (
-                    p.due_at_ms.is_none(),
-                    p.due_at_ms.unwrap_or(i64::MAX),
-                    std::cmp::Reverse(p.opened_at_ms),
-                )
-            })
+        owner_protocol_of(self.open_protocols.get(&provider_id)?)
     }
+}
+
+/// The rule of [`Snapshot::owner_protocol`] over one provider's open
+/// protocols, for channels that read them from the store (chat).
+pub fn owner_protocol_of(open: &[ProtocolEntry]) -> Option<&ProtocolEntry> {
+    open.iter()
+        .filter(|p| p.owner_id.is_some())
+        .min_by_key(|p| {
+            (
+                p.due_at_ms.is_none(),
+                p.due_at_ms.unwrap_or(i64::MAX),
+                std::cmp::Reverse(p.opened_at_ms),
+            )
+        })
 }
 
 /// The current snapshot, replaced whole on reload.

@@ -11,9 +11,11 @@ pub mod auth;
 pub mod bans;
 pub mod body;
 pub mod calls;
+pub mod chat;
 pub mod console;
 pub mod consultants;
 pub mod contacts;
+pub mod duty;
 pub mod error;
 pub mod lookup;
 pub mod mail;
@@ -80,6 +82,8 @@ pub struct AppState {
     /// `tracking.communicate_completion_categories`: the protocol
     /// categories whose close plans rule 4's task.
     pub completion_categories: Arc<[String]>,
+    /// The chat bridge's secret and the 10-minute rule.
+    pub chat: Arc<chat::ChatDesk>,
     /// The system of record's webhook secret and replay memory.
     pub protocol_events: Arc<signed::Verifier>,
     /// Protocols changed since routing's snapshot saw them (patched in
@@ -116,6 +120,7 @@ impl AppState {
                 .communicate_completion_categories
                 .clone()
                 .into(),
+            chat: Arc::new(chat::ChatDesk::from_settings(&settings.chat)),
             protocol_events: Arc::new(signed::Verifier::new(
                 settings.protocol_sync.webhook_secret().as_deref(),
                 signed::DEFAULT_TOLERANCE_SECS,
@@ -274,6 +279,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             axum::routing::put(calls::set_callback_status),
         )
         .route("/callbacks/{id}/audit", get(calls::callback_audit))
+        .route("/chat/events", post(chat::events))
+        .route("/chat/conversations", get(chat::conversations))
+        .route("/chat/conversations/{id}", get(chat::conversation))
+        .route("/contacts/{id}/identify", post(chat::identify))
+        .route("/duty", get(duty::get_roster).put(duty::put_roster))
+        .route("/duty/now", get(duty::now))
+        .route("/duty/exceptions", post(duty::add_exception))
+        .route(
+            "/duty/exceptions/{id}",
+            axum::routing::delete(duty::delete_exception),
+        )
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

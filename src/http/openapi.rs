@@ -15,8 +15,8 @@ use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    bans, calls, consultants, contacts, error, lookup, mail, planning, protocol_events, protocols,
-    providers, reports, rights, tokens, tracking,
+    bans, calls, chat, consultants, contacts, duty, error, lookup, mail, planning, protocol_events,
+    protocols, providers, reports, rights, tokens, tracking,
 };
 use crate::directory::{self, Role};
 
@@ -361,7 +361,7 @@ impl Modify for ImportBody {
             .description(Some(
                 "CSV with a header row naming its columns, any order: `provider` (required), \
                  `tax_id`, `consulting`, `contract_valid_from`, `contract_valid_until`, `number`, \
-                 `label`, `user`, `user_email`; one row per number, each value as the matching \
+                 `label`, `user`, `user_email`, `user_chat_handle`; one row per number, each value as the matching \
                  field of the JSON API takes it. A row may carry one protocol of its provider: \
                  `protocol` (its number), `protocol_owner` (a consultant's SIP username or \
                  e-mail), `protocol_category`, `protocol_subject`, `protocol_due_at` (RFC 3339), \
@@ -413,6 +413,9 @@ fn error_response(description: &str) -> Response {
         planning::calendar, reports::weekly, bans::list, bans::lift,
         tokens::list, tokens::create, tokens::revoke, tokens::feed,
         mail::unmatched, mail::match_thread, mail::flagged,
+        duty::get_roster, duty::put_roster, duty::add_exception, duty::delete_exception,
+        duty::now,
+        chat::events, chat::conversations, chat::conversation, chat::identify,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -438,6 +441,13 @@ fn error_response(description: &str) -> Response {
         crate::directory::Role, crate::store::TokenKind, crate::store::TokenStatus,
         crate::store::TokenInfo, tokens::NewTokenBody, tokens::CreatedToken, tokens::CreatedFeed,
         crate::store::MailThread, crate::store::FlaggedReply, mail::MatchBody,
+        crate::tracking::duty::DutyChannel, crate::tracking::duty::DutySlot,
+        crate::tracking::duty::RosterBody, crate::tracking::duty::DutyException,
+        crate::tracking::duty::NewDutyException, crate::tracking::duty::Roster,
+        crate::tracking::duty::OnDuty,
+        crate::chat::ChatEventBody, crate::chat::EventKind, crate::chat::Sender,
+        crate::chat::EventOutcome, crate::store::ChatConversation,
+        crate::chat::identify::IdentifyBody, crate::chat::identify::IdentifyResult,
     )),
     modifiers(&BearerAuth, &Rights, &Failures, &CrossField, &ImportBody)
 )]

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 
 use super::error::{number_error, ApiError, ApiJson, ApiQuery, Id};
 use super::AppState;
+use crate::directory::handle::normalize_handle;
 use crate::directory::number::normalize;
 use crate::directory::{
     validate_email, validate_person_name, NewNumber, NewProvider, NewProviderUser, Page,
@@ -165,9 +166,10 @@ pub async fn create_user(
     let name = validate_person_name("name", &body.name)?;
     let email = validate_email("email", body.email.as_deref())?;
     let numbers = st.e164_all("numbers", &body.numbers)?;
+    let handle = normalize_handle("chat_handle", body.chat_handle.as_deref())?;
     let u = st
         .store
-        .create_user(id, &name, email.as_deref(), &numbers)
+        .create_user(id, &name, email.as_deref(), &numbers, handle.as_deref())
         .await?;
     st.directory_changed();
     Ok((StatusCode::CREATED, Json(u)))
@@ -196,7 +198,14 @@ pub async fn update_user(
         Some(e) => validate_email("email", e.as_deref())?,
         None => current.email,
     };
-    let u = st.store.update_user(id, &name, email.as_deref()).await?;
+    let handle = match patch.chat_handle {
+        Some(h) => normalize_handle("chat_handle", h.as_deref())?,
+        None => current.chat_handle,
+    };
+    let u = st
+        .store
+        .update_user(id, &name, email.as_deref(), handle.as_deref())
+        .await?;
     st.directory_changed();
     Ok(Json(u))
 }

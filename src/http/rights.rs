@@ -163,6 +163,18 @@ pub const RIGHTS: &[(&str, &str, Need)] = &[
     ("POST", "/api/workplans/copy", Need::Manager),
     ("POST", "/api/schedule", Need::Manager),
     ("GET", "/api/reports/weekly", Need::Manager),
+    // The duty roster: everyone reads who is on duty, managers set it.
+    ("GET", "/api/duty", Need::Anyone),
+    ("PUT", "/api/duty", Need::Manager),
+    ("GET", "/api/duty/now", Need::Anyone),
+    ("POST", "/api/duty/exceptions", Need::Manager),
+    ("DELETE", "/api/duty/exceptions/{id}", Need::Manager),
+    // The chat channel: the bridge signs its events; conversations are
+    // their attendant's.
+    ("POST", "/api/chat/events", Need::Signed),
+    ("GET", "/api/chat/conversations", Need::Own),
+    ("GET", "/api/chat/conversations/{id}", Need::Own),
+    ("POST", "/api/contacts/{id}/identify", Need::Own),
     // Outside /api, when http.metrics_require_token is set.
     ("GET", "/metrics", Need::Anyone),
     // The mail intake's lists and a person's match of a thread.

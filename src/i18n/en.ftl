@@ -184,6 +184,9 @@ live-sl_none = No call offered in the last hour.
 live-callbacks_owed = Call-backs pending: { $n }
 live-callbacks_next = next due { $at }
 live-callbacks_late = { $n } overdue
+live-chats_waiting = Chats waiting for your reply: { $n }
+live-chat_from = Chat from { $handle }
+live-chat_over_limit = over the wait limit: a conference was scheduled
 
 manager-late_protocols = Protocols past their deadline
 manager-late_protocols_none = No protocol past its deadline.
@@ -227,6 +230,14 @@ report-item-followup = Support follow-up (communicate completion)
 
 report-sub-capacity = Capacity per consultant
 report-sub-phone = Phone line per hour of the day (Erlang C)
+report-sub-identification = Contacts by the "which provider?" step
+report-sub-duty = Chat and e-mail duty in the week
+report-col-identification = Which provider?
+report-col-duty_h = On duty (h)
+report-identification-unidentified = Not yet asked
+report-identification-identified = Known handle
+report-identification-not_client = Not a client
+report-identification-client = Client
 
 report-sheet-summary = Summary
 report-sheet-tasks = 1 Tasks

@@ -184,6 +184,9 @@ live-sl_none = Nenhuma chamada oferecida na última hora.
 live-callbacks_owed = Retornos pendentes: { $n }
 live-callbacks_next = próximo prazo { $at }
 live-callbacks_late = { $n } atrasado(s)
+live-chats_waiting = Chats aguardando sua resposta: { $n }
+live-chat_from = Chat de { $handle }
+live-chat_over_limit = passou do limite de espera: uma conferência foi agendada
 
 manager-late_protocols = Protocolos com prazo vencido
 manager-late_protocols_none = Nenhum protocolo com prazo vencido.
@@ -227,6 +230,14 @@ report-item-followup = Acompanhamento de suporte (comunicar conclusão)
 
 report-sub-capacity = Capacidade por consultor
 report-sub-phone = Linha telefônica por hora do dia (Erlang C)
+report-sub-identification = Contatos pela etapa "qual provedor?"
+report-sub-duty = Escala de chat e e-mail na semana
+report-col-identification = Qual provedor?
+report-col-duty_h = De plantão (h)
+report-identification-unidentified = Ainda não perguntado
+report-identification-identified = Identificador conhecido
+report-identification-not_client = Não é cliente
+report-identification-client = Cliente
 
 report-sheet-summary = Resumo
 report-sheet-tasks = 1 Tarefas

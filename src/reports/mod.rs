@@ -5,6 +5,7 @@
 
 pub mod accounting;
 pub mod business_time;
+pub mod duty;
 pub mod erlang;
 pub mod mail;
 pub mod model;

@@ -38,6 +38,30 @@ pub struct WeeklyReport {
     pub evolution: Vec<WeekFigures>,
     /// 10. Support follow-up: "communicate completion" tasks.
     pub followup: Vec<Followup>,
+    /// Item 2: contacts by their "which provider?" state (those that had
+    /// one).
+    #[serde(default)]
+    pub identification: Vec<IdentificationCount>,
+    /// Item 7: who was on chat and e-mail duty in the week, by the roster
+    /// and its exceptions.
+    #[serde(default)]
+    pub duty: Vec<DutyTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentificationCount {
+    /// unidentified, identified, not_client or client.
+    pub state: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DutyTime {
+    /// chat or email.
+    pub channel: String,
+    pub consultant_id: i64,
+    /// Minutes on duty in the week.
+    pub minutes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

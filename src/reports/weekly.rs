@@ -779,7 +779,13 @@ pub async fn weekly(
         })
         .collect();
 
+    let monday = NaiveDate::from_isoywd_opt(year, wk, chrono::Weekday::Mon)
+        .ok_or_else(|| ReportError::Week(format!("{week} has no Monday")))?;
+    let duty = super::duty::duty_week(store, monday).await?;
+    let identification = super::duty::identification(store, from, to).await?;
     Ok(WeeklyReport {
+        duty,
+        identification,
         week: week.to_string(),
         week_start: ts(from),
         week_end: ts(to),

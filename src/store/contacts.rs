@@ -48,8 +48,12 @@ pub struct Contact {
     pub room_id: Option<i64>,
     pub agenda: Option<String>,
     pub notes: Option<String>,
-    /// call, manual or callback.
+    /// call, manual, callback, mail or chat.
     pub source: String,
+    /// The "which provider?" step for a contact from someone unknown:
+    /// unidentified, identified, not_client or client (null on contacts
+    /// that never needed it).
+    pub identification: Option<String>,
     /// Other consultants in a meeting.
     pub participants: Vec<i64>,
     #[schema(value_type = String, format = DateTime)]
@@ -78,7 +82,8 @@ pub struct ContactQuery {
 pub(crate) const CONTACT_COLS: &str =
     "id, kind, channel, direction, status, reason, consultant_id, \
     provider_id, provider_user_id, protocol_id, call_id, planned_start, planned_end, rang_at, \
-    started_at, ended_at, wait_ms, flag, room_id, agenda, notes, source, created_at, updated_at";
+    started_at, ended_at, wait_ms, flag, room_id, agenda, notes, source, created_at, updated_at, \
+    identification";
 
 /// The instant a contact is filed under.
 const CONTACT_TIME: &str = "COALESCE(started_at, planned_start, rang_at)";
@@ -114,6 +119,7 @@ impl Store {
             agenda: get(r, "agenda")?,
             notes: get(r, "notes")?,
             source: get(r, "source")?,
+            identification: get(r, "identification")?,
             participants: Vec::new(),
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),

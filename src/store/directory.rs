@@ -288,9 +288,11 @@ impl Store {
         name: &str,
         email: Option<&str>,
         numbers_e164: &[String],
+        chat_handle: Option<&str>,
     ) -> Result<ProviderUser, StoreError> {
         let mut tx = self.begin_write().await?;
         let id = insert_user(&mut tx, provider_id, name, email).await?;
+        super::chat::set_chat_handle(&mut tx, id, chat_handle).await?;
         for n in numbers_e164 {
             insert_number(&mut tx, provider_id, Some(id), n, None).await?;
         }
@@ -299,12 +301,13 @@ impl Store {
     }
 
     pub async fn get_user(&self, id: i64) -> Result<ProviderUser, StoreError> {
-        let row =
-            sqlx::query("SELECT id, provider_id, name, email FROM provider_users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        let row = sqlx::query(
+            "SELECT id, provider_id, name, email, chat_handle FROM provider_users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         self.user_from_row(&row).await
     }
 
@@ -323,13 +326,15 @@ impl Store {
                 .iter()
                 .map(|n| get(n, "e164"))
                 .collect::<Result<_, _>>()?,
+            chat_handle: get(r, "chat_handle")?,
         })
     }
 
     pub async fn list_users(&self, provider_id: i64) -> Result<Vec<ProviderUser>, StoreError> {
         self.get_provider(provider_id).await?;
         let rows = sqlx::query(
-            "SELECT id, provider_id, name, email FROM provider_users WHERE provider_id = $1 ORDER BY id",
+            "SELECT id, provider_id, name, email, chat_handle FROM provider_users WHERE provider_id = $1 \
+             ORDER BY id",
         )
         .bind(provider_id)
         .fetch_all(self.pool())
@@ -346,17 +351,21 @@ impl Store {
         id: i64,
         name: &str,
         email: Option<&str>,
+        chat_handle: Option<&str>,
     ) -> Result<ProviderUser, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE provider_users SET name = $1, email = $2 WHERE id = $3")
             .bind(name.to_string())
             .bind(email.map(str::to_string))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("user {id}")));
         }
+        super::chat::set_chat_handle(&mut tx, id, chat_handle).await?;
+        tx.commit().await?;
         self.get_user(id).await
     }
 

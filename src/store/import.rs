@@ -154,6 +154,9 @@ async fn apply_row(
             })
         }
     };
+    if let (Some(id), Some(handle)) = (user_id, &row.user_chat_handle) {
+        super::chat::set_chat_handle(tx, id, Some(handle)).await?;
+    }
     if let Some(n) = &row.e164 {
         let r = sqlx::query("SELECT provider_id, user_id FROM provider_numbers WHERE e164 = $1")
             .bind(n.clone())

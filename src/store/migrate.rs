@@ -108,6 +108,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0015_mail_intake.sql"),
     },
     Migration {
+        version: 16,
+        name: "chat_duty",
+        sqlite: include_str!("../../migrations/sqlite/0016_chat_duty.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_chat_duty.sql"),
+    },
+    Migration {
         version: 18,
         name: "protocol_sync",
         sqlite: include_str!("../../migrations/sqlite/0018_protocol_sync.sql"),

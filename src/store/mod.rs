@@ -9,8 +9,10 @@
 
 mod callbacks;
 mod calls;
+mod chat;
 mod contacts;
 mod directory;
+mod duty;
 pub mod files;
 mod import;
 mod journal_writes;
@@ -29,8 +31,10 @@ mod tracking;
 
 pub use callbacks::{Callback, CallbackQuery, CallbackRecord, NewCallback};
 pub use calls::*;
+pub use chat::{ChatConversation, NewChatContact, NewConversation};
 pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
+pub use duty::{DutyExceptionRow, DutySlotRow};
 pub use journal_writes::{CallContact, ClosedContact, Write, WriteSummary};
 pub use lock::{DataLock, LockError, LOCK_FILE};
 pub use mail::{

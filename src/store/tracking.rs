@@ -581,7 +581,8 @@ impl Store {
 
     /// The consultant's running contact timer: a contact started by hand or
     /// a scheduled one (meeting, call-back) whose timer was started. Calls
-    /// are timed by the proxy, not by a timer.
+    /// are timed by the proxy and bridged chats by their bridge's events,
+    /// not by a timer.
     pub async fn open_manual_contact(
         &self,
         c: &mut Conn,
@@ -591,7 +592,7 @@ impl Store {
             // A mail thread's contact stays open until its first reply,
             // for days maybe: it is not a timer a new one should end.
             "SELECT id FROM contacts WHERE consultant_id = $1 AND status = 'open' \
-             AND source NOT IN ('call', 'mail') ORDER BY id LIMIT 1",
+             AND source NOT IN ('call', 'mail', 'chat') ORDER BY id LIMIT 1",
         )
         .bind(consultant)
         .fetch_optional(&mut *c)
@@ -600,8 +601,8 @@ impl Store {
     }
 
     /// Manual contacts of the consultant whose realised time meets
-    /// [start, end), other than `except`. Calls are not counted: a call may
-    /// ring in while a chat is open.
+    /// [start, end), other than `except`. Calls and bridged chats are not
+    /// counted: they come in while a consultant does something else.
     pub async fn overlapping_contacts(
         &self,
         c: &mut Conn,
@@ -613,7 +614,7 @@ impl Store {
         let rows = sqlx::query(
             // Nor mail: its contact is the instant of the reply, the
             // answering being a task of its own (team rule 1).
-            "SELECT id FROM contacts WHERE consultant_id = $1 AND source NOT IN ('call', 'mail') \
+            "SELECT id FROM contacts WHERE consultant_id = $1 AND source NOT IN ('call', 'mail', 'chat') \
              AND started_at IS NOT NULL AND status IN ('open', 'done') AND started_at < $2 \
              AND COALESCE(ended_at, $3) > $4 AND id <> $5 ORDER BY started_at",
         )

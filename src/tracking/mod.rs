@@ -2,6 +2,7 @@
 //! reach the store through the durable [`journal`]; manual contacts, tasks,
 //! work plans and the week's schedule are the admin API's and the CLI's.
 
+pub mod duty;
 pub mod ics;
 pub mod journal;
 pub mod planning;

@@ -91,6 +91,8 @@ struct Mine {
     callback: i64,
     call: String,
     protocol: i64,
+    /// A chat conversation the consultant attends.
+    chat: i64,
 }
 
 struct Fx {
@@ -524,6 +526,48 @@ fn ops() -> Vec<(&'static str, &'static str, Need, Build)> {
         ("DELETE", "/api/tokens/{id}", Need::Admin, |_, _| {
             (format!("/api/tokens/{NONE}"), Body::None)
         }),
+        ("GET", "/api/duty", Need::Anyone, |_, _| {
+            ("/api/duty".into(), Body::None)
+        }),
+        ("PUT", "/api/duty", Need::Manager, |_, _| {
+            ("/api/duty".into(), J(json!({"slots": []})))
+        }),
+        ("GET", "/api/duty/now", Need::Anyone, |_, _| {
+            ("/api/duty/now?channel=chat".into(), Body::None)
+        }),
+        ("POST", "/api/duty/exceptions", Need::Manager, |_, _| {
+            (
+                "/api/duty/exceptions".into(),
+                J(json!({"channel": "email", "day": "2026-12-24"})),
+            )
+        }),
+        (
+            "DELETE",
+            "/api/duty/exceptions/{id}",
+            Need::Manager,
+            |_, _| (format!("/api/duty/exceptions/{NONE}"), Body::None),
+        ),
+        ("POST", "/api/chat/events", Need::Signed, |_, _| {
+            (
+                "/api/chat/events".into(),
+                J(json!({"event": "started", "conversation_id": "walk", "handle": "w"})),
+            )
+        }),
+        ("GET", "/api/chat/conversations", Need::Own, |_, m| {
+            (
+                format!("/api/chat/conversations?consultant_id={}", m.consultant),
+                Body::None,
+            )
+        }),
+        ("GET", "/api/chat/conversations/{id}", Need::Own, |_, m| {
+            (format!("/api/chat/conversations/{}", m.chat), Body::None)
+        }),
+        ("POST", "/api/contacts/{id}/identify", Need::Own, |_, m| {
+            (
+                format!("/api/contacts/{}/identify", m.contact),
+                J(json!({"result": "not_client"})),
+            )
+        }),
         // Last: a consultant issuing their feed token revokes the one the
         // feed callers use.
         (
@@ -635,7 +679,41 @@ async fn things_of(app: &TestApp, id: i64, user: &str, provider: i64) -> Mine {
         200,
     )
     .await;
+    let chat = {
+        use protocall::store::{NewChatContact, NewConversation};
+        let mut tx = app.store.begin().await.unwrap();
+        let (chat, _) = app
+            .store
+            .insert_conversation(
+                &mut tx,
+                &NewConversation {
+                    external_id: format!("chat-of-{user}"),
+                    handle: format!("{user}-client"),
+                    provider_id: None,
+                    provider_user_id: None,
+                    protocol_id: None,
+                    owner_id: None,
+                    consultant_id: Some(id),
+                    routed_to: "duty",
+                    started_at_ms: now,
+                },
+                &NewChatContact {
+                    consultant_id: Some(id),
+                    provider_id: None,
+                    provider_user_id: None,
+                    protocol_id: None,
+                    rang_at_ms: now,
+                    identification: "unidentified",
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        chat
+    };
     Mine {
+        chat,
         consultant: id,
         task,
         contact,
@@ -648,9 +726,18 @@ async fn things_of(app: &TestApp, id: i64, user: &str, provider: i64) -> Mine {
 async fn every_operation_admits_exactly_its_roles(b: Backend) {
     use protocall::directory::Role;
     use protocall::store::NewToken;
-    // The system of record's webhook configured, so it judges signatures.
-    let app =
-        TestApp::spawn_with(b, &[("PROTOCALL__PROTOCOL_SYNC__WEBHOOK_SECRET", "s3cret")]).await;
+    // Both webhooks configured, so they judge signatures.
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("PROTOCALL__PROTOCOL_SYNC__WEBHOOK_SECRET", "s3cret"),
+            (
+                "PROTOCALL__CHAT__WEBHOOK_SECRET",
+                "rights-test-shared-secret",
+            ),
+        ],
+    )
+    .await;
     let provider = id_of(
         app.post(
             "/api/providers",

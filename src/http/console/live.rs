@@ -1,6 +1,7 @@
 //! The live panels: on "Minha mesa", the call ringing my phone or the one
 //! I am on (who calls: provider, person, contract, open protocols with
-//! their deadlines; how long it has run) and the call-backs I owe (how
+//! their deadlines; how long it has run), the chats given to me that
+//! wait for my first reply, and the call-backs I owe (how
 //! many, the next due, how many late); on "A mesa agora", every
 //! consultant's state with the call they are on, the calls ringing and
 //! waiting, and the last hour's service level against its target.
@@ -143,8 +144,35 @@ pub async fn desk_panel(st: &AppState, lang: Lang, me: &str, me_id: i64) -> Mark
         .callbacks_owed_by(me_id, now.timestamp_millis())
         .await
         .ok();
+    // Chats given to me that no one has answered yet: the oldest waits
+    // longest, so it comes first.
+    let mut chats: Vec<_> = st
+        .store
+        .list_conversations(true, Some(me_id))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.first_reply_at.is_none())
+        .collect();
+    chats.sort_by_key(|c| c.started_at);
     html! {
         (call)
+        @if !chats.is_empty() {
+            p class="state ringing chats" role="status" {
+                (lang.tf("live.chats_waiting", &[("n", &chats.len().to_string())]))
+            }
+            ul class="chats" {
+                @for c in &chats {
+                    li {
+                        (lang.tf("live.chat_from", &[("handle", &c.handle)]))
+                        " · " (clock(lang, c.started_at.with_timezone(&Utc), now))
+                        @if c.alerted_at.is_some() {
+                            " " span class="late" { (lang.t("live.chat_over_limit")) }
+                        }
+                    }
+                }
+            }
+        }
         @if let Some((n, late, next)) = owed.filter(|o| o.0 > 0) {
             p class=(if late > 0 { "owed late" } else { "owed" }) {
                 a href="#callbacks-h" {

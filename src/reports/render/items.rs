@@ -105,37 +105,43 @@ fn item_1_tasks(r: &WeeklyReport, lang: Lang) -> Item {
 }
 
 fn item_2_contacts(r: &WeeklyReport, lang: Lang) -> Item {
+    let mut tables = vec![contacts_table(r, lang)];
+    tables.extend(super::channels::identification_table(r, lang));
     Item {
         number: 2,
         title: lang.t("report.item.contacts").into(),
         sheet: lang.t("report.sheet.contacts"),
-        tables: vec![rows_table(
-            vec![
-                lang.t("report.col.consultant"),
-                lang.t("report.col.kind"),
-                lang.t("report.col.channel"),
-                lang.t("report.col.status"),
-                lang.t("report.col.contacts"),
-                lang.t("report.col.realised_h"),
-            ],
-            r.contacts
-                .iter()
-                .map(|c: &ContactCount| {
-                    row(
-                        vec![
-                            who(r, lang, c.consultant_id),
-                            code(lang, "report.kind", &c.kind),
-                            code(lang, "channel", &c.channel),
-                            code(lang, "report.status", &c.status),
-                            Cell::Int(c.count),
-                            Cell::Hours(c.minutes),
-                        ],
-                        c.consultant_id,
-                    )
-                })
-                .collect(),
-        )],
+        tables,
     }
+}
+
+fn contacts_table(r: &WeeklyReport, lang: Lang) -> Table {
+    rows_table(
+        vec![
+            lang.t("report.col.consultant"),
+            lang.t("report.col.kind"),
+            lang.t("report.col.channel"),
+            lang.t("report.col.status"),
+            lang.t("report.col.contacts"),
+            lang.t("report.col.realised_h"),
+        ],
+        r.contacts
+            .iter()
+            .map(|c: &ContactCount| {
+                row(
+                    vec![
+                        who(r, lang, c.consultant_id),
+                        code(lang, "report.kind", &c.kind),
+                        code(lang, "channel", &c.channel),
+                        code(lang, "report.status", &c.status),
+                        Cell::Int(c.count),
+                        Cell::Hours(c.minutes),
+                    ],
+                    c.consultant_id,
+                )
+            })
+            .collect(),
+    )
 }
 
 fn item_3_hours(r: &WeeklyReport, lang: Lang) -> Item {
@@ -411,7 +417,9 @@ fn demand_tables(r: &WeeklyReport, lang: Lang) -> Vec<Table> {
                 .collect(),
         )
     };
-    vec![totals, capacity, phone]
+    let mut tables = vec![totals, capacity, phone];
+    tables.extend(super::channels::duty_table(r, lang));
+    tables
 }
 
 /// The phone line's hours in the order of the day, whatever order the

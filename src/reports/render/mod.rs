@@ -65,6 +65,7 @@
 //! raw text on empty lines instead is wrong: a quoted text cell may itself
 //! contain line breaks.
 
+mod channels;
 mod csv;
 mod html;
 mod items;

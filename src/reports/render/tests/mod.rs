@@ -23,6 +23,8 @@ const BIA: &str = "<Ana & \"Bia\">";
 
 fn fixture() -> WeeklyReport {
     WeeklyReport {
+        duty: vec![],
+        identification: vec![],
         week: "2025-W02".into(),
         week_start: "2025-01-06T00:00:00-03:00".into(),
         week_end: "2025-01-13T00:00:00-03:00".into(),
@@ -259,6 +261,8 @@ fn fixture() -> WeeklyReport {
 
 fn empty_report() -> WeeklyReport {
     WeeklyReport {
+        duty: vec![],
+        identification: vec![],
         week: String::new(),
         week_start: String::new(),
         week_end: String::new(),
