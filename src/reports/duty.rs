@@ -6,20 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 
 use super::model::{DutyTime, IdentificationCount};
 use crate::store::{Store, StoreError};
-
-const DAY_MINUTES: usize = 24 * 60;
-
-/// The minutes of a stored range, clamped to the day (and empty if a row
-/// ever ended before it started), so no stored value can make a bad slice.
-fn span(start: i64, end: i64) -> std::ops::Range<usize> {
-    let clamp = |m: i64| usize::try_from(m.clamp(0, DAY_MINUTES as i64)).unwrap_or(0);
-    let (a, b) = (clamp(start), clamp(end));
-    a..b.max(a)
-}
+use crate::tracking::duty::{minutes_of_day, DutyChannel};
 
 /// Minutes on duty per channel and consultant in the seven local days
 /// from `monday`, most first.
@@ -31,37 +22,13 @@ pub async fn duty_week(store: &Store, monday: NaiveDate) -> Result<Vec<DutyTime>
         .duty_exceptions_between(&mut c, None, &monday.to_string(), &sunday.to_string())
         .await?;
     let mut minutes: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    for channel in ["chat", "email"] {
-        for offset in 0..7 {
-            let day = monday + Duration::days(offset);
-            let weekday = i64::from(day.weekday().num_days_from_monday());
-            let mut who: Vec<Option<i64>> = vec![None; DAY_MINUTES];
-            for s in slots
-                .iter()
-                .filter(|s| s.channel == channel && s.weekday == weekday)
-            {
-                for m in who
-                    .get_mut(span(s.start_minute, s.end_minute))
-                    .unwrap_or_default()
-                {
-                    *m = Some(s.consultant_id);
-                }
-            }
-            // In the order they were added: the latest wins, as for `now`.
-            let date = day.to_string();
-            for x in exceptions
-                .iter()
-                .filter(|x| x.channel == channel && x.day == date)
-            {
-                for m in who
-                    .get_mut(span(x.start_minute, x.end_minute))
-                    .unwrap_or_default()
-                {
-                    *m = x.consultant_id;
-                }
-            }
+    for channel in [DutyChannel::Chat, DutyChannel::Email] {
+        for day in monday.iter_days().take(7) {
+            let who = minutes_of_day(&slots, &exceptions, channel, day);
             for id in who.into_iter().flatten() {
-                *minutes.entry((channel.to_string(), id)).or_default() += 1;
+                *minutes
+                    .entry((channel.as_str().to_string(), id))
+                    .or_default() += 1;
             }
         }
     }

@@ -119,6 +119,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0018_protocol_sync.sql"),
         postgres: include_str!("../../migrations/postgres/0018_protocol_sync.sql"),
     },
+    Migration {
+        version: 19,
+        name: "email_category",
+        sqlite: include_str!("../../migrations/sqlite/0019_email_category.sql"),
+        postgres: include_str!("../../migrations/postgres/0019_email_category.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

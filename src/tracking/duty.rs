@@ -417,6 +417,90 @@ pub async fn who_is_on_duty(
     )
 }
 
+const DAY_MINUTES: usize = 24 * 60;
+
+/// The minutes of a stored range, clamped to the day (and empty if a row
+/// ever ended before it started), so no stored value can make a bad slice.
+fn span(start: i64, end: i64) -> std::ops::Range<usize> {
+    let clamp = |m: i64| usize::try_from(m.clamp(0, DAY_MINUTES as i64)).unwrap_or(0);
+    let (a, b) = (clamp(start), clamp(end));
+    a..b.max(a)
+}
+
+/// Who is on `channel` duty in each minute of the local `day`: the weekly
+/// slots, then that date's exceptions laid over them in the order they
+/// were added (the latest wins, as in [`who_is_on_duty`]).
+pub fn minutes_of_day(
+    slots: &[DutySlotRow],
+    exceptions: &[DutyExceptionRow],
+    channel: DutyChannel,
+    day: NaiveDate,
+) -> Vec<Option<i64>> {
+    let weekday = i64::from(day.weekday().num_days_from_monday());
+    let mut who: Vec<Option<i64>> = vec![None; DAY_MINUTES];
+    for s in slots
+        .iter()
+        .filter(|s| s.channel == channel.as_str() && s.weekday == weekday)
+    {
+        for m in who
+            .get_mut(span(s.start_minute, s.end_minute))
+            .unwrap_or_default()
+        {
+            *m = Some(s.consultant_id);
+        }
+    }
+    let date = day.to_string();
+    for x in exceptions
+        .iter()
+        .filter(|x| x.channel == channel.as_str() && x.day == date)
+    {
+        for m in who
+            .get_mut(span(x.start_minute, x.end_minute))
+            .unwrap_or_default()
+        {
+            *m = x.consultant_id;
+        }
+    }
+    who
+}
+
+/// `consultant`'s stretches of `channel` duty in the seven local days
+/// from `monday`, as (day, first minute, end minute).
+pub async fn stretches_of_week(
+    store: &Store,
+    channel: DutyChannel,
+    consultant: i64,
+    monday: NaiveDate,
+) -> Result<Vec<(NaiveDate, u32, u32)>, StoreError> {
+    let sunday = monday + chrono::Duration::days(6);
+    let mut c = store.pool().acquire().await?;
+    let slots = store.duty_slots(&mut c).await?;
+    let exceptions = store
+        .duty_exceptions_between(
+            &mut c,
+            Some(channel.as_str()),
+            &monday.to_string(),
+            &sunday.to_string(),
+        )
+        .await?;
+    let mut out = Vec::new();
+    for day in monday.iter_days().take(7) {
+        let who = minutes_of_day(&slots, &exceptions, channel, day);
+        let mut start = None;
+        for (m, w) in (0u32..).zip(who.iter().chain([&None])) {
+            match (start, *w == Some(consultant)) {
+                (None, true) => start = Some(m),
+                (Some(s), false) => {
+                    out.push((day, s, m));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The consultant on `channel` duty at `at`, if anyone: what the chat's
 /// routing asks when the owner cannot attend.
 pub async fn on_duty(

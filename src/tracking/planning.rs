@@ -10,6 +10,12 @@
 //! not placed as tasks. They are fitted last, into what the task
 //! categories leave free, only to tell whether the week holds them
 //! (`reserved_minutes`, or `unfit` when it does not).
+//!
+//! E-mail is read in reserved slots (the process's e-mail channel): the
+//! stretches of the duty roster's e-mail duty (`tracking::duty`) become
+//! scheduled tasks of the [`EMAIL`] category at exactly those times, on
+//! the consultant's working days, and the rest of the plan is placed
+//! around them. They count like any task.
 
 use std::collections::BTreeSet;
 
@@ -17,6 +23,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::duty::{self, DutyChannel};
 use super::schedule::{self, Interval, PlanItem, WorkingHours};
 use super::service::TrackingError;
 use crate::config::Settings;
@@ -27,6 +34,9 @@ use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
 /// channel); work-plan compliance counts contacts in it, and it is no
 /// task's category.
 pub const ATTENDANCE: &str = "attendance";
+
+/// The task category of the reserved e-mail reading slots.
+pub const EMAIL: &str = "email";
 
 /// What the week's schedule needs besides the database.
 #[derive(Debug, Clone)]
@@ -154,6 +164,16 @@ impl Planner {
             if !consultants.contains(&c) {
                 consultants.push(c);
             }
+        } else {
+            // Whoever reads the e-mail this week gets the slots, plan or not.
+            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            for s in store.duty_slots(&mut conn).await? {
+                if s.channel == DutyChannel::Email.as_str()
+                    && !consultants.contains(&s.consultant_id)
+                {
+                    consultants.push(s.consultant_id);
+                }
+            }
         }
         let mut out = Vec::new();
         for c in consultants {
@@ -186,8 +206,9 @@ impl Planner {
                     d += chrono::Duration::days(1);
                 }
             }
+            let email = self.email_slots(store, c, first, &days).await?;
             let holidays: Vec<NaiveDate> = days.into_iter().collect();
-            let fixed: Vec<Interval> = store
+            let mut fixed: Vec<Interval> = store
                 .busy_intervals(c, start.timestamp_millis(), end.timestamp_millis())
                 .await?
                 .into_iter()
@@ -198,6 +219,7 @@ impl Planner {
                     })
                 })
                 .collect();
+            fixed.extend(email.iter().cloned());
             let placed = schedule::schedule_week(
                 year,
                 wk,
@@ -211,6 +233,15 @@ impl Planner {
             .map_err(|e| invalid("week", e.to_string()))?;
             let (reserved, tasks): (Vec<_>, Vec<_>) =
                 placed.placed.iter().partition(|p| p.category == ATTENDANCE);
+            let email_placed: Vec<schedule::Placed> = email
+                .iter()
+                .map(|iv| schedule::Placed {
+                    category: EMAIL.to_string(),
+                    start: iv.start,
+                    end: iv.end,
+                })
+                .collect();
+            let tasks: Vec<&schedule::Placed> = email_placed.iter().chain(tasks).collect();
             let blocks: Vec<ScheduledBlock> = tasks
                 .iter()
                 .map(|p| ScheduledBlock {
@@ -220,7 +251,11 @@ impl Planner {
                 })
                 .collect();
             store.replace_scheduled(c, week, &blocks).await?;
-            let planned_minutes = items.iter().map(|i| i64::from(i.minutes)).sum();
+            let planned_minutes = items.iter().map(|i| i64::from(i.minutes)).sum::<i64>()
+                + email_placed
+                    .iter()
+                    .map(|p| (p.end - p.start).num_minutes())
+                    .sum::<i64>();
             out.push(ConsultantWeek {
                 consultant_id: c,
                 week: week.to_string(),
@@ -251,6 +286,39 @@ impl Planner {
             });
         }
         Ok(out)
+    }
+
+    /// `consultant`'s e-mail duty stretches in the week from `monday`,
+    /// except on `days_off`, as instants.
+    async fn email_slots(
+        &self,
+        store: &Store,
+        consultant: i64,
+        monday: NaiveDate,
+        days_off: &BTreeSet<NaiveDate>,
+    ) -> Result<Vec<Interval>, StoreError> {
+        let at = |day: NaiveDate, minute: u32| {
+            let local = day.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(i64::from(minute));
+            Some(
+                local
+                    .and_local_timezone(self.tz)
+                    .earliest()?
+                    .with_timezone(&Utc),
+            )
+        };
+        Ok(
+            duty::stretches_of_week(store, DutyChannel::Email, consultant, monday)
+                .await?
+                .into_iter()
+                .filter(|(day, _, _)| !days_off.contains(day))
+                .filter_map(|(day, from, to)| {
+                    Some(Interval {
+                        start: at(day, from)?,
+                        end: at(day, to)?,
+                    })
+                })
+                .collect(),
+        )
     }
 }
 

@@ -235,8 +235,14 @@ async fn task_timers_one_running_no_overlaps_audited(b: Backend) {
         .unwrap()
         .iter()
         .any(|c| c["name"] == "communicate-completion"));
-    // The process's 15 and the plan's `attendance` (migration 0013).
-    assert_eq!(cats.as_array().unwrap().len(), 16);
+    // The process's 15, the plan's `attendance` (migration 0013) and the
+    // e-mail reading slots' `email` (migration 0019).
+    assert_eq!(cats.as_array().unwrap().len(), 17);
+    assert!(cats
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "email"));
 }
 
 async fn contacts_timers_scheduled_meetings_and_rooms(b: Backend) {

@@ -9,7 +9,10 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use serde_json::{json, Value};
 use support::{json, Backend, TestApp};
 
-on_every_backend!(schedule_places_the_plan_around_fixed_time_and_feeds_the_calendar);
+on_every_backend!(
+    schedule_places_the_plan_around_fixed_time_and_feeds_the_calendar,
+    email_duty_becomes_reserved_reading_slots,
+);
 
 async fn consultant(app: &TestApp, user: &str) -> i64 {
     json(
@@ -37,6 +40,108 @@ async fn put(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+/// The process reads e-mail in reserved slots: the roster's e-mail duty
+/// (weekly slots and a dated exception) becomes scheduled "email" tasks at
+/// exactly those times, never on a holiday, and the plan goes around them.
+async fn email_duty_becomes_reserved_reading_slots(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ana = consultant(&app, "ana").await;
+    let bia = consultant(&app, "bia").await;
+    let slot = |day: &str, hours: &str, who: i64| json!({"channel": "email", "weekday": day, "hours": hours, "consultant_id": who});
+    json(
+        put(
+            &app,
+            "/api/duty",
+            json!({"slots": [
+                slot("mon", "09:00-10:00", ana),
+                slot("wed", "09:00-10:00", bia),
+                // Friday 25 December 2026 is a holiday: no slot placed.
+                slot("fri", "09:00-10:00", ana),
+                {"channel": "chat", "weekday": "tue", "hours": "09:00-12:00", "consultant_id": ana}
+            ]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // Bia is away on Wednesday afternoon's reading: Ana covers it.
+    json(
+        app.post(
+            "/api/duty/exceptions",
+            json!({"channel": "email", "day": "2026-12-23", "hours": "09:00-10:00", "consultant_id": ana}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    json(
+        put(
+            &app,
+            &format!("/api/workplans/{ana}/2026-W52"),
+            json!({"items": [{"category": "documentation", "hours": 40}]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let weeks = json(
+        app.post("/api/schedule", json!({"week": "2026-W52"})).await,
+        200,
+    )
+    .await;
+    let a = weeks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["consultant_id"] == ana)
+        .unwrap()
+        .clone();
+    let placed = a["placed"].as_array().unwrap();
+    let email: Vec<(String, String)> = placed
+        .iter()
+        .filter(|p| p["category"] == "email")
+        .map(|p| {
+            (
+                p["start"].as_str().unwrap().into(),
+                p["end"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        email,
+        [
+            (
+                "2026-12-21T09:00:00-03:00".into(),
+                "2026-12-21T10:00:00-03:00".into()
+            ),
+            (
+                "2026-12-23T09:00:00-03:00".into(),
+                "2026-12-23T10:00:00-03:00".into()
+            ),
+        ],
+        "{a}"
+    );
+    for p in placed.iter().filter(|p| p["category"] != "email") {
+        for (s, e) in &email {
+            let (s, e) = (t(&json!(s)), t(&json!(e)));
+            assert!(t(&p["end"]) <= s || t(&p["start"]) >= e, "over a slot: {p}");
+        }
+    }
+    assert_eq!(a["planned_minutes"], 40 * 60 + 120);
+    // Counted like any task: the two slots are scheduled tasks.
+    let tasks = json(
+        app.get(&format!("/api/tasks?consultant_id={ana}&category=email"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(tasks["total"], 2, "{tasks}");
+    // Bia reads nothing this week: her Wednesday went to Ana.
+    let w = weeks.as_array().unwrap();
+    let b = w.iter().find(|w| w["consultant_id"] == bia).unwrap();
+    assert!(b["placed"].as_array().unwrap().is_empty(), "{b}");
 }
 
 async fn schedule_places_the_plan_around_fixed_time_and_feeds_the_calendar(b: Backend) {
