@@ -99,14 +99,14 @@ impl Store {
             match w {
                 Write::Call(c) => run.push_call(c),
                 Write::Callback(cb) => {
-                    run.flush(&mut tx).await?;
+                    run.flush(&mut tx, self.backend).await?;
                     apply(&mut tx, w, &mut summary).await?;
                     let first = owed.entry(cb.consultant_id).or_insert(cb.created_at_ms);
                     *first = (*first).min(cb.created_at_ms);
                 }
                 Write::Contact(c) => {
                     if may_close_callbacks(c, &owed) {
-                        run.flush(&mut tx).await?;
+                        run.flush(&mut tx, self.backend).await?;
                         summary.callbacks_closed +=
                             super::callbacks::close_by_call(&mut tx, c).await?;
                     }
@@ -115,7 +115,7 @@ impl Store {
                 }
             }
         }
-        run.flush(&mut tx).await?;
+        run.flush(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(summary)
     }

@@ -10,6 +10,10 @@
 //! so one merged row (w1's insert-only columns, wk's updated ones) leaves
 //! exactly what k statements would.
 //!
+//! Why SQLite gets `?` placeholders: it resolves `$N` as a named
+//! parameter, searching the names seen so far for each, so preparing a
+//! statement of 20,000 `$N` costs seconds; `?` is numbered as it is read.
+//!
 //! Why chunks are powers of two: every distinct row count is a distinct
 //! statement to prepare and cache; 1024, 512, …, 1 rows keep that to ten
 //! shapes per table, and 1024 rows stay under SQLite's bound-parameter
@@ -21,7 +25,7 @@ use std::collections::HashMap;
 use sqlx::AnyConnection;
 
 use super::CallContact;
-use crate::store::{CallRow, StoreError};
+use crate::store::{Backend, CallRow, StoreError};
 
 /// Most rows in one statement (a power of two; see the module doc).
 const MAX_ROWS: usize = 1024;
@@ -81,13 +85,18 @@ impl Rows {
     }
 
     /// Writes everything held and empties it.
-    pub(super) async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    pub(super) async fn flush(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
+        let numbered = backend == Backend::Postgres;
         for chunk in chunks(&self.calls) {
-            upsert_calls(conn, chunk).await?;
+            upsert_calls(conn, chunk, numbered).await?;
         }
         let now = crate::store::now_ms();
         for chunk in chunks(&self.contacts) {
-            upsert_contacts(conn, chunk, now).await?;
+            upsert_contacts(conn, chunk, now, numbered).await?;
         }
         self.calls.clear();
         self.call_keys.clear();
@@ -115,8 +124,8 @@ fn chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
 }
 
 /// `(…), (…)`: `rows` tuples of `prefix` (constant columns, verbatim) and
-/// `cols` placeholders numbered on from `$1`.
-fn values(rows: usize, cols: usize, prefix: &str) -> String {
+/// `cols` placeholders, numbered on from `$1` or plain `?`.
+fn values(rows: usize, cols: usize, prefix: &str, numbered: bool) -> String {
     let mut s = String::with_capacity(rows * cols * 6);
     let mut n = 1;
     for r in 0..rows {
@@ -129,16 +138,24 @@ fn values(rows: usize, cols: usize, prefix: &str) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&n.to_string());
-            n += 1;
+            if numbered {
+                s.push('$');
+                s.push_str(&n.to_string());
+                n += 1;
+            } else {
+                s.push('?');
+            }
         }
         s.push(')');
     }
     s
 }
 
-async fn upsert_calls(conn: &mut AnyConnection, rows: &[CallRow]) -> Result<(), StoreError> {
+async fn upsert_calls(
+    conn: &mut AnyConnection,
+    rows: &[CallRow],
+    numbered: bool,
+) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO calls (call_id, from_tag, direction, from_uri, to_uri, caller_number, \
          caller_class, provider_id, provider_user_id, protocol_id, consultant_id, consultant, \
@@ -149,7 +166,7 @@ async fn upsert_calls(conn: &mut AnyConnection, rows: &[CallRow]) -> Result<(), 
          outcome = excluded.outcome, final_code = excluded.final_code, \
          ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
-        values(rows.len(), 22, "")
+        values(rows.len(), 22, "", numbered)
     );
     let mut q = sqlx::query(&sql);
     for c in rows {
@@ -185,6 +202,7 @@ async fn upsert_contacts(
     conn: &mut AnyConnection,
     rows: &[CallContact],
     now: i64,
+    numbered: bool,
 ) -> Result<(), StoreError> {
     // Constant columns are literals, not parameters: fewer to bind.
     let sql = format!(
@@ -195,7 +213,7 @@ async fn upsert_contacts(
          reason = excluded.reason, consultant_id = excluded.consultant_id, \
          started_at = excluded.started_at, ended_at = excluded.ended_at, \
          wait_ms = excluded.wait_ms, flag = excluded.flag, updated_at = excluded.updated_at",
-        values(rows.len(), 16, "'triggered', 'phone', 'call', ")
+        values(rows.len(), 16, "'triggered', 'phone', 'call', ", numbered)
     );
     let mut q = sqlx::query(&sql);
     for c in rows {
@@ -235,7 +253,8 @@ mod tests {
 
     #[test]
     fn placeholders_number_on_across_rows() {
-        assert_eq!(values(2, 2, "'x', "), "('x', $1, $2), ('x', $3, $4)");
+        assert_eq!(values(2, 2, "'x', ", true), "('x', $1, $2), ('x', $3, $4)");
+        assert_eq!(values(2, 1, "", false), "(?), (?)");
     }
 
     #[test]
