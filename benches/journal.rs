@@ -7,6 +7,14 @@
 //!
 //! `cargo bench --bench journal` (defaults: 2,000 contacts/s for 60 s;
 //! `JOURNAL_BENCH_RATE`, `JOURNAL_BENCH_SECS` change them).
+//!
+//! `JOURNAL_BENCH=drain` measures the drain alone instead: a journal left
+//! by a previous run with `JOURNAL_BENCH_CONTACTS` contacts (default
+//! 20,000: 4 writes each) not yet in the store, drained into a fresh store;
+//! `JOURNAL_BENCH_RUNS` times (default 3), printing each and the median
+//! contacts/s. The journal is written in the single-file layout
+//! (`journal.log` + `journal.checkpoint`) that every version reads, so the
+//! same source measures the drain before and after a change.
 
 use std::time::{Duration, Instant};
 
@@ -199,6 +207,139 @@ async fn run(label: &str, url: &str, rate: u64, secs: u64) {
     store.close().await;
 }
 
+/// A journal as a previous run leaves it: `contacts` answered-and-ended
+/// calls (4 writes each) on disk, none in the store.
+fn write_old_layout(dir: &std::path::Path, contacts: u64) {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("journal.log")).unwrap());
+    let mut seq = 0u64;
+    let mut line = |w: Write| {
+        seq += 1;
+        let v = serde_json::json!({ "seq": seq, "write": w });
+        serde_json::to_writer(&mut out, &v).unwrap();
+        out.write_all(b"\n").unwrap();
+    };
+    for n in 0..contacts {
+        line(Write::Call(call_row(n, false)));
+        line(Write::Contact(contact(n, false)));
+        line(Write::Call(call_row(n, true)));
+        line(Write::Contact(contact(n, true)));
+    }
+    out.flush().unwrap();
+    drop(out);
+    std::fs::write(dir.join("journal.checkpoint"), "0").unwrap();
+}
+
+/// Drains a journal of `contacts` contacts into a fresh store at `url`;
+/// returns contacts/s.
+async fn drain_once(label: &str, url: &str, contacts: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(url, 8, chrono_tz::America::Sao_Paulo)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    seed(&store).await;
+    let jdir = dir.path().join("journal");
+    write_old_layout(&jdir, contacts);
+    let (journal, handle, rec) = Journal::open(&jdir).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let monitor = handle.monitor();
+    let started = Instant::now();
+    let tasks = journal.start(
+        store.clone(),
+        Recovery {
+            replayed: rec.replayed as u64,
+            last_alive_ms: 0,
+            started_ms: 0,
+        },
+        None,
+        stop_rx,
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while monitor.pending() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let took = started.elapsed();
+    drop(handle);
+    let _ = stop_tx.send(true);
+    tasks.join().await;
+    let rows = store
+        .list_contacts(&protocall::store::ContactQuery {
+            status: Some("done".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .total;
+    assert_eq!(rows as u64, contacts, "every contact reached the database");
+    store.close().await;
+    let rate = contacts as f64 / took.as_secs_f64();
+    println!(
+        "  {label}: drained {contacts} contacts ({} writes) in {took:.2?}: {rate:.0} contacts/s",
+        4 * contacts
+    );
+    rate
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// A fresh PostgreSQL database for one run, dropped by `drop_pg`.
+async fn fresh_pg(base: &str, n: u64) -> (sqlx::PgConnection, String, String) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(base).await.unwrap();
+    let name = format!("protocall_bench_{}_{n}", std::process::id());
+    sqlx::Executor::execute(&mut c, format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    (c, name, url)
+}
+
+async fn drop_pg(mut c: sqlx::PgConnection, name: &str) {
+    sqlx::Executor::execute(
+        &mut c,
+        format!("DROP DATABASE {name} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn drain_bench() {
+    let contacts = env_u64("JOURNAL_BENCH_CONTACTS", 20_000);
+    let runs = env_u64("JOURNAL_BENCH_RUNS", 3);
+    let pg = std::env::var("PROTOCALL_BENCH_POSTGRES_URL").ok();
+    let (mut lite, mut post) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bench.db", dir.path().display());
+        lite.push(drain_once("SQLite", &url, contacts).await);
+        if let Some(base) = &pg {
+            let (c, name, url) = fresh_pg(base, i).await;
+            post.push(drain_once("PostgreSQL", &url, contacts).await);
+            drop_pg(c, &name).await;
+        }
+    }
+    println!(
+        "drain median over {runs} runs: SQLite {:.0} contacts/s",
+        median(lite)
+    );
+    if !post.is_empty() {
+        println!(
+            "drain median over {runs} runs: PostgreSQL {:.0} contacts/s",
+            median(post)
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let rate = env_u64("JOURNAL_BENCH_RATE", 2_000);
@@ -208,6 +349,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("JOURNAL_BENCH").as_deref() == Ok("drain") {
+        rt.block_on(drain_bench());
+        return;
+    }
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/bench.db", dir.path().display());

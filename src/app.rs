@@ -87,7 +87,10 @@ impl Application {
         let lock = DataLock::acquire(&settings.tracking.journal_dir)?;
         let store = open_store(settings).await?;
         store.add_categories(&settings.tracking.categories).await?;
-        let (journal, journal_handle, recovered) = Journal::open(&settings.tracking.journal_dir)?;
+        let (journal, journal_handle, recovered) = Journal::open_with(
+            &settings.tracking.journal_dir,
+            settings.tracking.journal_options(),
+        )?;
         let metrics = Metrics::new()?;
         let state = AppState::new(store, metrics, settings);
         let addr = settings.http.listen;
@@ -260,7 +263,7 @@ impl Application {
         // is cut off mid-write (a weekly mail being built, a gauge query).
         let mut background = tokio::task::JoinSet::new();
         if let Some(monitor) = monitor {
-            let gauge = tracking.journal_pending.clone();
+            let tracking = tracking.clone();
             let mut stop = stop.subscribe();
             let state = self.state.clone();
             let location = self.sip.location.clone();
@@ -269,7 +272,7 @@ impl Application {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
                 let mut n = 0u64;
                 loop {
-                    gauge.set(monitor.pending() as i64);
+                    tracking.observe_journal(&monitor);
                     // Timers started from the CLI change the database only.
                     if n.is_multiple_of(4) {
                         state.refresh_tasks_running().await;

@@ -139,6 +139,12 @@ impl Default for ReportsSettings {
 pub struct TrackingSettings {
     /// Where the contact journal lives (local disk; created if missing).
     pub journal_dir: std::path::PathBuf,
+    /// Most journal writes kept in memory for the drainer; a backlog past
+    /// it is read back from the journal's files.
+    pub journal_window: usize,
+    /// The journal starts a new segment file once the current one is this
+    /// big (MiB); segments already in the database are deleted.
+    pub journal_segment_mib: u64,
     /// Task categories added to the process's built-in ones.
     pub categories: Vec<String>,
     /// Default working hours per weekday ("HH:MM-HH:MM" ranges), for
@@ -151,10 +157,22 @@ pub struct TrackingSettings {
     pub communicate_completion_categories: Vec<String>,
 }
 
+impl TrackingSettings {
+    /// The journal's window and segment size, as configured.
+    pub fn journal_options(&self) -> crate::tracking::journal::JournalOptions {
+        crate::tracking::journal::JournalOptions {
+            window: self.journal_window,
+            segment_bytes: self.journal_segment_mib << 20,
+        }
+    }
+}
+
 impl Default for TrackingSettings {
     fn default() -> Self {
         Self {
             journal_dir: "data/journal".into(),
+            journal_window: crate::tracking::journal::DEFAULT_WINDOW,
+            journal_segment_mib: crate::tracking::journal::DEFAULT_SEGMENT_BYTES >> 20,
             categories: Vec::new(),
             hours: WeekHours::default(),
             schedule_granularity_minutes: 15,
@@ -690,6 +708,18 @@ impl Settings {
             return Err(invalid(
                 "reports.mail.to",
                 "mailing is enabled but nobody is on the list".into(),
+            ));
+        }
+        if !(1_000..=10_000_000).contains(&self.tracking.journal_window) {
+            return Err(invalid(
+                "tracking.journal_window",
+                "expected between 1000 and 10000000 writes (e.g. 50000)".into(),
+            ));
+        }
+        if !(1..=4096).contains(&self.tracking.journal_segment_mib) {
+            return Err(invalid(
+                "tracking.journal_segment_mib",
+                "expected between 1 and 4096 MiB (e.g. 64)".into(),
             ));
         }
         let g = self.tracking.schedule_granularity_minutes;

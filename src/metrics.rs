@@ -4,8 +4,8 @@
 //! (method, route template, status class), never per-user or per-call.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::sip::message::Method;
@@ -151,6 +151,18 @@ pub struct TrackingMetrics {
     pub journal_pending: IntGauge,
     /// Journal writes the database refused for their data, set aside.
     pub journal_refused: IntCounter,
+    /// The same backlog as `journal_pending`, under the journal's name.
+    pub journal_backlog: IntGauge,
+    /// Age of the oldest journal write not yet in the database.
+    pub journal_backlog_age: Gauge,
+    /// 1 while the journal takes writes, 0 while the disk refuses them.
+    pub journal_accepting: IntGauge,
+    /// Appends or fsyncs the disk refused (retries included).
+    pub journal_write_errors: IntCounter,
+    /// Unreadable journal lines copied to `journal.quarantine`.
+    pub journal_quarantined: IntCounter,
+    /// Call-log writes the journal did not take (disk failing, queue full).
+    pub journal_dropped: IntCounter,
 }
 
 impl TrackingMetrics {
@@ -188,13 +200,71 @@ impl TrackingMetrics {
             "Journal writes the database refused for their data (set aside in journal.rejects).",
         )?;
         registry.register(Box::new(journal_refused.clone()))?;
+        let journal_backlog = IntGauge::new(
+            "protocall_journal_backlog",
+            "Journal writes on local disk not yet in the database.",
+        )?;
+        let journal_backlog_age = Gauge::new(
+            "protocall_journal_backlog_age_seconds",
+            "Age of the oldest journal write not yet in the database (0 when none).",
+        )?;
+        let journal_accepting = IntGauge::new(
+            "protocall_journal_accepting",
+            "1 while the journal takes new writes, 0 while its disk refuses them.",
+        )?;
+        let journal_write_errors = IntCounter::new(
+            "protocall_journal_write_errors_total",
+            "Journal appends or fsyncs the disk refused (each retry counted).",
+        )?;
+        let journal_quarantined = IntCounter::new(
+            "protocall_journal_quarantined_total",
+            "Unreadable journal lines (torn or garbage) copied to journal.quarantine.",
+        )?;
+        let journal_dropped = IntCounter::new(
+            "protocall_journal_dropped_total",
+            "Call-log writes the journal did not take (disk refusing writes, or queue full).",
+        )?;
+        for m in [
+            Box::new(journal_backlog.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(journal_backlog_age.clone()),
+            Box::new(journal_accepting.clone()),
+            Box::new(journal_write_errors.clone()),
+            Box::new(journal_quarantined.clone()),
+            Box::new(journal_dropped.clone()),
+        ] {
+            registry.register(m)?;
+        }
+        journal_accepting.set(1);
         Ok(TrackingMetrics {
             contacts,
             talk_seconds,
             tasks_running,
             journal_pending,
             journal_refused,
+            journal_backlog,
+            journal_backlog_age,
+            journal_accepting,
+            journal_write_errors,
+            journal_quarantined,
+            journal_dropped,
         })
+    }
+
+    /// Copies the journal's figures into the gauges and counters.
+    pub fn observe_journal(&self, j: &crate::tracking::journal::JournalMonitor) {
+        let backlog = j.pending() as i64;
+        self.journal_pending.set(backlog);
+        self.journal_backlog.set(backlog);
+        self.journal_backlog_age.set(j.backlog_age_seconds());
+        self.journal_accepting.set(i64::from(j.accepting()));
+        // Counters only go up: add what the journal counted since.
+        for (c, now) in [
+            (&self.journal_write_errors, j.write_errors()),
+            (&self.journal_quarantined, j.quarantined()),
+            (&self.journal_dropped, j.dropped()),
+        ] {
+            c.inc_by(now.saturating_sub(c.get()));
+        }
     }
 
     /// A contact closed (from a call through the journal, or by hand).

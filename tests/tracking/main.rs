@@ -9,6 +9,7 @@ mod support;
 
 mod callbacks;
 mod calls_dialog;
+mod journal_disk;
 mod protocol_sync;
 mod protocols;
 mod shutdown;

@@ -5,11 +5,22 @@
 //! idempotent (keyed by the call's dialog: Call-ID and From tag), so the
 //! journal may replay them after a crash without doubling anything; a
 //! batch is one transaction.
+//!
+//! A batch is written as multi-row upserts ([`rows`]): a drain that keeps
+//! pace with the proxy cannot afford a statement per write. Order still
+//! matters in two places, so those writes cut the batch into runs: a
+//! call-back is created where it stands, and a contact whose owner may owe
+//! call-backs (see `callbacks::close_by_call`, which reads the call-log row
+//! and the contact written before it) sees everything before it stored.
+
+mod rows;
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
-use super::{CallRow, NewCallback, Store, StoreError};
+use super::{get, CallRow, NewCallback, Store, StoreError};
 
 /// A contact made from a call. Timestamps are UTC milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,25 +84,52 @@ impl WriteSummary {
 }
 
 impl Store {
-    /// Applies writes in order, in one transaction.
+    /// Applies writes, in one transaction, as multi-row statements; the
+    /// result is what applying them one by one in order would leave.
     pub async fn write_batch<'a>(
         &self,
         writes: impl IntoIterator<Item = &'a Write>,
     ) -> Result<WriteSummary, StoreError> {
+        let writes: Vec<&Write> = writes.into_iter().collect();
         let mut tx = self.begin_write().await?;
         let mut summary = WriteSummary::default();
+        let mut owed = owners_owed(&mut tx, &writes).await?;
+        let mut run = rows::Rows::default();
         for w in writes {
-            apply(&mut tx, w, &mut summary).await?;
+            match w {
+                Write::Call(c) => run.push_call(c),
+                Write::Callback(cb) => {
+                    run.flush(&mut tx, self.backend).await?;
+                    apply(&mut tx, w, &mut summary).await?;
+                    let first = owed.entry(cb.consultant_id).or_insert(cb.created_at_ms);
+                    *first = (*first).min(cb.created_at_ms);
+                }
+                Write::Contact(c) => {
+                    if may_close_callbacks(c, &owed) {
+                        run.flush(&mut tx, self.backend).await?;
+                        summary.callbacks_closed +=
+                            super::callbacks::close_by_call(&mut tx, c).await?;
+                    }
+                    run.push_contact(c);
+                    note_closed(c, &mut summary);
+                }
+            }
         }
+        run.flush(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(summary)
     }
 
-    /// Applies one write on its own, in its own transaction (used to
-    /// isolate a write the database refuses, so it cannot block the ones
-    /// after it, and leaves nothing half-written behind).
+    /// Applies one write on its own, in its own transaction, with a
+    /// statement of its own (used to isolate a write the database refuses,
+    /// so it cannot block the ones after it, and leaves nothing
+    /// half-written behind).
     pub async fn write_one(&self, w: &Write) -> Result<WriteSummary, StoreError> {
-        self.write_batch([w]).await
+        let mut tx = self.begin_write().await?;
+        let mut summary = WriteSummary::default();
+        apply(&mut tx, w, &mut summary).await?;
+        tx.commit().await?;
+        Ok(summary)
     }
 
     /// Closes contacts made from calls that were still open when the
@@ -126,6 +164,66 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Owners with pending call-backs among the batch's answered calls, with
+/// the oldest one's creation: only their contacts can close one (a
+/// superset is harmless, `close_by_call` decides).
+async fn owners_owed(
+    conn: &mut AnyConnection,
+    writes: &[&Write],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut owners: Vec<i64> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Contact(c) if c.started_at_ms.is_some() => c.consultant_id,
+            _ => None,
+        })
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let mut owed = HashMap::new();
+    // Bounded lists: a batch may hold thousands of owners in theory.
+    for chunk in owners.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT consultant_id, MIN(created_at) AS first FROM callbacks \
+             WHERE status = 'pending' AND consultant_id IN ({list}) GROUP BY consultant_id"
+        );
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = q.bind(*o);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            owed.insert(get::<i64>(&r, "consultant_id")?, get::<i64>(&r, "first")?);
+        }
+    }
+    Ok(owed)
+}
+
+/// Whether `c` is an answered call whose owner had a call-back pending
+/// before it was answered (the test `close_by_call` starts with).
+fn may_close_callbacks(c: &CallContact, owed: &HashMap<i64, i64>) -> bool {
+    match (c.consultant_id, c.started_at_ms) {
+        (Some(owner), Some(answered)) => owed.get(&owner).is_some_and(|first| *first <= answered),
+        _ => false,
+    }
+}
+
+fn note_closed(c: &CallContact, summary: &mut WriteSummary) {
+    if c.ended_at_ms.is_some() && c.status != "open" {
+        summary.contacts_closed.push(ClosedContact {
+            channel: "phone".into(),
+            status: c.status.clone(),
+            talk_ms: match (c.started_at_ms, c.ended_at_ms) {
+                (Some(s), Some(e)) => Some(e - s),
+                _ => None,
+            },
+        });
     }
 }
 
@@ -175,16 +273,7 @@ async fn apply(
             .execute(&mut *conn)
             .await
             .map_err(StoreError::classify)?;
-            if c.ended_at_ms.is_some() && c.status != "open" {
-                summary.contacts_closed.push(ClosedContact {
-                    channel: "phone".into(),
-                    status: c.status.clone(),
-                    talk_ms: match (c.started_at_ms, c.ended_at_ms) {
-                        (Some(s), Some(e)) => Some(e - s),
-                        _ => None,
-                    },
-                });
-            }
+            note_closed(c, summary);
             Ok(())
         }
     }
