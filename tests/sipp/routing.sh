@@ -6,6 +6,9 @@
 #   2. a provider without a consulting contract reaches the URA;
 #   3. the owner's phone rejects (486), the team's phone rejects, the URA
 #      answers, and a call-back for the owner appears;
+#   4. the system of record reassigns the protocol (a signed event, sent
+#      with curl and openssl as an integrator would) and the very next
+#      call rings the new owner;
 # and GET /api/calls/{id} explains each call.
 # The shipped dialplan is used with its business hours opened all week (so
 # the run does not depend on the clock) and the consulting team filled in.
@@ -17,6 +20,7 @@ BIN=${PROTOCALL_BIN:-$top/target/debug/protocall}
 [ -x "$BIN" ] || { echo "no protocall binary at $BIN (run cargo build first)"; exit 1; }
 command -v sipp >/dev/null || { echo "sipp not installed (apt-get install sip-tester)"; exit 1; }
 
+SYNC_SECRET=routing-sh-secret
 SIP=15260 HTTP=18260 URA=15281 ANA=15282 BIA=15283 CARRIER=15280
 work=$(mktemp -d)
 pids=()
@@ -58,6 +62,8 @@ listen = "127.0.0.1:$HTTP"
 url = "sqlite://$work/protocall.db"
 [tracking]
 journal_dir = "$work/journal"
+[protocol_sync]
+webhook_secret = "$SYNC_SECRET"
 [log]
 level = "warn"
 TOML
@@ -82,7 +88,8 @@ ana_id=$(api GET "/api/consultants" | python3 -c 'import json,sys; print([c["id"
 provider=$(api POST /api/providers '{"name":"NetSul","consulting":true,"numbers":["(11) 98765-4321"]}')
 provider_id=$(echo "$provider" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 api POST /api/providers '{"name":"Fibra","numbers":["(21) 3456-7890"]}' >/dev/null
-api POST /api/protocols "{\"provider_id\":$provider_id,\"owner_id\":$ana_id,\"subject\":\"BGP\"}" >/dev/null
+proto_number=$(api POST /api/protocols "{\"provider_id\":$provider_id,\"owner_id\":$ana_id,\"subject\":\"BGP\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
 
 fail=0
 check() { # name, expected exit, command...
@@ -155,6 +162,21 @@ c=$(last_call | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdi
 expect explain_fallback "$c" 'c["route"]=="ura" and c["outcome"]=="answered" and [(a["route"], a["user"], a["code"]) for a in c["detail"]["attempts"]]==[("owner","ana",486),("team","bia",486),("ura",None,200)]'
 cb=$(api GET "/api/callbacks?consultant_id=$ana_id&status=pending")
 expect callback_for_owner "$cb" 'c["total"]==1 and c["items"][0]["reason"]=="busy" and c["items"][0]["caller_number"]=="+5511987654321"'
+
+# 4. The system of record hands the protocol to Bia; no pause: the event
+#    is answered once routing sees it.
+body="{\"event_id\":\"sor-1\",\"kind\":\"assigned\",\"number\":\"$proto_number\",\"updated_at\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"owner\":\"bia\"}"
+ts=$(date +%s)
+sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$SYNC_SECRET" | sed 's/^.*= //')
+r=$(curl -sS -H 'Content-Type: application/json' -H "X-Protocall-Timestamp: $ts" \
+  -H "X-Protocall-Signature: sha256=$sig" --data-binary "$body" \
+  "http://127.0.0.1:$HTTP/api/protocols/events")
+expect sync_assigned "$r" 'c["result"]=="applied"'
+phone uas.xml $BIA 1; p=$last; sleep 0.3
+carrier new_owner_answers 011987654321
+wait_pid "$p"; sleep 0.3
+c=$(last_call | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["items"][0]))')
+expect explain_new_owner "$c" 'c["route"]=="owner" and c["outcome"]=="answered" and c["consultant"]=="bia"'
 
 m=$(curl -fs "http://127.0.0.1:$HTTP/metrics")
 echo "$m" | grep -E '^protocall_(calls_total|callbacks_created_total)' || true
