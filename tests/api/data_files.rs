@@ -105,9 +105,14 @@ async fn data_is_private_and_held_by_one_daemon_at_a_time() {
             seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
-    for name in ["journal.log", "heartbeat", "protocall.lock"] {
+    for name in ["heartbeat", "protocall.lock"] {
         assert!(seen.iter().any(|s| s == name), "{name} missing: {seen:?}");
     }
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("journal-") && s.ends_with(".log")),
+        "no journal segment: {seen:?}"
+    );
 
     // A second daemon on the same data stops at once, naming the first.
     let second = data
