@@ -79,6 +79,7 @@ pub async fn delete_exception(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NowParams {
     /// chat or email.

@@ -156,20 +156,25 @@ pub fn iso_week_or_null() -> Object {
 /// Its years are `schedule::WEEK_YEARS`.
 pub const ISO_WEEK_PATTERN: &str = "^(19|2[0-9])[0-9]{2}-W(0[1-9]|[1-4][0-9]|5[0-3])$";
 
+const TIME_RANGE: &str = "`HH:MM-HH:MM`, e.g. `08:00-12:00`: hours 0-23 (one or two \
+     digits), minutes 00-59, the end after the start (`24:00` is the end of the day); \
+     spaces around the parts are ignored.";
+
 /// A day's working hours: ranges `HH:MM-HH:MM` (hours may have one digit,
 /// the end may be 24:00 and must come after the start); the ranges of one
 /// day must not overlap (409).
 pub fn time_ranges_or_null() -> Array {
-    array_of(
-        custom_format(
-            "time-range",
-            false,
-            "`HH:MM-HH:MM`, e.g. `08:00-12:00`: hours 0-23 (one or two digits), minutes \
-             00-59, the end after the start (`24:00` is the end of the day); spaces \
-             around the parts are ignored.",
-        ),
-        true,
-    )
+    array_of(custom_format("time-range", false, TIME_RANGE), true)
+}
+
+/// One range `HH:MM-HH:MM`, as a day's working hours take them.
+pub fn time_range() -> Object {
+    custom_format("time-range", false, TIME_RANGE)
+}
+
+/// One range `HH:MM-HH:MM`, or null.
+pub fn time_range_or_null() -> Object {
+    custom_format("time-range", true, TIME_RANGE)
 }
 
 /// A person's name: 1 to `directory::NAME_MAX` characters, not blank.

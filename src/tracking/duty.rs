@@ -68,7 +68,7 @@ pub struct DutySlot {
     #[schema(pattern = "^(mon|tue|wed|thu|fri|sat|sun)$")]
     pub weekday: String,
     /// `HH:MM-HH:MM` in the desk's zone (`locale.timezone`); 24:00 ends a day.
-    #[schema(example = "08:00-12:00")]
+    #[schema(schema_with = crate::http::schema::time_range, example = "08:00-12:00")]
     pub hours: String,
     pub consultant_id: i64,
 }
@@ -102,6 +102,7 @@ pub struct NewDutyException {
     pub day: String,
     /// `HH:MM-HH:MM`; absent: the whole day.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schema::time_range_or_null)]
     pub hours: Option<String>,
     /// Who is on duty instead; absent or null: nobody is.
     #[serde(default)]

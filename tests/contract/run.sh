@@ -46,6 +46,10 @@ trap cleanup EXIT
 export PROTOCALL__SIP__LISTEN="127.0.0.1:$B" PROTOCALL__HTTP__LISTEN="127.0.0.1:$((B + 80))"
 export PROTOCALL__STORE__URL="sqlite://$work/protocall.db" PROTOCALL__TRACKING__JOURNAL_DIR="$work/journal"
 export PROTOCALL__ROUTING__DIALPLANS="$top/dialplans"
+# The signed webhooks configured, as a desk that uses them has them:
+# every generated request is then unsigned or badly signed (401).
+export PROTOCALL__CHAT__WEBHOOK_SECRET=contract-webhook-secret-0001
+export PROTOCALL__PROTOCOL_SYNC__WEBHOOK_SECRET=contract-webhook-secret-0001
 cfg=(--config "$top/config/protocall.toml")
 "$BIN" migrate "${cfg[@]}" >/dev/null
 token=$("$BIN" token create contract --role admin "${cfg[@]}" 2>/dev/null | tail -1)
