@@ -16,6 +16,8 @@ mod sip_edge;
 mod sip_prop;
 mod sip_proxy_prop;
 mod sip_registrar;
+mod sip_registrar_auth;
+mod sip_registrar_input;
 mod sip_routing;
 mod sip_tls;
 mod sip_torture;
