@@ -5,28 +5,14 @@
 //! lock is gone and the data can be used again.
 #![cfg(unix)]
 
+use crate::support::daemon::{free_port, Owned};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-/// A daemon we started; killed (by its PID) if the test ends early.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Data {
@@ -59,9 +45,9 @@ impl Data {
         c
     }
 
-    async fn start(&self) -> Daemon {
+    async fn start(&self) -> Owned {
         let http = format!("127.0.0.1:{}", free_port());
-        let mut child = Daemon(self.command(&http).stderr(Stdio::null()).spawn().unwrap());
+        let mut child = Owned(self.command(&http).stderr(Stdio::null()).spawn().unwrap());
         let client = reqwest::Client::new();
         for _ in 0..150 {
             if client

@@ -18,13 +18,14 @@
 
 use crate::support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use protocall::sip::message::Method;
 use protocall::store::NewCallback;
 use serde_json::json;
+use support::daemon::{free_tcp_port as free_port, Owned};
 use support::desk::{desk_custom, Desk, PASSWORD, T};
 use support::{json, Backend};
 
@@ -46,24 +47,6 @@ steps = [ { action = "ura" } ]
 
 /// How long the browser may take to show something.
 const SEE: Duration = Duration::from_secs(10);
-
-/// A process of ours, stopped by PID when the test ends however it ends.
-struct Owned(Child);
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn free_udp_port(ip: [u8; 4]) -> u16 {
     std::net::UdpSocket::bind((std::net::Ipv4Addr::from(ip), 0))

@@ -9,9 +9,30 @@ use std::time::Duration;
 
 use super::desk::PLAN;
 
+/// A loopback port free for UDP (SIP listens on UDP and TCP alike).
 pub fn free_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     s.local_addr().unwrap().port()
+}
+
+/// A loopback port free for TCP.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process of ours, stopped by its PID and reaped when the test ends,
+/// however it ends.
+pub struct Owned(pub Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub struct Daemon {

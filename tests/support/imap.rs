@@ -42,13 +42,7 @@ pub fn available() -> bool {
     false
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::daemon::free_tcp_port as free_port;
 
 impl Dovecot {
     pub async fn start() -> Dovecot {

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::daemon::{free_port, Daemon};
+use support::daemon::{free_port, Daemon, Owned};
 
 const REQUIRE: &str = "PROTOCALL_TEST_REQUIRE_SIPP";
 
@@ -35,16 +35,6 @@ fn sipp(args: &[&str]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Ends a child we started, by its PID, and reaps it.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn signal(child: &Child, name: &str) {
@@ -83,7 +73,7 @@ async fn sigterm_under_load_drains_and_exits_cleanly() {
     let token = d.token();
     let mut daemon = d.start().await;
     let ura_port = ura_port.to_string();
-    let _ura = Reaped(sipp(&[
+    let _ura = Owned(sipp(&[
         "-sf",
         "uas.xml",
         "-i",
@@ -97,7 +87,7 @@ async fn sigterm_under_load_drains_and_exits_cleanly() {
         "-nostdin",
     ]));
     let target = d.sip.to_string();
-    let _load = Reaped(sipp(&[
+    let _load = Owned(sipp(&[
         "-sf",
         "uac.xml",
         &target,
