@@ -97,6 +97,11 @@ fn check_common(msg: &SipMessage) -> Result<(), String> {
     }
     msg.from().map_err(|e| header_reason(&e))?;
     msg.to().map_err(|e| header_reason(&e))?;
+    // A Via header whose value lists nothing ("Via: ", "Via: ,") is counted
+    // above but names no hop, and every reply and relay reads the top one.
+    if msg.vias().next().is_none() {
+        return Err("Empty Via header".to_owned());
+    }
     for via in msg.vias() {
         let via = via.map_err(|e| header_reason(&e))?;
         if !via.protocol.eq_ignore_ascii_case(b"SIP") || via.version.as_ref() != b"2.0" {
@@ -331,6 +336,27 @@ Max-Forwards: 70\r\n";
             );
         }
         assert_eq!(check_replaced("Max-Forwards: 70\r\n", ""), Ok(()));
+    }
+
+    /// Found by the fuzzer: a Via line listing nothing passed the count
+    /// check, and the proxy then had no top Via to answer or relay by.
+    #[test]
+    fn an_empty_via_is_refused() {
+        let via = "Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1\r\n";
+        for empty in ["Via: \r\n", "Via:\r\n", "Via: \t \r\n"] {
+            assert_eq!(
+                check_replaced(via, empty),
+                Err(Reject::Respond {
+                    code: 400,
+                    reason: "Empty Via header".to_owned()
+                }),
+                "{empty:?}"
+            );
+        }
+        for hollow in ["Via: ,\r\n", "Via: , ,\r\n"] {
+            let reject = check_replaced(via, hollow).unwrap_err();
+            assert_eq!(reject.code(), Some(400), "{hollow:?}");
+        }
     }
 
     #[test]
