@@ -217,3 +217,31 @@ CSeq: 60 OPTIONS\r\nVia: SIP/2.0/UDP t1.example.com;branch=z9hG4bKkdjuw\r\nl: 0\
     assert_eq!(before.uri.raw, after.uri.raw);
     assert_eq!(before.tag(), after.tag());
 }
+
+/// fuzz/parse: a Via line listing nothing (`Via: `) is a Via header by
+/// count but names no hop, and the validator let it through to a proxy that
+/// reads the top Via of every request it accepts. It is refused now, and the
+/// refusal goes back to where the datagram came from.
+#[test]
+fn a_request_whose_via_lists_nothing_is_refused() {
+    const EMPTY_VIA: &[u8] = b"OPTIONS sip:bob@protocall.test SIP/2.0\r\n\
+Via: \r\n\
+Max-Forwards: 70\r\n\
+From: <sip:+15550100@192.0.2.10>;tag=caller1\r\n\
+To: <sip:bob@protocall.test>\r\n\
+Call-ID: ev@192.0.2.10\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\
+\r\n";
+    let p = proxy();
+    let wire = Recorder::default();
+    p.on_message(udp_from(TRUNK, EMPTY_VIA), &wire);
+
+    let sent = wire.0.lock().unwrap();
+    assert_eq!(sent.len(), 1, "one answer, nothing relayed");
+    let (to, reply) = &sent[0];
+    assert_eq!(to.dest, TRUNK.parse().unwrap());
+    let reply = parse(reply.clone(), true).unwrap();
+    assert_eq!(reply.status(), Some(400));
+    assert_eq!(reply.reason(), Some(&b"Empty Via header"[..]));
+}
