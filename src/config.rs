@@ -12,12 +12,14 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod chat;
+mod cluster;
 mod intake;
 mod protocol_sync;
 mod security;
 mod sip_dns;
 mod sip_edge;
 pub use chat::ChatSettings;
+pub use cluster::{ClusterSettings, SINGLE_INSTANCE};
 pub use intake::{ImapTls, IntakeSettings, Secret};
 pub use protocol_sync::{ProtocolSyncSettings, PullFields, PullSettings};
 pub use security::SecuritySettings;
@@ -75,6 +77,8 @@ pub struct Settings {
     pub protocol_sync: ProtocolSyncSettings,
     #[serde(default)]
     pub intake: IntakeSettings,
+    #[serde(default)]
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -789,6 +793,9 @@ impl Settings {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.intake.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.cluster.check(&self.store.url) {
             return Err(invalid(key, message));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

@@ -1,9 +1,11 @@
 //! Which consultants are in a call right now. The call log marks them at
 //! the 2xx and clears them at the BYE (or the call's end); routing reads
 //! the set to skip busy consultants instead of ringing a phone already in
-//! use.
+//! use. When instances share the desk, the consultants in a call through
+//! the others are kept beside ours (replaced whole on each read of the
+//! store), and count as busy too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
@@ -11,6 +13,8 @@ pub struct InCall {
     // A count, not a flag: a consultant may hold two calls (consult
     // transfer), and the first BYE must not mark them free.
     users: Mutex<HashMap<String, u32>>,
+    /// In a call through another instance, as last read.
+    elsewhere: Mutex<HashSet<String>>,
 }
 
 impl InCall {
@@ -34,8 +38,19 @@ impl InCall {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(user)
+            || self
+                .elsewhere
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(user)
     }
 
+    /// Replaces who is in a call through the other instances.
+    pub fn set_elsewhere(&self, users: impl IntoIterator<Item = String>) {
+        *self.elsewhere.lock().unwrap_or_else(|e| e.into_inner()) = users.into_iter().collect();
+    }
+
+    /// Who is in a call through this instance, sorted.
     pub fn users(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .users
@@ -64,5 +79,18 @@ mod tests {
         assert!(!b.contains("ana"));
         b.leave("ana");
         assert!(b.users().is_empty());
+    }
+
+    #[test]
+    fn a_call_elsewhere_is_busy_until_the_next_read_says_otherwise() {
+        let b = InCall::default();
+        b.enter("ana");
+        b.set_elsewhere(["bia".to_string()]);
+        assert!(b.contains("ana") && b.contains("bia"));
+        // Only our own calls are published to the others.
+        assert_eq!(b.users(), vec!["ana".to_string()]);
+        b.set_elsewhere([]);
+        assert!(!b.contains("bia"));
+        assert!(b.contains("ana"));
     }
 }

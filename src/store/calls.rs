@@ -104,7 +104,7 @@ impl Store {
     /// at the answer is updated at the end).
     pub async fn save_call(&self, c: &CallRow) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        save_call_on(&mut conn, c).await
+        save_call_on(&mut conn, c, &self.instance).await
     }
 
     /// A call by its numeric id or, failing that, its Call-ID: the first
@@ -177,14 +177,15 @@ impl Store {
 pub(crate) async fn save_call_on(
     conn: &mut sqlx::AnyConnection,
     c: &CallRow,
+    instance: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO calls (call_id, from_tag, direction, from_uri, to_uri, caller_number, \
          caller_class, provider_id, provider_user_id, protocol_id, consultant_id, consultant, \
          rule, route, outcome, final_code, started_at, ringing_at, answered_at, ended_at, \
-         ended_by, detail) \
+         ended_by, detail, instance) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22) \
+         $18, $19, $20, $21, $22, $23) \
          ON CONFLICT (call_id, from_tag) DO UPDATE SET consultant_id = excluded.consultant_id, \
          consultant = excluded.consultant, route = excluded.route, \
          outcome = excluded.outcome, final_code = excluded.final_code, \
@@ -213,6 +214,7 @@ pub(crate) async fn save_call_on(
     .bind(c.ended_at_ms)
     .bind(c.ended_by.clone())
     .bind(c.detail.clone())
+    .bind(instance.to_string())
     .execute(&mut *conn)
     .await
     .map_err(StoreError::classify)?;

@@ -125,6 +125,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0019_email_category.sql"),
         postgres: include_str!("../../migrations/postgres/0019_email_category.sql"),
     },
+    Migration {
+        version: 20,
+        name: "cluster",
+        sqlite: include_str!("../../migrations/sqlite/0020_cluster.sql"),
+        postgres: include_str!("../../migrations/postgres/0020_cluster.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -10,6 +10,7 @@
 mod callbacks;
 mod calls;
 mod chat;
+mod cluster;
 mod contacts;
 mod directory;
 mod duty;
@@ -45,7 +46,7 @@ pub use migrate::MIGRATIONS;
 pub use planning::{Absence, PlanRow, ScheduledBlock};
 pub use protocol_sync::{NewPending, SyncedNew, SyncedProtocol};
 pub use protocols::{ProtocolFields, ProtocolQuery, ProtocolRecord};
-pub use registrations::RegistrationRow;
+pub use registrations::{ChangedRegistration, RegistrationRow, TOMBSTONE_MS};
 pub use reports::{ClosedProtocol, ContactSpan, TaskSpan};
 pub use tokens::{NewToken, TokenCheck, TokenInfo, TokenKind, TokenStatus, VerifiedToken};
 pub use tracking::{AuditEntry, Category, ContactRecord, Room, Task, TaskQuery, TaskRecord};
@@ -173,6 +174,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     tz: Tz,
+    /// The instance whose calls and contacts this handle writes (see the
+    /// `[cluster]` section); the single instance's is "default".
+    instance: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -234,7 +238,12 @@ impl Store {
                 }
             }
         }
-        Ok(Store { pool, backend, tz })
+        Ok(Store {
+            pool,
+            backend,
+            tz,
+            instance: std::sync::Arc::from("default"),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -243,6 +252,16 @@ impl Store {
 
     pub fn tz(&self) -> Tz {
         self.tz
+    }
+
+    /// The same database, writing calls and contacts as `instance`'s.
+    pub fn with_instance(mut self, instance: &str) -> Store {
+        self.instance = std::sync::Arc::from(instance);
+        self
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Applies pending migrations; safe to run any number of times.

@@ -99,14 +99,14 @@ impl Store {
             match w {
                 Write::Call(c) => run.push_call(c),
                 Write::Callback(cb) => {
-                    run.flush(&mut tx, self.backend).await?;
-                    apply(&mut tx, w, &mut summary).await?;
+                    run.flush(&mut tx, self.backend, &self.instance).await?;
+                    apply(&mut tx, w, &self.instance, &mut summary).await?;
                     let first = owed.entry(cb.consultant_id).or_insert(cb.created_at_ms);
                     *first = (*first).min(cb.created_at_ms);
                 }
                 Write::Contact(c) => {
                     if may_close_callbacks(c, &owed) {
-                        run.flush(&mut tx, self.backend).await?;
+                        run.flush(&mut tx, self.backend, &self.instance).await?;
                         summary.callbacks_closed +=
                             super::callbacks::close_by_call(&mut tx, c).await?;
                     }
@@ -115,7 +115,7 @@ impl Store {
                 }
             }
         }
-        run.flush(&mut tx, self.backend).await?;
+        run.flush(&mut tx, self.backend, &self.instance).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -127,7 +127,7 @@ impl Store {
     pub async fn write_one(&self, w: &Write) -> Result<WriteSummary, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut summary = WriteSummary::default();
-        apply(&mut tx, w, &mut summary).await?;
+        apply(&mut tx, w, &self.instance, &mut summary).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -135,7 +135,9 @@ impl Store {
     /// Closes contacts made from calls that were still open when the
     /// previous process stopped (calls that started before `started_ms`,
     /// this process's start): ended at `last_alive_ms`, never before they
-    /// started, and flagged `interrupted`. Returns how many.
+    /// started, and flagged `interrupted`. Only this instance's: another
+    /// instance sharing the store still carries its own calls. Returns how
+    /// many.
     pub async fn close_interrupted_contacts(
         &self,
         last_alive_ms: i64,
@@ -145,22 +147,26 @@ impl Store {
         let done = sqlx::query(
             "UPDATE contacts SET status = 'done', flag = 'interrupted', \
              ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $2 END, updated_at = $3 \
-             WHERE source = 'call' AND status = 'open' AND ended_at IS NULL AND rang_at < $4",
+             WHERE source = 'call' AND status = 'open' AND ended_at IS NULL AND rang_at < $4 \
+             AND instance = $5",
         )
         .bind(last_alive_ms)
         .bind(last_alive_ms)
         .bind(now)
         .bind(started_ms)
+        .bind(self.instance.to_string())
         .execute(self.pool())
         .await?;
         // The call log's rows of those calls end there too.
         sqlx::query(
             "UPDATE calls SET ended_at = CASE WHEN answered_at > $1 THEN answered_at ELSE $2 END \
-             WHERE answered_at IS NOT NULL AND ended_at IS NULL AND started_at < $3",
+             WHERE answered_at IS NOT NULL AND ended_at IS NULL AND started_at < $3 \
+             AND instance = $4",
         )
         .bind(last_alive_ms)
         .bind(last_alive_ms)
         .bind(started_ms)
+        .bind(self.instance.to_string())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
@@ -230,10 +236,11 @@ fn note_closed(c: &CallContact, summary: &mut WriteSummary) {
 async fn apply(
     conn: &mut AnyConnection,
     w: &Write,
+    instance: &str,
     summary: &mut WriteSummary,
 ) -> Result<(), StoreError> {
     match w {
-        Write::Call(c) => super::calls::save_call_on(conn, c).await,
+        Write::Call(c) => super::calls::save_call_on(conn, c, instance).await,
         Write::Callback(cb) => {
             if super::callbacks::create_callback_on(conn, cb).await? {
                 summary.callbacks_created += 1;
@@ -246,9 +253,9 @@ async fn apply(
             sqlx::query(
                 "INSERT INTO contacts (kind, channel, direction, status, reason, consultant_id, \
                  provider_id, provider_user_id, protocol_id, call_id, call_from_tag, rang_at, \
-                 started_at, ended_at, wait_ms, flag, source, created_at, updated_at) VALUES \
-                 ('triggered', 'phone', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                 $14, 'call', $15, $16) \
+                 started_at, ended_at, wait_ms, flag, source, created_at, updated_at, instance) \
+                 VALUES ('triggered', 'phone', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, 'call', $15, $16, $17) \
                  ON CONFLICT (call_id, call_from_tag) DO UPDATE SET status = excluded.status, \
                  reason = excluded.reason, consultant_id = excluded.consultant_id, \
                  started_at = excluded.started_at, ended_at = excluded.ended_at, \
@@ -270,6 +277,7 @@ async fn apply(
             .bind(c.flag.clone())
             .bind(now)
             .bind(now)
+            .bind(instance.to_string())
             .execute(&mut *conn)
             .await
             .map_err(StoreError::classify)?;

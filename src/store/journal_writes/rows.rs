@@ -95,14 +95,15 @@ impl Rows {
         &mut self,
         conn: &mut AnyConnection,
         backend: Backend,
+        instance: &str,
     ) -> Result<(), StoreError> {
         let numbered = backend == Backend::Postgres;
         for chunk in chunks(&self.calls) {
-            upsert_calls(conn, chunk, numbered).await?;
+            upsert_calls(conn, chunk, instance, numbered).await?;
         }
         let now = crate::store::now_ms();
         for chunk in chunks(&self.contacts) {
-            upsert_contacts(conn, chunk, now, numbered).await?;
+            upsert_contacts(conn, chunk, now, instance, numbered).await?;
         }
         self.calls.clear();
         self.call_keys.clear();
@@ -160,19 +161,20 @@ fn values(rows: usize, cols: usize, prefix: &str, numbered: bool) -> String {
 async fn upsert_calls(
     conn: &mut AnyConnection,
     rows: &[CallRow],
+    instance: &str,
     numbered: bool,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO calls (call_id, from_tag, direction, from_uri, to_uri, caller_number, \
          caller_class, provider_id, provider_user_id, protocol_id, consultant_id, consultant, \
          rule, route, outcome, final_code, started_at, ringing_at, answered_at, ended_at, \
-         ended_by, detail) VALUES {} \
+         ended_by, detail, instance) VALUES {} \
          ON CONFLICT (call_id, from_tag) DO UPDATE SET consultant_id = excluded.consultant_id, \
          consultant = excluded.consultant, route = excluded.route, \
          outcome = excluded.outcome, final_code = excluded.final_code, \
          ringing_at = excluded.ringing_at, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, ended_by = excluded.ended_by, detail = excluded.detail",
-        values(rows.len(), 22, "", numbered)
+        values(rows.len(), 23, "", numbered)
     );
     let mut q = sqlx::query(&sql);
     for c in rows {
@@ -198,7 +200,8 @@ async fn upsert_calls(
             .bind(c.answered_at_ms)
             .bind(c.ended_at_ms)
             .bind(c.ended_by.clone())
-            .bind(c.detail.clone());
+            .bind(c.detail.clone())
+            .bind(instance.to_string());
     }
     q.execute(&mut *conn).await.map_err(StoreError::classify)?;
     Ok(())
@@ -208,18 +211,19 @@ async fn upsert_contacts(
     conn: &mut AnyConnection,
     rows: &[CallContact],
     now: i64,
+    instance: &str,
     numbered: bool,
 ) -> Result<(), StoreError> {
     // Constant columns are literals, not parameters: fewer to bind.
     let sql = format!(
         "INSERT INTO contacts (kind, channel, source, direction, status, reason, consultant_id, \
          provider_id, provider_user_id, protocol_id, call_id, call_from_tag, rang_at, \
-         started_at, ended_at, wait_ms, flag, created_at, updated_at) VALUES {} \
+         started_at, ended_at, wait_ms, flag, created_at, updated_at, instance) VALUES {} \
          ON CONFLICT (call_id, call_from_tag) DO UPDATE SET status = excluded.status, \
          reason = excluded.reason, consultant_id = excluded.consultant_id, \
          started_at = excluded.started_at, ended_at = excluded.ended_at, \
          wait_ms = excluded.wait_ms, flag = excluded.flag, updated_at = excluded.updated_at",
-        values(rows.len(), 16, "'triggered', 'phone', 'call', ", numbered)
+        values(rows.len(), 17, "'triggered', 'phone', 'call', ", numbered)
     );
     let mut q = sqlx::query(&sql);
     for c in rows {
@@ -239,7 +243,8 @@ async fn upsert_contacts(
             .bind(c.wait_ms)
             .bind(c.flag.clone())
             .bind(now)
-            .bind(now);
+            .bind(now)
+            .bind(instance.to_string());
     }
     q.execute(&mut *conn).await.map_err(StoreError::classify)?;
     Ok(())
