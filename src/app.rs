@@ -71,7 +71,8 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
         settings.store.max_connections,
         settings.locale.tz(),
     )
-    .await?;
+    .await?
+    .with_instance(settings.cluster.instance_name());
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");

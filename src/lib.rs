@@ -28,6 +28,8 @@
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
 //!   `telemetry`: logs; `mac`: keyed hashes and secret comparison; `net`: the config's sets of
 //!   addresses and networks;
+//! - `cluster`: several instances sharing one PostgreSQL desk (bindings
+//!   and calls in progress read from the others);
 //! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
 //!   `cli`: the command line.
 
@@ -47,6 +49,7 @@ pub mod calendar;
 pub mod calls;
 pub mod chat;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod http;

@@ -164,7 +164,7 @@ fn binding_row(b: &Binding) -> RegistrationRow {
     }
 }
 
-fn row_binding(r: RegistrationRow) -> Option<Binding> {
+pub(crate) fn row_binding(r: RegistrationRow) -> Option<Binding> {
     Some(Binding {
         aor: r.aor,
         contact: r.contact,
@@ -284,6 +284,7 @@ pub async fn start(
     router: Option<Arc<dyn Router>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SipServer, SipError> {
+    let in_call = hooks.in_call.clone();
     let cfg = &settings.sip;
     let advertised = cfg.advertised();
     match &advertised {
@@ -525,6 +526,16 @@ pub async fn start(
                 }
             }
         }));
+    }
+    // Instances sharing the desk: their bindings and calls in progress.
+    if settings.cluster.enabled() {
+        background.push(tokio::spawn(crate::cluster::run(
+            settings.cluster.clone(),
+            store.clone(),
+            location.clone(),
+            in_call.clone(),
+            shutdown.clone(),
+        )));
     }
     // Write-behind of binding changes; on shutdown, what is queued is
     // still written before the task ends.

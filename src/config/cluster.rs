@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(named("pc-1").check(PG), Ok(()));
         assert_eq!(named("pc-1").instance_name(), "pc-1");
         let key = |c: ClusterSettings, url: &str| c.check(url).err().map(|(k, _)| k);
-        assert_eq!(key(named("pc-1"), "sqlite://x.db"), Some("cluster.instance"));
+        assert_eq!(
+            key(named("pc-1"), "sqlite://x.db"),
+            Some("cluster.instance")
+        );
         assert_eq!(key(named("pc 1"), PG), Some("cluster.instance"));
         assert_eq!(key(named("default"), PG), Some("cluster.instance"));
         let fast = ClusterSettings {

@@ -10,6 +10,7 @@ mod support;
 mod edge_bad_bytes;
 mod fuzz_regressions;
 mod sip_calls;
+mod sip_cluster;
 mod sip_dns;
 mod sip_dual_stack;
 mod sip_edge;

@@ -44,6 +44,10 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+fn http_port(base: &str) -> &str {
+    base.rsplit(':').next().unwrap_or(base)
+}
+
 fn unique_name() -> String {
     let mut b = [0u8; 6];
     getrandom::getrandom(&mut b).unwrap();
@@ -121,6 +125,16 @@ impl TestApp {
         }
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database(&backend, dir.path()).await;
+        Self::spawn_on(db_url, dir, extra).await
+    }
+
+    /// The daemon on an existing database (a second instance sharing a
+    /// desk, say), its journal in `dir`.
+    pub async fn spawn_on(
+        db_url: String,
+        dir: tempfile::TempDir,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
         let journal = dir.path().join("journal");
         let mut extra = extra.to_vec();
         let journal_env = journal.display().to_string();
@@ -140,7 +154,14 @@ impl TestApp {
         let location = app.sip().location.clone();
         let guard = app.sip().guard.clone();
         let store = app.state().store.clone();
-        let token = store.create_token("test").await.unwrap();
+        // A second instance sharing the database names its own.
+        let token = match store.create_token("test").await {
+            Ok(t) => t,
+            Err(_) => store
+                .create_token(&format!("test-{}", http_port(&base)))
+                .await
+                .unwrap(),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;

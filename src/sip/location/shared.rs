@@ -7,7 +7,7 @@
 //! change loses to what this instance already holds when that is newer:
 //! the later REGISTER wins, wherever it arrived.
 
-use super::{lock, Binding, ContactKey, Location, Slot};
+use super::{Binding, ContactKey, Location, Slot};
 
 /// One binding's state as another instance wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]

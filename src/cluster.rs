@@ -1,0 +1,121 @@
+//! Several instances, one desk: keeps this instance in step with the
+//! others sharing the PostgreSQL store (the `[cluster]` section).
+//!
+//! Every `poll_ms` it reads the bindings the others wrote since its last
+//! look and folds them into the location table, so a phone registered
+//! through any instance rings through this one; and it says it is alive,
+//! with the consultants in a call through it, while reading who is in a
+//! call through the live others, so no instance rings a phone already in a
+//! call elsewhere. An instance that stops beating is taken for dead after
+//! `peer_timeout_ms`, and its calls with it.
+//!
+//! Presence needs nothing here: it lives in the store and every instance
+//! already polls it. Contacts need nothing either: each instance drains
+//! its own journal into the same tables, its rows marked with its name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::ClusterSettings;
+use crate::routing::busy::InCall;
+use crate::sip::location::{Location, SharedChange};
+use crate::store::{ChangedRegistration, Store};
+
+/// How far back each read reaches before the newest change already seen.
+/// A change is stamped when it is written and visible when its statement
+/// commits, a moment later; reading the overlap again is harmless (merging
+/// is idempotent), missing it would not be.
+const OVERLAP_MS: i64 = 5_000;
+
+/// How often the rows of long-gone bindings are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `stop` changes.
+pub async fn run(
+    settings: ClusterSettings,
+    store: Store,
+    location: Arc<Location>,
+    in_call: Arc<InCall>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(settings.poll_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Bindings up to the start were loaded with the table.
+    let mut seen = now_ms();
+    let mut last_sweep = std::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let result = step(&settings, &store, &location, &in_call, &mut seen).await;
+        match (result, failing) {
+            (Ok(()), true) => {
+                failing = false;
+                tracing::info!("cluster state read again");
+            }
+            (Err(e), false) => {
+                failing = true;
+                tracing::warn!(error = %e, "cluster state not read; retrying");
+            }
+            _ => {}
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = std::time::Instant::now();
+            if let Err(e) = store.sweep_registrations(now_ms()).await {
+                tracing::warn!(error = %e, "old registration rows not swept");
+            }
+        }
+    }
+    // Leaving: our calls are over as far as the others are concerned.
+    if let Err(e) = store.cluster_beat(&[], 0).await {
+        tracing::debug!(error = %e, "cluster exit not recorded");
+    }
+}
+
+async fn step(
+    settings: &ClusterSettings,
+    store: &Store,
+    location: &Location,
+    in_call: &InCall,
+    seen: &mut i64,
+) -> Result<(), crate::store::StoreError> {
+    let changed = store
+        .registrations_changed_since(seen.saturating_sub(OVERLAP_MS))
+        .await?;
+    let now = now_ms();
+    if let Some(last) = changed.iter().map(|c| c.changed_at_ms).max() {
+        *seen = (*seen).max(last);
+    }
+    let merged = location.merge_shared(changed.into_iter().filter_map(|c| shared(c, now)));
+    if merged > 0 {
+        tracing::debug!(bindings = merged, "bindings from other instances merged");
+    }
+    store.cluster_beat(&in_call.users(), now).await?;
+    let elsewhere = store
+        .cluster_in_call(now.saturating_sub(i64::try_from(settings.peer_timeout_ms).unwrap_or(0)))
+        .await?;
+    in_call.set_elsewhere(elsewhere);
+    Ok(())
+}
+
+/// A changed row as a location change: live, a binding; expired, its
+/// removal (when it was written). A row the SIP side cannot read is
+/// skipped, as it is at start-up.
+fn shared(c: ChangedRegistration, now_ms: i64) -> Option<SharedChange> {
+    if c.row.expires_at_ms <= now_ms {
+        return Some(SharedChange::Remove {
+            aor: c.row.aor,
+            contact: c.row.contact,
+            at_ms: c.changed_at_ms,
+        });
+    }
+    crate::server::row_binding(c.row).map(SharedChange::Upsert)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
