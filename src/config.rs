@@ -268,6 +268,11 @@ pub struct SipSettings {
     pub advertised_host: Option<String>,
     /// Domains served here: a Request-URI with one of these hosts is ours.
     pub domains: Vec<String>,
+    /// Addresses (ip:port) of a proxy in front of this instance that hands
+    /// it requests addressed to itself, e.g. Kamailio's dispatcher spreading
+    /// the desk over instances (config/kamailio/): a Request-URI or Route
+    /// naming one of them is ours.
+    pub front_addresses: Vec<SocketAddr>,
     pub udp_workers: usize,
     pub max_message_bytes: usize,
     pub max_tcp_connections: usize,
@@ -311,6 +316,7 @@ impl Default for SipSettings {
             realm: "protocall".into(),
             advertised_host: None,
             domains: Vec::new(),
+            front_addresses: Vec::new(),
             udp_workers: 2,
             max_message_bytes: 65535,
             max_tcp_connections: 1024,

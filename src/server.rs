@@ -454,6 +454,7 @@ pub async fn start(
             advertised_tls_port: transports.tls_addr.map(|a| a.port()),
             resolver: Some(resolver.clone()),
             local_hosts: local_hosts(cfg, transports.udp_addr, advertised.host()),
+            front_addresses: cfg.front_addresses.clone(),
             shards: 1024,
             trusted: trusted.clone(),
             edge: EdgeConfig {
@@ -529,11 +530,18 @@ pub async fn start(
     }
     // Instances sharing the desk: their bindings and calls in progress.
     if settings.cluster.enabled() {
+        let local = crate::cluster::Local {
+            location: location.clone(),
+            in_call: in_call.clone(),
+            directory: directory.clone(),
+            credentials: credentials.clone(),
+            directory_version: directory_version.clone(),
+            protocol_changes: protocol_changes.clone(),
+        };
         background.push(tokio::spawn(crate::cluster::run(
             settings.cluster.clone(),
             store.clone(),
-            location.clone(),
-            in_call.clone(),
+            local,
             shutdown.clone(),
         )));
     }

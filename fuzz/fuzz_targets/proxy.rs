@@ -185,6 +185,7 @@ fn proxy(
             advertised_tls_port: None,
             resolver: None,
             local_hosts: vec![REALM.into(), "localhost".into()],
+            front_addresses: Vec::new(),
             shards: 4,
             trusted: TrustedPeers::parse(&["192.0.2.10"]).expect("literal"),
             edge: EdgeConfig::new(RouteKey::from_bytes([9; 32]), REALM),

@@ -13,9 +13,12 @@ ALTER TABLE calls ADD COLUMN instance TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE contacts ADD COLUMN instance TEXT NOT NULL DEFAULT 'default';
 
 -- Each instance's heartbeat and the consultants it has in a call, so the
--- others skip them when routing and stop doing so when it dies.
+-- others skip them when routing and stop doing so when it dies; and how
+-- many directory changes it has made, so the others reload theirs when
+-- that moves.
 CREATE TABLE cluster_instances (
-    name         TEXT PRIMARY KEY,
-    in_call      TEXT NOT NULL DEFAULT '',
-    heartbeat_at BIGINT NOT NULL
+    name                 TEXT PRIMARY KEY,
+    in_call              TEXT NOT NULL DEFAULT '',
+    heartbeat_at         BIGINT NOT NULL,
+    directory_generation BIGINT NOT NULL DEFAULT 0
 );

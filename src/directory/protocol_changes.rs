@@ -99,6 +99,11 @@ impl ProtocolChanges {
         });
     }
 
+    /// The last mark the snapshot holds.
+    pub fn patched_upto(&self) -> u64 {
+        *self.inner.patched.borrow()
+    }
+
     /// Waits, at most `limit`, until mark `seq` is in routing's snapshot;
     /// whether it is.
     pub async fn seen(&self, seq: u64, limit: Duration) -> bool {

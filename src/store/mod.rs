@@ -33,6 +33,7 @@ mod tracking;
 pub use callbacks::{Callback, CallbackQuery, CallbackRecord, NewCallback};
 pub use calls::*;
 pub use chat::{ChatConversation, NewChatContact, NewConversation};
+pub use cluster::{Beat, Peers};
 pub use contacts::{Contact, ContactQuery};
 pub use directory::*;
 pub use duty::{DutyExceptionRow, DutySlotRow};

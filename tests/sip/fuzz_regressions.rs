@@ -65,6 +65,7 @@ fn proxy() -> Proxy {
             advertised_tls_port: None,
             resolver: None,
             local_hosts: vec!["protocall.test".into()],
+            front_addresses: Vec::new(),
             shards: 4,
             trusted: TrustedPeers::parse(&["192.0.2.10"]).unwrap(),
             edge: EdgeConfig::new(RouteKey::random().unwrap(), "protocall.test"),

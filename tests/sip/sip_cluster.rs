@@ -12,7 +12,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use protocall::sip::message::Method;
-use protocall::store::{CallContact, Store, Write};
+use protocall::store::{Beat, CallContact, Store, Write};
+use serde_json::json;
 use sqlx::Row;
 use support::desk::*;
 use support::TestApp;
@@ -123,6 +124,42 @@ async fn a_phone_registered_through_one_instance_rings_through_the_other() {
         .get("instance");
     assert_eq!(instance, "b");
 
+    // A new client and its protocol, entered through a: b routes by them
+    // too (its directory follows a's changes), to bia, registered through a.
+    let provider = support::json(
+        d.app
+            .post(
+                "/api/providers",
+                json!({"name": "Rede Norte", "consulting": true, "numbers": ["(31) 3333-4444"]}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    support::json(
+        d.app
+            .post(
+                "/api/protocols",
+                json!({"provider_id": provider["id"], "owner_id": d.bia_id}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut caller = support::sip_agent::Agent::udp_on("3133334444", CARRIER_IP.into(), b.sip_udp)
+        .await
+        .unwrap();
+    caller.set_timeout(T);
+    let call = caller
+        .invite(&format!("sip:4000@127.0.0.1:{}", b.sip_udp.port()))
+        .await
+        .unwrap();
+    answered_by(&mut d.bia, &mut caller, &call).await;
+    caller.bye(&call).await.unwrap();
+    let (bye, _) = d.bia.next_request_of(Method::Bye, T).await.unwrap();
+    d.bia.respond(&bye, 200).await.unwrap();
+
     // ana unregisters through a: b stops ringing her.
     assert_eq!(d.ana.register(PASSWORD, 0).await.unwrap(), 200);
     within("b drops ana's binding", Duration::from_secs(3), || {
@@ -218,19 +255,25 @@ async fn consultants_in_a_call_elsewhere_are_busy_while_that_instance_lives() {
         return;
     };
     let now = now_ms();
-    a.cluster_beat(&["ana".into(), "bia".into()], now)
+    let beat = |users: &[&str], generation: i64| Beat {
+        in_call: users.iter().map(|u| u.to_string()).collect(),
+        directory_generation: generation,
+    };
+    a.cluster_beat(&beat(&["ana", "bia"], 3), now)
         .await
         .unwrap();
-    b.cluster_beat(&["caio".into()], now).await.unwrap();
+    b.cluster_beat(&beat(&["caio"], 0), now).await.unwrap();
     // Each sees the other's, never its own.
+    let seen_by_b = b.cluster_peers(now - 10_000).await.unwrap();
+    assert_eq!(seen_by_b.in_call, ["ana", "bia"]);
+    assert_eq!(seen_by_b.generations, [("a".to_string(), 3)]);
     assert_eq!(
-        b.cluster_in_call(now - 10_000).await.unwrap(),
-        ["ana", "bia"]
+        a.cluster_peers(now - 10_000).await.unwrap().in_call,
+        ["caio"]
     );
-    assert_eq!(a.cluster_in_call(now - 10_000).await.unwrap(), ["caio"]);
     // a falls silent: past the timeout its calls no longer count.
-    assert!(b.cluster_in_call(now + 1).await.unwrap().is_empty());
+    assert_eq!(b.cluster_peers(now + 1).await.unwrap(), Default::default());
     // a beats again with bia's call over.
-    a.cluster_beat(&["ana".into()], now + 500).await.unwrap();
-    assert_eq!(b.cluster_in_call(now).await.unwrap(), ["ana"]);
+    a.cluster_beat(&beat(&["ana"], 4), now + 500).await.unwrap();
+    assert_eq!(b.cluster_peers(now).await.unwrap().in_call, ["ana"]);
 }

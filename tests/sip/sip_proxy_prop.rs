@@ -36,6 +36,7 @@ fn proxy() -> Proxy {
             advertised_tls_port: None,
             resolver: None,
             local_hosts: vec!["localhost".into()],
+            front_addresses: Vec::new(),
             shards: 8,
             trusted: Default::default(),
             edge: EdgeConfig::new(RouteKey::random().unwrap(), "protocall"),

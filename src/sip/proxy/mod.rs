@@ -151,6 +151,10 @@ pub struct ProxyConfig {
     pub resolver: Option<Arc<super::resolve::SipResolver>>,
     /// Other names and addresses that mean "this proxy" in a URI.
     pub local_hosts: Vec<String>,
+    /// Addresses of a proxy in front of us (a dispatcher spreading the
+    /// desk over instances) that hands us requests addressed to itself:
+    /// a URI naming one of them, port and all, means us too.
+    pub front_addresses: Vec<std::net::SocketAddr>,
     pub shards: usize,
     /// Carrier trunks and PBXs: their calls need no credentials. Calls
     /// from anywhere else must come from an authenticated consultant.
@@ -163,16 +167,19 @@ struct LocalNames {
     hosts: Vec<Vec<u8>>,
     /// The UDP/TCP port and, when TLS listens, its port.
     ports: Vec<u16>,
+    /// A front proxy's host:port pairs (`ProxyConfig::front_addresses`).
+    fronts: Vec<(Vec<u8>, u16)>,
 }
 
 impl LocalNames {
     fn is_local(&self, uri: &Uri) -> bool {
         let port = super::router::default_port(uri);
-        self.ports.contains(&port)
-            && self
-                .hosts
+        let host = uri.host.as_ref();
+        (self.ports.contains(&port) && self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+            || self
+                .fronts
                 .iter()
-                .any(|h| h.eq_ignore_ascii_case(uri.host.as_ref()))
+                .any(|(h, p)| *p == port && h.eq_ignore_ascii_case(host))
     }
 }
 
@@ -332,6 +339,16 @@ impl Proxy {
                 hosts,
                 ports: std::iter::once(cfg.advertised_port)
                     .chain(cfg.advertised_tls_port)
+                    .collect(),
+                fronts: cfg
+                    .front_addresses
+                    .iter()
+                    .flat_map(|a| {
+                        let ip = a.ip();
+                        let port = a.port();
+                        // As a URI writes it: IPv6 in brackets.
+                        [ip.to_string(), format!("[{ip}]")].map(|h| (h.into_bytes(), port))
+                    })
                     .collect(),
             },
             table: Table::new(cfg.shards),
