@@ -3,7 +3,8 @@
 
 use chrono::NaiveDate;
 
-use super::{get, get_bool, Store, StoreError};
+use super::{get, get_bool, get_word, Store, StoreError};
+use crate::directory::ProtocolStatus;
 use crate::directory::snapshot::{
     ConsultantEntry, NumberEntry, ProtocolEntry, ProviderEntry, Snapshot,
 };
@@ -107,7 +108,7 @@ impl Store {
             .fetch_optional(&mut *c)
             .await?;
             let entry = match r {
-                Some(r) if get::<String>(&r, "status")? == "open" => Some(ProtocolEntry {
+                Some(r) if get_word::<ProtocolStatus>(&r, "status")? == ProtocolStatus::Open => Some(ProtocolEntry {
                     id: get(&r, "id")?,
                     number: get(&r, "number")?,
                     provider_id: get(&r, "provider_id")?,
