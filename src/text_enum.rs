@@ -107,7 +107,10 @@ mod tests {
         let e = "One".parse::<Sample>().unwrap_err();
         assert_eq!(e.what, "sample");
         assert_eq!(e.value, "One");
-        assert_eq!(e.to_string(), "`One` is not a sample (one of one, two_words)");
+        assert_eq!(
+            e.to_string(),
+            "`One` is not a sample (one of one, two_words)"
+        );
         assert!(serde_json::from_str::<Sample>("\"three\"").is_err());
     }
 }
