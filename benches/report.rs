@@ -180,7 +180,7 @@ async fn run(label: &str, url: &str) {
         median(compute.clone()),
         r.evolution.last().map(|w| w.contacts).unwrap_or(0)
     );
-    for format in render::ReportFormat::ALL {
+    for &format in render::ReportFormat::ALL {
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..5 {

@@ -801,3 +801,34 @@ fn dialplan_refused(
         list.join("\n")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly_format(args: &[&str]) -> Result<ReportFormat, clap::Error> {
+        let argv = ["protocall", "report", "weekly"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Report(ReportCommand::Weekly { format, .. }) => Ok(format),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_formats_are_the_enums_names_and_html_by_default() {
+        assert_eq!(weekly_format(&[]).unwrap(), ReportFormat::Html);
+        for &f in ReportFormat::ALL {
+            assert_eq!(weekly_format(&["--format", f.as_str()]).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn an_unknown_report_format_is_a_clap_error_listing_the_formats() {
+        let e = weekly_format(&["--format", "pdf"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+        let text = e.to_string();
+        for name in ReportFormat::NAMES {
+            assert!(text.contains(name), "{text}");
+        }
+    }
+}

@@ -26,7 +26,8 @@
 //!   (signed events, the periodic pull);
 //! - `http`: the admin API and the desk console; `i18n`: every word shown
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
-//!   `telemetry`: logs; `mac`: keyed hashes and secret comparison; `net`: the config's sets of
+//!   `telemetry`: logs; `text_enum`: closed sets of words stored as text;
+//!   `mac`: keyed hashes and secret comparison; `net`: the config's sets of
 //!   addresses and networks;
 //! - `cluster`: several instances sharing one PostgreSQL desk (bindings
 //!   and calls in progress read from the others);
@@ -65,4 +66,5 @@ pub mod sip;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod text_enum;
 pub mod tracking;

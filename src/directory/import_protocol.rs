@@ -85,17 +85,16 @@ pub fn validate(raw: &RawProtocol<'_>) -> Result<Option<ProtocolRow>, (String, S
                 .timestamp_millis(),
         ),
     };
-    let status = match cell(raw.status).map(str::to_lowercase).as_deref() {
-        None => None,
-        Some("open") => Some(ProtocolStatus::Open),
-        Some("closed") => Some(ProtocolStatus::Closed),
-        Some(other) => {
-            return Err((
-                "protocol_status".into(),
-                format!("`{other}` is not open or closed"),
-            ))
-        }
-    };
+    let status = cell(raw.status)
+        .map(|s| {
+            s.to_lowercase().parse::<ProtocolStatus>().map_err(|e| {
+                (
+                    "protocol_status".to_string(),
+                    format!("`{}` is not open or closed", e.value),
+                )
+            })
+        })
+        .transpose()?;
     Ok(Some(ProtocolRow {
         number,
         owner: bounded("protocol_owner", raw.owner, ID_MAX)?,

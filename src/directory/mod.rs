@@ -506,19 +506,12 @@ pub fn validate_capacity(hours: f64) -> Result<f64, FieldError> {
     Ok(hours)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ProtocolStatus {
-    Open,
-    Closed,
-}
-
-impl ProtocolStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProtocolStatus::Open => "open",
-            ProtocolStatus::Closed => "closed",
-        }
+crate::text_enum! {
+    /// Whether a protocol is still being worked on.
+    #[derive(ToSchema)]
+    pub enum ProtocolStatus as "protocol status" {
+        Open = "open",
+        Closed = "closed",
     }
 }
 

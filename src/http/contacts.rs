@@ -14,14 +14,7 @@ use crate::directory::Page;
 use crate::store::{Contact, ContactQuery};
 use crate::tracking::service::CHANNELS;
 
-pub(crate) const STATUSES: &[&str] = &[
-    "scheduled",
-    "open",
-    "done",
-    "missed",
-    "abandoned",
-    "cancelled",
-];
+pub(crate) const STATUSES: &[&str] = crate::tracking::states::ContactStatus::NAMES;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

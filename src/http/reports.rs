@@ -68,14 +68,17 @@ pub async fn weekly_in(st: &AppState, p: WeeklyParams, lang: Lang) -> Result<Res
     let (last, this) = weekly::default_weeks(now, st.report_defaults.planner.tz);
     let week = p.week.unwrap_or(last);
     let schedule_week = p.schedule_week.unwrap_or(this);
-    let name = p.format.unwrap_or_else(|| "json".into());
-    ApiError::one_of("format", Some(&name), super::schema::words::REPORT_FORMATS)?;
-    let format = ReportFormat::parse(&name).ok_or_else(|| {
-        ApiError::field(
-            "format",
-            format!("one of {}", ReportFormat::NAMES.join(", ")),
-        )
-    })?;
+    // Absent, the report is JSON; present, it must name a format (400
+    // with the list otherwise).
+    let format = match p.format.as_deref() {
+        None => ReportFormat::Json,
+        Some(name) => name.parse::<ReportFormat>().map_err(|e| {
+            ApiError::field(
+                "format",
+                format!("must be one of {}", e.expected.join(", ")),
+            )
+        })?,
+    };
     let r = weekly::weekly(&st.store, &st.reports(), &week, &schedule_week, now).await?;
     let (ctype, body) = render(&r, format, lang)?;
     let name = format!("protocall-{week}.{}", format.as_str());

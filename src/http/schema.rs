@@ -300,17 +300,17 @@ pub mod words {
     pub const CALL_ROUTES: &[&str] = &["owner", "team", "ura", "uri", "rejected"];
     pub const CALLBACK_STATUSES: &[&str] = crate::tracking::service::CALLBACK_STATUSES;
     pub const CHANNELS: &[&str] = crate::tracking::service::CHANNELS;
-    pub const CONTACT_DIRECTIONS: &[&str] = &["inbound", "outbound"];
+    pub const CONTACT_DIRECTIONS: &[&str] = crate::tracking::states::ContactDirection::NAMES;
     pub const CONTACT_STATUSES: &[&str] = crate::http::contacts::STATUSES;
     /// What a PATCH may set a contact's status to (which ones the current
     /// status allows is the handler's business: 409 otherwise).
     pub const CONTACT_PATCH_STATUSES: &[&str] =
         &["scheduled", "open", "done", "missed", "cancelled"];
-    pub const CONTACT_KINDS: &[&str] = &["triggered", "scheduled"];
-    pub const TASK_STATUSES: &[&str] = &["planned", "running", "done", "cancelled"];
+    pub const CONTACT_KINDS: &[&str] = crate::tracking::states::ContactKind::NAMES;
+    pub const TASK_STATUSES: &[&str] = crate::tracking::states::TaskStatus::NAMES;
     /// What a PATCH may set a task's status to (running comes from start).
     pub const TASK_PATCH_STATUSES: &[&str] = &["planned", "done", "cancelled"];
-    pub const TASK_SOURCES: &[&str] = &["manual", "schedule", "rule"];
+    pub const TASK_SOURCES: &[&str] = crate::tracking::states::TaskSource::NAMES;
     pub const REPORT_FORMATS: &[&str] = crate::reports::render::ReportFormat::NAMES;
 }
 

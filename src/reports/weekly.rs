@@ -42,6 +42,9 @@ use super::model::*;
 use crate::store::{ContactSpan, Store, StoreError, TaskSpan};
 use crate::tracking::planning::{Planner, ATTENDANCE};
 use crate::tracking::schedule::{self, WorkingHours};
+use crate::tracking::states::{
+    ContactDirection, ContactKind, ContactSource, ContactStatus, TaskSource, TaskStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -114,18 +117,18 @@ pub fn default_weeks(now: DateTime<Utc>, tz: Tz) -> (String, String) {
 }
 
 fn task_span(t: &TaskSpan) -> Option<(i64, i64)> {
-    match (t.started_at, t.ended_at, t.status.as_str()) {
-        (Some(s), Some(e), "done") => Some((s, e)),
-        (Some(s), None, "running") => Some((s, Utc::now().timestamp_millis().max(s))),
+    match (t.started_at, t.ended_at, t.status) {
+        (Some(s), Some(e), TaskStatus::Done) => Some((s, e)),
+        (Some(s), None, TaskStatus::Running) => Some((s, Utc::now().timestamp_millis().max(s))),
         _ => None,
     }
 }
 
 /// A contact's realised span (attended ones only).
 fn contact_span(c: &ContactSpan) -> Option<(i64, i64)> {
-    match (c.started_at, c.ended_at, c.status.as_str()) {
-        (Some(s), Some(e), "done") => Some((s, e)),
-        (Some(s), None, "open") => Some((s, Utc::now().timestamp_millis().max(s))),
+    match (c.started_at, c.ended_at, c.status) {
+        (Some(s), Some(e), ContactStatus::Done) => Some((s, e)),
+        (Some(s), None, ContactStatus::Open) => Some((s, Utc::now().timestamp_millis().max(s))),
         _ => None,
     }
 }
@@ -137,13 +140,19 @@ fn contact_time(c: &ContactSpan) -> Option<i64> {
 
 /// An offered call: an inbound phone contact the call log made.
 fn offered(c: &ContactSpan) -> bool {
-    c.source == "call"
-        && c.direction.as_deref() == Some("inbound")
-        && ["open", "done", "missed", "abandoned"].contains(&c.status.as_str())
+    c.source == ContactSource::Call
+        && c.direction == Some(ContactDirection::Inbound)
+        && matches!(
+            c.status,
+            ContactStatus::Open
+                | ContactStatus::Done
+                | ContactStatus::Missed
+                | ContactStatus::Abandoned
+        )
 }
 
 fn answered(c: &ContactSpan) -> bool {
-    offered(c) && ["open", "done"].contains(&c.status.as_str())
+    offered(c) && matches!(c.status, ContactStatus::Open | ContactStatus::Done)
 }
 
 /// Figures of one week, for item 9 and the headline.
@@ -238,7 +247,7 @@ impl WeekData {
                     f.5 += e - s;
                 }
             }
-            if c.status == "abandoned" {
+            if c.status == ContactStatus::Abandoned {
                 f.3 += 1;
             }
         }
@@ -374,7 +383,14 @@ pub async fn weekly(
         // Unattributed contacts appear once, in the team row.
         for who in [c.consultant_id, None] {
             let row = contacts
-                .entry((who, c.kind.clone(), c.channel.clone(), c.status.clone()))
+                // Keyed by the words, so the rows keep their alphabetical
+                // order.
+                .entry((
+                    who,
+                    c.kind.as_str().to_string(),
+                    c.channel.as_str().to_string(),
+                    c.status.as_str().to_string(),
+                ))
                 .or_default();
             row.0 += i64::from(here);
             row.1 += minutes;
@@ -411,15 +427,17 @@ pub async fn weekly(
     };
     for (i, t) in data.tasks.iter().enumerate() {
         let planned = match (t.planned_start, t.planned_minutes) {
-            (Some(p), Some(m)) if (from..to).contains(&p) && t.status != "cancelled" => m * MINUTE,
+            (Some(p), Some(m)) if (from..to).contains(&p) && t.status != TaskStatus::Cancelled => {
+                m * MINUTE
+            }
             _ => 0,
         };
         add_hours(Some(t.consultant_id), planned, data.task_counted(i));
     }
     for (i, c) in data.contacts.iter().enumerate() {
-        let planned = match (c.kind.as_str(), c.planned_start, c.planned_end) {
-            ("scheduled", Some(s), Some(e))
-                if (from..to).contains(&s) && c.status != "cancelled" =>
+        let planned = match (c.kind, c.planned_start, c.planned_end) {
+            (ContactKind::Scheduled, Some(s), Some(e))
+                if (from..to).contains(&s) && c.status != ContactStatus::Cancelled =>
             {
                 e - s
             }
@@ -494,10 +512,10 @@ pub async fn weekly(
         let (Some(p), Some(m)) = (t.planned_start, t.planned_minutes) else {
             continue;
         };
-        if !(sfrom..sto).contains(&p) || t.status == "cancelled" {
+        if !(sfrom..sto).contains(&p) || t.status == TaskStatus::Cancelled {
             continue;
         }
-        if t.source == "schedule" && t.iso_week.as_deref() == Some(schedule_week) {
+        if t.source == TaskSource::Schedule && t.iso_week.as_deref() == Some(schedule_week) {
             for who in [Some(t.consultant_id), None] {
                 sched.entry(who).or_default().1 += m;
             }
@@ -508,7 +526,7 @@ pub async fn weekly(
             title: t.title.clone(),
             start: ts(p),
             minutes: m,
-            source: t.source.clone(),
+            source: t.source.as_str().into(),
         });
     }
     scheduled_tasks.sort_by(|a, b| {
@@ -752,7 +770,7 @@ pub async fn weekly(
         if t.category != COMMUNICATE {
             continue;
         }
-        let Some((s, e)) = task_span(t).filter(|_| t.status == "done") else {
+        let Some((s, e)) = task_span(t).filter(|_| t.status == TaskStatus::Done) else {
             continue;
         };
         if !(from..to).contains(&e) && !(from..to).contains(&s) {

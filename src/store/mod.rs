@@ -95,6 +95,14 @@ pub enum StoreError {
     Constraint(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A text column holds a word outside its set: the CHECK constraints
+    /// keep those out, so the database was edited by hand; the row cannot
+    /// be read as what it claims to be.
+    #[error("column {column}: {source}")]
+    UnknownWord {
+        column: &'static str,
+        source: crate::text_enum::UnknownWord,
+    },
 }
 
 impl StoreError {
@@ -358,6 +366,35 @@ where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(col).map_err(StoreError::Db)
+}
+
+/// Reads a text column holding one word of a closed set (a status, a
+/// source) as its enum.
+pub(crate) fn get_word<T>(row: &AnyRow, col: &'static str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = crate::text_enum::UnknownWord>,
+{
+    get::<String>(row, col)?
+        .parse()
+        .map_err(|source| StoreError::UnknownWord {
+            column: col,
+            source,
+        })
+}
+
+/// Reads a nullable text column holding one word of a closed set.
+pub(crate) fn get_word_opt<T>(row: &AnyRow, col: &'static str) -> Result<Option<T>, StoreError>
+where
+    T: std::str::FromStr<Err = crate::text_enum::UnknownWord>,
+{
+    get::<Option<String>>(row, col)?
+        .map(|s| {
+            s.parse().map_err(|source| StoreError::UnknownWord {
+                column: col,
+                source,
+            })
+        })
+        .transpose()
 }
 
 /// Reads a flag stored as BOOLEAN (PostgreSQL) or INTEGER 0/1 (SQLite).

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{get, now_ms, Store, StoreError};
+use crate::tracking::states::{TaskSource, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanRow {
@@ -295,10 +296,10 @@ impl Store {
                 consultant_id: consultant,
                 category: b.category.clone(),
                 title: format!("Planned: {}", b.category),
-                status: "planned".into(),
+                status: TaskStatus::Planned,
                 planned_start_ms: Some(b.start_ms),
                 planned_minutes: Some(b.minutes),
-                source: "schedule".into(),
+                source: TaskSource::Schedule,
                 iso_week: Some(week.to_string()),
                 ..Default::default()
             };

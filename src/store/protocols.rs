@@ -7,7 +7,7 @@
 use chrono::Datelike;
 use sqlx::any::AnyRow;
 
-use super::{get, now_ms, Arg, Filter, Store, StoreError};
+use super::{get, get_word, now_ms, Arg, Filter, Store, StoreError};
 use crate::directory::{Page, Protocol, ProtocolStatus};
 
 pub(super) const PROTOCOL_COLS: &str =
@@ -43,7 +43,6 @@ pub struct ProtocolFields {
 
 impl Store {
     pub(super) fn protocol_from_row(&self, r: &AnyRow) -> Result<Protocol, StoreError> {
-        let status: String = get(r, "status")?;
         Ok(Protocol {
             id: get(r, "id")?,
             number: get(r, "number")?,
@@ -51,11 +50,7 @@ impl Store {
             owner_id: get(r, "owner_id")?,
             category: get(r, "category")?,
             subject: get(r, "subject")?,
-            status: if status == "closed" {
-                ProtocolStatus::Closed
-            } else {
-                ProtocolStatus::Open
-            },
+            status: get_word(r, "status")?,
             opened_at: self.ts(get(r, "opened_at")?),
             due_at: self.opt_ts(get(r, "due_at")?),
             closed_at: self.opt_ts(get(r, "closed_at")?),

@@ -2,7 +2,11 @@
 //! span of time, as plain rows (range scans on indexed columns); the
 //! report's arithmetic is `crate::reports::weekly`'s.
 
-use super::{get, Store, StoreError};
+use super::{get, get_word, get_word_opt, Store, StoreError};
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus, TaskSource,
+    TaskStatus,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskSpan {
@@ -10,8 +14,8 @@ pub struct TaskSpan {
     pub consultant_id: i64,
     pub category: String,
     pub title: String,
-    pub status: String,
-    pub source: String,
+    pub status: TaskStatus,
+    pub source: TaskSource,
     pub iso_week: Option<String>,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -24,11 +28,11 @@ pub struct TaskSpan {
 pub struct ContactSpan {
     pub id: i64,
     pub consultant_id: Option<i64>,
-    pub kind: String,
-    pub channel: String,
-    pub direction: Option<String>,
-    pub status: String,
-    pub source: String,
+    pub kind: ContactKind,
+    pub channel: ContactChannel,
+    pub direction: Option<ContactDirection>,
+    pub status: ContactStatus,
+    pub source: ContactSource,
     pub rang_at: Option<i64>,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -69,8 +73,8 @@ impl Store {
                     consultant_id: get(r, "consultant_id")?,
                     category: get(r, "category")?,
                     title: get(r, "title")?,
-                    status: get(r, "status")?,
-                    source: get(r, "source")?,
+                    status: get_word(r, "status")?,
+                    source: get_word(r, "source")?,
                     iso_week: get(r, "iso_week")?,
                     started_at: get(r, "started_at")?,
                     ended_at: get(r, "ended_at")?,
@@ -123,11 +127,11 @@ impl Store {
                 Ok(ContactSpan {
                     id: get(r, "id")?,
                     consultant_id: get(r, "consultant_id")?,
-                    kind: get(r, "kind")?,
-                    channel: get(r, "channel")?,
-                    direction: get(r, "direction")?,
-                    status: get(r, "status")?,
-                    source: get(r, "source")?,
+                    kind: get_word(r, "kind")?,
+                    channel: get_word(r, "channel")?,
+                    direction: get_word_opt(r, "direction")?,
+                    status: get_word(r, "status")?,
+                    source: get_word(r, "source")?,
                     rang_at: get(r, "rang_at")?,
                     started_at: get(r, "started_at")?,
                     ended_at: get(r, "ended_at")?,

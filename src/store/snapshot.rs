@@ -3,10 +3,11 @@
 
 use chrono::NaiveDate;
 
-use super::{get, get_bool, Store, StoreError};
+use super::{get, get_bool, get_word, Store, StoreError};
 use crate::directory::snapshot::{
     ConsultantEntry, NumberEntry, ProtocolEntry, ProviderEntry, Snapshot,
 };
+use crate::directory::ProtocolStatus;
 
 fn date(s: Option<String>) -> Option<NaiveDate> {
     s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
@@ -107,14 +108,16 @@ impl Store {
             .fetch_optional(&mut *c)
             .await?;
             let entry = match r {
-                Some(r) if get::<String>(&r, "status")? == "open" => Some(ProtocolEntry {
-                    id: get(&r, "id")?,
-                    number: get(&r, "number")?,
-                    provider_id: get(&r, "provider_id")?,
-                    owner_id: get(&r, "owner_id")?,
-                    opened_at_ms: get(&r, "opened_at")?,
-                    due_at_ms: get(&r, "due_at")?,
-                }),
+                Some(r) if get_word::<ProtocolStatus>(&r, "status")? == ProtocolStatus::Open => {
+                    Some(ProtocolEntry {
+                        id: get(&r, "id")?,
+                        number: get(&r, "number")?,
+                        provider_id: get(&r, "provider_id")?,
+                        owner_id: get(&r, "owner_id")?,
+                        opened_at_ms: get(&r, "opened_at")?,
+                        due_at_ms: get(&r, "due_at")?,
+                    })
+                }
                 _ => None,
             };
             out.push((id, entry));

@@ -9,8 +9,9 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use super::contacts::CONTACT_COLS;
-use super::{get, now_ms, Contact, Filter, Store, StoreError};
+use super::{get, get_word, now_ms, Contact, Filter, Store, StoreError};
 use crate::directory::Page;
+use crate::tracking::states::{TaskSource, TaskStatus};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
@@ -21,7 +22,8 @@ pub struct Task {
     pub title: String,
     pub notes: Option<String>,
     /// planned, running, done or cancelled.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TaskStatus,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub planned_start: Option<DateTime<Tz>>,
     pub planned_minutes: Option<i64>,
@@ -32,7 +34,8 @@ pub struct Task {
     /// Realised time (ended − started), or so far for a running task.
     pub realised_ms: Option<i64>,
     /// manual, schedule or rule.
-    pub source: String,
+    #[schema(value_type = String)]
+    pub source: TaskSource,
     pub iso_week: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Tz>,
@@ -48,12 +51,12 @@ pub struct TaskRecord {
     pub protocol_id: Option<i64>,
     pub title: String,
     pub notes: Option<String>,
-    pub status: String,
+    pub status: TaskStatus,
     pub planned_start_ms: Option<i64>,
     pub planned_minutes: Option<i64>,
     pub started_at_ms: Option<i64>,
     pub ended_at_ms: Option<i64>,
-    pub source: String,
+    pub source: TaskSource,
     pub iso_week: Option<String>,
 }
 
@@ -139,13 +142,13 @@ impl Store {
             protocol_id: get(r, "protocol_id")?,
             title: get(r, "title")?,
             notes: get(r, "notes")?,
-            status: get(r, "status")?,
+            status: get_word(r, "status")?,
             planned_start: self.opt_ts(get(r, "planned_start")?),
             planned_minutes: get(r, "planned_minutes")?,
             started_at: self.opt_ts(started),
             ended_at: self.opt_ts(ended),
             realised_ms: started.map(|s| ended.unwrap_or_else(now_ms) - s),
-            source: get(r, "source")?,
+            source: get_word(r, "source")?,
             iso_week: get(r, "iso_week")?,
             created_at: self.ts(get(r, "created_at")?),
             updated_at: self.ts(get(r, "updated_at")?),
@@ -170,12 +173,12 @@ impl Store {
         .bind(t.protocol_id)
         .bind(t.title.clone())
         .bind(t.notes.clone())
-        .bind(t.status.clone())
+        .bind(t.status.as_str())
         .bind(t.planned_start_ms)
         .bind(t.planned_minutes)
         .bind(t.started_at_ms)
         .bind(t.ended_at_ms)
-        .bind(t.source.clone())
+        .bind(t.source.as_str())
         .bind(t.iso_week.clone())
         .bind(now)
         .bind(now)
@@ -202,7 +205,7 @@ impl Store {
         .bind(t.protocol_id)
         .bind(t.title.clone())
         .bind(t.notes.clone())
-        .bind(t.status.clone())
+        .bind(t.status.as_str())
         .bind(t.planned_start_ms)
         .bind(t.planned_minutes)
         .bind(t.started_at_ms)
@@ -230,12 +233,12 @@ impl Store {
             protocol_id: get(&r, "protocol_id")?,
             title: get(&r, "title")?,
             notes: get(&r, "notes")?,
-            status: get(&r, "status")?,
+            status: get_word(&r, "status")?,
             planned_start_ms: get(&r, "planned_start")?,
             planned_minutes: get(&r, "planned_minutes")?,
             started_at_ms: get(&r, "started_at")?,
             ended_at_ms: get(&r, "ended_at")?,
-            source: get(&r, "source")?,
+            source: get_word(&r, "source")?,
             iso_week: get(&r, "iso_week")?,
         })
     }
@@ -325,7 +328,7 @@ impl Store {
         c: &mut Conn,
         protocol: i64,
         category: &str,
-    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    ) -> Result<Vec<(i64, TaskStatus, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, status, created_at FROM tasks WHERE protocol_id = $1 AND category = $2 \
              ORDER BY id",
@@ -335,7 +338,7 @@ impl Store {
         .fetch_all(&mut *c)
         .await?;
         rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "status")?, get(r, "created_at")?)))
+            .map(|r| Ok((get(r, "id")?, get_word(r, "status")?, get(r, "created_at")?)))
             .collect()
     }
 

@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::duty::{self, DutyChannel};
 use super::schedule::{self, Interval, PlanItem, WorkingHours};
 use super::service::TrackingError;
+use super::states::TaskStatus;
 use crate::config::Settings;
 use crate::routing::dialplan::{load_dir, Dialplan};
 use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
@@ -388,10 +389,10 @@ pub async fn agenda(
                 },
                 description: t.notes.clone(),
                 location: None,
-                status: Some(match t.status.as_str() {
-                    "cancelled" => EventStatus::Cancelled,
-                    "planned" => EventStatus::Tentative,
-                    _ => EventStatus::Confirmed,
+                status: Some(match t.status {
+                    TaskStatus::Cancelled => EventStatus::Cancelled,
+                    TaskStatus::Planned => EventStatus::Tentative,
+                    TaskStatus::Running | TaskStatus::Done => EventStatus::Confirmed,
                 }),
                 categories: vec![t.category.clone()],
                 updated: t.updated_at.with_timezone(&Utc),

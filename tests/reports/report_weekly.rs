@@ -421,12 +421,15 @@ async fn the_seeded_week_gives_the_hand_computed_figures(b: Backend) {
     );
     formats_agree(&app, ana).await;
     json(app.get("/api/reports/weekly?week=2026-W99").await, 400).await;
-    json(
+    // An unknown format is refused with the list, never answered as JSON.
+    let refused = json(
         app.get("/api/reports/weekly?week=2026-W47&format=pdf")
             .await,
         400,
     )
     .await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("json, csv, xlsx, html"), "{refused}");
 }
 
 /// The English item titles: none may appear in the Portuguese page.

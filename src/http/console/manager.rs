@@ -229,7 +229,10 @@ pub async fn report(
     let params = WeeklyParams {
         week: p.week.filter(|w| !w.trim().is_empty()),
         schedule_week: None,
-        format: Some(p.format.unwrap_or_else(|| "html".into())),
+        format: Some(
+            p.format
+                .unwrap_or_else(|| ReportFormat::Html.as_str().into()),
+        ),
     };
     match crate::http::reports::weekly_in(&st, params, s.lang).await {
         Ok(r) => r,

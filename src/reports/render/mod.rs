@@ -121,41 +121,21 @@ pub fn week_days(r: &WeeklyReport, lang: Lang) -> (String, String) {
     )
 }
 
-/// The formats the weekly report is written in: the one list the API's
-/// `format` parameter, the command line's `--format`, the console's
-/// download links and the renderer agree on (an unknown name is refused
-/// where it is read, never turned into JSON quietly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Json,
-    Csv,
-    Xlsx,
-    Html,
+crate::text_enum! {
+    /// The formats the weekly report is written in: the one list the API's
+    /// `format` parameter, the command line's `--format`, the console's
+    /// download links and the renderer agree on (an unknown name is refused
+    /// where it is read, never turned into JSON quietly).
+    #[derive(clap::ValueEnum)]
+    pub enum ReportFormat as "report format" {
+        Json = "json",
+        Csv = "csv",
+        Xlsx = "xlsx",
+        Html = "html",
+    }
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 4] = [
-        ReportFormat::Json,
-        ReportFormat::Csv,
-        ReportFormat::Xlsx,
-        ReportFormat::Html,
-    ];
-    /// The names, in the order of [`ReportFormat::ALL`].
-    pub const NAMES: &'static [&'static str] = &["json", "csv", "xlsx", "html"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportFormat::Json => "json",
-            ReportFormat::Csv => "csv",
-            ReportFormat::Xlsx => "xlsx",
-            ReportFormat::Html => "html",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<ReportFormat> {
-        ReportFormat::ALL.into_iter().find(|f| f.as_str() == name)
-    }
-
     pub fn content_type(self) -> &'static str {
         match self {
             ReportFormat::Json => "application/json",

@@ -8,7 +8,7 @@
 use super::*;
 use crate::store::{Callback, CallbackRecord};
 
-pub const CALLBACK_STATUSES: &[&str] = &["pending", "done", "cancelled"];
+pub const CALLBACK_STATUSES: &[&str] = crate::tracking::states::CallbackStatus::NAMES;
 
 /// A status for a call-back, with the conversation's times when it is done.
 #[derive(Debug, Clone, Default)]

@@ -41,7 +41,7 @@ pub struct ContactPatch {
     pub notes: Option<Option<String>>,
 }
 
-pub const CHANNELS: &[&str] = &["phone", "chat", "email", "meeting", "other"];
+pub const CHANNELS: &[&str] = crate::tracking::states::ContactChannel::NAMES;
 
 fn check_channel(c: &str) -> Result<(), TrackingError> {
     if CHANNELS.contains(&c) {

@@ -17,8 +17,9 @@ pub use tasks::*;
 
 use chrono::Utc;
 
-use crate::directory::Protocol;
+use crate::directory::{Protocol, ProtocolStatus};
 use crate::store::{Contact, ContactRecord, Store, StoreError, Task, TaskRecord};
+use crate::tracking::states::{TaskSource, TaskStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackingError {

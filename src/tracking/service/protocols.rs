@@ -80,7 +80,11 @@ pub async fn close_protocol_in(
         "protocol",
         id,
         [
-            ("status", Some("open".into()), Some("closed".into())),
+            (
+                "status",
+                Some(ProtocolStatus::Open.as_str().into()),
+                Some(ProtocolStatus::Closed.as_str().into()),
+            ),
             ("closed_at", None, show(Some(at_ms))),
         ],
         closer.person,
@@ -109,7 +113,7 @@ async fn communicate_completion(
         .await?
         .into_iter()
         .any(|(_, status, created)| {
-            status == "running" || (status != "cancelled" && created >= round)
+            status == TaskStatus::Running || (status != TaskStatus::Cancelled && created >= round)
         });
     if covered {
         return Ok(None);
@@ -123,10 +127,10 @@ async fn communicate_completion(
         category: COMMUNICATE_COMPLETION.into(),
         protocol_id: Some(p.id),
         title: format!("Communicate the completion of protocol {}", p.number),
-        status: "planned".into(),
+        status: TaskStatus::Planned,
         planned_start_ms: Some(now),
         planned_minutes: Some(COMMUNICATE_MINUTES),
-        source: "rule".into(),
+        source: TaskSource::Rule,
         ..Default::default()
     };
     let id = store.insert_task(c, &record).await?;
@@ -175,18 +179,22 @@ pub async fn reopen_protocol_in(
         "protocol",
         id,
         [
-            ("status", Some("closed".into()), Some("open".into())),
+            (
+                "status",
+                Some(ProtocolStatus::Closed.as_str().into()),
+                Some(ProtocolStatus::Open.as_str().into()),
+            ),
             ("closed_at", show(Some(undone)), None),
         ],
         actor,
     )
     .await?;
     for (task, status, _) in store.protocol_tasks(c, id, COMMUNICATE_COMPLETION).await? {
-        if status != "planned" {
+        if status != TaskStatus::Planned {
             continue;
         }
         let mut rec = store.task_record(c, task).await?;
-        rec.status = "cancelled".into();
+        rec.status = TaskStatus::Cancelled;
         store.update_task(c, task, &rec).await?;
         store
             .audit(
@@ -194,8 +202,8 @@ pub async fn reopen_protocol_in(
                 "task",
                 task,
                 "status",
-                Some(status),
-                Some("cancelled".into()),
+                Some(status.as_str().into()),
+                Some(TaskStatus::Cancelled.as_str().into()),
                 actor,
             )
             .await?;

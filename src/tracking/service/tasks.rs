@@ -88,9 +88,9 @@ pub async fn add_task(store: &Store, t: NewTask, actor: &str) -> Result<Task, Tr
         (Some(s), Some(e)) => {
             span("ended_at", s, e)?;
             no_task_overlap(store, &mut tx, t.consultant_id, s, e, None).await?;
-            "done"
+            TaskStatus::Done
         }
-        (None, None) => "planned",
+        (None, None) => TaskStatus::Planned,
         (Some(_), None) => {
             return Err(invalid(
                 "ended_at",
@@ -105,12 +105,12 @@ pub async fn add_task(store: &Store, t: NewTask, actor: &str) -> Result<Task, Tr
         protocol_id: t.protocol_id,
         title: text("title", t.title)?.unwrap_or_default(),
         notes: text("notes", t.notes)?,
-        status: status.into(),
+        status,
         planned_start_ms: t.planned_start_ms,
         planned_minutes: t.planned_minutes,
         started_at_ms: t.started_at_ms,
         ended_at_ms: t.ended_at_ms,
-        source: "manual".into(),
+        source: TaskSource::Manual,
         iso_week: None,
     };
     let id = store.insert_task(&mut tx, &record).await?;
@@ -121,7 +121,7 @@ pub async fn add_task(store: &Store, t: NewTask, actor: &str) -> Result<Task, Tr
             id,
             "created",
             None,
-            Some(status.into()),
+            Some(status.as_str().into()),
             actor,
         )
         .await?;
@@ -153,7 +153,7 @@ pub async fn start_task(
             ));
         }
         rec.ended_at_ms = Some(at_ms);
-        rec.status = "done".into();
+        rec.status = TaskStatus::Done;
         store.update_task(&mut tx, r, &rec).await?;
         store
             .audit(
@@ -174,9 +174,9 @@ pub async fn start_task(
         protocol_id: t.protocol_id,
         title: text("title", t.title)?.unwrap_or_default(),
         notes: text("notes", t.notes)?,
-        status: "running".into(),
+        status: TaskStatus::Running,
         started_at_ms: Some(at_ms),
-        source: "manual".into(),
+        source: TaskSource::Manual,
         ..Default::default()
     };
     let id = store.insert_task(&mut tx, &record).await?;
@@ -216,14 +216,14 @@ pub async fn stop_task(
             .ok_or(TrackingError::NotRunning(consultant))?,
     };
     let mut rec = store.task_record(&mut tx, id).await?;
-    if rec.status != "running" {
+    if rec.status != TaskStatus::Running {
         return Err(conflict("status", format!("task {id} is not running")));
     }
     let started = rec.started_at_ms.unwrap_or(at_ms);
     span("at", started, at_ms)?;
     no_task_overlap(store, &mut tx, rec.consultant_id, started, at_ms, Some(id)).await?;
     rec.ended_at_ms = Some(at_ms);
-    rec.status = "done".into();
+    rec.status = TaskStatus::Done;
     store.update_task(&mut tx, id, &rec).await?;
     store
         .audit(
@@ -276,19 +276,25 @@ pub async fn update_task(
         new.ended_at_ms = v;
     }
     if let Some(s) = p.status {
-        if !["planned", "done", "cancelled"].contains(&s.as_str()) {
-            return Err(invalid(
-                "status",
-                "planned, done or cancelled (start a timer to run one)",
-            ));
-        }
-        new.status = s;
+        new.status = match s.parse() {
+            Ok(s @ (TaskStatus::Planned | TaskStatus::Done | TaskStatus::Cancelled)) => s,
+            Ok(TaskStatus::Running) | Err(_) => {
+                return Err(invalid(
+                    "status",
+                    "planned, done or cancelled (start a timer to run one)",
+                ))
+            }
+        };
     }
-    match (new.status.as_str(), new.started_at_ms, new.ended_at_ms) {
-        ("done", Some(s), Some(e)) => span("ended_at", s, e)?,
-        ("done", _, _) => return Err(conflict("status", "a done task needs its start and end")),
-        ("running", Some(_), None) => {}
-        ("running", _, _) => return Err(conflict("ended_at", "a running task has no end yet")),
+    match (new.status, new.started_at_ms, new.ended_at_ms) {
+        (TaskStatus::Done, Some(s), Some(e)) => span("ended_at", s, e)?,
+        (TaskStatus::Done, _, _) => {
+            return Err(conflict("status", "a done task needs its start and end"))
+        }
+        (TaskStatus::Running, Some(_), None) => {}
+        (TaskStatus::Running, _, _) => {
+            return Err(conflict("ended_at", "a running task has no end yet"))
+        }
         // The store holds a start without an end for running tasks only.
         (_, Some(_), None) => {
             return Err(conflict(
@@ -299,7 +305,7 @@ pub async fn update_task(
         (_, Some(s), Some(e)) => span("ended_at", s, e)?,
         _ => {}
     }
-    if let (Some(s), true) = (new.started_at_ms, new.status != "cancelled") {
+    if let (Some(s), true) = (new.started_at_ms, new.status != TaskStatus::Cancelled) {
         let e = new
             .ended_at_ms
             .unwrap_or_else(|| Utc::now().timestamp_millis());
@@ -324,7 +330,11 @@ pub async fn update_task(
             minutes(old.planned_minutes),
             minutes(new.planned_minutes),
         ),
-        ("status", Some(old.status), Some(new.status)),
+        (
+            "status",
+            Some(old.status.as_str().into()),
+            Some(new.status.as_str().into()),
+        ),
     ];
     audit_changes(store, &mut tx, "task", id, changes, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;

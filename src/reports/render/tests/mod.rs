@@ -658,18 +658,32 @@ fn unknown_consultants_and_non_finite_figures_do_not_break_rendering() {
 #[test]
 fn one_list_of_formats_and_each_renders_as_its_content_type() {
     assert_eq!(
-        ReportFormat::ALL.map(ReportFormat::as_str).as_slice(),
+        ReportFormat::ALL
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>(),
         ReportFormat::NAMES
     );
-    for f in ReportFormat::ALL {
-        assert_eq!(ReportFormat::parse(f.as_str()), Some(f));
+    assert_eq!(ReportFormat::NAMES, ["json", "csv", "xlsx", "html"]);
+    for &f in ReportFormat::ALL {
+        assert_eq!(f.as_str().parse::<ReportFormat>(), Ok(f));
+        assert_eq!(
+            serde_json::to_value(f).unwrap(),
+            serde_json::json!(f.as_str())
+        );
+        assert_eq!(
+            <ReportFormat as clap::ValueEnum>::from_str(f.as_str(), false),
+            Ok(f)
+        );
         let (ctype, body) = any(&fixture(), f, Lang::PtBr).unwrap();
         assert_eq!(ctype, f.content_type());
         assert!(!body.is_empty(), "{f:?}");
     }
     // No quiet fallback: an unknown name is no format at all.
     for bad in ["pdf", "JSON", "", "html "] {
-        assert_eq!(ReportFormat::parse(bad), None, "{bad:?}");
+        let e = bad.parse::<ReportFormat>().unwrap_err();
+        assert_eq!(e.value, bad);
+        assert_eq!(e.expected, ReportFormat::NAMES);
     }
     let (_, json) = any(&fixture(), ReportFormat::Json, Lang::En).unwrap();
     assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok());
