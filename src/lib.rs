@@ -68,3 +68,6 @@ pub mod sync;
 pub mod telemetry;
 pub mod text_enum;
 pub mod tracking;
+
+#[cfg(test)]
+mod layering;
