@@ -111,14 +111,16 @@ impl Application {
         let in_call = hooks.in_call.clone();
         let sip = crate::server::start(
             settings,
-            state.store.clone(),
-            state.metrics.sip.clone(),
-            state.directory_version.subscribe(),
-            state.protocol_changes.clone(),
-            Some(events_tx),
-            hooks,
-            None,
-            stop_rx,
+            crate::server::Wiring {
+                store: state.store.clone(),
+                metrics: state.metrics.sip.clone(),
+                directory_version: state.directory_version.subscribe(),
+                protocol_changes: state.protocol_changes.clone(),
+                events: Some(events_tx),
+                hooks,
+                router: None,
+                shutdown: stop_rx,
+            },
         )
         .await?;
         let (live_tx, live_rx) = crate::calls::live::channel();

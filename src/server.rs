@@ -270,20 +270,37 @@ pub struct CallHooks {
     pub in_call: Arc<crate::routing::busy::InCall>,
 }
 
-/// Starts the SIP side. `router` decides where initial requests go (the
-/// plain location router when `None`).
-#[allow(clippy::too_many_arguments)]
-pub async fn start(
-    settings: &Settings,
-    store: Store,
-    metrics: SipMetrics,
-    mut directory_version: watch::Receiver<u64>,
-    protocol_changes: crate::directory::protocol_changes::ProtocolChanges,
-    events: EventSink,
-    hooks: CallHooks,
-    router: Option<Arc<dyn Router>>,
-    shutdown: watch::Receiver<bool>,
-) -> Result<SipServer, SipError> {
+/// What the SIP side is wired to: the rest of the application, as seen
+/// from here.
+pub struct Wiring {
+    pub store: Store,
+    pub metrics: SipMetrics,
+    /// Bumped on every directory change (the snapshot and credentials
+    /// are reloaded).
+    pub directory_version: watch::Receiver<u64>,
+    /// Protocols changed one by one (patched into the snapshot).
+    pub protocol_changes: crate::directory::protocol_changes::ProtocolChanges,
+    /// Where dialog events go.
+    pub events: EventSink,
+    pub hooks: CallHooks,
+    /// Decides where initial requests go; the desk router (or, with
+    /// `sip.static_routes`, the static one) when `None`.
+    pub router: Option<Arc<dyn Router>>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Starts the SIP side.
+pub async fn start(settings: &Settings, wiring: Wiring) -> Result<SipServer, SipError> {
+    let Wiring {
+        store,
+        metrics,
+        mut directory_version,
+        protocol_changes,
+        events,
+        hooks,
+        router,
+        shutdown,
+    } = wiring;
     let in_call = hooks.in_call.clone();
     let cfg = &settings.sip;
     let advertised = cfg.advertised();
