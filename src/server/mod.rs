@@ -3,10 +3,11 @@
 //! of consultants' digest secrets.
 //!
 //! This is the one place that knows both SIP and the store: it turns
-//! bindings into rows and consultants into credentials, so neither side has
-//! to know the other.
+//! bindings into rows (`bindings`) and consultants into credentials
+//! (`credentials`), so neither side has to know the other. `start` only
+//! assembles; what runs beside the transports until shutdown is in
+//! `tasks`, one function per task.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -20,20 +21,26 @@ use crate::net::TrustedPeers;
 use crate::routing::desk::DeskRouter;
 use crate::routing::dialplan::load_dir;
 use crate::sip::dialog::EventSink;
-use crate::sip::digest::StoredHa1;
 use crate::sip::guard::{Guard, GuardConfig};
-use crate::sip::location::{Binding, Location, LocationChange};
+use crate::sip::location::{Location, LocationChange};
 use crate::sip::message::Uri;
 use crate::sip::proxy::{Destinations, EdgeConfig, Proxy, ProxyConfig, RouteKey, Wire};
-use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig, UserSecret};
+use crate::sip::registrar::{CredentialSource, Registrar, RegistrarConfig};
 use crate::sip::resolve::SipResolver;
 use crate::sip::router::{Router, StaticRouter};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{
-    self, Handler, Inbound, Outbound, Proto, Sender, TlsIdentity, TlsListen, TransportConfig,
-    Transports,
+    self, Handler, Inbound, Outbound, Sender, TlsIdentity, TlsListen, TransportConfig, Transports,
 };
-use crate::store::{RegistrationRow, Store, StoreError};
+use crate::store::{Store, StoreError};
+
+mod bindings;
+mod credentials;
+mod tasks;
+
+use bindings::persist;
+pub(crate) use bindings::row_binding;
+pub use credentials::CredentialCache;
 
 /// How often transaction timers are looked at. Retransmission timers are
 /// 500 ms and up, so 10 ms of slack is noise.
@@ -61,45 +68,6 @@ fn resolve_wait(dns: &crate::config::SipDnsSettings) -> Duration {
     Duration::from_millis(dns.timeout_ms)
         .saturating_mul(attempts)
         .min(Duration::from_secs(10))
-}
-
-/// Consultants' HA1 values, served from memory to the registrar and
-/// refreshed whenever the directory changes.
-#[derive(Default)]
-pub struct CredentialCache {
-    map: RwLock<Arc<HashMap<String, UserSecret>>>,
-}
-
-impl CredentialCache {
-    pub async fn reload(&self, store: &Store) -> Result<usize, StoreError> {
-        let all = store.all_sip_credentials().await?;
-        let map: HashMap<String, UserSecret> = all
-            .into_iter()
-            .map(|c| {
-                (
-                    c.sip_username,
-                    UserSecret {
-                        ha1: StoredHa1 {
-                            md5: c.ha1_md5,
-                            sha256: c.ha1_sha256,
-                        },
-                        active: c.active,
-                    },
-                )
-            })
-            .collect();
-        let n = map.len();
-        let mut guard = self.map.write().unwrap_or_else(|e| e.into_inner());
-        *guard = Arc::new(map);
-        Ok(n)
-    }
-}
-
-impl CredentialSource for CredentialCache {
-    fn lookup(&self, username: &str) -> Option<UserSecret> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner()).clone();
-        map.get(username).cloned()
-    }
 }
 
 /// The transport's handler: the proxy, once it exists (it needs the bound
@@ -143,58 +111,6 @@ pub struct SipServer {
     pub guard: Arc<Guard>,
     transports: Transports,
     background: Vec<tokio::task::JoinHandle<()>>,
-}
-
-fn binding_row(b: &Binding) -> RegistrationRow {
-    RegistrationRow {
-        aor: b.aor.clone(),
-        contact: b.contact.clone(),
-        q: i64::from(b.q),
-        expires_at_ms: b.expires_at_ms,
-        registered_at_ms: b.registered_at_ms,
-        source: b.source.to_string(),
-        transport: match b.proto {
-            Proto::Udp => "udp".into(),
-            Proto::Tcp => "tcp".into(),
-            Proto::Tls => "tls".into(),
-        },
-        call_id: b.call_id.clone(),
-        cseq: i64::from(b.cseq),
-        user_agent: b.user_agent.clone(),
-    }
-}
-
-pub(crate) fn row_binding(r: RegistrationRow) -> Option<Binding> {
-    Some(Binding {
-        aor: r.aor,
-        contact: r.contact,
-        q: u16::try_from(r.q).ok()?,
-        expires_at_ms: r.expires_at_ms,
-        registered_at_ms: r.registered_at_ms,
-        source: r.source.parse().ok()?,
-        proto: match r.transport.as_str() {
-            "tcp" => Proto::Tcp,
-            "tls" => Proto::Tls,
-            _ => Proto::Udp,
-        },
-        // A connection does not survive a restart; the phone's next
-        // REGISTER brings a new one (until then a TLS binding is not
-        // reachable: we open no TLS connections).
-        conn: None,
-        call_id: r.call_id,
-        cseq: u32::try_from(r.cseq).ok()?,
-        user_agent: r.user_agent,
-    })
-}
-
-async fn persist(store: &Store, change: LocationChange) {
-    let result = match &change {
-        LocationChange::Upsert(b) => store.upsert_registration(&binding_row(b)).await,
-        LocationChange::Remove { aor, contact } => store.delete_registration(aor, contact).await,
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "binding change not persisted");
-    }
 }
 
 /// Local names for URIs: the advertised host, the listen address and the
@@ -294,7 +210,7 @@ pub async fn start(settings: &Settings, wiring: Wiring) -> Result<SipServer, Sip
     let Wiring {
         store,
         metrics,
-        mut directory_version,
+        directory_version,
         protocol_changes,
         events,
         hooks,
@@ -329,7 +245,7 @@ pub async fn start(settings: &Settings, wiring: Wiring) -> Result<SipServer, Sip
     let directory_for_log = directory.clone();
     credentials.reload(&store).await?;
 
-    let (loc_tx, mut loc_rx) = mpsc::channel::<LocationChange>(LOCATION_QUEUE);
+    let (loc_tx, loc_rx) = mpsc::channel::<LocationChange>(LOCATION_QUEUE);
     let reg_cfg = RegistrarConfig {
         realm: cfg.realm.clone(),
         min_expires: cfg.min_expires,
@@ -495,57 +411,21 @@ pub async fn start(settings: &Settings, wiring: Wiring) -> Result<SipServer, Sip
     ));
     let _ = handler.proxy.set(proxy.clone());
 
-    let mut background = vec![resolver_task];
-    // Transaction timers.
-    {
-        let proxy = proxy.clone();
-        let sender = transports.sender.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => proxy.tick(&SenderWire(&sender)),
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
-    }
-    // The guard's idle sources, ended bans and its bans gauge.
-    {
-        let guard = guard.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(GUARD_SWEEP);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => guard.sweep(std::time::Instant::now()),
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
-    }
-    // Binding expiry and the registrations gauge.
-    {
-        let location = location.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let now = chrono::Utc::now().timestamp_millis();
-                        location.expire(now);
-                        metrics.registrations_active.set(location.count(now) as i64);
-                    }
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
-    }
-    // Instances sharing the desk: their bindings and calls in progress.
+    let mut background = vec![
+        resolver_task,
+        tasks::timers(proxy.clone(), transports.sender.clone(), shutdown.clone()),
+        tasks::guard_sweep(guard.clone(), shutdown.clone()),
+        tasks::expiry(location.clone(), metrics, shutdown.clone()),
+        tasks::write_behind(store.clone(), loc_rx, shutdown.clone()),
+        tasks::presence_poll(
+            store.clone(),
+            directory.clone(),
+            credentials.clone(),
+            shutdown.clone(),
+        ),
+    ];
+    // Instances sharing the desk: their bindings, calls in progress and
+    // directory changes.
     if settings.cluster.enabled() {
         let local = crate::cluster::Local {
             location: location.clone(),
@@ -562,146 +442,20 @@ pub async fn start(settings: &Settings, wiring: Wiring) -> Result<SipServer, Sip
             shutdown.clone(),
         )));
     }
-    // Write-behind of binding changes; on shutdown, what is queued is
-    // still written before the task ends.
-    {
-        let store = store.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            loop {
-                let change = tokio::select! {
-                    c = loc_rx.recv() => c,
-                    _ = stop.changed() => {
-                        while let Ok(c) = loc_rx.try_recv() {
-                            persist(&store, c).await;
-                        }
-                        break;
-                    }
-                };
-                match change {
-                    Some(c) => persist(&store, c).await,
-                    None => break,
-                }
-            }
-        }));
-    }
-    // SIGHUP reloads the dialplan (a broken one is refused, see
-    // DeskRouter::reload_and_resolve) and the TLS certificate (a broken one is refused
-    // too: the running identity stays).
     #[cfg(unix)]
-    if desk.is_some() || tls_identity.is_some() {
-        let d = desk.clone();
-        let tls = tls_identity.as_ref().map(|(_, id)| id.clone());
-        let mut stop = shutdown.clone();
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(mut hup) => background.push(tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        got = hup.recv() => {
-                            if got.is_none() { break; }
-                            if let Some(d) = &d {
-                                let _ = d.reload_and_resolve().await;
-                            }
-                            if let Some(tls) = &tls {
-                                // File reads: off the runtime's workers.
-                                let tls = tls.clone();
-                                match tokio::task::spawn_blocking(move || tls.reload()).await {
-                                    Ok(Ok(())) => tracing::info!("TLS certificate reloaded"),
-                                    Ok(Err(e)) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use"),
-                                    Err(e) => tracing::error!(error = %e, "TLS certificate reload did not finish"),
-                                }
-                            }
-                        }
-                        _ = stop.changed() => break,
-                    }
-                }
-            })),
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
-        }
-    }
-    // Presence and activity changed outside the API (the CLI writes the
-    // database directly): poll them, and reload the snapshot on a change.
-    {
-        let store = store.clone();
-        let directory = directory.clone();
-        let credentials = credentials.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PRESENCE_POLL);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.changed() => break,
-                }
-                let Ok(states) = store.consultant_states().await else {
-                    continue;
-                };
-                let snap = directory.load();
-                let same = states.len() == snap.consultants.len()
-                    && states.iter().all(|(id, active, presence)| {
-                        snap.consultants
-                            .get(id)
-                            .is_some_and(|c| c.active == *active && c.presence.as_str() == presence)
-                    });
-                if same {
-                    continue;
-                }
-                if let Ok(fresh) = store.load_snapshot().await {
-                    directory.replace(fresh);
-                    tracing::info!(
-                        "consultant presence changed outside the API; directory reloaded"
-                    );
-                }
-                if let Err(e) = credentials.reload(&store).await {
-                    tracing::warn!(error = %e, "credential cache not refreshed");
-                }
-            }
-        }));
-    }
-    // Credential cache refresh on directory changes.
-    {
-        let credentials = credentials.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    changed = directory_version.changed() => {
-                        if changed.is_err() { break; }
-                        if let Err(e) = credentials.reload(&store).await {
-                            tracing::warn!(error = %e, "credential cache not refreshed");
-                        }
-                        let started = std::time::Instant::now();
-                        match store.load_snapshot().await {
-                            Ok(snap) => {
-                                directory.replace(snap);
-                                tracing::debug!(elapsed = ?started.elapsed(), "directory snapshot reloaded");
-                            }
-                            Err(e) => tracing::warn!(error = %e, "directory snapshot not refreshed"),
-                        }
-                    }
-                    // A protocol's owner, deadline or status changed: patch
-                    // those protocols in. A full reload reads every number
-                    // (tens of ms at 10,000 numbers, a third of a second at
-                    // 100,000), too much to pay per event from the system
-                    // of record; this reads only the protocols that
-                    // changed. Done in this task, so it cannot race a reload.
-                    batch = protocol_changes.next_batch() => {
-                        let started = std::time::Instant::now();
-                        match store.protocol_entries(&batch.ids).await {
-                            Ok(changes) => {
-                                directory.patch_protocols(&changes);
-                                tracing::debug!(protocols = batch.ids.len(), elapsed = ?started.elapsed(), "protocols patched into the directory snapshot");
-                            }
-                            Err(e) => tracing::warn!(error = %e, "protocols not patched into the directory snapshot"),
-                        }
-                        protocol_changes.patched(batch.upto);
-                    }
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
-    }
-
+    background.extend(tasks::reload_on_hangup(
+        desk.clone(),
+        tls_identity.as_ref().map(|(_, id)| id.clone()),
+        shutdown.clone(),
+    ));
+    background.push(tasks::directory_refresh(
+        store,
+        directory,
+        credentials.clone(),
+        directory_version,
+        protocol_changes,
+        shutdown,
+    ));
     Ok(SipServer {
         desk,
         directory: directory_for_log,
