@@ -244,11 +244,23 @@ fn request_logs_leave_tokens_out() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(answered, "the daemon did not answer");
+    // The request's log line is written as it is answered: wait for it
+    // whole.
+    let log = dir.path().join("log");
+    crate::support::wait_until_blocking(
+        "the calendar request's line reaching the log",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .split_inclusive('\n')
+                .any(|l| l.ends_with('\n') && l.contains("/api/consultants/1/calendar.ics"))
+        },
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
-    assert!(answered, "the daemon did not answer");
-    let logged = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("/api/consultants/1/calendar.ics"),
         "{logged}"
