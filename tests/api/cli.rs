@@ -222,33 +222,44 @@ fn request_logs_leave_tokens_out() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_string();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let mut daemon = Command::new(BIN)
-        .args(["serve", "--config", cfg])
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    // Killed and reaped on drop, also when a wait below fails.
+    let daemon = crate::support::daemon::Owned(
+        Command::new(BIN)
+            .args(["serve", "--config", cfg])
+            .env_remove("DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{http}/api/consultants/1/calendar.ics?token={token}");
-    let mut answered = false;
-    for _ in 0..50 {
-        if let Ok(out) = Command::new("curl")
-            .args(["-sf", "-o", "/dev/null", &url])
-            .output()
-        {
-            if out.status.success() {
-                answered = true;
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    assert!(answered, "the daemon did not answer");
-    let logged = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    // Generous: a loaded CI machine runs other daemons beside this one.
+    crate::support::wait_until_blocking(
+        "the daemon answering the calendar feed",
+        std::time::Duration::from_secs(30),
+        || {
+            Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", &url])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        },
+    );
+    // The request's log line is written as it is answered: wait for it
+    // whole.
+    let log = dir.path().join("log");
+    crate::support::wait_until_blocking(
+        "the calendar request's line reaching the log",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .split_inclusive('\n')
+                .any(|l| l.ends_with('\n') && l.contains("/api/consultants/1/calendar.ics"))
+        },
+    );
+    drop(daemon);
+    let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("/api/consultants/1/calendar.ics"),
         "{logged}"

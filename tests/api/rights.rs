@@ -786,6 +786,7 @@ async fn every_operation_admits_exactly_its_roles(b: Backend) {
     let (old, revoked) = token(Role::Consultant, ana_id, "ana-old", None).await;
     app.store.revoke_token(old.id, "test").await.unwrap();
     let (_, feed) = app.store.create_feed_token(ana_id).await.unwrap();
+    // Fixed: the "soon" token's 300 ms must genuinely run out.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
     // The document and the table name the same operations.

@@ -193,6 +193,7 @@ async fn tokens_expire_and_follow_their_owner(b: Backend) {
         .status(),
         200
     );
+    // Fixed: the token's 700 ms must genuinely run out.
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     let r = json(get_as(&app, &brief, "/api/tasks").await, 401).await;
     assert!(

@@ -39,7 +39,7 @@ async fn desk(dialplans: &str) -> TestApp {
     )
     .await;
     // The routing snapshot refreshes after directory writes.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.directory_synced().await;
     app
 }
 

@@ -188,7 +188,16 @@ async fn sip_metrics_are_exported_without_per_call_labels() {
     ana.ack(&call, &ok).await.unwrap();
     bia.next_request_of(Method::Ack, T).await.unwrap();
     // The registrations gauge is refreshed every second.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    support::wait_until(
+        "the registrations gauge counting both phones",
+        Duration::from_secs(10),
+        async || {
+            app.get_text("/metrics")
+                .await
+                .contains("protocall_registrations_active 2")
+        },
+    )
+    .await;
     let text = app.get_text("/metrics").await;
     for needle in [
         "protocall_sip_requests_total{method=\"INVITE\"} 1",
@@ -463,6 +472,7 @@ async fn bindings_survive_a_restart() {
     {
         let app = protocall::app::Application::build(&settings).await.unwrap();
         let store = app.state().store.clone();
+        let credentials = app.sip().credentials.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let http = format!("http://{}", app.http_addr());
         let udp = app.sip_udp_addr();
@@ -478,11 +488,33 @@ async fn bindings_survive_a_restart() {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        support::wait_until(
+            "the credential cache learning ana",
+            Duration::from_secs(10),
+            async || {
+                use protocall::sip::registrar::CredentialSource;
+                credentials.lookup("ana").is_some()
+            },
+        )
+        .await;
         let mut ana = Agent::udp("ana", udp).await.unwrap();
         assert_eq!(ana.register(PASSWORD, 600).await.unwrap(), 200);
         contact = ana.contact_uri();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The binding is written to the store off the SIP path.
+        support::wait_until(
+            "ana's binding reaching the store",
+            Duration::from_secs(10),
+            async || {
+                let now = chrono::Utc::now().timestamp_millis();
+                store
+                    .load_registrations(now)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.aor == "ana" && r.contact == contact)
+            },
+        )
+        .await;
         let _ = stop_tx.send(());
         run.await.unwrap().unwrap();
     }

@@ -114,6 +114,24 @@ async fn stub_shared(zone: Arc<Mutex<Vec<Record>>>) -> Stub {
 
 const T_RING: Duration = Duration::from_secs(6);
 
+/// Waits until the proxy's background lookup has finished and cached its
+/// answer (the counter and the cache are updated together, with no await
+/// between them).
+async fn dns_answered(app: &support::TestApp) {
+    support::wait_until(
+        "the proxy's DNS lookup finishing",
+        Duration::from_secs(10),
+        async || {
+            app.get_text("/metrics")
+                .await
+                .lines()
+                .filter_map(|l| l.strip_prefix("protocall_dns_resolutions_total{outcome=\"ok\"} "))
+                .any(|v| v.trim().parse::<f64>().is_ok_and(|n| n >= 1.0))
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn dialplan_uri_step_ura_and_trunk_reached_by_host_name_ring() {
     let mut pbx = support::sip_agent::Agent::udp_listener("pbx")
@@ -412,7 +430,7 @@ async fn a_request_uri_by_name_is_relayed_once_dns_has_answered() {
         first.header("Retry-After").map(|v| v.into_owned()),
         Some(b"1".to_vec())
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    dns_answered(&app).await;
     pbx.invite(&target).await.unwrap();
     let (inv, _) = uas.next_request_of(Method::Invite, T_RING).await.unwrap();
     assert_eq!(String::from_utf8_lossy(inv.request_uri().unwrap()), target);
@@ -473,7 +491,7 @@ async fn a_silent_srv_target_is_passed_over_for_the_next() {
     let first = pbx.final_response(Method::Invite, T).await.unwrap();
     assert_eq!(first.status(), Some(503), "the lookup has only started");
     pbx.ack(&call, &first).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    dns_answered(&app).await;
     // The preferred target is silent: 408 once Timer B fires.
     let call = pbx.invite(target).await.unwrap();
     let silent = loop {

@@ -23,6 +23,7 @@ async fn consulting_client_rings_the_protocol_owner() {
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
     d.ana.next_request_of(Method::Ack, T).await.unwrap();
+    // Fixed: the conversation must genuinely last (talk_ms >= 300 below).
     tokio::time::sleep(Duration::from_millis(300)).await;
     caller.bye(&call).await.unwrap();
     let (bye, _) = d.ana.next_request_of(Method::Bye, T).await.unwrap();
@@ -347,7 +348,8 @@ async fn an_owner_in_do_not_disturb_is_skipped() {
     )
     .await;
     assert_eq!(c["presence"], "dnd");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The routing snapshot reloads a moment after the write.
+    d.app.directory_synced().await;
     let sim = json(
         d.app
             .post("/api/routing/simulate", json!({"from": "011987654321"}))
@@ -590,6 +592,7 @@ async fn dialplan_reloads_under_load_drop_no_call() {
             if r.status() == 200 {
                 ok += 1;
             }
+            // Fixed: paces the reloads so they interleave with the calls.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         ok

@@ -29,16 +29,6 @@ async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
-/// Polls `cond` until it holds or [`WAIT`] passes.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    within(what, async {
-        while !cond() {
-            sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-}
-
 fn request(tag: &str, body: &str) -> Vec<u8> {
     format!(
         "OPTIONS sip:{tag}@example.com SIP/2.0\r\n\
@@ -229,7 +219,7 @@ async fn udp_inbound_fields_and_oversize_drop() {
     // Another worker may still be between reading the oversize datagram
     // and counting it.
     let stats = Arc::clone(&r.t.stats);
-    eventually("oversize accounting", || {
+    support::wait_until("oversize accounting", WAIT, async || {
         let s = stats.snapshot();
         (s.udp_rx, s.udp_dropped_oversize) == (1, 1)
     })
@@ -253,6 +243,7 @@ async fn tcp_fragments_and_pipelined_messages() {
     ] {
         client.write_all(part).await.unwrap();
         client.flush().await.unwrap();
+        // Fixed: spaces the parts so each reaches the reader on its own.
         sleep(Duration::from_millis(30)).await;
     }
     let got = next(&mut rx).await;
@@ -390,7 +381,7 @@ async fn tcp_connect_failure_frees_the_slot() {
         .send(to, Bytes::from(request("dead", "")))
         .unwrap();
     let stats = Arc::clone(&r.t.stats);
-    eventually("connect failure", || {
+    support::wait_until("connect failure", WAIT, async || {
         let s = stats.snapshot();
         s.tcp_connect_errors == 1 && s.tcp_open == 0
     })
@@ -465,7 +456,10 @@ async fn tcp_connection_cap_keeps_a_reserve_for_outbound() {
     // Closing an inbound connection frees an inbound slot.
     drop(kept.pop());
     let stats = Arc::clone(&r.t.stats);
-    eventually("slot release", || stats.snapshot().tcp_open == 2).await;
+    support::wait_until("slot release", WAIT, async || {
+        stats.snapshot().tcp_open == 2
+    })
+    .await;
     let mut again = connect_from("127.0.0.4", r.t.tcp_addr).await;
     served(&mut again).await;
     r.shutdown().await;
@@ -505,7 +499,10 @@ async fn tcp_one_source_cannot_take_more_than_its_share() {
     served(&mut greedy[0]).await;
     drop(greedy.pop());
     let stats = Arc::clone(&r.t.stats);
-    eventually("share release", || stats.snapshot().tcp_open == 3).await;
+    support::wait_until("share release", WAIT, async || {
+        stats.snapshot().tcp_open == 3
+    })
+    .await;
     let mut again = connect_from("127.0.0.2", r.t.tcp_addr).await;
     served(&mut again).await;
     assert_eq!(r.stats().snapshot().tcp_rejected_source, 2);
@@ -531,6 +528,7 @@ async fn tcp_slow_drip_is_closed_at_the_message_deadline() {
     client.write_all(&first).await.unwrap();
     assert_eq!(next(&mut rx).await.bytes, Bytes::from(first));
     client.write_all(b"\r\n").await.unwrap();
+    // Fixed: the quiet must genuinely outlast the message deadline.
     sleep(deadline * 2).await;
     let second = request("after-quiet", "");
     client.write_all(&second).await.unwrap();
@@ -546,6 +544,7 @@ async fn tcp_slow_drip_is_closed_at_the_message_deadline() {
             if write.write_all(&[b]).await.is_err() {
                 return;
             }
+            // Fixed: the drip's pace is what is tested.
             sleep(Duration::from_millis(50)).await;
         }
     });
@@ -562,7 +561,7 @@ async fn tcp_slow_drip_is_closed_at_the_message_deadline() {
     assert!(closed - began >= deadline - Duration::from_millis(20));
     drip.abort();
     let stats = Arc::clone(&r.t.stats);
-    eventually("deadline accounting", || {
+    support::wait_until("deadline accounting", WAIT, async || {
         let s = stats.snapshot();
         s.tcp_message_timeouts == 1 && s.tcp_open == 0
     })
@@ -608,7 +607,7 @@ async fn tcp_message_with_too_many_headers_is_refused() {
     client.write_all(&over).await.unwrap();
     assert!(within("header-count close", closed_by_peer(&mut client)).await);
     let stats = Arc::clone(&r.t.stats);
-    eventually("header-count accounting", || {
+    support::wait_until("header-count accounting", WAIT, async || {
         let s = stats.snapshot();
         s.tcp_too_many_headers == 1 && s.tcp_framing_errors == 1 && s.tcp_open == 0
     })
@@ -657,6 +656,7 @@ async fn tcp_idle_connection_is_closed() {
     let began = Instant::now();
     let mut quiet_since = began;
     while began.elapsed() < idle * 3 {
+        // Fixed: keep-alives paced inside the idle timeout.
         sleep(idle / 4).await;
         client.write_all(b"\r\n\r\n").await.unwrap();
         assert_eq!(read_exactly(&mut client, 2).await, b"\r\n");
@@ -667,7 +667,7 @@ async fn tcp_idle_connection_is_closed() {
     // Allow for the pong having been written a little before we read it.
     assert!(quiet_since.elapsed() >= idle - Duration::from_millis(50));
     let stats = Arc::clone(&r.t.stats);
-    eventually("idle accounting", || {
+    support::wait_until("idle accounting", WAIT, async || {
         let s = stats.snapshot();
         s.tcp_idle_closed == 1 && s.tcp_open == 0
     })
@@ -699,7 +699,7 @@ async fn tcp_oversize_message_closes_the_connection() {
     assert!(within("header flood close", closed_by_peer(&mut client)).await);
 
     let stats = Arc::clone(&r.t.stats);
-    eventually("oversize accounting", || {
+    support::wait_until("oversize accounting", WAIT, async || {
         let s = stats.snapshot();
         s.tcp_oversize == 2 && s.tcp_framing_errors == 2 && s.tcp_open == 0
     })
@@ -738,6 +738,7 @@ async fn tcp_ping_gets_pong() {
     // A ping split across segments still earns exactly one pong.
     client.write_all(b"\r\n").await.unwrap();
     client.flush().await.unwrap();
+    // Fixed: the second half must arrive as a segment of its own.
     sleep(Duration::from_millis(50)).await;
     client.write_all(b"\r\n").await.unwrap();
     assert_eq!(read_exactly(&mut client, 2).await, b"\r\n");

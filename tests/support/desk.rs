@@ -137,7 +137,7 @@ pub async fn desk_custom(
     )
     .await;
     // The snapshot and credential cache refresh after directory writes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.directory_synced().await;
     let mut ana = Agent::udp("ana", app.sip_udp).await.unwrap();
     let mut bia = Agent::udp("bia", app.sip_udp).await.unwrap();
     ana.set_timeout(T);

@@ -40,6 +40,10 @@ pub struct TestApp {
     pub events: tokio::sync::mpsc::Receiver<protocall::sip::dialog::DialogEvent>,
     pub location: std::sync::Arc<protocall::sip::location::Location>,
     pub guard: std::sync::Arc<protocall::sip::guard::Guard>,
+    /// The routing snapshot and the registrar's credential cache, both
+    /// reloaded a moment after each directory write.
+    pub directory: std::sync::Arc<protocall::directory::snapshot::SharedDirectory>,
+    pub credentials: std::sync::Arc<protocall::server::CredentialCache>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -153,6 +157,8 @@ impl TestApp {
         let events = app.take_dialog_events().unwrap();
         let location = app.sip().location.clone();
         let guard = app.sip().guard.clone();
+        let directory = app.sip().directory.clone();
+        let credentials = app.sip().credentials.clone();
         let store = app.state().store.clone();
         // A second instance sharing the database names its own.
         let token = match store.create_token("test").await {
@@ -180,6 +186,8 @@ impl TestApp {
             events,
             location,
             guard,
+            directory,
+            credentials,
             shutdown: Some(tx),
             _dir: dir,
         }
@@ -199,8 +207,8 @@ impl TestApp {
     }
 
     /// Creates consultants named `users` (the name is also the SIP
-    /// username) with `password`, and gives the credential cache, which
-    /// refreshes on directory changes, a beat to catch up.
+    /// username) with `password`, and waits until the credential cache,
+    /// which refreshes on directory changes, has caught up.
     pub async fn add_consultants(&self, users: &[&str], password: &str) {
         for user in users {
             let r = self
@@ -211,7 +219,45 @@ impl TestApp {
                 .await;
             assert_eq!(r.status(), 201);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.directory_synced().await;
+    }
+
+    /// Waits until the in-memory directory the SIP side reads (the
+    /// routing snapshot and the credential cache, reloaded off the request
+    /// path after each directory write) matches the store.
+    pub async fn directory_synced(&self) {
+        use protocall::sip::digest::StoredHa1;
+        use protocall::sip::registrar::{CredentialSource, UserSecret};
+        wait_until(
+            "the routing snapshot and credential cache catching up with the store",
+            std::time::Duration::from_secs(10),
+            async || {
+                let want = self.store.load_snapshot().await.unwrap();
+                let have = self.directory.load();
+                let protocols = |s: &protocall::directory::snapshot::Snapshot| {
+                    let mut all: Vec<_> = s.open_protocols.values().flatten().cloned().collect();
+                    all.sort_by_key(|p| p.id);
+                    all
+                };
+                let credentials = self.store.all_sip_credentials().await.unwrap();
+                want.numbers == have.numbers
+                    && want.providers == have.providers
+                    && want.consultants == have.consultants
+                    && want.usernames == have.usernames
+                    && protocols(&want) == protocols(&have)
+                    && credentials.iter().all(|c| {
+                        self.credentials.lookup(&c.sip_username)
+                            == Some(UserSecret {
+                                ha1: StoredHa1 {
+                                    md5: c.ha1_md5.clone(),
+                                    sha256: c.ha1_sha256.clone(),
+                                },
+                                active: c.active,
+                            })
+                    })
+            },
+        )
+        .await
     }
 
     /// The next dialog event `pick` accepts, skipping others; panics after
@@ -330,3 +376,7 @@ pub mod daemon;
 pub mod desk;
 pub mod imap;
 pub mod sip_agent;
+pub mod wait;
+
+#[allow(unused_imports)]
+pub use wait::{wait_for, wait_until, wait_until_blocking};

@@ -91,6 +91,8 @@ async fn a_call_between_owner_and_client_closes_the_call_back(b: Backend) {
         .unwrap();
     caller.ack(&call, &ok).await.unwrap();
     let cbs = callbacks_until(&d, |c| c.iter().all(|c| c["status"] == "done")).await;
+    // Fixed: the conversation genuinely lasts, so its answer and its end
+    // (checked against the contact below) are told apart.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ana_call = d.ana.call_for(&inv).unwrap();
     d.ana.bye(&ana_call).await.unwrap();

@@ -103,15 +103,6 @@ impl Running {
     }
 }
 
-/// Waits until `cond` holds, failing after [`WAIT`].
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn stored(store: &Store) -> Vec<String> {
     let mut ids = Vec::new();
     let mut offset = 0;
@@ -171,7 +162,10 @@ async fn a_torn_line_mid_segment_costs_only_itself(b: Backend) {
     let j = start(&dir, &store, JournalOptions::default());
     assert_eq!(j.replayed, 8);
     let monitor = j.handle.monitor();
-    until("the backlog to drain", || monitor.pending() == 0).await;
+    support::wait_until("the backlog to drain", WAIT, async || {
+        monitor.pending() == 0
+    })
+    .await;
     assert_eq!(stored(&store).await, ids([1, 2, 4, 5, 6, 7, 8, 9]));
     assert_eq!(monitor.quarantined(), 2);
     let q = std::fs::read_to_string(dir.join(QUARANTINE_FILE)).unwrap();
@@ -179,7 +173,7 @@ async fn a_torn_line_mid_segment_costs_only_itself(b: Backend) {
     assert!(q.contains(r#""offset":"#) && q.contains("garbage"), "{q}");
     // New writes go on after it, and a restart replays nothing again.
     j.handle.append(call(10));
-    until("the new write", || monitor.pending() == 0).await;
+    support::wait_until("the new write", WAIT, async || monitor.pending() == 0).await;
     j.stop().await;
     let j = start(&dir, &store, JournalOptions::default());
     assert_eq!(j.replayed, 0);
@@ -202,10 +196,13 @@ async fn the_single_file_layout_is_adopted_without_loss(b: Backend) {
     assert_eq!(j.replayed, 60);
     assert!(!dir.join("journal.log").exists());
     let monitor = j.handle.monitor();
-    until("the old backlog to drain", || monitor.pending() == 0).await;
+    support::wait_until("the old backlog to drain", WAIT, async || {
+        monitor.pending() == 0
+    })
+    .await;
     assert_eq!(stored(&store).await, ids(41..=100));
     j.handle.append(call(101));
-    until("the new write", || monitor.pending() == 0).await;
+    support::wait_until("the new write", WAIT, async || monitor.pending() == 0).await;
     j.stop().await;
     assert_eq!(stored(&store).await, ids(41..=101));
     let checkpoint = std::fs::read_to_string(dir.join("journal.checkpoint")).unwrap();
@@ -226,12 +223,15 @@ async fn a_backlog_past_the_window_is_read_back_from_disk(b: Backend) {
     for n in 1..=3_000 {
         assert!(j.handle.append(call(n)));
     }
-    until("the backlog to drain", || monitor.pending() == 0).await;
+    support::wait_until("the backlog to drain", WAIT, async || {
+        monitor.pending() == 0
+    })
+    .await;
     // Back to memory once caught up.
     for n in 3_001..=3_010 {
         assert!(j.handle.append(call(n)));
     }
-    until("the last writes", || monitor.pending() == 0).await;
+    support::wait_until("the last writes", WAIT, async || monitor.pending() == 0).await;
     j.stop().await;
     assert_eq!(stored(&store).await, ids(1..=3_010));
     store.close().await;
@@ -259,7 +259,10 @@ async fn stored_segments_are_deleted_and_not_read_again(b: Backend) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    until("the backlog to drain", || monitor.pending() == 0).await;
+    support::wait_until("the backlog to drain", WAIT, async || {
+        monitor.pending() == 0
+    })
+    .await;
     j.stop().await;
     let left = segments(&dir);
     assert!(
@@ -329,6 +332,7 @@ async fn a_full_disk_refuses_new_writes_keeps_the_old_and_resumes(b: Backend) {
             taken.push(n);
         }
         if n % 20 == 0 {
+            // Fixed: lets the writer task run, so the disk fills through it.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -338,12 +342,18 @@ async fn a_full_disk_refuses_new_writes_keeps_the_old_and_resumes(b: Backend) {
     // Space comes back: the held batch goes to disk, writes are taken
     // again.
     std::fs::remove_file(&ballast).unwrap();
-    until("the disk to take writes", || monitor.accepting()).await;
+    support::wait_until("the disk to take writes", WAIT, async || {
+        monitor.accepting()
+    })
+    .await;
     for m in n + 1..=n + 10 {
         assert!(j.handle.append(call(m)));
         taken.push(m);
     }
-    until("the backlog to drain", || monitor.pending() == 0).await;
+    support::wait_until("the backlog to drain", WAIT, async || {
+        monitor.pending() == 0
+    })
+    .await;
     j.stop().await;
     let got = stored(&store).await;
     assert_eq!(

@@ -68,6 +68,7 @@ async fn answered_calls_become_contacts_timed_to_the_millisecond(b: Backend) {
     let open = contact(&d, &call.call_id, |c| c["status"] == "open").await;
     assert!(open["ended_at"].is_null());
     // A re-INVITE (hold) does not split the contact.
+    // Fixed: the call genuinely lasts (talk >= 800 ms below).
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (inv2, _) = {
         caller
@@ -79,6 +80,7 @@ async fn answered_calls_become_contacts_timed_to_the_millisecond(b: Backend) {
     d.ana.respond(&inv2, 200).await.unwrap();
     let ok2 = caller.final_response(Method::Invite, T).await.unwrap();
     caller.ack(&call, &ok2).await.unwrap();
+    // Fixed: the second half of the 800 ms talk time.
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The callee hangs up.
     let ana_call = d.ana.call_for(&inv).unwrap();
@@ -156,6 +158,7 @@ async fn unanswered_calls_are_missed_or_abandoned_ura_calls_are_not_contacts(b: 
         .expect_response(Method::Invite, 180, T)
         .await
         .unwrap();
+    // Fixed: the phone genuinely rings a while (wait_ms >= 300 below).
     tokio::time::sleep(Duration::from_millis(300)).await;
     caller.cancel(&call).await.unwrap();
     let (cancel, _) = d.ana.next_request_of(Method::Cancel, T).await.unwrap();
@@ -186,6 +189,8 @@ async fn unanswered_calls_are_missed_or_abandoned_ura_calls_are_not_contacts(b: 
     let call = caller.invite(&desk_uri(&d)).await.unwrap();
     answered_by(&mut d.ura, &mut caller, &call).await;
     logged(&d, &call.call_id, |v| v["outcome"] == "answered").await;
+    // Fixed: what is checked is that no contact appears, which no
+    // condition can be polled for.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let page = json(
         d.app

@@ -28,6 +28,8 @@ fn near(v: &Value, want: DateTime<Utc>, what: &str) {
     assert!(diff <= 150, "{what}: {got} vs {want} ({diff} ms)");
 }
 
+/// Fixed: time genuinely passes between the consultant's steps, so each
+/// one's times are told apart (checked to 150 ms by `near`).
 async fn pause() {
     tokio::time::sleep(Duration::from_millis(250)).await;
 }

@@ -85,6 +85,7 @@ async fn answered_and_hung_up(d: &mut Desk) -> String {
     let mut caller = carrier(d, "011987654321").await;
     let call = caller.invite(&desk_uri(d)).await.unwrap();
     answered_by(&mut d.ana, &mut caller, &call).await;
+    // Fixed: a talk time above zero.
     tokio::time::sleep(Duration::from_millis(100)).await;
     caller.bye(&call).await.unwrap();
     let (bye, _) = d.ana.next_request_of(Method::Bye, T).await.unwrap();
@@ -110,6 +111,8 @@ async fn a_database_outage_loses_no_contact(b: Backend) {
         during.push(answered_and_hung_up(&mut d).await);
     }
     // Well after the calls, their writes are still waiting on disk.
+    // Fixed: what is checked is that they stay there (not dropped after
+    // failed retries) for a while.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pending = gauge(&metrics(&d).await, "protocall_contacts_journal_pending ");
     assert!(
@@ -210,7 +213,27 @@ async fn kill_9_then_restart_closes_open_contacts_as_interrupted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let protocol: Value = r.json().await.unwrap();
+    // The snapshot and credential cache refresh after directory writes;
+    // one reload task does both, credentials first, so routing that sees
+    // the provider's number and the protocol (the last writes) shows
+    // both caught up.
+    support::wait_until(
+        "routing seeing the new protocol",
+        Duration::from_secs(10),
+        async || {
+            let sim: Value = api(reqwest::Method::POST, "/api/routing/simulate")
+                .json(&json!({"from": "011987654321"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            sim["caller"]["protocol_id"] == protocol["id"]
+        },
+    )
+    .await;
     let mut phone = Agent::udp("ana", d.sip).await.unwrap();
     phone.set_timeout(T);
     assert_eq!(phone.register(PASSWORD, 300).await.unwrap(), 200);
@@ -240,6 +263,7 @@ async fn kill_9_then_restart_closes_open_contacts_as_interrupted() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // Talk for a while; the heartbeat ticks every second.
+    // Fixed: heartbeats must genuinely tick before the kill.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     daemon.kill().unwrap(); // SIGKILL
     let killed_at = Utc::now();

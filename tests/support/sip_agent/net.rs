@@ -304,6 +304,7 @@ impl Shared {
                 Ok((stream, peer)) => {
                     self.adopt(stream, peer);
                 }
+                // Fixed: a short back-off after a failed accept.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
@@ -415,6 +416,7 @@ impl Shared {
             let mut interval = T1;
             let mut elapsed = Duration::ZERO;
             while elapsed < T1 * 64 {
+                // Fixed: the retransmission timer (RFC 3261 17.1.1.2).
                 tokio::time::sleep(interval).await;
                 elapsed += interval;
                 if me.send(to, bytes.clone()).await.is_err() {
