@@ -29,16 +29,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Waits up to `limit` for `cond`, returning how long it took.
-async fn within(what: &str, limit: Duration, cond: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    start.elapsed()
-}
-
 #[tokio::test]
 async fn a_phone_registered_through_one_instance_rings_through_the_other() {
     let Some(pg) = support::postgres() else {
@@ -71,13 +61,15 @@ async fn a_phone_registered_through_one_instance_rings_through_the_other() {
     // from the store, within the second the desk asks for.
     assert_eq!(d.ana.register(PASSWORD, 300).await.unwrap(), 200);
     let at = now_ms();
-    let took = within("b sees ana's binding", Duration::from_secs(3), || {
+    let started = Instant::now();
+    support::wait::wait_until("b sees ana's binding", Duration::from_secs(3), async || {
         b.location
             .lookup("ana", now_ms())
             .iter()
             .any(|x| x.registered_at_ms >= at - 1_000)
     })
     .await;
+    let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "took {took:?}");
 
     // A carrier call through b rings ana's phone, registered through a.
@@ -162,9 +154,11 @@ async fn a_phone_registered_through_one_instance_rings_through_the_other() {
 
     // ana unregisters through a: b stops ringing her.
     assert_eq!(d.ana.register(PASSWORD, 0).await.unwrap(), 200);
-    within("b drops ana's binding", Duration::from_secs(3), || {
-        !b.location.is_registered("ana", now_ms())
-    })
+    support::wait::wait_until(
+        "b drops ana's binding",
+        Duration::from_secs(3),
+        async || !b.location.is_registered("ana", now_ms()),
+    )
     .await;
     pool.close().await;
 }
