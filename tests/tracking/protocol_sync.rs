@@ -57,12 +57,23 @@ async fn send_at(app: &TestApp, body: &str, ts: i64, secret: &str) -> reqwest::R
         .unwrap()
 }
 
-/// Signed a little earlier each time, so a body sent again is a new
-/// signed request (the same one twice is a replay, refused on its own).
+/// Signed at a time not used before for this body, so a body sent again
+/// is a new signed request (the same one twice is a replay, refused on its
+/// own). A fixed step back per send is not enough: a send one second later
+/// with a step of one second signs the same timestamp again.
 async fn send(app: &TestApp, event: &Value) -> reqwest::Response {
-    static AGO: AtomicUsize = AtomicUsize::new(0);
-    let ago = (AGO.fetch_add(1, Ordering::SeqCst) % 200) as i64;
-    send_at(app, &event.to_string(), now() - ago, SECRET).await
+    static USED: std::sync::Mutex<std::collections::BTreeSet<(String, i64)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let body = event.to_string();
+    let ts = {
+        let mut used = USED.lock().unwrap();
+        let mut ts = now();
+        while !used.insert((body.clone(), ts)) {
+            ts -= 1;
+        }
+        ts
+    };
+    send_at(app, &body, ts, SECRET).await
 }
 
 async fn setup(app: &TestApp) -> (i64, i64, i64) {
