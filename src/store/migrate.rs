@@ -137,8 +137,61 @@ fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
+/// The PostgreSQL advisory lock migrations hold (an arbitrary constant, the
+/// same in every protocall), so that instances sharing a database and
+/// starting together migrate it one after the other.
+const MIGRATION_LOCK: i64 = 0x7072_6f74_6f63_616c;
+
 pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
     let pool = store.pool();
+    let mut conn = pool.acquire().await?;
+    if store.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        let migrated = match create_table(&mut conn).await {
+            Ok(()) => apply_pending(store, &mut conn, false).await,
+            Err(e) => Err(e),
+        };
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // A session lock ends with its connection.
+            let _ = sqlx::Connection::close(conn.detach()).await;
+        }
+        return migrated;
+    }
+    create_table(&mut conn).await?;
+    // SQLite changes a table's constraints only by rebuilding it, and
+    // dropping the old table with foreign keys on would cascade to the
+    // rows that refer to it. The switch only works outside a transaction,
+    // so it is set here for all migrations; each one checks the keys before
+    // it commits.
+    sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let applied = apply_pending(store, &mut conn, true).await;
+    let restored = match &applied {
+        Ok(_) => sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await
+            .map(drop),
+        Err(_) => Ok(()),
+    };
+    if applied.is_err() || restored.is_err() {
+        // Never hand the pool a connection that does not enforce foreign
+        // keys (or that a failed migration left mid-transaction).
+        let _ = sqlx::Connection::close(conn.detach()).await;
+    }
+    let applied = applied?;
+    restored?;
+    Ok(applied)
+}
+
+async fn create_table(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS protocall_migrations (
             version    BIGINT PRIMARY KEY,
@@ -147,36 +200,9 @@ pub(super) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
             applied_at BIGINT NOT NULL
         )",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
-    let mut conn = pool.acquire().await?;
-    let sqlite = store.backend() == Backend::Sqlite;
-    // SQLite changes a table's constraints only by rebuilding it, and
-    // dropping the old table with foreign keys on would cascade to the
-    // rows that refer to it. The switch only works outside a transaction,
-    // so it is set here for all migrations; each one checks the keys before
-    // it commits.
-    if sqlite {
-        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-            .execute(&mut *conn)
-            .await?;
-    }
-    let applied = apply_pending(store, &mut conn, sqlite).await;
-    let restored = match (&applied, sqlite) {
-        (Ok(_), true) => sqlx::raw_sql("PRAGMA foreign_keys = ON")
-            .execute(&mut *conn)
-            .await
-            .map(drop),
-        _ => Ok(()),
-    };
-    if sqlite && (applied.is_err() || restored.is_err()) {
-        // Never hand the pool a connection that does not enforce foreign
-        // keys (or that a failed migration left mid-transaction).
-        let _ = sqlx::Connection::close(conn.detach()).await;
-    }
-    let applied = applied?;
-    restored?;
-    Ok(applied)
+    Ok(())
 }
 
 async fn apply_pending(

@@ -271,3 +271,30 @@ async fn consultants_in_a_call_elsewhere_are_busy_while_that_instance_lives() {
     a.cluster_beat(&beat(&["ana"], 4), now + 500).await.unwrap();
     assert_eq!(b.cluster_peers(now).await.unwrap().in_call, ["ana"]);
 }
+
+#[tokio::test]
+async fn instances_starting_together_migrate_the_database_once() {
+    let Some(pg) = support::postgres() else {
+        eprintln!("skipped: {} is not set", support::PG_ENV);
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::fresh_database(&pg, dir.path()).await;
+    let open = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            let store = Store::connect(&url, 2, chrono_tz::UTC)
+                .await
+                .unwrap()
+                .with_instance(name);
+            store.migrate().await
+        }
+    };
+    // Without the lock, one of the two fails on a table the other made.
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(open("a"), open("b"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        // Each migration ran once: by one of them, or before.
+        assert!(a.is_empty() || b.is_empty(), "{a:?} / {b:?}");
+    }
+}
