@@ -136,7 +136,7 @@ async fn alert(
                     id,
                     "created",
                     None,
-                    Some("scheduled".into()),
+                    Some(k.status.as_str().into()),
                     "chat-wait-rule",
                 )
                 .await?;

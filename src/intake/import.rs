@@ -252,7 +252,7 @@ async fn inbox(
             contact_id,
             "created",
             None,
-            Some("open".into()),
+            Some(contact.status.as_str().into()),
             ACTOR,
         )
         .await?;
@@ -342,8 +342,8 @@ async fn reply(
                         "contact",
                         c,
                         "status",
-                        Some("open".into()),
-                        Some("done".into()),
+                        Some(ContactStatus::Open.as_str().into()),
+                        Some(ContactStatus::Done.as_str().into()),
                         ACTOR,
                     )
                     .await?;

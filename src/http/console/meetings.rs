@@ -19,7 +19,7 @@ use super::session::Session;
 use crate::http::AppState;
 use crate::store::{Contact, ContactQuery, StoreError};
 use crate::tracking::service;
-use crate::tracking::states::{ContactSource, ContactStatus};
+use crate::tracking::states::{ContactKind, ContactSource, ContactStatus};
 
 /// Today's scheduled contacts and the running contact timer, if any.
 pub struct Today {
@@ -43,8 +43,8 @@ pub async fn load(st: &AppState, me: i64, now: DateTime<Utc>) -> Result<Today, S
         .store
         .list_contacts(&ContactQuery {
             consultant_id: Some(me),
-            kind: Some("scheduled".into()),
-            status: Some("scheduled".into()),
+            kind: Some(ContactKind::Scheduled.as_str().into()),
+            status: Some(ContactStatus::Scheduled.as_str().into()),
             from_ms: from,
             to_ms: to,
             limit: 50,
