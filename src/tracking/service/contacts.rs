@@ -490,3 +490,39 @@ pub async fn update_contact(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The moves a PATCH allowed when statuses were compared as words.
+    #[test]
+    fn a_patch_moves_a_contact_as_the_word_table_did() {
+        let words: &[(&str, &[&str])] = &[
+            ("scheduled", &["scheduled", "done", "missed", "cancelled"]),
+            ("open", &["open", "done"]),
+            ("done", &["done"]),
+        ];
+        for from in ContactStatus::ALL {
+            for to in ContactStatus::ALL {
+                let allowed = words
+                    .iter()
+                    .find(|(f, _)| *f == from.as_str())
+                    .is_some_and(|(_, t)| t.contains(&to.as_str()));
+                assert_eq!(may_become(*from, *to), allowed, "{from} → {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn channels_and_directions_are_checked_against_their_words() {
+        assert_eq!(check_channel("email").unwrap(), ContactChannel::Email);
+        assert!(check_channel("fax").is_err());
+        assert_eq!(check_direction(None).unwrap(), None);
+        assert_eq!(
+            check_direction(Some("inbound")).unwrap(),
+            Some(ContactDirection::Inbound)
+        );
+        assert!(check_direction(Some("internal")).is_err());
+    }
+}
