@@ -12,6 +12,7 @@ use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{open_store, shutdown_signal, Application};
@@ -22,6 +23,7 @@ use crate::http::lookup::run_import;
 use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::reports::render::ReportFormat;
+use crate::tracking::states::ContactChannel;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -165,7 +167,7 @@ pub struct ContactArgs {
     #[arg(long)]
     pub consultant: String,
     /// chat, email, meeting, phone or other.
-    #[arg(long, value_parser = ["phone", "chat", "email", "meeting", "other"])]
+    #[arg(long, value_parser = PossibleValuesParser::new(ContactChannel::NAMES.iter().copied()))]
     pub channel: String,
     /// Provider id, or a phone number of the provider.
     #[arg(long)]

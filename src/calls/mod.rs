@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::routing::caller::CallerClass;
 use crate::routing::note::{Direction, RouteKind, RoutedCall, StepNote};
 use crate::sip::dialog::{DialogEvent, DialogId, Party};
+use crate::tracking::states::ContactStatus;
 
 /// How a call ended: the bounded `outcome` label of
 /// `protocall_calls_total`.
@@ -426,7 +427,7 @@ impl Tracker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactDraft {
     /// open, done, missed or abandoned.
-    pub status: &'static str,
+    pub status: ContactStatus,
     pub reason: Option<String>,
     /// Username of the consultant the contact belongs to.
     pub consultant: Option<String>,
@@ -457,9 +458,9 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
         let answered = rec.answered_at?;
         return Some(ContactDraft {
             status: if rec.ended_at.is_some() {
-                "done"
+                ContactStatus::Done
             } else {
-                "open"
+                ContactStatus::Open
             },
             reason: None,
             consultant: rec.consultant.clone(),
@@ -478,11 +479,11 @@ pub fn contact_of(rec: &CallRecord) -> Option<ContactDraft> {
     // Settled: either failed, or answered by the URA after the desk.
     let end = rec.answered_at.or(rec.ended_at)?;
     let (status, reason) = match rec.outcome {
-        Some(Outcome::Answered) => ("missed", "ura"),
-        Some(Outcome::Cancelled) => ("abandoned", "cancelled"),
-        Some(Outcome::Busy) => ("missed", "busy"),
-        Some(Outcome::NoAnswer) => ("missed", "no_answer"),
-        _ => ("missed", "failed"),
+        Some(Outcome::Answered) => (ContactStatus::Missed, "ura"),
+        Some(Outcome::Cancelled) => (ContactStatus::Abandoned, "cancelled"),
+        Some(Outcome::Busy) => (ContactStatus::Missed, "busy"),
+        Some(Outcome::NoAnswer) => (ContactStatus::Missed, "no_answer"),
+        _ => (ContactStatus::Missed, "failed"),
     };
     Some(ContactDraft {
         status,

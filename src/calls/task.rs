@@ -176,7 +176,7 @@ impl CallLog {
             call_id: r.call_id.clone(),
             from_tag: r.from_tag.clone(),
             direction: r.direction.as_str().into(),
-            status: d.status.into(),
+            status: d.status.as_str().into(),
             reason: d.reason,
             consultant_id: self.consultant_id(d.consultant.as_deref()),
             provider_id: r.party.provider_id,

@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::ChatError;
 use crate::store::{ChatConversation, ContactRecord, Store, StoreError};
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus,
+};
 
 /// The rule's two numbers, from `[chat]`.
 #[derive(Debug, Clone, Copy)]
@@ -107,10 +110,10 @@ async fn alert(
     let conference = match (with, planned) {
         (Some(p), Some(start)) => {
             let k = ContactRecord {
-                kind: "scheduled".into(),
-                channel: "chat".into(),
-                direction: Some("outbound".into()),
-                status: "scheduled".into(),
+                kind: ContactKind::Scheduled,
+                channel: ContactChannel::Chat,
+                direction: Some(ContactDirection::Outbound),
+                status: ContactStatus::Scheduled,
                 reason: Some("chat_wait".into()),
                 consultant_id: Some(p),
                 provider_id: conv.provider_id,
@@ -122,7 +125,7 @@ async fn alert(
                     "Conference for chat {} ({}): no reply within {} minutes",
                     conv.external_id, conv.handle, rule.wait_minutes
                 )),
-                source: "chat".into(),
+                source: ContactSource::Chat,
                 ..Default::default()
             };
             let id = store.insert_contact(&mut tx, &k).await?;
@@ -133,7 +136,7 @@ async fn alert(
                     id,
                     "created",
                     None,
-                    Some("scheduled".into()),
+                    Some(k.status.as_str().into()),
                     "chat-wait-rule",
                 )
                 .await?;

@@ -16,6 +16,7 @@ use super::AppState;
 use crate::directory::Page;
 use crate::store::{AuditEntry, Category, Contact, Room, Task, TaskQuery};
 use crate::tracking::service::{self, ContactPatch, NewContact, NewTask, TaskPatch, TrackingError};
+use crate::tracking::states::ContactStatus;
 
 impl From<TrackingError> for ApiError {
     fn from(e: TrackingError) -> Self {
@@ -415,10 +416,12 @@ pub async fn create_contact(
         participants: b.participants,
     };
     let c = service::add_contact(&st.store, n, &who.person).await?;
-    if c.status == "done" {
-        st.metrics
-            .tracking
-            .contact_closed(&c.channel, "done", c.duration_ms);
+    if c.status == ContactStatus::Done {
+        st.metrics.tracking.contact_closed(
+            c.channel.as_str(),
+            ContactStatus::Done.as_str(),
+            c.duration_ms,
+        );
     }
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -463,9 +466,11 @@ pub async fn start_contact(
     };
     let (started, stopped) = service::start_contact(&st.store, n, at, &who.person).await?;
     if let Some(s) = &stopped {
-        st.metrics
-            .tracking
-            .contact_closed(&s.channel, "done", s.duration_ms);
+        st.metrics.tracking.contact_closed(
+            s.channel.as_str(),
+            ContactStatus::Done.as_str(),
+            s.duration_ms,
+        );
     }
     Ok((
         StatusCode::CREATED,
@@ -484,9 +489,11 @@ pub async fn stop_open_contact(
     let consultant = who.own_or(b.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let c = service::stop_contact(&st.store, consultant, None, at, &who.person).await?;
-    st.metrics
-        .tracking
-        .contact_closed(&c.channel, "done", c.duration_ms);
+    st.metrics.tracking.contact_closed(
+        c.channel.as_str(),
+        ContactStatus::Done.as_str(),
+        c.duration_ms,
+    );
     Ok(Json(c))
 }
 
@@ -508,9 +515,11 @@ pub async fn start_scheduled_contact(
     let (started, stopped) =
         service::start_scheduled_contact(&st.store, id, at, &who.person).await?;
     if let Some(s) = &stopped {
-        st.metrics
-            .tracking
-            .contact_closed(&s.channel, "done", s.duration_ms);
+        st.metrics.tracking.contact_closed(
+            s.channel.as_str(),
+            ContactStatus::Done.as_str(),
+            s.duration_ms,
+        );
     }
     Ok(Json(StartedContact { started, stopped }))
 }
@@ -529,9 +538,11 @@ pub async fn stop_contact(
     who.may_see(st.store.get_contact(id).await?.consultant_id)?;
     let at = ms(b.at).unwrap_or_else(|| Utc::now().timestamp_millis());
     let c = service::stop_contact(&st.store, 0, Some(id), at, &who.person).await?;
-    st.metrics
-        .tracking
-        .contact_closed(&c.channel, "done", c.duration_ms);
+    st.metrics.tracking.contact_closed(
+        c.channel.as_str(),
+        ContactStatus::Done.as_str(),
+        c.duration_ms,
+    );
     Ok(Json(c))
 }
 
@@ -599,10 +610,15 @@ pub async fn update_contact(
         notes: b.notes,
     };
     let c = service::update_contact(&st.store, id, p, &who.person).await?;
-    if before.status != c.status && ["done", "missed", "cancelled"].contains(&c.status.as_str()) {
+    if before.status != c.status
+        && matches!(
+            c.status,
+            ContactStatus::Done | ContactStatus::Missed | ContactStatus::Cancelled
+        )
+    {
         st.metrics
             .tracking
-            .contact_closed(&c.channel, &c.status, c.duration_ms);
+            .contact_closed(c.channel.as_str(), c.status.as_str(), c.duration_ms);
     }
     Ok(Json(c))
 }

@@ -7,6 +7,9 @@
 use crate::store::{
     ContactRecord, FolderMark, NewMailThread, SeenMessage, Store, StoreError, ThreadRef,
 };
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus,
+};
 
 use super::matching;
 use super::message::{self, Mail};
@@ -226,16 +229,16 @@ async fn inbox(
         "unidentified"
     };
     let contact = ContactRecord {
-        kind: "triggered".into(),
-        channel: "email".into(),
-        direction: Some("inbound".into()),
-        status: "open".into(),
+        kind: ContactKind::Triggered,
+        channel: ContactChannel::Email,
+        direction: Some(ContactDirection::Inbound),
+        status: ContactStatus::Open,
         consultant_id: protocol.as_ref().and_then(|p| p.owner_id),
         provider_id: sender.provider_id,
         provider_user_id: sender.provider_user_id,
         protocol_id: protocol.as_ref().map(|p| p.id),
         agenda: Some(mail.subject.chars().take(500).collect()),
-        source: "mail".into(),
+        source: ContactSource::Mail,
         ..Default::default()
     };
     let contact_id = store.insert_contact(&mut tx, &contact).await?;
@@ -249,7 +252,7 @@ async fn inbox(
             contact_id,
             "created",
             None,
-            Some("open".into()),
+            Some(contact.status.as_str().into()),
             ACTOR,
         )
         .await?;
@@ -339,8 +342,8 @@ async fn reply(
                         "contact",
                         c,
                         "status",
-                        Some("open".into()),
-                        Some("done".into()),
+                        Some(ContactStatus::Open.as_str().into()),
+                        Some(ContactStatus::Done.as_str().into()),
                         ACTOR,
                     )
                     .await?;

@@ -13,8 +13,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use super::{get, now_ms, CallContact, Filter, Store, StoreError};
+use super::{get, get_word, get_word_opt, now_ms, CallContact, Filter, Store, StoreError};
 use crate::directory::Page;
+use crate::tracking::states::{CallbackStatus, ContactSource, ContactStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NewCallback {
@@ -43,7 +44,8 @@ pub struct Callback {
     /// not_registered, in_call, declined.
     pub reason: String,
     /// pending, done or cancelled.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: CallbackStatus,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: chrono::DateTime<chrono_tz::Tz>,
     #[schema(value_type = String, format = DateTime)]
@@ -75,7 +77,7 @@ pub struct CallbackRecord {
     pub protocol_id: Option<i64>,
     pub caller_number: Option<String>,
     pub reason: String,
-    pub status: String,
+    pub status: CallbackStatus,
     pub due_at_ms: i64,
     pub closed_at_ms: Option<i64>,
     pub contact_id: Option<i64>,
@@ -96,7 +98,7 @@ fn record_from_row(r: &AnyRow) -> Result<CallbackRecord, StoreError> {
         protocol_id: get(r, "protocol_id")?,
         caller_number: get(r, "caller_number")?,
         reason: get(r, "reason")?,
-        status: get(r, "status")?,
+        status: get_word(r, "status")?,
         due_at_ms: get(r, "due_at")?,
         closed_at_ms: get(r, "closed_at")?,
         contact_id: get(r, "contact_id")?,
@@ -124,7 +126,7 @@ impl Store {
             protocol_id: get(r, "protocol_id")?,
             caller_number: get(r, "caller_number")?,
             reason: get(r, "reason")?,
-            status: get(r, "status")?,
+            status: get_word(r, "status")?,
             created_at: self.ts(get(r, "created_at")?),
             due_at: self.ts(get(r, "due_at")?),
             closed_at: self.opt_ts(get(r, "closed_at")?),
@@ -237,7 +239,7 @@ impl Store {
             "UPDATE callbacks SET status = $1, closed_at = $2, contact_id = $3, \
              closed_by_call = $4 WHERE id = $5",
         )
-        .bind(cb.status.clone())
+        .bind(cb.status.as_str())
         .bind(cb.closed_at_ms)
         .bind(cb.contact_id)
         .bind(cb.closed_by_call.clone())
@@ -258,7 +260,7 @@ impl Store {
         &self,
         c: &mut AnyConnection,
         cb: &CallbackRecord,
-        status: &str,
+        status: ContactStatus,
     ) -> Result<i64, StoreError> {
         insert_contact_on(
             c,
@@ -278,7 +280,7 @@ impl Store {
 
 /// What a call-back's scheduled contact is made of.
 struct Slot<'a> {
-    status: &'a str,
+    status: ContactStatus,
     reason: &'a str,
     consultant_id: i64,
     provider_id: Option<i64>,
@@ -295,7 +297,7 @@ async fn insert_contact_on(conn: &mut AnyConnection, s: &Slot<'_>) -> Result<i64
          created_at, updated_at) VALUES ('scheduled', 'phone', 'outbound', $1, \
          $2, $3, $4, $5, $6, $7, $8, 'callback', $9, $10) RETURNING id",
     )
-    .bind(s.status.to_string())
+    .bind(s.status.as_str())
     .bind(s.reason.to_string())
     .bind(s.consultant_id)
     .bind(s.provider_id)
@@ -343,7 +345,7 @@ pub(crate) async fn create_callback_on(
     let contact = insert_contact_on(
         conn,
         &Slot {
-            status: "scheduled",
+            status: ContactStatus::Scheduled,
             reason: &c.reason,
             consultant_id: c.consultant_id,
             provider_id: c.provider_id,
@@ -392,7 +394,12 @@ pub(crate) async fn close_by_call(
     let (Some(owner), Some(answered)) = (c.consultant_id, c.started_at_ms) else {
         return Ok(0);
     };
-    if !matches!(c.status.as_str(), "open" | "done") {
+    // The journal's record keeps its words as text (old entries must
+    // load); a word this build does not know closes nothing.
+    if !matches!(
+        c.status.parse::<ContactStatus>(),
+        Ok(ContactStatus::Open | ContactStatus::Done)
+    ) {
         return Ok(0);
     }
     // Most answered calls owe nothing: one indexed look at the owner's
@@ -450,13 +457,13 @@ pub(crate) async fn close_by_call(
     let owed = rows
         .iter()
         .map(|r| {
-            let status: Option<String> = get(r, "contact_status")?;
-            let source: Option<String> = get(r, "contact_source")?;
+            let status: Option<ContactStatus> = get_word_opt(r, "contact_status")?;
+            let source: Option<ContactSource> = get_word_opt(r, "contact_source")?;
             Ok(Owed {
                 id: get(r, "id")?,
                 contact_id: get(r, "contact_id")?,
-                untouched: status.as_deref() == Some("scheduled")
-                    && source.as_deref() == Some("callback"),
+                untouched: status == Some(ContactStatus::Scheduled)
+                    && source == Some(ContactSource::Callback),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -516,7 +523,15 @@ pub(crate) async fn close_by_call(
             continue;
         }
         closed += 1;
-        audit_on(conn, o.id, "status", "pending", "done", &actor).await?;
+        audit_on(
+            conn,
+            o.id,
+            "status",
+            CallbackStatus::Pending.as_str(),
+            CallbackStatus::Done.as_str(),
+            &actor,
+        )
+        .await?;
         if let (Some(slot), true) = (o.contact_id, contact != o.contact_id) {
             // A second slot for the same conversation would plan it twice.
             sqlx::query("DELETE FROM contacts WHERE id = $1 AND status = 'scheduled'")

@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 
 use super::{get, Store, StoreError};
+use crate::tracking::states::ContactStatus;
 
 type Conn = sqlx::AnyConnection;
 
@@ -339,15 +340,15 @@ impl Store {
         if let Some(contact) = conversation.contact_id {
             let started = conversation.started_at.timestamp_millis();
             let (status, wait) = match conversation.first_reply_at {
-                Some(r) => ("done", r.timestamp_millis() - started),
-                None => ("abandoned", at_ms - started),
+                Some(r) => (ContactStatus::Done, r.timestamp_millis() - started),
+                None => (ContactStatus::Abandoned, at_ms - started),
             };
             sqlx::query(
                 "UPDATE contacts SET ended_at = $1, status = $2, wait_ms = $3, updated_at = $4 \
                  WHERE id = $5",
             )
             .bind(at_ms)
-            .bind(status)
+            .bind(status.as_str())
             .bind(wait)
             .bind(now_ms)
             .bind(contact)

@@ -7,21 +7,28 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::{get, Filter, Store, StoreError};
+use super::{get, get_word, get_word_opt, Filter, Store, StoreError};
 use crate::directory::Page;
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus,
+};
 
 /// A contact as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     pub id: i64,
     /// triggered or scheduled.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: ContactKind,
     /// phone, chat, email, meeting or other.
-    pub channel: String,
+    #[schema(value_type = String)]
+    pub channel: ContactChannel,
     /// inbound or outbound (calls).
-    pub direction: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub direction: Option<ContactDirection>,
     /// scheduled, open, done, missed, abandoned or cancelled.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ContactStatus,
     pub reason: Option<String>,
     pub consultant_id: Option<i64>,
     pub provider_id: Option<i64>,
@@ -49,7 +56,8 @@ pub struct Contact {
     pub agenda: Option<String>,
     pub notes: Option<String>,
     /// call, manual, callback, mail or chat.
-    pub source: String,
+    #[schema(value_type = String)]
+    pub source: ContactSource,
     /// The "which provider?" step for a contact from someone unknown:
     /// unidentified, identified, not_client or client (null on contacts
     /// that never needed it).
@@ -94,10 +102,10 @@ impl Store {
         let ended: Option<i64> = get(r, "ended_at")?;
         Ok(Contact {
             id: get(r, "id")?,
-            kind: get(r, "kind")?,
-            channel: get(r, "channel")?,
-            direction: get(r, "direction")?,
-            status: get(r, "status")?,
+            kind: get_word(r, "kind")?,
+            channel: get_word(r, "channel")?,
+            direction: get_word_opt(r, "direction")?,
+            status: get_word(r, "status")?,
             reason: get(r, "reason")?,
             consultant_id: get(r, "consultant_id")?,
             provider_id: get(r, "provider_id")?,
@@ -118,7 +126,7 @@ impl Store {
             room_id: get(r, "room_id")?,
             agenda: get(r, "agenda")?,
             notes: get(r, "notes")?,
-            source: get(r, "source")?,
+            source: get_word(r, "source")?,
             identification: get(r, "identification")?,
             participants: Vec::new(),
             created_at: self.ts(get(r, "created_at")?),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{get, now_ms, Store, StoreError};
-use crate::tracking::states::{TaskSource, TaskStatus};
+use crate::tracking::states::{ContactStatus, TaskSource, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanRow {
@@ -235,7 +235,7 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut out = Vec::new();
         for c in self.consultant_agenda(consultant, from, to).await? {
-            if c.status == "cancelled" {
+            if c.status == ContactStatus::Cancelled {
                 continue;
             }
             let s = c.planned_start.or(c.started_at);

@@ -9,9 +9,12 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use super::contacts::CONTACT_COLS;
-use super::{get, get_word, now_ms, Contact, Filter, Store, StoreError};
+use super::{get, get_word, get_word_opt, now_ms, Contact, Filter, Store, StoreError};
 use crate::directory::Page;
-use crate::tracking::states::{TaskSource, TaskStatus};
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus, TaskSource,
+    TaskStatus,
+};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
@@ -78,10 +81,10 @@ pub struct TaskQuery {
 /// A manual contact as written; times in UTC milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactRecord {
-    pub kind: String,
-    pub channel: String,
-    pub direction: Option<String>,
-    pub status: String,
+    pub kind: ContactKind,
+    pub channel: ContactChannel,
+    pub direction: Option<ContactDirection>,
+    pub status: ContactStatus,
     pub reason: Option<String>,
     pub consultant_id: Option<i64>,
     pub provider_id: Option<i64>,
@@ -94,7 +97,7 @@ pub struct ContactRecord {
     pub room_id: Option<i64>,
     pub agenda: Option<String>,
     pub notes: Option<String>,
-    pub source: String,
+    pub source: ContactSource,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -474,10 +477,10 @@ impl Store {
              ended_at, room_id, agenda, notes, source, created_at, updated_at) VALUES ($1, $2, $3, \
              $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
         )
-        .bind(k.kind.clone())
-        .bind(k.channel.clone())
-        .bind(k.direction.clone())
-        .bind(k.status.clone())
+        .bind(k.kind.as_str())
+        .bind(k.channel.as_str())
+        .bind(k.direction.map(|d| d.as_str()))
+        .bind(k.status.as_str())
         .bind(k.reason.clone())
         .bind(k.consultant_id)
         .bind(k.provider_id)
@@ -490,7 +493,7 @@ impl Store {
         .bind(k.room_id)
         .bind(k.agenda.clone())
         .bind(k.notes.clone())
-        .bind(k.source.clone())
+        .bind(k.source.as_str())
         .bind(now)
         .bind(now)
         .fetch_one(&mut *c)
@@ -510,7 +513,7 @@ impl Store {
              protocol_id = $5, planned_start = $6, planned_end = $7, started_at = $8, ended_at = $9, \
              room_id = $10, agenda = $11, notes = $12, updated_at = $13 WHERE id = $14",
         )
-        .bind(k.status.clone())
+        .bind(k.status.as_str())
         .bind(k.reason.clone())
         .bind(k.provider_id)
         .bind(k.provider_user_id)
@@ -542,10 +545,10 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found(format!("contact {id}")))?;
         Ok(ContactRecord {
-            kind: get(&r, "kind")?,
-            channel: get(&r, "channel")?,
-            direction: get(&r, "direction")?,
-            status: get(&r, "status")?,
+            kind: get_word(&r, "kind")?,
+            channel: get_word(&r, "channel")?,
+            direction: get_word_opt(&r, "direction")?,
+            status: get_word(&r, "status")?,
             reason: get(&r, "reason")?,
             consultant_id: get(&r, "consultant_id")?,
             provider_id: get(&r, "provider_id")?,
@@ -558,7 +561,7 @@ impl Store {
             room_id: get(&r, "room_id")?,
             agenda: get(&r, "agenda")?,
             notes: get(&r, "notes")?,
-            source: get(&r, "source")?,
+            source: get_word(&r, "source")?,
         })
     }
 

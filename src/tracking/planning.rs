@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::duty::{self, DutyChannel};
 use super::schedule::{self, Interval, PlanItem, WorkingHours};
 use super::service::TrackingError;
-use super::states::TaskStatus;
+use super::states::{ContactChannel, ContactSource, ContactStatus, TaskStatus};
 use crate::config::Settings;
 use crate::routing::dialplan::{load_dir, Dialplan};
 use crate::store::{ScheduledBlock, Store, StoreError, TaskQuery};
@@ -414,19 +414,21 @@ pub async fn agenda(
             uid: format!("contact-{}@protocall", c.id),
             start: start.with_timezone(&Utc),
             end: end.with_timezone(&Utc).max(start.with_timezone(&Utc)),
-            summary: match (&c.agenda, c.channel.as_str()) {
-                (Some(a), _) => a.clone(),
-                (None, "phone") if c.source == "callback" => "Call-back".into(),
-                (None, ch) => format!("Contact ({ch})"),
+            summary: match (&c.agenda, c.channel, c.source) {
+                (Some(a), _, _) => a.clone(),
+                (None, ContactChannel::Phone, ContactSource::Callback) => "Call-back".into(),
+                (None, ch, _) => format!("Contact ({ch})"),
             },
             description: c.notes.clone(),
             location: c.room_id.and_then(|r| rooms.get(&r).cloned()),
-            status: Some(match c.status.as_str() {
-                "cancelled" | "missed" => EventStatus::Cancelled,
-                "scheduled" => EventStatus::Tentative,
-                _ => EventStatus::Confirmed,
+            status: Some(match c.status {
+                ContactStatus::Cancelled | ContactStatus::Missed => EventStatus::Cancelled,
+                ContactStatus::Scheduled => EventStatus::Tentative,
+                ContactStatus::Open | ContactStatus::Done | ContactStatus::Abandoned => {
+                    EventStatus::Confirmed
+                }
             }),
-            categories: vec![c.channel.clone()],
+            categories: vec![c.channel.as_str().to_string()],
             updated: c.updated_at.with_timezone(&Utc),
         });
     }

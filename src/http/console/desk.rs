@@ -24,11 +24,18 @@ use crate::directory::Presence;
 use crate::http::AppState;
 use crate::store::{CallbackQuery, StoreError, Task, TaskQuery};
 use crate::tracking::service::{self, NewContact, NewTask, TrackingError};
+use crate::tracking::states::{CallbackStatus, ContactChannel};
 use crate::tracking::when::parse_when;
 
 /// The channels a person logs by hand, in the order offered (phone calls
 /// through the daemon are logged by themselves).
-const CHANNELS: &[&str] = &["chat", "email", "meeting", "phone", "other"];
+const CHANNELS: &[ContactChannel] = &[
+    ContactChannel::Chat,
+    ContactChannel::Email,
+    ContactChannel::Meeting,
+    ContactChannel::Phone,
+    ContactChannel::Other,
+];
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -189,8 +196,8 @@ fn contact_section(s: &Session, tz: chrono_tz::Tz) -> Markup {
                     legend { (lang.t("contact.channel")) }
                     @for (i, c) in CHANNELS.iter().enumerate() {
                         label class="choice" {
-                            input type="radio" name="channel" value=(c) checked[i == 0];
-                            " " (layout::channel_label(lang, c))
+                            input type="radio" name="channel" value=(c.as_str()) checked[i == 0];
+                            " " (layout::channel_label(lang, c.as_str()))
                         }
                     }
                 }
@@ -362,7 +369,7 @@ pub async fn page(State(st): State<AppState>, s: Session, Query(n): Query<Notice
             .store
             .list_callbacks(&CallbackQuery {
                 consultant_id: Some(me),
-                status: Some("pending".into()),
+                status: Some(CallbackStatus::Pending.as_str().into()),
                 limit: 100,
                 offset: 0,
             })
@@ -522,7 +529,11 @@ pub async fn log_contact(
     let Ok(Form(f)) = f else {
         return back("err", "invalid");
     };
-    if !CHANNELS.contains(&f.channel.as_str()) {
+    if !f
+        .channel
+        .parse::<ContactChannel>()
+        .is_ok_and(|c| CHANNELS.contains(&c))
+    {
         return back("err", "invalid");
     }
     if s.principal.may_act_for(s.consultant_id()).is_err() {
@@ -583,7 +594,7 @@ pub async fn callback_done(
         return back("err", "callback_times");
     };
     let change = service::CallbackChange {
-        status: "done".into(),
+        status: CallbackStatus::Done.as_str().into(),
         started_at_ms: Some(started.timestamp_millis()),
         ended_at_ms: Some(ended.timestamp_millis()),
     };

@@ -26,6 +26,7 @@ use crate::http::AppState;
 use crate::reports::render::ReportFormat;
 use crate::reports::weekly::default_weeks;
 use crate::store::{CallbackQuery, ConsultantQuery, StoreError};
+use crate::tracking::states::CallbackStatus;
 
 fn refused(s: &Session) -> Option<Response> {
     s.principal.require(Role::Manager).err().map(|_| {
@@ -80,7 +81,7 @@ pub async fn page(State(st): State<AppState>, s: Session) -> Response {
         .store
         .list_callbacks(&CallbackQuery {
             consultant_id: None,
-            status: Some("pending".into()),
+            status: Some(CallbackStatus::Pending.as_str().into()),
             limit: crate::store::MAX_PAGE,
             offset: 0,
         })

@@ -19,6 +19,7 @@ use super::session::Session;
 use crate::http::AppState;
 use crate::store::{Contact, ContactQuery, StoreError};
 use crate::tracking::service;
+use crate::tracking::states::{ContactKind, ContactSource, ContactStatus};
 
 /// Today's scheduled contacts and the running contact timer, if any.
 pub struct Today {
@@ -42,8 +43,8 @@ pub async fn load(st: &AppState, me: i64, now: DateTime<Utc>) -> Result<Today, S
         .store
         .list_contacts(&ContactQuery {
             consultant_id: Some(me),
-            kind: Some("scheduled".into()),
-            status: Some("scheduled".into()),
+            kind: Some(ContactKind::Scheduled.as_str().into()),
+            status: Some(ContactStatus::Scheduled.as_str().into()),
             from_ms: from,
             to_ms: to,
             limit: 50,
@@ -57,14 +58,14 @@ pub async fn load(st: &AppState, me: i64, now: DateTime<Utc>) -> Result<Today, S
         .store
         .list_contacts(&ContactQuery {
             consultant_id: Some(me),
-            status: Some("open".into()),
+            status: Some(ContactStatus::Open.as_str().into()),
             limit: 10,
             ..Default::default()
         })
         .await?
         .items
         .into_iter()
-        .find(|c| c.source != "call");
+        .find(|c| c.source != ContactSource::Call);
     Ok(Today { scheduled, running })
 }
 
@@ -78,7 +79,7 @@ pub fn section(s: &Session, today: &Today) -> Markup {
             h2 id="today-h" { (lang.t("today.title")) }
             @if let Some(c) = &today.running {
                 p role="status" {
-                    strong { (channel_label(lang, &c.channel)) }
+                    strong { (channel_label(lang, c.channel.as_str())) }
                     " · " (lang.tf("today.running_since", &[("since", &hm(c.started_at.as_ref()))]))
                     @if let Some(a) = &c.agenda { " · " (a) }
                 }
@@ -94,7 +95,7 @@ pub fn section(s: &Session, today: &Today) -> Markup {
                     @for c in &today.scheduled {
                         tr {
                             td { (hm(c.planned_start.as_ref())) "–" (hm(c.planned_end.as_ref())) }
-                            td { (channel_label(lang, &c.channel)) }
+                            td { (channel_label(lang, c.channel.as_str())) }
                             td { (c.agenda.as_deref().unwrap_or("")) }
                             td {
                                 form method="post" action=(format!("/contacts/{}/start", c.id)) {
@@ -143,9 +144,11 @@ pub async fn start(State(st): State<AppState>, s: Session, Path(id): Path<String
     match service::start_scheduled_contact(&st.store, id, now, &s.principal.person).await {
         Ok((_, stopped)) => {
             if let Some(c) = stopped {
-                st.metrics
-                    .tracking
-                    .contact_closed(&c.channel, "done", c.duration_ms);
+                st.metrics.tracking.contact_closed(
+                    c.channel.as_str(),
+                    ContactStatus::Done.as_str(),
+                    c.duration_ms,
+                );
             }
             back("ok", "contact_started")
         }
@@ -161,9 +164,11 @@ pub async fn stop(State(st): State<AppState>, s: Session, Path(id): Path<String>
     let now = Utc::now().timestamp_millis();
     match service::stop_contact(&st.store, 0, Some(id), now, &s.principal.person).await {
         Ok(c) => {
-            st.metrics
-                .tracking
-                .contact_closed(&c.channel, "done", c.duration_ms);
+            st.metrics.tracking.contact_closed(
+                c.channel.as_str(),
+                ContactStatus::Done.as_str(),
+                c.duration_ms,
+            );
             back("ok", "contact_stopped")
         }
         Err(e) => tracking_failed(&s, e),

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 use super::{get, CallRow, NewCallback, Store, StoreError};
+use crate::tracking::states::{ContactChannel, ContactStatus};
 
 /// A contact made from a call. Timestamps are UTC milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,9 +222,10 @@ fn may_close_callbacks(c: &CallContact, owed: &HashMap<i64, i64>) -> bool {
 }
 
 fn note_closed(c: &CallContact, summary: &mut WriteSummary) {
-    if c.ended_at_ms.is_some() && c.status != "open" {
+    // The journal's record keeps its words as text (old entries must load).
+    if c.ended_at_ms.is_some() && c.status != ContactStatus::Open.as_str() {
         summary.contacts_closed.push(ClosedContact {
-            channel: "phone".into(),
+            channel: ContactChannel::Phone.as_str().into(),
             status: c.status.clone(),
             talk_ms: match (c.started_at_ms, c.ended_at_ms) {
                 (Some(s), Some(e)) => Some(e - s),

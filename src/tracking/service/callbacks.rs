@@ -7,10 +7,13 @@
 
 use super::*;
 use crate::store::{Callback, CallbackRecord};
+use crate::tracking::states::{CallbackStatus, ContactStatus};
 
-pub const CALLBACK_STATUSES: &[&str] = crate::tracking::states::CallbackStatus::NAMES;
+pub const CALLBACK_STATUSES: &[&str] = CallbackStatus::NAMES;
 
 /// A status for a call-back, with the conversation's times when it is done.
+/// The status is the word a client sent; [`set_callback_status`] refuses
+/// one outside [`CALLBACK_STATUSES`].
 #[derive(Debug, Clone, Default)]
 pub struct CallbackChange {
     pub status: String,
@@ -19,11 +22,11 @@ pub struct CallbackChange {
 }
 
 /// The contact status that goes with a call-back status.
-fn contact_status(callback: &str) -> &'static str {
+fn contact_status(callback: CallbackStatus) -> ContactStatus {
     match callback {
-        "done" => "done",
-        "cancelled" => "cancelled",
-        _ => "scheduled",
+        CallbackStatus::Done => ContactStatus::Done,
+        CallbackStatus::Cancelled => ContactStatus::Cancelled,
+        CallbackStatus::Pending => ContactStatus::Scheduled,
     }
 }
 
@@ -44,11 +47,11 @@ pub async fn set_callback_status(
     change: CallbackChange,
     actor: &str,
 ) -> Result<Callback, TrackingError> {
-    if !CALLBACK_STATUSES.contains(&change.status.as_str()) {
+    let Ok(status) = change.status.parse::<CallbackStatus>() else {
         return Err(invalid("status", CALLBACK_STATUSES.join(", ")));
-    }
+    };
     let times = (change.started_at_ms, change.ended_at_ms);
-    if change.status == "done" {
+    if status == CallbackStatus::Done {
         let (Some(s), Some(e)) = times else {
             return Err(invalid(
                 "started_at",
@@ -72,10 +75,10 @@ pub async fn set_callback_status(
     let mut tx = store.begin().await?;
     let old = store.callback_record(&mut tx, id).await?;
     let mut cb = old.clone();
-    cb.status = change.status.clone();
+    cb.status = status;
     let by_call = old.closed_by_call.is_some();
-    if by_call && old.status == "done" {
-        if change.status == "done" {
+    if by_call && old.status == CallbackStatus::Done {
+        if status == CallbackStatus::Done {
             return Err(conflict(
                 "status",
                 format!(
@@ -95,7 +98,7 @@ pub async fn set_callback_status(
         Some(c) => c,
         None => {
             let c = store
-                .insert_callback_contact(&mut tx, &cb, contact_status(&cb.status))
+                .insert_callback_contact(&mut tx, &cb, contact_status(cb.status))
                 .await?;
             store
                 .audit(
@@ -104,7 +107,7 @@ pub async fn set_callback_status(
                     c,
                     "created",
                     None,
-                    Some(contact_status(&cb.status).into()),
+                    Some(contact_status(cb.status).as_str().into()),
                     actor,
                 )
                 .await?;
@@ -114,31 +117,31 @@ pub async fn set_callback_status(
     };
     let before = store.contact_record(&mut tx, contact).await?;
     let mut k = before.clone();
-    match change.status.as_str() {
-        "done" => {
-            k.status = "done".into();
+    match status {
+        CallbackStatus::Done => {
+            k.status = ContactStatus::Done;
             k.started_at_ms = change.started_at_ms;
             k.ended_at_ms = change.ended_at_ms;
             cb.closed_at_ms = change.started_at_ms;
         }
-        "cancelled" => {
-            if before.status == "open" {
+        CallbackStatus::Cancelled => {
+            if before.status == ContactStatus::Open {
                 return Err(conflict(
                     "status",
                     format!("the timer of contact {contact} runs: stop it first"),
                 ));
             }
-            k.status = "cancelled".into();
+            k.status = ContactStatus::Cancelled;
             k.started_at_ms = None;
             k.ended_at_ms = None;
-            if old.status != "cancelled" {
+            if old.status != CallbackStatus::Cancelled {
                 cb.closed_at_ms = Some(Utc::now().timestamp_millis());
             }
         }
-        _ => {
+        CallbackStatus::Pending => {
             // A running timer is the call-back being worked on: pending.
-            if before.status != "open" {
-                k.status = "scheduled".into();
+            if before.status != ContactStatus::Open {
+                k.status = ContactStatus::Scheduled;
                 k.started_at_ms = None;
                 k.ended_at_ms = None;
             }
@@ -151,8 +154,8 @@ pub async fn set_callback_status(
         let changes = [
             (
                 "status",
-                Some(before.status.clone()),
-                Some(k.status.clone()),
+                Some(before.status.as_str().into()),
+                Some(k.status.as_str().into()),
             ),
             (
                 "started_at",
@@ -177,7 +180,11 @@ async fn audit_callback(
     actor: &str,
 ) -> Result<(), StoreError> {
     let changes = [
-        ("status", Some(old.status.clone()), Some(new.status.clone())),
+        (
+            "status",
+            Some(old.status.as_str().into()),
+            Some(new.status.as_str().into()),
+        ),
         ("closed_at", show(old.closed_at_ms), show(new.closed_at_ms)),
         (
             "contact_id",
@@ -208,23 +215,24 @@ pub(super) async fn follow_contact(
         return Ok(());
     };
     let mut cb = old.clone();
-    match k.status.as_str() {
-        "done" => {
-            cb.status = "done".into();
+    match k.status {
+        ContactStatus::Done => {
+            cb.status = CallbackStatus::Done;
             cb.closed_at_ms = k.started_at_ms.or(old.closed_at_ms);
         }
-        "cancelled" => {
-            cb.status = "cancelled".into();
-            if old.status != "cancelled" {
+        ContactStatus::Cancelled => {
+            cb.status = CallbackStatus::Cancelled;
+            if old.status != CallbackStatus::Cancelled {
                 cb.closed_at_ms = Some(Utc::now().timestamp_millis());
             }
         }
-        "scheduled" | "open" | "missed" => {
-            cb.status = "pending".into();
+        ContactStatus::Scheduled | ContactStatus::Open | ContactStatus::Missed => {
+            cb.status = CallbackStatus::Pending;
             cb.closed_at_ms = None;
             cb.closed_by_call = None;
         }
-        _ => return Ok(()),
+        // An abandoned call-back contact says nothing about the call-back.
+        ContactStatus::Abandoned => return Ok(()),
     }
     if cb == old {
         return Ok(());

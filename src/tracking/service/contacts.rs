@@ -4,9 +4,14 @@
 //! contact closed here moves its call-back with it (`callbacks`).
 
 use super::*;
+use crate::tracking::states::{
+    ContactChannel, ContactDirection, ContactKind, ContactSource, ContactStatus,
+};
 
 // ---- contacts ---------------------------------------------------------------
 
+/// A contact as a client asks for it; its channel and direction are the
+/// words sent, checked against their sets by the rules that take it.
 #[derive(Debug, Clone, Default)]
 pub struct NewContact {
     pub channel: String,
@@ -41,23 +46,34 @@ pub struct ContactPatch {
     pub notes: Option<Option<String>>,
 }
 
-pub const CHANNELS: &[&str] = crate::tracking::states::ContactChannel::NAMES;
+pub const CHANNELS: &[&str] = ContactChannel::NAMES;
 
-fn check_channel(c: &str) -> Result<(), TrackingError> {
-    if CHANNELS.contains(&c) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "channel",
-            format!("one of {}", CHANNELS.join(", ")),
-        ))
-    }
+fn check_channel(c: &str) -> Result<ContactChannel, TrackingError> {
+    c.parse()
+        .map_err(|_| invalid("channel", format!("one of {}", CHANNELS.join(", "))))
 }
 
-fn check_direction(d: &Option<String>) -> Result<(), TrackingError> {
-    match d.as_deref() {
-        None | Some("inbound") | Some("outbound") => Ok(()),
-        Some(_) => Err(invalid("direction", "inbound or outbound")),
+fn check_direction(d: Option<&str>) -> Result<Option<ContactDirection>, TrackingError> {
+    d.map(str::parse)
+        .transpose()
+        .map_err(|_| invalid("direction", "inbound or outbound"))
+}
+
+/// The statuses a PATCH may give a contact in status `from`: a scheduled
+/// one happens, is missed or is cancelled; an open one ends; the others
+/// are final (a done one's times can still be corrected).
+fn may_become(from: ContactStatus, to: ContactStatus) -> bool {
+    match from {
+        ContactStatus::Scheduled => matches!(
+            to,
+            ContactStatus::Scheduled
+                | ContactStatus::Done
+                | ContactStatus::Missed
+                | ContactStatus::Cancelled
+        ),
+        ContactStatus::Open => matches!(to, ContactStatus::Open | ContactStatus::Done),
+        ContactStatus::Done => to == ContactStatus::Done,
+        ContactStatus::Missed | ContactStatus::Abandoned | ContactStatus::Cancelled => false,
     }
 }
 
@@ -70,7 +86,7 @@ async fn room_free(
     let Some(room) = k.room_id else {
         return Ok(());
     };
-    if k.status == "cancelled" {
+    if k.status == ContactStatus::Cancelled {
         return Ok(());
     }
     let (Some(s), Some(e)) = (
@@ -99,7 +115,10 @@ pub(super) async fn no_contact_overlap(
     let (Some(consultant), Some(s)) = (k.consultant_id, k.started_at_ms) else {
         return Ok(());
     };
-    if k.source == "call" || !["open", "done"].contains(&k.status.as_str()) {
+    // A call's times are the phone system's record, not a person's entry.
+    if k.source == ContactSource::Call
+        || !matches!(k.status, ContactStatus::Open | ContactStatus::Done)
+    {
         return Ok(());
     }
     let e = k
@@ -126,8 +145,8 @@ pub async fn add_contact(
     n: NewContact,
     actor: &str,
 ) -> Result<Contact, TrackingError> {
-    check_channel(&n.channel)?;
-    check_direction(&n.direction)?;
+    let channel = check_channel(&n.channel)?;
+    let direction = check_direction(n.direction.as_deref())?;
     if let (Some(s), Some(e)) = (n.planned_start_ms, n.planned_end_ms) {
         if e <= s {
             return Err(conflict("planned_end", "ends before it starts"));
@@ -141,13 +160,13 @@ pub async fn add_contact(
     ) {
         (Some(s), Some(e), _, _) => {
             span("ended_at", s, e)?;
-            ("triggered", "done")
+            (ContactKind::Triggered, ContactStatus::Done)
         }
         (None, None, Some(s), Some(e)) => {
             if e <= s {
                 return Err(conflict("planned_end", "ends before it starts"));
             }
-            ("scheduled", "scheduled")
+            (ContactKind::Scheduled, ContactStatus::Scheduled)
         }
         _ => {
             return Err(invalid(
@@ -158,10 +177,10 @@ pub async fn add_contact(
         }
     };
     let k = ContactRecord {
-        kind: kind.into(),
-        channel: n.channel,
-        direction: n.direction,
-        status: status.into(),
+        kind,
+        channel,
+        direction,
+        status,
         reason: None,
         consultant_id: Some(n.consultant_id),
         provider_id: n.provider_id,
@@ -174,7 +193,7 @@ pub async fn add_contact(
         room_id: n.room_id,
         agenda: text("agenda", n.agenda)?,
         notes: text("notes", n.notes)?,
-        source: "manual".into(),
+        source: ContactSource::Manual,
     };
     let mut tx = store.begin().await?;
     room_free(store, &mut tx, &k, None).await?;
@@ -190,7 +209,7 @@ pub async fn add_contact(
             id,
             "created",
             None,
-            Some(status.into()),
+            Some(status.as_str().into()),
             actor,
         )
         .await?;
@@ -218,7 +237,7 @@ async fn end_open_contact(
         ));
     }
     rec.ended_at_ms = Some(at_ms);
-    rec.status = "done".into();
+    rec.status = ContactStatus::Done;
     store.update_contact(tx, o, &rec).await?;
     store
         .audit(tx, "contact", o, "ended_at", None, show(Some(at_ms)), actor)
@@ -242,7 +261,7 @@ pub async fn start_scheduled_contact(
     }
     let mut tx = store.begin().await?;
     let mut rec = store.contact_record(&mut tx, id).await?;
-    if rec.status != "scheduled" {
+    if rec.status != ContactStatus::Scheduled {
         return Err(conflict(
             "status",
             format!("contact {id} is {}, not scheduled", rec.status),
@@ -252,7 +271,7 @@ pub async fn start_scheduled_contact(
         return Err(conflict("consultant_id", "the contact has no consultant"));
     };
     let open = end_open_contact(store, &mut tx, consultant, at_ms, actor).await?;
-    rec.status = "open".into();
+    rec.status = ContactStatus::Open;
     rec.started_at_ms = Some(at_ms);
     rec.ended_at_ms = None;
     no_contact_overlap(store, &mut tx, &rec, Some(id)).await?;
@@ -260,8 +279,8 @@ pub async fn start_scheduled_contact(
     let changes = [
         (
             "status",
-            Some("scheduled".to_string()),
-            Some("open".to_string()),
+            Some(ContactStatus::Scheduled.as_str().into()),
+            Some(ContactStatus::Open.as_str().into()),
         ),
         ("started_at", None, show(Some(at_ms))),
     ];
@@ -282,25 +301,25 @@ pub async fn start_contact(
     at_ms: i64,
     actor: &str,
 ) -> Result<(Contact, Option<Contact>), TrackingError> {
-    check_channel(&n.channel)?;
-    check_direction(&n.direction)?;
+    let channel = check_channel(&n.channel)?;
+    let direction = check_direction(n.direction.as_deref())?;
     if at_ms > Utc::now().timestamp_millis() + 60_000 {
         return Err(conflict("at", "a timer cannot start in the future"));
     }
     let mut tx = store.begin().await?;
     let open = end_open_contact(store, &mut tx, n.consultant_id, at_ms, actor).await?;
     let k = ContactRecord {
-        kind: "triggered".into(),
-        channel: n.channel,
-        direction: n.direction,
-        status: "open".into(),
+        kind: ContactKind::Triggered,
+        channel,
+        direction,
+        status: ContactStatus::Open,
         consultant_id: Some(n.consultant_id),
         provider_id: n.provider_id,
         provider_user_id: n.provider_user_id,
         protocol_id: n.protocol_id,
         started_at_ms: Some(at_ms),
         notes: text("notes", n.notes)?,
-        source: "manual".into(),
+        source: ContactSource::Manual,
         ..Default::default()
     };
     no_contact_overlap(store, &mut tx, &k, open).await?;
@@ -341,18 +360,22 @@ pub async fn stop_contact(
             .ok_or(TrackingError::NotRunning(consultant))?,
     };
     let mut rec = store.contact_record(&mut tx, id).await?;
-    if rec.status != "open" {
+    if rec.status != ContactStatus::Open {
         return Err(conflict("status", format!("contact {id} is not open")));
     }
     let started = rec.started_at_ms.unwrap_or(at_ms);
     span("at", started, at_ms)?;
     rec.ended_at_ms = Some(at_ms);
-    rec.status = "done".into();
+    rec.status = ContactStatus::Done;
     no_contact_overlap(store, &mut tx, &rec, Some(id)).await?;
     store.update_contact(&mut tx, id, &rec).await?;
     let changes = [
         ("ended_at", None, show(Some(at_ms))),
-        ("status", Some("open".to_string()), Some("done".to_string())),
+        (
+            "status",
+            Some(ContactStatus::Open.as_str().into()),
+            Some(ContactStatus::Done.as_str().into()),
+        ),
     ];
     audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
     super::callbacks::follow_contact(store, &mut tx, id, &rec, actor).await?;
@@ -391,24 +414,23 @@ pub async fn update_contact(
     if let Some(v) = p.notes {
         new.notes = text("notes", v)?;
     }
-    if let Some(s) = p.status {
-        let allowed: &[&str] = match old.status.as_str() {
-            "scheduled" => &["scheduled", "done", "missed", "cancelled"],
-            "open" => &["open", "done"],
-            "done" => &["done"],
-            _ => &[],
+    if let Some(word) = p.status {
+        // A word outside the set is refused like a move the status does
+        // not allow, as before the words were an enum.
+        let s = match word.parse::<ContactStatus>() {
+            Ok(s) if may_become(old.status, s) => s,
+            _ => {
+                return Err(conflict(
+                    "status",
+                    format!("a {} contact cannot become {word}", old.status),
+                ))
+            }
         };
-        if !allowed.contains(&s.as_str()) {
-            return Err(conflict(
-                "status",
-                format!("a {} contact cannot become {s}", old.status),
-            ));
-        }
         // Rule 3 asks for the conversation's exact opening and closing
         // times: a scheduled contact is done with its real times, never
         // with the plan's copied in.
-        if s == "done"
-            && old.status == "scheduled"
+        if s == ContactStatus::Done
+            && old.status == ContactStatus::Scheduled
             && (p.started_at_ms.flatten().is_none() || p.ended_at_ms.flatten().is_none())
         {
             return Err(conflict(
@@ -416,7 +438,10 @@ pub async fn update_contact(
                 "a scheduled contact is done with its real start and end (started_at, ended_at)",
             ));
         }
-        if s == "done" && old.status == "open" && new.ended_at_ms.is_none() {
+        if s == ContactStatus::Done
+            && old.status == ContactStatus::Open
+            && new.ended_at_ms.is_none()
+        {
             new.ended_at_ms = Some(Utc::now().timestamp_millis());
         }
         new.status = s;
@@ -424,7 +449,9 @@ pub async fn update_contact(
     if let (Some(s), Some(e)) = (new.started_at_ms, new.ended_at_ms) {
         span("ended_at", s, e)?;
     }
-    if new.status == "done" && (new.started_at_ms.is_none() || new.ended_at_ms.is_none()) {
+    if new.status == ContactStatus::Done
+        && (new.started_at_ms.is_none() || new.ended_at_ms.is_none())
+    {
         return Err(conflict("status", "a done contact needs its start and end"));
     }
     if let (Some(s), Some(e)) = (new.planned_start_ms, new.planned_end_ms) {
@@ -452,10 +479,50 @@ pub async fn update_contact(
             show(old.planned_end_ms),
             show(new.planned_end_ms),
         ),
-        ("status", Some(old.status), Some(new.status.clone())),
+        (
+            "status",
+            Some(old.status.as_str().into()),
+            Some(new.status.as_str().into()),
+        ),
     ];
     audit_changes(store, &mut tx, "contact", id, changes, actor).await?;
     super::callbacks::follow_contact(store, &mut tx, id, &new, actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(store.get_contact(id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The moves a PATCH allowed when statuses were compared as words.
+    #[test]
+    fn a_patch_moves_a_contact_as_the_word_table_did() {
+        let words: &[(&str, &[&str])] = &[
+            ("scheduled", &["scheduled", "done", "missed", "cancelled"]),
+            ("open", &["open", "done"]),
+            ("done", &["done"]),
+        ];
+        for from in ContactStatus::ALL {
+            for to in ContactStatus::ALL {
+                let allowed = words
+                    .iter()
+                    .find(|(f, _)| *f == from.as_str())
+                    .is_some_and(|(_, t)| t.contains(&to.as_str()));
+                assert_eq!(may_become(*from, *to), allowed, "{from} → {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn channels_and_directions_are_checked_against_their_words() {
+        assert_eq!(check_channel("email").unwrap(), ContactChannel::Email);
+        assert!(check_channel("fax").is_err());
+        assert_eq!(check_direction(None).unwrap(), None);
+        assert_eq!(
+            check_direction(Some("inbound")).unwrap(),
+            Some(ContactDirection::Inbound)
+        );
+        assert!(check_direction(Some("internal")).is_err());
+    }
 }
