@@ -118,11 +118,11 @@ start b $B_HTTP
 sed "s|^1 sip:127.0.0.1:5071 |1 sip:127.0.0.1:$A_SIP |; s|^1 sip:127.0.0.1:5072 |1 sip:127.0.0.1:$B_SIP |" \
   "$top/config/kamailio/dispatcher.list" > "$work/dispatcher.list"
 grep -q ":$A_SIP " "$work/dispatcher.list" && grep -q ":$B_SIP " "$work/dispatcher.list"
+mkdir -p "$work/kamailio-runtime"
 kamailio -f "$top/config/kamailio/dispatcher.cfg" -A "LISTEN=udp:127.0.0.3:$KAM" \
   -A "DS_LIST=\"$work/dispatcher.list\"" ${KAM_ARGS:-} -DD -E -m 64 -M 8 -Y "$work/kamailio-runtime" \
   2>"$work/kamailio.log" &
 pids+=($!)
-mkdir -p "$work/kamailio-runtime"
 
 api() { # method path [json] (instance a)
   curl -fsS -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -138,13 +138,16 @@ ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fail=1; }
 sql() { psql -qtA "$db_url" -c "$1"; }
 
-# Both instances in the dispatcher's set (probed active) before any call.
-for _ in $(seq 1 50); do
-  grep -q "$A_SIP" "$work/kamailio.log" 2>/dev/null || true
-  if [ "$(sql "SELECT count(*) FROM cluster_instances WHERE heartbeat_at > 0")" = 2 ]; then break; fi
+# Both instances beating, Kamailio listening, and a second for its first
+# OPTIONS probes to find both instances alive.
+udp_listening() { grep -q "$(printf '%02X%02X%02X%02X:%04X' 3 0 0 127 "$1") " /proc/net/udp; }
+for _ in $(seq 1 100); do
+  if [ "$(sql "SELECT count(*) FROM cluster_instances WHERE heartbeat_at > 0")" = 2 ] \
+     && udp_listening $KAM; then break; fi
   sleep 0.1
 done
-sleep 2
+udp_listening $KAM || { echo "FAIL kamailio is not listening"; tail -20 "$work/kamailio.log"; exit 1; }
+sleep 1.5
 
 # ana's phone registers through Kamailio.
 if sipp -sf "$SIPP_DIR/register_auth.xml" 127.0.0.3:$KAM -i 127.0.0.1 -p $ANA -m 1 \
