@@ -120,8 +120,9 @@ for s in steps:
     x["term_s"] = term - le if term is not None and le is not None else None
     x["drained"] = x["drained_after_term"] = None
     if contacts_end is not None:
-        hit = next((t for _, t, c, _ in smp if c is not None and c >= contacts_end), None)
+        hit = next(((k, t) for k, t, c, _ in smp if c is not None and c >= contacts_end), None)
         if hit is not None:
+            x["drained_first"], hit = hit[0] == 0, hit[1]
             x["drained"] = hit
             x["drained_after_term"] = x["term_s"] is not None and hit > x["term_s"]
     x["store"] = s.get("store") or "sqlite"
@@ -133,7 +134,8 @@ mib = lambda b: None if b is None else b / 1048576
 def drained(x):
     if x["drained"] is None:
         return "–"
-    return fmt(x["drained"], 1) + (" †" if x["drained_after_term"] else "")
+    # the first sample (slot 0, at the load's end) already had them all: "≤"
+    return ("≤ " if x["drained_first"] else "") + fmt(x["drained"], 1) + (" †" if x["drained_after_term"] else "")
 
 
 print(f"Store: {', '.join(stores)}")
@@ -142,7 +144,8 @@ print("Every step (failed = attempted - succeeded, SIPp UAC; CPU in % of one cor
 print("other = machine busy - proxy - SIPp; peak RSS = protocall's, sampled each second during the load (harness);")
 print(f"contacts = contacts made from calls, in the database {AFTER} s after the load (SQLite: the harness' count,")
 print("SETTLE_S; PostgreSQL: desk.sh's sample), and after the proxy stopped: all / done (= the owner answered and hung up);")
-print("drained s = from the load's end until the database held all of them (0.5 s samples; † = only after SIGTERM);")
+print("drained s = from the load's end until the database held all of them (0.5 s samples; ≤ = already at the load's end;")
+print("† = only after SIGTERM);")
 print("call log = rows in `calls` after the proxy stopped, answered by the owner / by the URA;")
 print(f"journal MiB = the contacts journal directory {AFTER} s after the load / after the stop;")
 print("dropped = protocall_dialog_events_dropped_total / protocall_requests_dropped_total (edge; – = no such metric);")
