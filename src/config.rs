@@ -15,15 +15,14 @@ mod chat;
 mod cluster;
 mod intake;
 mod protocol_sync;
-mod security;
-mod sip_dns;
 mod sip_edge;
 pub use chat::ChatSettings;
 pub use cluster::{ClusterSettings, SINGLE_INSTANCE};
 pub use intake::{ImapTls, IntakeSettings, Secret};
 pub use protocol_sync::{ProtocolSyncSettings, PullFields, PullSettings};
-pub use security::SecuritySettings;
-pub use sip_dns::SipDnsSettings;
+// `[sip.dns]` and `[security]` are read only by the SIP side, which keeps
+// them (protocall-sip); they are part of the file all the same.
+pub use protocall_sip::settings::{SecuritySettings, SipDnsSettings};
 pub use sip_edge::{advertised_host, Advertised, SipTlsSettings};
 
 /// Where `protocall` looks for its config when no `--config` is given.

@@ -6,7 +6,10 @@
 //! - `config`: layered settings and their validation;
 //! - `sip`: the SIP side (transports, parser, proxy, registrar, digest,
 //!   guard, resolver, `location`: who is registered where, the table the
-//!   proxy reads on every call); knows nothing of SQL;
+//!   proxy reads on every call); knows nothing of SQL. It is its own crate,
+//!   `protocall-sip` (crates/protocall-sip), re-exported here: it does not
+//!   depend on this one, so the compiler keeps it from the store, routing,
+//!   tracking and HTTP;
 //! - `routing`: who is calling and where the dialplan sends the call, from
 //!   in-memory state only; `calendar`: the desk's days off and working
 //!   hours, one type for routing, planning, SLA and reports;
@@ -28,7 +31,8 @@
 //!   to people, in Portuguese and English; `metrics`: Prometheus;
 //!   `telemetry`: logs; `text_enum`: closed sets of words stored as text;
 //!   `mac`: keyed hashes and secret comparison; `net`: the config's sets of
-//!   addresses and networks;
+//!   addresses and networks (both protocall-sip's, re-exported: the SIP
+//!   side uses them too);
 //! - `cluster`: several instances sharing one PostgreSQL desk (bindings
 //!   and calls in progress read from the others);
 //! - `server`: assembly of the SIP side; `app`: assembly and lifecycle;
@@ -45,6 +49,12 @@
     clippy::panic
 )]
 
+// The SIP side is its own crate (crates/protocall-sip), so that it cannot
+// name the store, routing, tracking or HTTP; re-exported here so its paths
+// (`protocall::sip::…`, `crate::mac`, `crate::net`) stay what they were.
+pub use protocall_sip as sip;
+pub use protocall_sip::{mac, net};
+
 pub mod app;
 pub mod calendar;
 pub mod calls;
@@ -56,13 +66,10 @@ pub mod directory;
 pub mod http;
 pub mod i18n;
 pub mod intake;
-pub mod mac;
 pub mod metrics;
-pub mod net;
 pub mod reports;
 pub mod routing;
 pub mod server;
-pub mod sip;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
