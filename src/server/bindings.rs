@@ -50,7 +50,13 @@ pub(crate) fn row_binding(r: RegistrationRow) -> Option<Binding> {
 pub(super) async fn persist(store: &Store, change: LocationChange) {
     let result = match &change {
         LocationChange::Upsert(b) => store.upsert_registration(&binding_row(b)).await,
-        LocationChange::Remove { aor, contact } => store.delete_registration(aor, contact).await,
+        // The row expires by the clock for every reader, and is swept
+        // later; writing the removal could erase a refresh another
+        // instance stored a moment ago.
+        LocationChange::Remove { expired: true, .. } => Ok(()),
+        LocationChange::Remove { aor, contact, .. } => {
+            store.delete_registration(aor, contact).await
+        }
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "binding change not persisted");

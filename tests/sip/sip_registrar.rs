@@ -576,7 +576,8 @@ fn changes_reach_the_sink() {
         seen[1],
         LocationChange::Remove {
             aor: "alice".into(),
-            contact: "sip:alice@a".into()
+            contact: "sip:alice@a".into(),
+            expired: false,
         }
     );
 }

@@ -76,7 +76,16 @@ impl Binding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocationChange {
     Upsert(Binding),
-    Remove { aor: String, contact: String },
+    Remove {
+        aor: String,
+        contact: String,
+        /// Gone because its time ran out, not because anything asked.
+        /// Every reader of the store can tell that from the expiry it
+        /// holds, and the store may hold a refresh this table has not
+        /// seen yet (another instance took it), so such a removal must
+        /// not overwrite the stored binding.
+        expired: bool,
+    },
 }
 
 /// Receives every change as it happens.
@@ -359,7 +368,11 @@ impl Location {
                 slots.retain(|s| {
                     let keep = !s.binding.is_expired(now_ms);
                     if !keep {
-                        changes.push(removal(&s.binding));
+                        changes.push(LocationChange::Remove {
+                            aor: s.binding.aor.clone(),
+                            contact: s.binding.contact.clone(),
+                            expired: true,
+                        });
                         out.push(s.binding.clone());
                     }
                     keep
@@ -475,6 +488,7 @@ fn removal(b: &Binding) -> LocationChange {
     LocationChange::Remove {
         aor: b.aor.clone(),
         contact: b.contact.clone(),
+        expired: false,
     }
 }
 

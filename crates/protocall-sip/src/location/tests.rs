@@ -211,6 +211,16 @@ fn sink_sees_changes_in_order() {
         })
         .collect();
     assert_eq!(kinds, ["+sip:a@H", "-sip:a@H", "+sip:a@h", "-sip:a@h"]);
+    // The spelling replaced was asked for; the last one ran out of time,
+    // and says so (the store must not write it over a newer refresh).
+    let expired: Vec<bool> = seen
+        .iter()
+        .filter_map(|c| match c {
+            LocationChange::Remove { expired, .. } => Some(*expired),
+            LocationChange::Upsert(_) => None,
+        })
+        .collect();
+    assert_eq!(expired, [false, true]);
 }
 
 #[test]
