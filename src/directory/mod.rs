@@ -508,12 +508,26 @@ pub fn validate_capacity(hours: f64) -> Result<f64, FieldError> {
 
 crate::text_enum! {
     /// Whether a protocol is still being worked on.
-    #[derive(ToSchema)]
     pub enum ProtocolStatus as "protocol status" {
         Open = "open",
         Closed = "closed",
     }
 }
+
+// Written out rather than derived: utoipa's derive does not see the
+// words `text_enum!` renames the variants to (a macro's literal reaches it
+// wrapped), and would document "Open" where the API says "open".
+impl utoipa::PartialSchema for ProtocolStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("Whether a protocol is still being worked on."))
+            .enum_values(Some(ProtocolStatus::NAMES.iter().copied()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProtocolStatus {}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Protocol {
@@ -683,5 +697,16 @@ mod tests {
         assert!(validate_email("e", Some("a@b.co")).unwrap().is_some());
         assert!(validate_email("e", Some("a@b")).is_err());
         assert!(validate_email("e", Some("")).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_protocol_status_is_documented_with_the_words_the_api_uses() {
+        let schema = <ProtocolStatus as utoipa::PartialSchema>::schema();
+        let json = serde_json::to_value(&schema).unwrap();
+        assert_eq!(json["enum"], serde_json::json!(["open", "closed"]));
+        assert_eq!(
+            serde_json::to_value(ProtocolStatus::Open).unwrap(),
+            serde_json::json!("open")
+        );
     }
 }
