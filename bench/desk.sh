@@ -203,18 +203,7 @@ write_config() {  # write_config NAME: WORK/NAME/protocall.toml from the checkou
   mkdir -p "$dir/dialplans"
   # the shipped dialplan, open every day all day and without holidays, so the
   # run does not depend on the clock (as tests/sipp/routing.sh does)
-  python3 - "$co/dialplans/default.toml" "$dir/dialplans/default.toml" <<'PY'
-import re, sys
-src, dst = sys.argv[1], sys.argv[2]
-text = open(src).read()
-days = "".join(f'{d} = ["00:00-24:00"]\n' for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
-# The whole [hours] table (up to the next table) becomes open-all-week
-# without national holidays.
-days += "national_holidays = false\n"
-text, n = re.subn(r"\[hours\]\n.*?(?=\n\[)", "[hours]\n" + days, text, flags=re.S)
-assert n == 1, "the shipped [hours] block was not found"
-open(dst, "w").write(text)
-PY
+  python3 "$REPO/tests/sipp/open_dialplan.py" "$co/dialplans/default.toml" "$dir/dialplans/default.toml"
   local keys=("listen = \"$PC_SIP\"" "udp_workers = $PC_WORKERS"
               "listen = \"$PC_HTTP\"" "url = \"$url\""
               "dialplans = \"$dir/dialplans\"" "ura_uri = \"sip:ura@$URA_HOSTPORT\""

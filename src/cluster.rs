@@ -28,7 +28,7 @@ use crate::directory::snapshot::SharedDirectory;
 use crate::routing::busy::InCall;
 use crate::server::CredentialCache;
 use crate::sip::location::{Location, SharedChange};
-use crate::store::{Beat, ChangedRegistration, Store, StoreError};
+use crate::store::{now_ms, Beat, ChangedRegistration, Store, StoreError};
 
 /// What this instance shares, and what it refreshes from the others.
 pub struct Local {
@@ -167,8 +167,4 @@ fn shared(c: ChangedRegistration, now_ms: i64) -> Option<SharedChange> {
         });
     }
     crate::server::row_binding(c.row).map(SharedChange::Upsert)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

@@ -53,16 +53,7 @@ psql -q "$PG" -c "CREATE DATABASE $db" >/dev/null
 # The shipped dialplan opened all week (the run must not depend on the
 # clock); consulting callers with an open protocol ring its owner.
 mkdir -p "$work/dialplans"
-python3 - "$top/dialplans/default.toml" "$work/dialplans/default.toml" <<'PY'
-import re, sys
-src, dst = sys.argv[1], sys.argv[2]
-text = open(src).read()
-days = "".join(f'{d} = ["00:00-24:00"]\n' for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
-days += "national_holidays = false\n"
-text, n = re.subn(r"\[hours\]\n.*?(?=\n\[)", "[hours]\n" + days, text, flags=re.S)
-assert n == 1, "the shipped [hours] block was not found"
-open(dst, "w").write(text)
-PY
+python3 "$top/tests/sipp/open_dialplan.py" "$top/dialplans/default.toml" "$work/dialplans/default.toml"
 
 instance_config() { # name sip http
   cat > "$work/$1.toml" <<TOML

@@ -33,20 +33,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/dialplans"
 # Open every day all day, no holidays; the consulting team is bia.
-python3 - "$top/dialplans/default.toml" "$work/dialplans/default.toml" <<'PY'
-import re, sys
-src, dst = sys.argv[1], sys.argv[2]
-text = open(src).read()
-days = "".join(f'{d} = ["00:00-24:00"]\n' for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
-# The whole [hours] table (up to the next table) becomes open-all-week
-# without national holidays.
-days += "national_holidays = false\n"
-text, n = re.subn(r"\[hours\]\n.*?(?=\n\[)", "[hours]\n" + days, text, flags=re.S)
-assert n == 1, "the shipped [hours] block was not found"
-text, n = re.subn(r"consulting = \[\]", 'consulting = ["bia"]', text)
-assert n == 1, "the shipped consulting team was not found"
-open(dst, "w").write(text)
-PY
+python3 "$here/open_dialplan.py" "$top/dialplans/default.toml" "$work/dialplans/default.toml" bia
 
 cat > "$work/protocall.toml" <<TOML
 [sip]
