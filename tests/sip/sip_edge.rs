@@ -3,6 +3,7 @@
 //! more than one answer per packet, and cannot end someone else's call.
 
 use crate::support;
+use crate::support::desk::invite_authenticated;
 
 use std::time::Duration;
 
@@ -404,16 +405,7 @@ async fn password_guessing_is_banned_while_the_desk_works() {
     // Ana's own phone is not locked out, and the desk still calls.
     assert_eq!(ana.register(PASSWORD, 300).await.unwrap(), 200);
     let port = app.sip_udp.port();
-    let call = ana
-        .invite(&format!("sip:bia@127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let challenge = ana.final_response(Method::Invite, T).await.unwrap();
-    assert_eq!(challenge.status(), Some(407));
-    let call = ana
-        .answer_auth_challenge(&call, &challenge, PASSWORD)
-        .await
-        .unwrap();
+    let call = invite_authenticated(&mut ana, &format!("sip:bia@127.0.0.1:{port}")).await;
     let (inv, _) = bia.next_request_of(Method::Invite, T).await.unwrap();
     bia.answer(&inv).await.unwrap();
     let ok = ana.expect_response(Method::Invite, 200, T).await.unwrap();

@@ -466,18 +466,7 @@ async fn consultant_calls_out_through_the_trunk_attributed_to_the_provider() {
     assert_eq!(refused.status(), Some(403));
     d.ana.ack(&retry, &refused).await.unwrap();
     // With the right one, the call goes out with the number in E.164.
-    let call = d
-        .ana
-        .invite(&format!("sip:011987654321@127.0.0.1:{sip}"))
-        .await
-        .unwrap();
-    let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
-    assert_eq!(challenge.status(), Some(407));
-    let call = d
-        .ana
-        .answer_auth_challenge(&call, &challenge, PASSWORD)
-        .await
-        .unwrap();
+    let call = invite_authenticated(&mut d.ana, &format!("sip:011987654321@127.0.0.1:{sip}")).await;
     let (inv, _) = d.trunk.next_request_of(Method::Invite, T).await.unwrap();
     assert_eq!(
         String::from_utf8_lossy(inv.request_uri().unwrap()),

@@ -242,3 +242,15 @@ pub async fn answered_by(phone: &mut Agent, caller: &mut Agent, call: &super::si
     caller.ack(call, &ok).await.unwrap();
     phone.next_request_of(Method::Ack, T).await.unwrap();
 }
+
+/// A call from a consultant's phone: the INVITE, the proxy's 407
+/// challenge, and the INVITE again with `PASSWORD`'s credentials.
+pub async fn invite_authenticated(phone: &mut Agent, uri: &str) -> super::sip_agent::Call {
+    let call = phone.invite(uri).await.unwrap();
+    let challenge = phone.final_response(Method::Invite, T).await.unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    phone
+        .answer_auth_challenge(&call, &challenge, PASSWORD)
+        .await
+        .unwrap()
+}

@@ -157,18 +157,7 @@ async fn a_call_between_owner_and_client_closes_the_call_back(b: Backend) {
     let owed = cbs.iter().find(|c| c["status"] == "pending").unwrap();
     let slot = owed["contact_id"].as_i64().unwrap();
     let sip = d.app.sip_udp.port();
-    let out = d
-        .ana
-        .invite(&format!("sip:011987654321@127.0.0.1:{sip}"))
-        .await
-        .unwrap();
-    let challenge = d.ana.final_response(Method::Invite, T).await.unwrap();
-    assert_eq!(challenge.status(), Some(407));
-    let out = d
-        .ana
-        .answer_auth_challenge(&out, &challenge, PASSWORD)
-        .await
-        .unwrap();
+    let out = invite_authenticated(&mut d.ana, &format!("sip:011987654321@127.0.0.1:{sip}")).await;
     let (inv, _) = d.trunk.next_request_of(Method::Invite, T).await.unwrap();
     d.trunk.answer(&inv).await.unwrap();
     let ok = d.ana.expect_response(Method::Invite, 200, T).await.unwrap();
